@@ -1,0 +1,162 @@
+use super::*;
+
+fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn load(yaml: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    Config::from_yaml_and_env(yaml, env(vars))
+}
+
+#[test]
+fn the_contract_file_loads_with_its_defaults() {
+    let yaml = include_str!("../../../config.yaml");
+    let config = load(yaml, &[]).unwrap();
+    assert_eq!(config.transport.kind, TransportKind::Socketio);
+    assert_eq!(config.users.listen.to_string(), "127.0.0.1:3000");
+    assert_eq!(config.mailer.listen.to_string(), "127.0.0.1:8080");
+    assert_eq!(config.transport.amqp.queue, "facteur.mail.requests");
+    assert!(config.mailer.smtp.is_none());
+    assert_eq!(config.mailer.max_attempts, 8);
+    assert_eq!(config.mailer.from_domain(), "facteur.local");
+    let defaults = load("{}", &[]).unwrap();
+    assert_eq!(defaults.users.database, config.users.database);
+}
+
+#[test]
+fn environment_variables_override_the_file() {
+    let config = load(
+        "transport: {kind: socketio}",
+        &[
+            ("FACTEUR_TRANSPORT__KIND", "amqp"),
+            ("FACTEUR_MAILER__MAX_ATTEMPTS", "3"),
+            ("FACTEUR_CONFIG", "ignored.yaml"),
+            ("FACTEUR_REQUIRE_SERVICES", "1"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(config.transport.kind, TransportKind::Amqp);
+    assert_eq!(config.mailer.max_attempts, 3);
+}
+
+#[test]
+fn numeric_secrets_from_the_environment_stay_exact_strings() {
+    let config = load(
+        "mailer: {smtp: {host: localhost, port: 25, tls: none}}",
+        &[
+            ("FACTEUR_MAILER__SMTP__PASSWORD", "0123"),
+            ("FACTEUR_USERS__ADMIN_TOKEN", "12345"),
+        ],
+    )
+    .unwrap();
+    let smtp = config.mailer.smtp.unwrap();
+    assert_eq!(smtp.password.unwrap().expose(), "0123");
+    assert_eq!(config.users.admin_token.expose(), "12345");
+    let from_yaml = load("users: {admin_token: 12345}", &[]).unwrap();
+    assert_eq!(from_yaml.users.admin_token.expose(), "12345");
+}
+
+/// A YAML text, environment variables, and the key the error must name.
+type BadCase<'a> = (&'a str, &'a [(&'a str, &'a str)], &'a str);
+
+#[test]
+fn each_bad_value_names_its_key() {
+    let cases: &[BadCase] = &[
+        (
+            "transport: {socketio: {url: 'ws://x'}}",
+            &[],
+            "transport.socketio.url",
+        ),
+        (
+            "transport: {socketio: {url: 'nope'}}",
+            &[],
+            "transport.socketio.url",
+        ),
+        (
+            "",
+            &[("FACTEUR_TRANSPORT__KIND", "carrier-pigeon")],
+            "transport.kind",
+        ),
+        ("users: {listen: 'localhost'}", &[], "users.listen"),
+        (
+            "",
+            &[("FACTEUR_MAILER__LISTEN", "1.2.3.4:99999")],
+            "mailer.listen",
+        ),
+        (
+            "users: {reset_url: 'http://x/reset'}",
+            &[],
+            "users.reset_url",
+        ),
+        ("users: {database: 'mysql://x'}", &[], "users.database"),
+        ("mailer: {from: 'nobody'}", &[], "mailer.from"),
+        ("mailer: {max_attempts: 0}", &[], "mailer.max_attempts"),
+        ("mailer: {max_attempts: -1}", &[], "mailer.max_attempts"),
+        (
+            "transport: {amqp: {url: 'http://x'}}",
+            &[],
+            "transport.amqp.url",
+        ),
+        ("users: {admin_token: ''}", &[], "users.admin_token"),
+        ("users: {colour: blue}", &[], "users"),
+        (
+            "mailer: {smtp: {host: x, port: 25, tls: sometimes}}",
+            &[],
+            "mailer.smtp.tls",
+        ),
+    ];
+    for (yaml, vars, key) in cases {
+        let err = load(yaml, vars).expect_err(yaml);
+        assert!(
+            err.key.starts_with(key),
+            "{yaml} {vars:?}: got key {:?} ({err})",
+            err.key
+        );
+        let line = err.to_string();
+        assert!(!line.contains('\n'), "one line: {line}");
+        assert!(line.contains(key), "{line}");
+    }
+}
+
+#[test]
+fn an_environment_error_names_the_variable() {
+    let err = load("", &[("FACTEUR_MAILER__MAX_ATTEMPTS", "many")]).unwrap_err();
+    assert_eq!(err.key, "mailer.max_attempts");
+    assert!(
+        err.message.contains("FACTEUR_MAILER__MAX_ATTEMPTS"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_named_file_that_is_missing_is_an_error() {
+    let err = Config::load(Some(Path::new("/nonexistent/facteur.yaml"))).unwrap_err();
+    assert_eq!(err.key, "config");
+    assert!(err.message.contains("/nonexistent/facteur.yaml"));
+}
+
+#[test]
+fn a_malformed_file_is_an_error_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "transport: [unclosed").unwrap();
+    let err = Config::load(Some(&path)).unwrap_err();
+    assert!(err.to_string().contains("bad.yaml"), "{err}");
+}
+
+#[test]
+fn secrets_do_not_show_in_debug_output() {
+    let config = load(
+        "users: {admin_token: sup3r-s3cret}\nmailer: {smtp: {host: h, port: 25, password: hunter2hunter2}}",
+        &[],
+    )
+    .unwrap();
+    let debug = format!("{config:?}");
+    assert!(!debug.contains("sup3r-s3cret"));
+    assert!(!debug.contains("hunter2hunter2"));
+    assert!(!debug.contains("guest:guest"));
+    assert!(debug.contains("[redacted]"));
+}

@@ -1,0 +1,19 @@
+//! Facteur's shared vocabulary: the values that cross a boundary, validated when built.
+//!
+//! - [`user`]: `Login`, `Email`, `Password` — the account fields the users service accepts.
+//! - [`mail`]: the mail request every transport carries and the answer it gets.
+//! - [`config`]: the one configuration file both services and the launcher read.
+//!
+//! Nothing here is async: the crate is a dependency of every other one and stays light.
+
+pub mod config;
+mod invalid;
+pub mod mail;
+mod secret;
+pub mod telemetry;
+pub mod user;
+
+pub use invalid::Invalid;
+pub use mail::{Locale, MailAnswer, MailRequest, MailRequestId, MailStatus, Recipient, Template};
+pub use secret::Secret;
+pub use user::{Email, Login, Password};

@@ -1,0 +1,464 @@
+//! The mail request, identical on every transport, and the answer it gets.
+
+use crate::{Email, Invalid};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::fmt;
+use uuid::Uuid;
+
+/// The largest mail request accepted, in bytes of JSON.
+pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
+
+/// The idempotency key of a mail request, chosen by the sender.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct MailRequestId(pub Uuid);
+
+impl MailRequestId {
+    /// A new, time-ordered id (UUIDv7), so ids sort roughly by creation.
+    pub fn new() -> Self {
+        Self(Uuid::now_v7())
+    }
+}
+
+impl Default for MailRequestId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for MailRequestId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::str::FromStr for MailRequestId {
+    type Err = Invalid;
+    fn from_str(s: &str) -> Result<Self, Invalid> {
+        Uuid::parse_str(s)
+            .map(Self)
+            .map_err(|_| Invalid::new("id", "is not a UUID"))
+    }
+}
+
+/// The mails Facteur knows how to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Template {
+    /// Sent once an account is created. Vars: `login`.
+    Welcome,
+    /// Sent when account fields change. Vars: `changed`, the names of the changed fields.
+    AccountUpdated,
+    /// Sent once an account is deleted.
+    AccountDeleted,
+    /// Sent on a password reset request. Vars: `reset_url`, `expires_at`.
+    PasswordReset,
+}
+
+impl Template {
+    /// Every template, in a stable order.
+    pub const ALL: [Template; 4] = [
+        Template::Welcome,
+        Template::AccountUpdated,
+        Template::AccountDeleted,
+        Template::PasswordReset,
+    ];
+
+    /// The name used on the wire and in template file names.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Template::Welcome => "welcome",
+            Template::AccountUpdated => "account_updated",
+            Template::AccountDeleted => "account_deleted",
+            Template::PasswordReset => "password_reset",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.as_str() == name)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "template",
+                    format!("unknown template {name:?}: expected one of welcome, account_updated, account_deleted, password_reset"),
+                )
+            })
+    }
+
+    /// Checks that `vars` holds what this template needs, with the right types.
+    pub fn check_vars(self, vars: &Map<String, Value>) -> Result<(), Invalid> {
+        let string = |name: &str| match vars.get(name) {
+            Some(Value::String(s)) if !s.is_empty() => Ok(()),
+            Some(Value::String(_)) => {
+                Err(Invalid::new(format!("vars.{name}"), "must not be empty"))
+            }
+            Some(_) => Err(Invalid::new(format!("vars.{name}"), "must be a string")),
+            None => Err(Invalid::new(
+                format!("vars.{name}"),
+                format!("is required by the {} template", self.as_str()),
+            )),
+        };
+        match self {
+            Template::Welcome => string("login"),
+            Template::AccountDeleted => Ok(()),
+            Template::PasswordReset => {
+                string("reset_url")?;
+                string("expires_at")
+            }
+            Template::AccountUpdated => match vars.get("changed") {
+                Some(Value::Array(items))
+                    if !items.is_empty() && items.iter().all(|v| v.is_string()) =>
+                {
+                    Ok(())
+                }
+                Some(_) => Err(Invalid::new(
+                    "vars.changed",
+                    "must be a non-empty list of field names",
+                )),
+                None => Err(Invalid::new(
+                    "vars.changed",
+                    "is required by the account_updated template",
+                )),
+            },
+        }
+    }
+}
+
+impl fmt::Display for Template {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The languages templates are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Locale {
+    /// French.
+    Fr,
+    /// English.
+    En,
+}
+
+impl Locale {
+    /// Every locale.
+    pub const ALL: [Locale; 2] = [Locale::Fr, Locale::En];
+
+    /// The wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Locale::Fr => "fr",
+            Locale::En => "en",
+        }
+    }
+
+    /// Parses a wire name.
+    pub fn parse(name: &str) -> Result<Self, Invalid> {
+        Self::ALL
+            .into_iter()
+            .find(|l| l.as_str() == name)
+            .ok_or_else(|| {
+                Invalid::new(
+                    "locale",
+                    format!("unknown locale {name:?}: expected fr or en"),
+                )
+            })
+    }
+}
+
+impl fmt::Display for Locale {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Who a mail goes to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recipient {
+    /// The address.
+    pub email: Email,
+    /// The display name; may be empty.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// A request to send one mail, identical on every transport.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MailRequest {
+    /// The idempotency key: at most one mail is sent per id.
+    pub id: MailRequestId,
+    /// Which mail.
+    pub template: Template,
+    /// Which language.
+    pub locale: Locale,
+    /// The recipient.
+    pub to: Recipient,
+    /// The template's variables.
+    #[serde(default)]
+    pub vars: Map<String, Value>,
+    /// When the sender asked for the mail.
+    pub requested_at: DateTime<Utc>,
+}
+
+impl MailRequest {
+    /// Builds a request with a fresh id, checking the variables against the template.
+    pub fn new(
+        template: Template,
+        locale: Locale,
+        to: Recipient,
+        vars: Map<String, Value>,
+    ) -> Result<Self, Invalid> {
+        template.check_vars(&vars)?;
+        Ok(Self {
+            id: MailRequestId::new(),
+            template,
+            locale,
+            to,
+            vars,
+            requested_at: Utc::now(),
+        })
+    }
+
+    /// Parses and validates a request from raw JSON bytes, the way every door receives it.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, Invalid> {
+        if bytes.len() > MAX_REQUEST_BYTES {
+            return Err(Invalid::new(
+                "request",
+                format!(
+                    "is {} bytes, over the limit of {MAX_REQUEST_BYTES} bytes",
+                    bytes.len()
+                ),
+            ));
+        }
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| Invalid::new("request", format!("is not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Parses and validates a request from a JSON value (a socket.io payload, say).
+    pub fn from_value(value: Value) -> Result<Self, Invalid> {
+        let Value::Object(object) = value else {
+            return Err(Invalid::new(
+                "request",
+                format!("must be a JSON object, got {}", json_kind(&value)),
+            ));
+        };
+        // Check the closed sets first so the error names them plainly, then let serde type the rest.
+        if let Some(Value::String(name)) = object.get("template") {
+            Template::parse(name)?;
+        }
+        if let Some(Value::String(name)) = object.get("locale") {
+            Locale::parse(name)?;
+        }
+        if let Some(Value::Object(to)) = object.get("to")
+            && let Some(Value::String(email)) = to.get("email")
+        {
+            Email::parse(email.clone()).map_err(|e| e.within("to"))?;
+        }
+        let request: MailRequest = serde_json::from_value(Value::Object(object))
+            .map_err(|e| Invalid::new("request", e.to_string()))?;
+        request.template.check_vars(&request.vars)?;
+        Ok(request)
+    }
+
+    /// The request as JSON bytes.
+    pub fn to_json(&self) -> Vec<u8> {
+        serde_json::to_vec(self).expect("a mail request always serializes")
+    }
+}
+
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// How a mail request was answered.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum MailStatus {
+    /// Stored; it will be sent.
+    Accepted,
+    /// This id was seen before; nothing new is sent.
+    Duplicate,
+    /// Invalid; nothing is sent, and sending it again will not help.
+    Rejected {
+        /// One clear sentence.
+        error: String,
+    },
+    /// Not stored because the mailer could not store it right now; the sender should retry.
+    Unavailable {
+        /// One clear sentence.
+        error: String,
+    },
+}
+
+/// The answer to a mail request: the socket.io ack, the REST body, what the AMQP consumer logs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MailAnswer {
+    /// The request's id; `null` when the request was too broken to carry one.
+    pub id: Option<MailRequestId>,
+    /// The outcome.
+    #[serde(flatten)]
+    pub status: MailStatus,
+}
+
+impl MailAnswer {
+    /// `accepted` for `id`.
+    pub fn accepted(id: MailRequestId) -> Self {
+        Self {
+            id: Some(id),
+            status: MailStatus::Accepted,
+        }
+    }
+
+    /// `duplicate` for `id`.
+    pub fn duplicate(id: MailRequestId) -> Self {
+        Self {
+            id: Some(id),
+            status: MailStatus::Duplicate,
+        }
+    }
+
+    /// `rejected`, with one sentence.
+    pub fn rejected(id: Option<MailRequestId>, error: impl Into<String>) -> Self {
+        Self {
+            id,
+            status: MailStatus::Rejected {
+                error: error.into(),
+            },
+        }
+    }
+
+    /// `unavailable`: not stored, retry later.
+    pub fn unavailable(id: Option<MailRequestId>, error: impl Into<String>) -> Self {
+        Self {
+            id,
+            status: MailStatus::Unavailable {
+                error: error.into(),
+            },
+        }
+    }
+
+    /// Rejects a payload that did not validate, keeping its id when one could be read.
+    pub fn rejected_payload(payload: &Value, error: &Invalid) -> Self {
+        let id = payload
+            .get("id")
+            .and_then(Value::as_str)
+            .and_then(|s| s.parse().ok());
+        Self::rejected(id, error.to_string())
+    }
+
+    /// True for `accepted` and `duplicate`: the request is stored on the mailer's side.
+    pub fn is_stored(&self) -> bool {
+        matches!(self.status, MailStatus::Accepted | MailStatus::Duplicate)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn contract_example() -> Value {
+        json!({
+            "id": "0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10",
+            "template": "welcome",
+            "locale": "fr",
+            "to": { "email": "ada@example.com", "name": "Ada Lovelace" },
+            "vars": { "login": "ada" },
+            "requested_at": "2026-11-27T08:00:00Z"
+        })
+    }
+
+    #[test]
+    fn the_contract_example_parses_and_round_trips() {
+        let bytes = serde_json::to_vec(&contract_example()).unwrap();
+        let request = MailRequest::from_json(&bytes).unwrap();
+        assert_eq!(request.template, Template::Welcome);
+        assert_eq!(request.locale, Locale::Fr);
+        assert_eq!(request.to.email.as_str(), "ada@example.com");
+        assert_eq!(serde_json::to_value(&request).unwrap(), contract_example());
+    }
+
+    #[test]
+    fn each_kind_of_bad_request_gets_a_clear_message() {
+        let with = |key: &str, value: Value| {
+            let mut v = contract_example();
+            v[key] = value;
+            MailRequest::from_value(v).unwrap_err().to_string()
+        };
+        assert!(with("template", json!("nope")).contains("unknown template \"nope\""));
+        assert!(with("locale", json!("de")).contains("unknown locale \"de\""));
+        assert!(with("id", json!("not-a-uuid")).contains("request:"));
+        assert!(with("to", json!({"email": "x"})).starts_with("to.email:"));
+        assert!(with("vars", json!({})).contains("vars.login: is required"));
+        assert!(with("requested_at", json!(12)).contains("request:"));
+        let mut missing = contract_example();
+        missing.as_object_mut().unwrap().remove("id");
+        assert!(
+            MailRequest::from_value(missing)
+                .unwrap_err()
+                .message
+                .contains("missing field `id`")
+        );
+        assert!(
+            MailRequest::from_value(json!([1, 2]))
+                .unwrap_err()
+                .message
+                .contains("an array")
+        );
+        assert!(
+            MailRequest::from_json(b"{nope")
+                .unwrap_err()
+                .message
+                .contains("not valid JSON")
+        );
+        let huge = vec![b' '; MAX_REQUEST_BYTES + 1];
+        assert!(
+            MailRequest::from_json(&huge)
+                .unwrap_err()
+                .message
+                .contains("over the limit")
+        );
+    }
+
+    #[test]
+    fn template_variables_are_checked() {
+        let changed = |v: Value| {
+            let mut map = Map::new();
+            map.insert("changed".into(), v);
+            Template::AccountUpdated.check_vars(&map)
+        };
+        assert!(changed(json!(["email"])).is_ok());
+        assert!(changed(json!([])).is_err());
+        assert!(changed(json!("email")).is_err());
+        assert!(Template::AccountDeleted.check_vars(&Map::new()).is_ok());
+        assert!(Template::PasswordReset.check_vars(&Map::new()).is_err());
+    }
+
+    #[test]
+    fn answers_serialize_as_the_contract_shows() {
+        let id: MailRequestId = "0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10".parse().unwrap();
+        assert_eq!(
+            serde_json::to_value(MailAnswer::accepted(id)).unwrap(),
+            json!({"id": "0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10", "status": "accepted"})
+        );
+        assert_eq!(
+            serde_json::to_value(MailAnswer::rejected(None, "bad")).unwrap(),
+            json!({"id": null, "status": "rejected", "error": "bad"})
+        );
+        let back: MailAnswer =
+            serde_json::from_value(json!({"id": id.to_string(), "status": "duplicate"})).unwrap();
+        assert_eq!(back, MailAnswer::duplicate(id));
+    }
+}

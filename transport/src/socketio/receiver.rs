@@ -1,0 +1,119 @@
+//! The mailer's side of the socket.io transport: namespace `/` for service clients, with the
+//! token checked at connect and `send-mail` decoded by hand so a bad payload gets a
+//! `rejected` ack instead of silence.
+
+use crate::{MailHandler, Origin};
+use domain::mail::MAX_REQUEST_BYTES;
+use domain::{MailAnswer, MailRequest, Secret};
+use serde::Deserialize;
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
+use std::sync::Arc;
+
+/// The event a service client emits with a mail request, expecting an ack.
+pub const SEND_MAIL_EVENT: &str = "send-mail";
+
+/// The auth payload of a service client's CONNECT: `{"token": "…"}`.
+#[derive(Deserialize)]
+pub struct ServiceAuth {
+    /// The shared secret of `transport.socketio.token`.
+    pub token: String,
+}
+
+/// Why a connect was refused; its text is what the client sees in `connect_error`.
+#[derive(Debug, thiserror::Error)]
+#[error("unauthorized: a valid token is required in the connect auth payload")]
+struct Unauthorized;
+
+/// Compares in time independent of where the strings differ, so the token cannot be
+/// guessed byte by byte from response times.
+fn same_secret(given: &str, expected: &str) -> bool {
+    let (a, b) = (given.as_bytes(), expected.as_bytes());
+    let mut diff = a.len() ^ b.len();
+    for (i, x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// Mounts namespace `/` on `io`: a connect without the right token gets a connect error;
+/// each `send-mail` is decoded, validated and handed to `handler`, and its answer sent back
+/// as the ack. `on_connect` runs for every accepted socket, so the mailer can add its own
+/// events (`get-mail`, `join`, `leave`).
+pub fn mount_service_namespace<F>(
+    io: &SocketIo,
+    token: Secret,
+    handler: Arc<dyn MailHandler>,
+    on_connect: F,
+) where
+    F: Fn(SocketRef) + Clone + Send + Sync + 'static,
+{
+    let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
+        let accepted = matches!(&auth, Ok(a) if same_secret(&a.token, token.expose()));
+        async move { if accepted { Ok(()) } else { Err(Unauthorized) } }
+    };
+    let on_service_connect = move |socket: SocketRef| {
+        let handler = handler.clone();
+        socket.on(
+            SEND_MAIL_EVENT,
+            move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+                let handler = handler.clone();
+                async move {
+                    let answer = match payload {
+                        Ok(value) => answer_send_mail(value, &socket, handler.as_ref()).await,
+                        Err(e) => MailAnswer::rejected(
+                            None,
+                            format!("request: the payload could not be decoded: {e}"),
+                        ),
+                    };
+                    if let Err(e) = ack.send(&answer) {
+                        tracing::warn!(error = %e, "could not send the send-mail ack");
+                    }
+                }
+            },
+        );
+        on_connect(socket);
+        std::future::ready(())
+    };
+    io.ns("/", on_service_connect.with(authenticate));
+}
+
+async fn answer_send_mail(
+    value: Value,
+    socket: &SocketRef,
+    handler: &dyn MailHandler,
+) -> MailAnswer {
+    let size = serde_json::to_vec(&value)
+        .map(|v| v.len())
+        .unwrap_or(usize::MAX);
+    if size > MAX_REQUEST_BYTES {
+        return MailAnswer::rejected(
+            None,
+            format!("request: is {size} bytes, over the limit of {MAX_REQUEST_BYTES} bytes"),
+        );
+    }
+    match MailRequest::from_value(value.clone()) {
+        Ok(request) => {
+            handler
+                .handle(request, Origin::Socket(socket.id.to_string()))
+                .await
+        }
+        Err(invalid) => MailAnswer::rejected_payload(&value, &invalid),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_secret;
+
+    #[test]
+    fn secrets_compare_exactly() {
+        assert!(same_secret("abc", "abc"));
+        assert!(!same_secret("abc", "abd"));
+        assert!(!same_secret("ab", "abc"));
+        assert!(!same_secret("abcd", "abc"));
+        assert!(!same_secret("", "abc"));
+    }
+}
