@@ -1,0 +1,17 @@
+//! The AMQP backend: both services talk to RabbitMQ.
+//!
+//! - [`topology`]: the contract's exchanges, queues and bindings, declared by everyone alike.
+//! - [`AmqpPublisher`]: the users side; a publish counts once the broker confirmed it.
+//! - `connection`: opening a connection and noticing when it dies.
+//!
+//! On AMQP the publisher's receipt is the broker's confirm ([`crate::Receipt::Confirmed`]);
+//! the mailer's answer is what the consumer does with the message: `accepted` and
+//! `duplicate` are acked, `rejected` is rejected without requeue and lands in the dead queue
+//! `<exchange>.dead`, `unavailable` is requeued after a short delay.
+
+mod connection;
+mod publisher;
+pub mod topology;
+
+pub use publisher::{AmqpPublisher, DEFAULT_CONFIRM_TIMEOUT};
+pub use topology::{TopologyNames, declare_topology};
