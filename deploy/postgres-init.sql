@@ -1,0 +1,3 @@
+-- One database per service: each runs its own migrations.
+CREATE DATABASE users;
+CREATE DATABASE mailer;

@@ -1,0 +1,141 @@
+//! Every account change ends with exactly one mail of the right template at the SMTP server,
+//! with no password in it, on each transport.
+
+use crate::support::services::{RABBITMQ, available};
+use crate::support::smtp::{ReceivedMail, SmtpServer};
+use crate::support::stack::{Kind, Stack};
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(30);
+const PASSWORD: &str = "correct horse battery";
+const NEW_PASSWORD: &str = "a brand new passphrase";
+
+fn of_template<'a>(mails: &'a [ReceivedMail], template: &str) -> Vec<&'a ReceivedMail> {
+    mails.iter().filter(|m| m.template_hint() == template).collect()
+}
+
+fn assert_no_password(mails: &[ReceivedMail]) {
+    for mail in mails {
+        let text = mail.decoded_text();
+        for secret in [PASSWORD, NEW_PASSWORD] {
+            assert!(!mail.raw.contains(secret) && !text.contains(secret), "a password is in a mail");
+        }
+        assert!(!text.contains("$argon2"), "a password hash is in a mail");
+    }
+}
+
+/// Waits until `count` mails are there, then checks the newest is of `template`.
+async fn expect_mails(stack: &Stack, count: usize, template: &str) -> Vec<ReceivedMail> {
+    let mails = stack.smtp.wait_for(count, WAIT).await;
+    assert_eq!(
+        mails.len(),
+        count,
+        "expected {count} mails, the last a {template}; got {:?}\nusers log:\n{}\nmailer log:\n{}",
+        mails.iter().map(ReceivedMail::template_hint).collect::<Vec<_>>(),
+        stack.log("users"),
+        stack.log("mailer")
+    );
+    assert_eq!(of_template(&mails, template).len(), 1, "one {template} mail");
+    mails
+}
+
+async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
+    let stack = Stack::start(kind, SmtpServer::start()).await;
+
+    // Create: one welcome mail.
+    let user = stack.create_user("ada").await;
+    let id = user["id"].as_str().expect("an id").to_string();
+    let mails = expect_mails(&stack, 1, "welcome").await;
+    assert_eq!(mails[0].to, vec!["ada@example.com".to_string()]);
+
+    // Change: one account_updated mail naming the changed field, never its value.
+    let response = stack
+        .users_admin(Method::PATCH, &format!("/users/{id}"))
+        .json(&json!({"first_name": "Augusta"}))
+        .send()
+        .await
+        .expect("PATCH");
+    assert_eq!(response.status(), StatusCode::OK);
+    let mails = expect_mails(&stack, 2, "account_updated").await;
+    let updated = of_template(&mails, "account_updated")[0].decoded_text();
+    assert!(updated.contains("first_name"), "the mail names the changed field");
+
+    // Reset: one password_reset mail whose link sets a new password.
+    let response = stack
+        .http()
+        .post(format!("{}/password-resets", stack.users_url()))
+        .json(&json!({"email": "ada@example.com"}))
+        .send()
+        .await
+        .expect("POST /password-resets");
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let mails = expect_mails(&stack, 3, "password_reset").await;
+    let text = of_template(&mails, "password_reset")[0].decoded_text();
+    let marker = "/password-resets/";
+    let start = text.find(marker).expect("a reset link in the mail") + marker.len();
+    let token: String = text[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
+        .collect();
+    let link = format!("{}{marker}{token}", stack.users_url());
+    let response = stack
+        .http()
+        .post(&link)
+        .json(&json!({"password": NEW_PASSWORD}))
+        .send()
+        .await
+        .expect("POST the reset link");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let again = stack.http().post(&link).json(&json!({"password": NEW_PASSWORD})).send().await.expect("reuse");
+    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a reset link works once");
+    let login = |password: &str| {
+        stack
+            .http()
+            .post(format!("{}/authenticate", stack.users_url()))
+            .json(&json!({"login": "ada", "password": password}))
+            .send()
+    };
+    assert_eq!(login(PASSWORD).await.expect("old").status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(login(NEW_PASSWORD).await.expect("new").status(), StatusCode::OK);
+    // Setting a new password through the link is an account change too: the owner hears of it.
+    let mails = stack.smtp.wait_for(4, WAIT).await;
+    let updates = of_template(&mails, "account_updated");
+    assert_eq!(updates.len(), 2, "a second account_updated mail after the reset");
+    assert!(updates[1].decoded_text().contains("password"), "it names the password field");
+
+    // Delete: one account_deleted mail, to the address the account had.
+    let response = stack
+        .users_admin(Method::DELETE, &format!("/users/{id}"))
+        .send()
+        .await
+        .expect("DELETE");
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    let expected = mails.len() + 1;
+    let mails = stack.smtp.wait_for(expected, WAIT).await;
+    let deleted = of_template(&mails, "account_deleted");
+    assert_eq!(deleted.len(), 1, "one account_deleted mail");
+    assert_eq!(deleted[0].to, vec!["ada@example.com".to_string()]);
+
+    let mails = stack.smtp.settle(Duration::from_millis(500)).await;
+    assert_eq!(mails.len(), expected, "no mail came twice or unasked");
+    assert_no_password(&mails);
+    for mail in &mails {
+        assert!(mail.message_id.ends_with("@facteur.local"), "Message-ID <id@domain>: {}", mail.message_id);
+    }
+}
+
+#[tokio::test]
+async fn socketio_account_lifecycle_sends_one_mail_per_change() {
+    account_lifecycle_sends_one_mail_per_change(Kind::Socketio).await;
+}
+
+#[tokio::test]
+async fn amqp_account_lifecycle_sends_one_mail_per_change() {
+    if !available(RABBITMQ, "amqp_account_lifecycle_sends_one_mail_per_change") {
+        return;
+    }
+    let _broker = crate::faults::broker_shared().await;
+    account_lifecycle_sends_one_mail_per_change(Kind::Amqp).await;
+}

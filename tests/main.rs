@@ -1,0 +1,9 @@
+//! Facteur's whole-stack tests: the real `users` and `mailer` binaries, a real SMTP server,
+//! the machine's RabbitMQ, on both transports.
+
+mod bad_input;
+mod config_errors;
+mod deploy;
+mod end_to_end;
+mod faults;
+mod support;

@@ -1,0 +1,54 @@
+//! Reachability of the machine's RabbitMQ and PostgreSQL: a test that needs one skips with a
+//! visible line when it is down, and fails instead under `FACTEUR_REQUIRE_SERVICES=1`.
+
+use std::net::{SocketAddr, TcpStream};
+use std::time::Duration;
+
+/// RabbitMQ on this machine.
+pub const RABBITMQ: (&str, &str) = ("RabbitMQ", "127.0.0.1:5672");
+
+fn reachable(addr: &str) -> bool {
+    let addr: SocketAddr = addr.parse().expect("a literal address");
+    TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+}
+
+fn required() -> bool {
+    std::env::var("FACTEUR_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// True when the service answers. When it does not: panics under
+/// `FACTEUR_REQUIRE_SERVICES=1`, else prints why `test` is skipped and returns false.
+pub fn available(service: (&str, &str), test: &str) -> bool {
+    let (name, addr) = service;
+    if reachable(addr) {
+        return true;
+    }
+    if required() {
+        panic!("{test}: {name} is not reachable at {addr} and FACTEUR_REQUIRE_SERVICES=1");
+    }
+    report(&format!("SKIPPED {test}: {name} is not reachable at {addr}"));
+    false
+}
+
+/// True when `program` runs; the same skip-or-fail rule as [`available`].
+pub fn program_available(program: &str, hint: &str, test: &str) -> bool {
+    let runs = std::process::Command::new(program)
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if runs {
+        return true;
+    }
+    if required() {
+        panic!("{test}: {program} is missing ({hint}) and FACTEUR_REQUIRE_SERVICES=1");
+    }
+    report(&format!("SKIPPED {test}: {program} is missing ({hint})"));
+    false
+}
+
+/// Writes a line straight to the terminal: the test harness captures `println!` and
+/// `eprintln!` of passing tests, and skips and scenario figures must show in every run.
+pub fn report(line: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{line}");
+}

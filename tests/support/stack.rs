@@ -1,0 +1,277 @@
+//! The two services as real child processes — the `users` and `mailer` binaries that
+//! production runs — configured only through `FACTEUR_*` variables, each in its own temporary
+//! folder, so a test can kill one with SIGKILL and start it again.
+
+use super::smtp::SmtpServer;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// Which transport a stack runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// socket.io: users is a client of the mailer.
+    Socketio,
+    /// AMQP through the machine's RabbitMQ.
+    Amqp,
+}
+
+impl Kind {
+    /// The value of `transport.kind`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Socketio => "socketio",
+            Kind::Amqp => "amqp",
+        }
+    }
+}
+
+/// The admin token the stacks use.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The service token the stacks use.
+pub const SERVICE_TOKEN: &str = "test-service-token";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Where cargo put the workspace's binaries (next to this test binary's `deps/` folder).
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("the test binary's path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "{} is missing: build the workspace first (`cargo test --workspace` builds it)",
+        path.display()
+    );
+    path
+}
+
+/// Both services, their folder and the SMTP server they send to.
+pub struct Stack {
+    /// The transport.
+    pub kind: Kind,
+    /// The SMTP server mails go to.
+    pub smtp: SmtpServer,
+    dir: TempDir,
+    env: Vec<(String, String)>,
+    users_port: u16,
+    mailer_port: u16,
+    users: Option<Child>,
+    mailer: Option<Child>,
+    http: reqwest::Client,
+}
+
+impl Stack {
+    /// Starts mailer then users on `kind`, sending to `smtp`, and waits for both `/health`.
+    pub async fn start(kind: Kind, smtp: SmtpServer) -> Stack {
+        let mut stack = Stack::configure(kind, smtp);
+        stack.start_mailer().await;
+        stack.start_users().await;
+        stack
+    }
+
+    /// Prepares the configuration without starting anything.
+    pub fn configure(kind: Kind, smtp: SmtpServer) -> Stack {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let users_port = free_port();
+        let mailer_port = free_port();
+        let suffix = uuid::Uuid::new_v4().simple().to_string();
+        let d = dir.path().display().to_string();
+        let env = [
+            ("FACTEUR_TRANSPORT__KIND", kind.as_str().to_string()),
+            ("FACTEUR_TRANSPORT__SOCKETIO__URL", format!("http://127.0.0.1:{mailer_port}")),
+            ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", SERVICE_TOKEN.to_string()),
+            ("FACTEUR_TRANSPORT__AMQP__EXCHANGE", format!("facteur.e2e.{suffix}")),
+            ("FACTEUR_TRANSPORT__AMQP__QUEUE", format!("facteur.e2e.{suffix}.requests")),
+            ("FACTEUR_USERS__LISTEN", format!("127.0.0.1:{users_port}")),
+            ("FACTEUR_USERS__DATABASE", format!("sqlite://{d}/users.db?mode=rwc")),
+            ("FACTEUR_USERS__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+            ("FACTEUR_USERS__RESET_URL", format!("http://127.0.0.1:{users_port}/password-resets/{{token}}")),
+            ("FACTEUR_MAILER__LISTEN", format!("127.0.0.1:{mailer_port}")),
+            ("FACTEUR_MAILER__DATABASE", format!("sqlite://{d}/mailer.db?mode=rwc")),
+            ("FACTEUR_MAILER__SMTP__HOST", "127.0.0.1".to_string()),
+            ("FACTEUR_MAILER__SMTP__PORT", smtp.port().to_string()),
+            ("FACTEUR_MAILER__SMTP__TLS", "none".to_string()),
+            ("FACTEUR_MAILER__MAX_ATTEMPTS", "30".to_string()),
+            ("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail")),
+            ("FACTEUR_LOG__LEVEL", "warn".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        Stack {
+            kind,
+            smtp,
+            dir,
+            env,
+            users_port,
+            mailer_port,
+            users: None,
+            mailer: None,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Adds or replaces one variable for the processes started after this call.
+    pub fn set_env(&mut self, key: &str, value: &str) {
+        self.env.retain(|(k, _)| k != key);
+        self.env.push((key.to_string(), value.to_string()));
+    }
+
+    fn spawn(&self, name: &str) -> Child {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("{name}.log")))
+            .expect("a log file");
+        Command::new(binary(name))
+            .current_dir(self.dir.path())
+            .env_remove("FACTEUR_CONFIG")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+    }
+
+    /// The users service's base URL.
+    pub fn users_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.users_port)
+    }
+
+    /// The mailer's base URL.
+    pub fn mailer_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.mailer_port)
+    }
+
+    /// A service's log so far (for failure messages).
+    pub fn log(&self, name: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
+    }
+
+    async fn wait_healthy(&self, name: &str, url: String) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = self.http.get(format!("{url}/health")).send().await
+                && r.status() == StatusCode::OK
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name} did not become healthy within 30 s; its log:\n{}",
+                self.log(name)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts the mailer and waits until it is healthy.
+    pub async fn start_mailer(&mut self) {
+        assert!(self.mailer.is_none(), "the mailer is already running");
+        self.mailer = Some(self.spawn("mailer"));
+        self.wait_healthy("mailer", self.mailer_url()).await;
+    }
+
+    /// Starts users and waits until it is healthy.
+    pub async fn start_users(&mut self) {
+        assert!(self.users.is_none(), "users is already running");
+        self.users = Some(self.spawn("users"));
+        self.wait_healthy("users", self.users_url()).await;
+    }
+
+    /// Kills the mailer with SIGKILL: no chance to finish anything.
+    pub fn kill_mailer(&mut self) {
+        if let Some(mut child) = self.mailer.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Kills users with SIGKILL.
+    pub fn kill_users(&mut self) {
+        if let Some(mut child) = self.users.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Stops the mailer with SIGTERM and waits for its exit code.
+    pub fn terminate_mailer(&mut self) -> Option<i32> {
+        let mut child = self.mailer.take()?;
+        terminate(&mut child)
+    }
+
+    /// Stops users with SIGTERM and waits for its exit code.
+    pub fn terminate_users(&mut self) -> Option<i32> {
+        let mut child = self.users.take()?;
+        terminate(&mut child)
+    }
+
+    /// `POST /users` with a generated account; returns the created user.
+    pub async fn create_user(&self, login: &str) -> Value {
+        let body = json!({
+            "login": login,
+            "email": format!("{login}@example.com"),
+            "password": "correct horse battery",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+        });
+        let response = self
+            .http
+            .post(format!("{}/users", self.users_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /users");
+        let status = response.status();
+        let text = response.text().await.unwrap_or_default();
+        assert_eq!(status, StatusCode::CREATED, "POST /users answered {status}: {text}");
+        serde_json::from_str(&text).expect("a JSON user")
+    }
+
+    /// A request to the users API with the admin token.
+    pub fn users_admin(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.users_url()))
+            .bearer_auth(ADMIN_TOKEN)
+    }
+
+    /// A plain HTTP client for anything else.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+}
+
+fn terminate(child: &mut Child) -> Option<i32> {
+    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.kill_users();
+        self.kill_mailer();
+    }
+}
