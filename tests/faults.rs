@@ -17,6 +17,11 @@ pub async fn broker_shared() -> RwLockReadGuard<'static, ()> {
     BROKER.read().await
 }
 
+/// The same, for a test that is not async.
+pub fn broker_shared_blocking() -> RwLockReadGuard<'static, ()> {
+    BROKER.blocking_read()
+}
+
 async fn broker_exclusive() -> RwLockWriteGuard<'static, ()> {
     BROKER.write().await
 }
@@ -119,20 +124,7 @@ async fn mailer_killed_while_sending(kind: Kind) {
     // A mail the server took in the instant before the kill, before its record said so, is
     // the one case the contract allows to go again: the restarted mailer counts each such
     // resend, and no other duplicate may exist.
-    let metrics = stack
-        .http()
-        .get(format!("{}/metrics", stack.mailer_url()))
-        .send()
-        .await
-        .expect("GET /metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    let resends: f64 = metrics
-        .lines()
-        .filter(|l| l.starts_with("smtp_possible_resends_total"))
-        .filter_map(|l| l.split_whitespace().last()?.parse().ok())
-        .sum();
+    let resends = stack.metric(&stack.mailer_url(), "smtp_possible_resends_total").await;
     assert!(
         duplicates as f64 <= resends,
         "{duplicates} duplicates but only {resends} possible resends counted"

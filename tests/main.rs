@@ -6,4 +6,7 @@ mod config_errors;
 mod deploy;
 mod end_to_end;
 mod faults;
+mod readme;
+mod scale;
+mod shutdown;
 mod support;

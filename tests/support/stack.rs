@@ -30,17 +30,18 @@ impl Kind {
     }
 }
 
-/// The admin token the stacks use.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
-/// The service token the stacks use.
-pub const SERVICE_TOKEN: &str = "test-service-token";
-
-fn free_port() -> u16 {
+/// A free loopback port.
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
 }
+
+/// The admin token the stacks use.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+/// The service token the stacks use.
+pub const SERVICE_TOKEN: &str = "test-service-token";
 
 /// Where cargo put the workspace's binaries (next to this test binary's `deps/` folder).
 fn binary(name: &str) -> PathBuf {
@@ -128,15 +129,27 @@ impl Stack {
     }
 
     fn spawn(&self, name: &str) -> Child {
+        self.spawn_with(name, name, &[])
+    }
+
+    /// Starts another instance of `program` (`users` or `mailer`) with some variables changed,
+    /// logging to `<log_name>.log`. The caller owns the child.
+    pub fn spawn_with(&self, program: &str, log_name: &str, overrides: &[(&str, String)]) -> Child {
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(self.dir.path().join(format!("{name}.log")))
+            .open(self.dir.path().join(format!("{log_name}.log")))
             .expect("a log file");
-        Command::new(binary(name))
+        let env = self
+            .env
+            .iter()
+            .filter(|(k, _)| !overrides.iter().any(|(o, _)| o == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .chain(overrides.iter().map(|(k, v)| (*k, v.as_str())));
+        Command::new(binary(program))
             .current_dir(self.dir.path())
             .env_remove("FACTEUR_CONFIG")
-            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .envs(env)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -159,7 +172,8 @@ impl Stack {
         std::fs::read_to_string(self.dir.path().join(format!("{name}.log"))).unwrap_or_default()
     }
 
-    async fn wait_healthy(&self, name: &str, url: String) {
+    /// Waits until `url/health` answers 200, failing with `name`'s log after 30 s.
+    pub async fn wait_healthy(&self, name: &str, url: String) {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
             if let Ok(r) = self.http.get(format!("{url}/health")).send().await
@@ -247,13 +261,28 @@ impl Stack {
             .bearer_auth(ADMIN_TOKEN)
     }
 
+    /// The sum of a counter or gauge (all label sets) in a service's `/metrics`.
+    pub async fn metric(&self, base_url: &str, name: &str) -> f64 {
+        let text = self
+            .http
+            .get(format!("{base_url}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics")
+            .text()
+            .await
+            .expect("metrics text");
+        metric_sum(&text, name)
+    }
+
     /// A plain HTTP client for anything else.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
     }
 }
 
-fn terminate(child: &mut Child) -> Option<i32> {
+/// Sends SIGTERM and waits (up to 30 s) for the exit code.
+pub fn terminate(child: &mut Child) -> Option<i32> {
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -274,4 +303,19 @@ impl Drop for Stack {
         self.kill_users();
         self.kill_mailer();
     }
+}
+
+/// The sum of every sample of `name` (any labels) in a Prometheus text exposition.
+pub fn metric_sum(text: &str, name: &str) -> f64 {
+    metric_sum_with(text, name, &[])
+}
+
+/// The sum of the samples of `name` whose labels contain each of `labels` (`status="sent"`).
+pub fn metric_sum_with(text: &str, name: &str, labels: &[&str]) -> f64 {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter(|l| labels.iter().all(|label| l.contains(label)))
+        .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
+        .sum()
 }

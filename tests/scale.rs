@@ -1,0 +1,124 @@
+//! More than one of each: two mailers on one AMQP queue and one PostgreSQL delivery store
+//! share the work and send each mail once; two users instances on one PostgreSQL outbox
+//! publish each row once.
+
+use crate::support::postgres::{FreshDatabase, POSTGRES};
+use crate::support::services::{RABBITMQ, available, report};
+use crate::support::smtp::{SmtpServer, count_by_message_id};
+use crate::support::stack::{Kind, Stack, free_port, metric_sum, metric_sum_with, terminate};
+use std::sync::Arc;
+use std::time::Duration;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+#[tokio::test]
+async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
+    let test = "two_mailers_on_one_queue_share_the_work_and_send_each_mail_once";
+    if !available(RABBITMQ, test) || !available(POSTGRES, test) {
+        return;
+    }
+    let _broker = crate::faults::broker_shared().await;
+    let deliveries = FreshDatabase::create("mailers");
+    let mut stack = Stack::configure(Kind::Amqp, SmtpServer::start());
+    stack.set_env("FACTEUR_MAILER__DATABASE", &deliveries.url());
+    stack.start_mailer().await;
+    let second_port = free_port();
+    let mut second = stack.spawn_with(
+        "mailer",
+        "mailer-2",
+        &[("FACTEUR_MAILER__LISTEN", format!("127.0.0.1:{second_port}"))],
+    );
+    let second_url = format!("http://127.0.0.1:{second_port}");
+    stack.wait_healthy("mailer-2", second_url.clone()).await;
+    stack.start_users().await;
+
+    let stack = Arc::new(stack);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        let stack = stack.clone();
+        tasks.spawn(async move {
+            for n in 0..50 {
+                stack.create_user(&format!("pair{worker}x{n}")).await;
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("create task");
+    }
+    stack.smtp.wait_for(200, WAIT).await;
+    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let (counts, _) = count_by_message_id(&mails);
+    let first_share = stack.metric(&stack.mailer_url(), "mail_requests_total").await;
+    let second_share = stack.metric(&second_url, "mail_requests_total").await;
+    report(&format!(
+        "two mailers on one queue: mails expected 200, received {} distinct, duplicates {}; requests taken {first_share} + {second_share}",
+        counts.len(),
+        mails.len() - counts.len()
+    ));
+    assert_eq!(counts.len(), 200);
+    assert_eq!(mails.len(), 200, "each mail once");
+    assert!(first_share > 0.0 && second_share > 0.0, "both mailers took requests");
+    terminate(&mut second);
+}
+
+#[tokio::test]
+async fn two_users_instances_on_one_outbox_publish_each_row_once() {
+    let test = "two_users_instances_on_one_outbox_publish_each_row_once";
+    if !available(POSTGRES, test) {
+        return;
+    }
+    let accounts = FreshDatabase::create("users");
+    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    stack.set_env("FACTEUR_USERS__DATABASE", &accounts.url());
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let second_port = free_port();
+    let mut second = stack.spawn_with(
+        "users",
+        "users-2",
+        &[("FACTEUR_USERS__LISTEN", format!("127.0.0.1:{second_port}"))],
+    );
+    let second_url = format!("http://127.0.0.1:{second_port}");
+    stack.wait_healthy("users-2", second_url.clone()).await;
+
+    // Half the accounts through each instance: both relays see every row of the shared outbox.
+    let stack = Arc::new(stack);
+    let mut tasks = tokio::task::JoinSet::new();
+    for worker in 0..4 {
+        let stack = stack.clone();
+        let base = if worker % 2 == 0 { stack.users_url() } else { second_url.clone() };
+        tasks.spawn(async move {
+            for n in 0..50 {
+                let login = format!("shared{worker}x{n}");
+                let response = stack
+                    .http()
+                    .post(format!("{base}/users"))
+                    .json(&serde_json::json!({
+                        "login": login, "email": format!("{login}@example.com"),
+                        "password": "correct horse battery", "first_name": "A", "last_name": "B"
+                    }))
+                    .send()
+                    .await
+                    .expect("POST /users");
+                assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+            }
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done.expect("create task");
+    }
+    stack.smtp.wait_for(200, WAIT).await;
+    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let metrics_first = stack.http().get(format!("{}/metrics", stack.users_url())).send().await.expect("metrics").text().await.expect("text");
+    let metrics_second = stack.http().get(format!("{second_url}/metrics")).send().await.expect("metrics").text().await.expect("text");
+    let published = metric_sum(&metrics_first, "outbox_published_total") + metric_sum(&metrics_second, "outbox_published_total");
+    let mailer_metrics = stack.http().get(format!("{}/metrics", stack.mailer_url())).send().await.expect("metrics").text().await.expect("text");
+    let duplicates_seen = metric_sum_with(&mailer_metrics, "mail_requests_total", &["status=\"duplicate\""]);
+    report(&format!(
+        "two users relays on one outbox: rows 200, published {published}, mails {}, duplicate requests at the mailer {duplicates_seen}",
+        mails.len()
+    ));
+    assert_eq!(mails.len(), 200);
+    assert_eq!(published, 200.0, "each outbox row published once across both relays");
+    terminate(&mut second);
+}
