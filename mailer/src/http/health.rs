@@ -1,0 +1,64 @@
+//! `/health` (is the mailer ready: database, sender, transport) and `/metrics`.
+
+use super::{AppState, TransportHealth};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::json;
+use std::time::Duration;
+use transport::LinkState;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+}
+
+/// 200 when the database answers, 503 otherwise.
+#[utoipa::path(get, path = "/health", tag = "operations",
+    responses(
+        (status = 200, description = "Ready", body = super::openapi::HealthDoc),
+        (status = 503, description = "The database does not answer", body = super::openapi::HealthDoc),
+    ))]
+pub async fn health(State(state): State<AppState>) -> Response {
+    let db_ok = matches!(
+        tokio::time::timeout(Duration::from_secs(2), state.core.store().db().ping()).await,
+        Ok(Ok(()))
+    );
+    let transport = match &state.transport {
+        TransportHealth::Socketio => json!("socketio"),
+        TransportHealth::Amqp(link) => json!({"amqp": match link() {
+            LinkState::Connected => "connected",
+            LinkState::Disconnected => "disconnected",
+        }}),
+    };
+    let body = json!({
+        "status": if db_ok { "ok" } else { "unavailable" },
+        "database": if db_ok { "ok" } else { "unavailable" },
+        "smtp": state.sender_kind,
+        "transport": transport,
+    });
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, Json(body)).into_response()
+}
+
+/// The Prometheus text exposition.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String)))]
+pub async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+        .into_response()
+}

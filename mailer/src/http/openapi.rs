@@ -1,0 +1,139 @@
+//! The OpenAPI description (`/openapi.json`) and Swagger UI (`/docs`, assets embedded, so
+//! it renders offline). The `*Doc` types describe the JSON shapes for the docs only.
+
+use super::AppState;
+use axum::Router;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi, ToSchema};
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The recipient of a mail.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RecipientDoc {
+    /// The address.
+    email: String,
+    /// The display name.
+    name: String,
+}
+
+/// A mail request, identical on every transport.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MailRequestDoc {
+    /// A UUID chosen by the sender; the idempotency key.
+    id: String,
+    /// `welcome`, `account_updated`, `account_deleted` or `password_reset`.
+    template: String,
+    /// `fr` or `en`.
+    locale: String,
+    /// The recipient.
+    to: RecipientDoc,
+    /// The template's variables.
+    vars: serde_json::Value,
+    /// When the sender asked (RFC 3339).
+    requested_at: String,
+}
+
+/// The answer to a mail request.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MailAnswerDoc {
+    /// The request id, or null when none could be read.
+    id: Option<String>,
+    /// `accepted`, `duplicate`, `rejected` or `unavailable`.
+    status: String,
+    /// One sentence, for `rejected` and `unavailable`.
+    error: Option<String>,
+}
+
+/// A delivery record.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DeliveryRecordDoc {
+    /// The request id.
+    id: String,
+    /// The template.
+    template: String,
+    /// The locale.
+    locale: String,
+    /// The recipient.
+    to: RecipientDoc,
+    /// `queued`, `sent`, `retrying` or `failed`.
+    status: String,
+    /// SMTP tries so far.
+    attempts: u32,
+    /// The last try's error.
+    last_error: Option<String>,
+    /// When it was stored.
+    created_at: String,
+    /// When the SMTP server took it.
+    sent_at: Option<String>,
+}
+
+/// One page of delivery records.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct PageDoc {
+    /// Newest first.
+    items: Vec<DeliveryRecordDoc>,
+    /// How many match.
+    total: u64,
+    /// The page, from 1.
+    page: u64,
+    /// Records per page.
+    per_page: u64,
+}
+
+/// An error of a non-mail route.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct ErrorDoc {
+    /// A stable code.
+    error: String,
+    /// One sentence.
+    message: String,
+    /// More, per field.
+    details: serde_json::Value,
+}
+
+/// `/health`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct HealthDoc {
+    /// `ok` or `unavailable`.
+    status: String,
+    /// `ok` or `unavailable`.
+    database: String,
+    /// `ok` (SMTP) or `files`.
+    smtp: String,
+    /// `socketio` or `{"amqp": "connected"|"disconnected"}`.
+    transport: serde_json::Value,
+}
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// The mailer's API description.
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/`."),
+    paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails, super::health::health, super::health::metrics),
+    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc)),
+    modifiers(&BearerAuth),
+)]
+pub struct ApiDoc;
+
+/// `/openapi.json` and `/docs`.
+pub fn router() -> Router<AppState> {
+    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+}

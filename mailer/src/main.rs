@@ -1,0 +1,63 @@
+//! The mailer process: `mailer [--config PATH]`. Loads the configuration, sets up logs,
+//! builds the [`mailer::App`] and serves until Ctrl-C or SIGTERM.
+
+use std::path::PathBuf;
+
+const USAGE: &str = "usage: mailer [--config PATH]\n\nRuns the Facteur mailer. The configuration comes from PATH, else $FACTEUR_CONFIG, else ./config.yaml, with FACTEUR_* variables on top.";
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let mut path: Option<PathBuf> = None;
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--help" | "-h" => {
+                println!("{USAGE}");
+                return;
+            }
+            "--config" => match args.next() {
+                Some(p) => path = Some(PathBuf::from(p)),
+                None => exit_with("--config needs a path"),
+            },
+            other => exit_with(&format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    let config =
+        domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
+    domain::telemetry::init(&config.log);
+    let app = match mailer::App::build(&config).await {
+        Ok(app) => app,
+        Err(e) => exit_with(&e.to_string()),
+    };
+    println!("mailer listening on http://{}", app.local_addr());
+    if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
+        eprintln!("{e}");
+        std::process::exit(1);
+    }
+}
+
+fn exit_with(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::exit(2);
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

@@ -1,0 +1,178 @@
+//! What `/metrics` shows, in the Prometheus text format (prometheus-client).
+//!
+//! One [`Metrics`] is built at start and shared; every counter is lock-free, so counting on
+//! the hot path (each accepted request, each SMTP send) costs an atomic add.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// Labels of HTTP request metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpLabels {
+    /// The matched route (`/mails/{id}`), never the raw path.
+    pub route: String,
+    /// The response status code.
+    pub status: u16,
+}
+
+/// Labels of `mail_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    /// `socketio`, `http` or `amqp`.
+    pub door: &'static str,
+    /// The answer: `accepted`, `duplicate`, `rejected`, `unavailable`.
+    pub status: &'static str,
+}
+
+/// A single `status` or `class` or `namespace` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StatusLabel {
+    /// The value.
+    pub status: &'static str,
+}
+
+/// The `class` label of `smtp_errors_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ClassLabel {
+    /// `transient`, `permanent`, `connection` or `timeout`.
+    pub class: &'static str,
+}
+
+/// The `namespace` label of `socketio_connected_clients`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NamespaceLabel {
+    /// `/` or `/live`.
+    pub namespace: &'static str,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// Every metric of the mailer.
+pub struct Metrics {
+    registry: Registry,
+    /// HTTP requests by route and status.
+    pub http_requests: Family<HttpLabels, Counter>,
+    /// HTTP latency by route.
+    pub http_duration: HistogramFamily<HttpLabels>,
+    /// Mail requests by door and answer.
+    pub mail_requests: Family<RequestLabels, Counter>,
+    /// Deliveries by final or intermediate status.
+    pub deliveries: Family<StatusLabel, Counter>,
+    /// Time of each SMTP send.
+    pub smtp_send_duration: Histogram,
+    /// SMTP errors by class.
+    pub smtp_errors: Family<ClassLabel, Counter>,
+    /// Handoffs repeated when the server may already have taken the mail.
+    pub smtp_possible_resends: Counter,
+    /// Connected socket.io clients by namespace.
+    pub socketio_clients: Family<NamespaceLabel, Gauge>,
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 14))
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<HttpLabels, Counter>::default();
+        let http_duration: HistogramFamily<HttpLabels> =
+            Family::new_with_constructor(latency_histogram);
+        let mail_requests = Family::<RequestLabels, Counter>::default();
+        let deliveries = Family::<StatusLabel, Counter>::default();
+        let smtp_send_duration = latency_histogram();
+        let smtp_errors = Family::<ClassLabel, Counter>::default();
+        let smtp_possible_resends = Counter::default();
+        let socketio_clients = Family::<NamespaceLabel, Gauge>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by route and status",
+            http_requests.clone(),
+        );
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency by route and status",
+            http_duration.clone(),
+        );
+        registry.register(
+            "mail_requests",
+            "Mail requests received, by door and answer",
+            mail_requests.clone(),
+        );
+        registry.register(
+            "deliveries",
+            "Delivery status changes, by new status",
+            deliveries.clone(),
+        );
+        registry.register(
+            "smtp_send_duration_seconds",
+            "Time of each SMTP send (or .eml write)",
+            smtp_send_duration.clone(),
+        );
+        registry.register("smtp_errors", "SMTP errors by class", smtp_errors.clone());
+        registry.register(
+            "smtp_possible_resends",
+            "Mails handed to SMTP again when the server may already have taken them",
+            smtp_possible_resends.clone(),
+        );
+        registry.register(
+            "socketio_connected_clients",
+            "Connected socket.io clients by namespace",
+            socketio_clients.clone(),
+        );
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            mail_requests,
+            deliveries,
+            smtp_send_duration,
+            smtp_errors,
+            smtp_possible_resends,
+            socketio_clients,
+        }
+    }
+
+    /// Counts one answered mail request.
+    pub fn count_request(&self, door: &'static str, status: &'static str) {
+        self.mail_requests
+            .get_or_create(&RequestLabels { door, status })
+            .inc();
+    }
+
+    /// Counts one delivery status change.
+    pub fn count_delivery(&self, status: &'static str) {
+        self.deliveries.get_or_create(&StatusLabel { status }).inc();
+    }
+
+    /// Counts one SMTP error.
+    pub fn count_smtp_error(&self, class: &'static str) {
+        self.smtp_errors.get_or_create(&ClassLabel { class }).inc();
+    }
+
+    /// Moves the connected-clients gauge of `namespace` by `delta`.
+    pub fn clients(&self, namespace: &'static str, delta: i64) {
+        self.socketio_clients
+            .get_or_create(&NamespaceLabel { namespace })
+            .inc_by(delta);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

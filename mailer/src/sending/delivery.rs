@@ -1,0 +1,342 @@
+//! The delivery loop: claim a stored request, render it, hand it to SMTP, record the
+//! outcome, and retry with exponential backoff and jitter until `max_attempts`.
+//!
+//! A dispatcher task receives jobs and runs each on a pool of at most `workers` concurrent
+//! sends (a semaphore), all sharing one pooled SMTP transport. Retries wait in a timer task
+//! and come back through the same channel. Nothing here is the source of truth: at start,
+//! every record still `queued`, `retrying` or `sending` in the store is queued again, which
+//! is how work survives a restart.
+
+use super::{MailSender, SendFailure, build_message};
+use crate::events::Events;
+use crate::metrics::Metrics;
+use crate::store::{DeliveryRecord, DeliveryStatus, Store};
+use crate::templates::Templates;
+use chrono::Utc;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+/// How deliveries are paced.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Concurrent SMTP sends (and pooled SMTP connections).
+    pub workers: usize,
+    /// The first retry waits about this long; each next one twice as long.
+    pub retry_base: Duration,
+    /// No retry waits longer than this.
+    pub retry_cap: Duration,
+    /// The longest one SMTP send may take before it counts as a timeout.
+    pub send_timeout: Duration,
+    /// Tries before a delivery is marked failed.
+    pub max_attempts: u32,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            send_timeout: Duration::from_secs(30),
+            max_attempts: 8,
+        }
+    }
+}
+
+struct Job {
+    record: DeliveryRecord,
+    /// Found in the store at start rather than freshly accepted: it may be `sending`.
+    resumed: bool,
+}
+
+struct Inner {
+    store: Store,
+    sender: MailSender,
+    templates: Templates,
+    events: Events,
+    metrics: Arc<Metrics>,
+    options: DeliveryOptions,
+    from: String,
+    domain: String,
+    jobs: mpsc::UnboundedSender<Job>,
+    workers: Arc<Semaphore>,
+    stopping: watch::Sender<bool>,
+}
+
+/// The handle to the delivery loop; cheap to clone.
+#[derive(Clone)]
+pub struct Deliveries {
+    inner: Arc<Inner>,
+}
+
+/// What [`Deliveries::start`] needs.
+pub struct DeliveryContext {
+    /// The delivery store.
+    pub store: Store,
+    /// Where mails go.
+    pub sender: MailSender,
+    /// Status announcements.
+    pub events: Events,
+    /// Counters.
+    pub metrics: Arc<Metrics>,
+    /// The `From` header.
+    pub from: String,
+    /// The Message-ID domain.
+    pub domain: String,
+}
+
+impl Deliveries {
+    /// Starts the dispatcher.
+    pub fn start(ctx: DeliveryContext, options: DeliveryOptions) -> Self {
+        let (jobs, rx) = mpsc::unbounded_channel();
+        let (stopping, _) = watch::channel(false);
+        let inner = Arc::new(Inner {
+            store: ctx.store,
+            sender: ctx.sender,
+            templates: Templates::new(),
+            events: ctx.events,
+            metrics: ctx.metrics,
+            workers: Arc::new(Semaphore::new(options.workers.max(1))),
+            options,
+            from: ctx.from,
+            domain: ctx.domain,
+            jobs,
+            stopping,
+        });
+        tokio::spawn(dispatch(inner.clone(), rx));
+        Self { inner }
+    }
+
+    /// Queues a freshly stored request for sending.
+    pub fn enqueue(&self, record: DeliveryRecord) {
+        let _ = self.inner.jobs.send(Job {
+            record,
+            resumed: false,
+        });
+    }
+
+    /// Queues every unfinished record of the store (run once at start). Records waiting
+    /// for a retry are sent when their time comes.
+    pub async fn resume_unfinished(&self) -> Result<usize, sea_orm::DbErr> {
+        let records = self.inner.store.unfinished().await?;
+        let count = records.len();
+        for record in records {
+            let wait = (record.next_attempt_at - Utc::now())
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            schedule(
+                &self.inner,
+                Job {
+                    record,
+                    resumed: true,
+                },
+                wait,
+            );
+        }
+        Ok(count)
+    }
+
+    /// Stops taking new jobs and waits up to `grace` for the sends under way. Whatever is
+    /// not finished stays `queued`, `retrying` or `sending` in the store for the next start.
+    pub async fn stop(&self, grace: Duration) {
+        self.inner.stopping.send_replace(true);
+        let all = u32::try_from(self.inner.options.workers.max(1)).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(grace, self.inner.workers.acquire_many(all)).await;
+    }
+}
+
+fn schedule(inner: &Arc<Inner>, job: Job, wait: Duration) {
+    if wait.is_zero() {
+        let _ = inner.jobs.send(job);
+        return;
+    }
+    let jobs = inner.jobs.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let _ = jobs.send(job);
+    });
+}
+
+async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Job>) {
+    let mut stopping = inner.stopping.subscribe();
+    loop {
+        let job = tokio::select! {
+            job = rx.recv() => match job { Some(job) => job, None => return },
+            _ = stopping.wait_for(|s| *s) => return,
+        };
+        let Ok(permit) = inner.workers.clone().acquire_owned().await else {
+            return;
+        };
+        if *stopping.borrow() {
+            return;
+        }
+        let inner = inner.clone();
+        tokio::spawn(async move {
+            deliver(&inner, job).await;
+            drop(permit);
+        });
+    }
+}
+
+/// The wait before try number `attempts + 1`: exponential, capped, with jitter between
+/// half and all of it so a burst of failures does not retry in lockstep.
+pub fn backoff(options: &DeliveryOptions, attempts: u32) -> Duration {
+    let exp = options
+        .retry_base
+        .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+        .min(options.retry_cap);
+    let half = exp / 2;
+    let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+    half + Duration::from_millis(rand::random_range(0..=jitter_ms))
+}
+
+#[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %job.record.id))]
+async fn deliver(inner: &Arc<Inner>, job: Job) {
+    let record = job.record;
+    match inner.store.claim(record.id, job.resumed).await {
+        Ok(true) => {}
+        Ok(false) => return, // Already sent, failed, or claimed by another worker.
+        Err(e) => {
+            tracing::warn!(error = %e, "could not claim a delivery; trying again later");
+            let wait = backoff(&inner.options, 1);
+            schedule(
+                inner,
+                Job {
+                    record,
+                    resumed: job.resumed,
+                },
+                wait,
+            );
+            return;
+        }
+    }
+    if job.resumed && record.status == DeliveryStatus::Sending {
+        // The previous process stopped during this handoff: the server may have the mail.
+        inner.metrics.smtp_possible_resends.inc();
+    }
+    let attempts = record.attempts + 1;
+    let outcome = match inner
+        .templates
+        .render(record.template, record.locale, &record.to, &record.vars)
+        .map_err(|e| e.to_string())
+        .and_then(|mail| build_message(&inner.from, &inner.domain, record.id, &record.to, mail))
+    {
+        Ok(message) => {
+            let started = Instant::now();
+            let result = inner
+                .sender
+                .send(&record.id.to_string(), message, inner.options.send_timeout)
+                .await;
+            inner
+                .metrics
+                .smtp_send_duration
+                .observe(started.elapsed().as_secs_f64());
+            result
+        }
+        Err(e) => Err(SendFailure::Permanent(e)),
+    };
+    let now = Utc::now();
+    let (status, error, next) = match outcome {
+        Ok(()) => (DeliveryStatus::Sent, None, now),
+        Err(SendFailure::Permanent(e)) => {
+            inner.metrics.count_smtp_error("permanent");
+            (DeliveryStatus::Failed, Some(e), now)
+        }
+        Err(SendFailure::Transient { error, class })
+        | Err(SendFailure::Uncertain { error, class })
+            if attempts >= inner.options.max_attempts =>
+        {
+            inner.metrics.count_smtp_error(class);
+            (
+                DeliveryStatus::Failed,
+                Some(format!("gave up after {attempts} attempts: {error}")),
+                now,
+            )
+        }
+        Err(failure) => {
+            let (error, class) = match failure {
+                SendFailure::Uncertain { error, class } => {
+                    inner.metrics.smtp_possible_resends.inc();
+                    (error, class)
+                }
+                SendFailure::Transient { error, class } => (error, class),
+                SendFailure::Permanent(error) => (error, "permanent"),
+            };
+            inner.metrics.count_smtp_error(class);
+            let wait = backoff(&inner.options, attempts);
+            let next = now + chrono::Duration::from_std(wait).unwrap_or_default();
+            (DeliveryStatus::Retrying, Some(error), next)
+        }
+    };
+    if let Err(e) = record_outcome(inner, &record, status, attempts, error.as_deref(), next).await {
+        // The record stays `sending`; the next start sends it again (counted as a possible resend).
+        tracing::error!(error = %e, "could not record a delivery outcome");
+        return;
+    }
+    inner.metrics.count_delivery(status.as_public());
+    match status {
+        DeliveryStatus::Failed => tracing::warn!(
+            attempts,
+            error = error.as_deref().unwrap_or(""),
+            "mail delivery failed"
+        ),
+        DeliveryStatus::Retrying => tracing::info!(
+            attempts,
+            error = error.as_deref().unwrap_or(""),
+            "mail delivery will be retried"
+        ),
+        _ => tracing::debug!(attempts, "mail sent"),
+    }
+    inner
+        .events
+        .status_changed(
+            record.id,
+            record.template,
+            &record.to,
+            status,
+            attempts,
+            error,
+        )
+        .await;
+    if status == DeliveryStatus::Retrying {
+        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
+        let mut record = record;
+        record.attempts = attempts;
+        record.status = DeliveryStatus::Retrying;
+        schedule(
+            inner,
+            Job {
+                record,
+                resumed: false,
+            },
+            wait,
+        );
+    }
+}
+
+/// Writes the outcome, trying a few times: a lost "sent" would mean a resend at restart.
+async fn record_outcome(
+    inner: &Inner,
+    record: &DeliveryRecord,
+    status: DeliveryStatus,
+    attempts: u32,
+    error: Option<&str>,
+    next: chrono::DateTime<Utc>,
+) -> Result<(), sea_orm::DbErr> {
+    let mut tries = 0;
+    loop {
+        match inner
+            .store
+            .finish_attempt(record.id, status, attempts, error, Utc::now(), next)
+            .await
+        {
+            Ok(()) => return Ok(()),
+            Err(e) if tries >= 3 => return Err(e),
+            Err(_) => {
+                tries += 1;
+                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
+            }
+        }
+    }
+}

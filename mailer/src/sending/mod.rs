@@ -1,0 +1,170 @@
+//! Sending mails: where they go ([`MailSender`]: SMTP through one pooled lettre transport,
+//! or `.eml` files) and the delivery loop that claims, sends, retries and reports
+//! ([`delivery`]).
+
+pub mod delivery;
+mod message;
+
+pub use delivery::{Deliveries, DeliveryContext, DeliveryOptions};
+pub use message::build_message;
+
+use domain::config::{SmtpConfig, SmtpTls};
+use lettre::transport::smtp::PoolConfig;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How one handoff failed, which decides what happens next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendFailure {
+    /// A 5xx: the server refused for good; the delivery fails at once.
+    Permanent(String),
+    /// A 4xx, or no connection at all: the server did not take the mail; retry.
+    Transient {
+        /// One sentence.
+        error: String,
+        /// The `smtp_errors_total` class.
+        class: &'static str,
+    },
+    /// Timed out or the connection dropped mid-conversation: the server may have taken
+    /// the mail. Retry (a possible resend, recognisable by its Message-ID).
+    Uncertain {
+        /// One sentence.
+        error: String,
+        /// The `smtp_errors_total` class.
+        class: &'static str,
+    },
+}
+
+/// Where mails go.
+#[derive(Clone)]
+pub enum MailSender {
+    /// A shared, pooled SMTP transport.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// `.eml` files in a directory, named by request id.
+    Files(PathBuf),
+}
+
+/// Why the SMTP transport could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("the SMTP settings for {host} cannot be used: {reason}")]
+pub struct SmtpSetupError {
+    host: String,
+    reason: String,
+}
+
+impl MailSender {
+    /// Builds the pooled SMTP transport of `smtp`, with `pool_size` connections at most.
+    pub fn smtp(smtp: &SmtpConfig, pool_size: u32) -> Result<Self, SmtpSetupError> {
+        let err = |reason: String| SmtpSetupError {
+            host: smtp.host.clone(),
+            reason,
+        };
+        let tls = match smtp.tls {
+            SmtpTls::None => Tls::None,
+            SmtpTls::Starttls => Tls::Required(
+                TlsParameters::new(smtp.host.clone()).map_err(|e| err(e.to_string()))?,
+            ),
+            SmtpTls::Tls => {
+                Tls::Wrapper(TlsParameters::new(smtp.host.clone()).map_err(|e| err(e.to_string()))?)
+            }
+        };
+        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
+            .port(smtp.port)
+            .tls(tls)
+            .timeout(Some(Duration::from_secs(10)))
+            .pool_config(
+                PoolConfig::new()
+                    .max_size(pool_size)
+                    .idle_timeout(Duration::from_secs(60)),
+            );
+        if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
+            builder = builder.credentials(Credentials::new(
+                user.clone(),
+                password.expose().to_string(),
+            ));
+        }
+        Ok(MailSender::Smtp(builder.build()))
+    }
+
+    /// `smtp` or `files`, for `/health`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            MailSender::Smtp(_) => "ok",
+            MailSender::Files(_) => "files",
+        }
+    }
+
+    /// Hands `message` over once, within `timeout`.
+    pub async fn send(
+        &self,
+        id: &str,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<(), SendFailure> {
+        match self {
+            MailSender::Smtp(transport) => {
+                match tokio::time::timeout(timeout, transport.send(message)).await {
+                    Ok(Ok(_)) => Ok(()),
+                    Ok(Err(e)) => Err(classify(&e)),
+                    Err(_) => Err(SendFailure::Uncertain {
+                        error: format!(
+                            "the SMTP server did not answer within {} ms",
+                            timeout.as_millis()
+                        ),
+                        class: "timeout",
+                    }),
+                }
+            }
+            MailSender::Files(dir) => write_eml(dir, id, &message.formatted()).await,
+        }
+    }
+}
+
+/// Sorts a lettre error into what to do next.
+fn classify(e: &lettre::transport::smtp::Error) -> SendFailure {
+    let error = format!("SMTP: {e}");
+    if e.is_permanent() {
+        SendFailure::Permanent(error)
+    } else if e.is_transient() {
+        SendFailure::Transient {
+            error,
+            class: "transient",
+        }
+    } else if e.is_timeout() {
+        SendFailure::Uncertain {
+            error,
+            class: "timeout",
+        }
+    } else if e.to_string().starts_with("Connection error") || e.is_tls() {
+        // lettre has no `is_connection()`; its Display names the kind. A connect or TLS
+        // failure happens before any mail data is sent, so the server has nothing.
+        SendFailure::Transient {
+            error,
+            class: "connection",
+        }
+    } else {
+        // Network errors mid-conversation: the final "." may have reached the server.
+        SendFailure::Uncertain {
+            error,
+            class: "connection",
+        }
+    }
+}
+
+/// Writes `<dir>/<id>.eml` through a temporary file and a rename, so a reader never sees
+/// half a mail and a second write of the same id replaces the first.
+async fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> Result<(), SendFailure> {
+    let fail = |e: std::io::Error| SendFailure::Transient {
+        error: format!("could not write the mail into {}: {e}", dir.display()),
+        class: "connection",
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(fail)?;
+    let tmp = dir.join(format!(".{id}.eml.tmp"));
+    tokio::fs::write(&tmp, bytes).await.map_err(fail)?;
+    tokio::fs::rename(&tmp, dir.join(format!("{id}.eml")))
+        .await
+        .map_err(fail)
+}

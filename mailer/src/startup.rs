@@ -1,0 +1,200 @@
+//! Building and running the mailer: [`App::build`] connects, migrates, binds and starts the
+//! background tasks; [`App::run_until_stopped`] serves until the given future completes,
+//! then shuts down gracefully.
+
+use crate::core::MailerCore;
+use crate::events::Events;
+use crate::http::{self, AppState};
+use crate::metrics::Metrics;
+use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
+use crate::socket;
+use crate::store::{self, BatchWriter, Store};
+use axum::Router;
+use domain::config::Config;
+use socketioxide::SocketIo;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+/// Why the mailer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be reached or migrated.
+    #[error("the mailer database could not be opened or migrated: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// The listen address could not be bound.
+    #[error("the mailer could not listen on {addr}: {source}")]
+    Bind {
+        /// The address from `mailer.listen`.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The SMTP settings cannot be used.
+    #[error(transparent)]
+    Smtp(#[from] SmtpSetupError),
+    /// The AMQP side could not start.
+    #[error("the mailer could not start its AMQP consumer: {0}")]
+    Transport(String),
+}
+
+/// Why the mailer stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The HTTP server failed.
+    #[error("the mailer's HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+}
+
+/// Tuning that tests and benchmarks change; production uses the defaults.
+#[derive(Debug, Clone)]
+pub struct MailerOptions {
+    /// The first retry waits about this long (doubling each time, with jitter).
+    pub retry_base: Duration,
+    /// No retry waits longer than this.
+    pub retry_cap: Duration,
+    /// The longest one SMTP send may take.
+    pub send_timeout: Duration,
+    /// Concurrent SMTP sends (and pooled connections).
+    pub workers: usize,
+    /// How long shutdown waits for sends under way.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for MailerOptions {
+    fn default() -> Self {
+        let d = DeliveryOptions::default();
+        Self {
+            retry_base: d.retry_base,
+            retry_cap: d.retry_cap,
+            send_timeout: d.send_timeout,
+            workers: d.workers,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// A built mailer, bound and ready to serve.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    io: SocketIo,
+    deliveries: Deliveries,
+    grace: Duration,
+    background: Vec<Box<dyn crate::amqp::Stoppable>>,
+}
+
+impl App {
+    /// Connects `mailer.database`, runs migrations, builds the SMTP (or `.eml`) sender,
+    /// mounts socket.io, binds `mailer.listen`, and, with AMQP, starts the consumer.
+    pub async fn build(config: &Config) -> Result<App, StartupError> {
+        Self::build_with(config, MailerOptions::default()).await
+    }
+
+    /// [`App::build`] with explicit tuning.
+    pub async fn build_with(config: &Config, options: MailerOptions) -> Result<App, StartupError> {
+        let mc = &config.mailer;
+        let db = store::connect(&mc.database).await?;
+        let store = Store::new(db.clone());
+        let metrics = Arc::new(Metrics::new());
+        let (layer, io) = SocketIo::builder()
+            // Above the 64 KiB request limit, so an oversize send-mail reaches the handler
+            // and gets a `rejected` ack instead of the engine closing the connection.
+            .max_payload(1 << 20)
+            .build_layer();
+        let amqp = crate::amqp::start(config, &io).await?;
+        let events = Events::new(io.clone(), amqp.status_publisher.clone());
+        let sender = match &mc.smtp {
+            Some(smtp) => MailSender::smtp(smtp, u32::try_from(options.workers).unwrap_or(16))?,
+            None => MailSender::Files(mc.outbox_dir.clone()),
+        };
+        let sender_kind = sender.kind();
+        let deliveries = Deliveries::start(
+            DeliveryContext {
+                store: store.clone(),
+                sender,
+                events: events.clone(),
+                metrics: metrics.clone(),
+                from: mc.from.clone(),
+                domain: mc.from_domain().to_string(),
+            },
+            DeliveryOptions {
+                workers: options.workers,
+                retry_base: options.retry_base,
+                retry_cap: options.retry_cap,
+                send_timeout: options.send_timeout,
+                max_attempts: mc.max_attempts,
+            },
+        );
+        let core = MailerCore::new(
+            BatchWriter::start(db),
+            store,
+            deliveries.clone(),
+            events,
+            metrics.clone(),
+        );
+        socket::mount(&io, config.transport.socketio.token.clone(), core.clone());
+        let background = amqp.start_consumer(core.clone()).await?;
+        let state = AppState {
+            core,
+            token: config.transport.socketio.token.clone(),
+            metrics,
+            sender_kind,
+            transport: amqp.health.clone(),
+        };
+        let router = http::router(state).layer(layer);
+        let listener = TcpListener::bind(mc.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: mc.listen,
+                source,
+            })?;
+        let resumed = deliveries.resume_unfinished().await?;
+        if resumed > 0 {
+            tracing::info!(
+                count = resumed,
+                "resuming deliveries left unfinished by the last run"
+            );
+        }
+        Ok(App {
+            listener,
+            router,
+            io,
+            deliveries,
+            grace: options.shutdown_grace,
+            background,
+        })
+    }
+
+    /// The address the mailer listens on (the real port when `listen` had port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` completes, then stops accepting, closes socket.io, stops the
+    /// AMQP consumer (unacked messages go back to the queue) and lets sends under way finish
+    /// for a short grace period; unfinished deliveries are picked up at the next start.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let io = self.io.clone();
+        tracing::info!(addr = %self.local_addr(), "mailer listening");
+        let result = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                io.close().await;
+            })
+            .await;
+        for task in &self.background {
+            task.stop().await;
+        }
+        self.deliveries.stop(self.grace).await;
+        tracing::info!("mailer stopped");
+        result.map_err(RunError::from)
+    }
+}

@@ -1,0 +1,320 @@
+//! Delivery records: what the store keeps per request id, and the moves between statuses.
+//!
+//! `sending` is internal: a record is claimed (`sending`) before the SMTP handoff, so two
+//! workers never hand the same request over, and a record found `sending` at start is one
+//! whose process died mid-send. Outside, `sending` shows as `queued`.
+
+use super::migration::DELIVERIES;
+use chrono::{DateTime, TimeZone, Utc};
+use domain::{Email, Locale, MailRequestId, Recipient, Template};
+use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+/// Where a delivery stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// Stored, waiting for a sender.
+    Queued,
+    /// Claimed by a sender; the SMTP handoff may be under way (shown as `queued`).
+    Sending,
+    /// The SMTP server took it.
+    Sent,
+    /// A try failed in a way that may pass; another try is scheduled.
+    Retrying,
+    /// Given up: a permanent SMTP error, or `max_attempts` tries.
+    Failed,
+}
+
+impl DeliveryStatus {
+    /// The value stored in the `status` column.
+    pub fn as_db(self) -> &'static str {
+        match self {
+            DeliveryStatus::Queued => "queued",
+            DeliveryStatus::Sending => "sending",
+            DeliveryStatus::Sent => "sent",
+            DeliveryStatus::Retrying => "retrying",
+            DeliveryStatus::Failed => "failed",
+        }
+    }
+
+    /// The status the outside world sees (`sending` is shown as `queued`).
+    pub fn as_public(self) -> &'static str {
+        match self {
+            DeliveryStatus::Sending => "queued",
+            other => other.as_db(),
+        }
+    }
+
+    /// Parses a stored value.
+    pub fn from_db(value: &str) -> Result<Self, DbErr> {
+        Ok(match value {
+            "queued" => DeliveryStatus::Queued,
+            "sending" => DeliveryStatus::Sending,
+            "sent" => DeliveryStatus::Sent,
+            "retrying" => DeliveryStatus::Retrying,
+            "failed" => DeliveryStatus::Failed,
+            other => {
+                return Err(DbErr::Type(format!(
+                    "the stored status {other:?} is unknown"
+                )));
+            }
+        })
+    }
+
+    /// Parses a public filter value (`?status=`), or says which values exist.
+    pub fn parse_public(value: &str) -> Result<Self, String> {
+        match value {
+            "queued" | "sent" | "retrying" | "failed" => {
+                Self::from_db(value).map_err(|e| e.to_string())
+            }
+            other => Err(format!(
+                "status {other:?} is unknown: expected queued, sent, retrying or failed"
+            )),
+        }
+    }
+}
+
+impl Serialize for DeliveryStatus {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_public())
+    }
+}
+
+/// One stored delivery, serialized as the contract's delivery record.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeliveryRecord {
+    /// The request id.
+    pub id: MailRequestId,
+    /// Which mail.
+    pub template: Template,
+    /// Which language.
+    pub locale: Locale,
+    /// The recipient.
+    pub to: Recipient,
+    /// The template variables (kept for sending, not shown).
+    #[serde(skip)]
+    pub vars: Map<String, Value>,
+    /// Where it stands.
+    pub status: DeliveryStatus,
+    /// SMTP tries so far.
+    pub attempts: u32,
+    /// The last try's error, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+    /// When the request was stored.
+    pub created_at: DateTime<Utc>,
+    /// When the SMTP server took it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sent_at: Option<DateTime<Utc>>,
+    /// When the next try is due (internal).
+    #[serde(skip)]
+    pub next_attempt_at: DateTime<Utc>,
+}
+
+/// One page of `GET /mails`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Page {
+    /// The records, newest first.
+    pub items: Vec<DeliveryRecord>,
+    /// How many records match the filter.
+    pub total: u64,
+    /// The page number, from 1.
+    pub page: u64,
+    /// Records per page.
+    pub per_page: u64,
+}
+
+const COLUMNS: [&str; 12] = [
+    "id",
+    "template",
+    "locale",
+    "to_email",
+    "to_name",
+    "vars",
+    "status",
+    "attempts",
+    "last_error",
+    "created_at",
+    "sent_at",
+    "next_attempt_at",
+];
+
+/// Milliseconds since the epoch, the stored form of every time.
+pub fn to_millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn from_millis(ms: i64) -> Result<DateTime<Utc>, DbErr> {
+    Utc.timestamp_millis_opt(ms)
+        .single()
+        .ok_or_else(|| DbErr::Type(format!("the stored time {ms} is out of range")))
+}
+
+fn bad(e: impl std::fmt::Display) -> DbErr {
+    DbErr::Type(e.to_string())
+}
+
+fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, DbErr> {
+    let id: String = row.try_get("", "id")?;
+    let vars: String = row.try_get("", "vars")?;
+    let vars: Map<String, Value> = serde_json::from_str(&vars).map_err(bad)?;
+    let sent_at: Option<i64> = row.try_get("", "sent_at")?;
+    let attempts: i32 = row.try_get("", "attempts")?;
+    Ok(DeliveryRecord {
+        id: id.parse().map_err(bad)?,
+        template: Template::parse(&row.try_get::<String>("", "template")?).map_err(bad)?,
+        locale: Locale::parse(&row.try_get::<String>("", "locale")?).map_err(bad)?,
+        to: Recipient {
+            email: Email::parse(row.try_get::<String>("", "to_email")?).map_err(bad)?,
+            name: row.try_get("", "to_name")?,
+        },
+        vars,
+        status: DeliveryStatus::from_db(&row.try_get::<String>("", "status")?)?,
+        attempts: u32::try_from(attempts).unwrap_or(0),
+        last_error: row.try_get("", "last_error")?,
+        created_at: from_millis(row.try_get("", "created_at")?)?,
+        sent_at: sent_at.map(from_millis).transpose()?,
+        next_attempt_at: from_millis(row.try_get("", "next_attempt_at")?)?,
+    })
+}
+
+/// Reads and updates delivery records.
+#[derive(Clone)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+impl Store {
+    /// Wraps a connected, migrated database.
+    pub fn new(db: DatabaseConnection) -> Self {
+        Self { db }
+    }
+
+    /// The connection, for the batch writer and health checks.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    fn select() -> SelectStatement {
+        Query::select().columns(COLUMNS).from(DELIVERIES).to_owned()
+    }
+
+    /// The record of `id`, if stored.
+    pub async fn get(&self, id: MailRequestId) -> Result<Option<DeliveryRecord>, DbErr> {
+        let q = Self::select()
+            .and_where(Expr::col("id").eq(id.to_string()))
+            .to_owned();
+        self.db
+            .query_one(&q)
+            .await?
+            .map(|row| record_from_row(&row))
+            .transpose()
+    }
+
+    /// One page of records, newest first, optionally only those with `status`.
+    pub async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page, DbErr> {
+        let filter = |q: &mut SelectStatement| {
+            match status {
+                // `sending` is shown as `queued`, so a `queued` filter finds both.
+                Some(DeliveryStatus::Queued) => {
+                    q.and_where(Expr::col("status").is_in(["queued", "sending"]));
+                }
+                Some(s) => {
+                    q.and_where(Expr::col("status").eq(s.as_db()));
+                }
+                None => {}
+            };
+        };
+        let mut count = Query::select()
+            .expr_as(Expr::col("id").count(), "n")
+            .from(DELIVERIES)
+            .to_owned();
+        filter(&mut count);
+        let total: i64 = match self.db.query_one(&count).await? {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        let mut q = Self::select();
+        filter(&mut q);
+        q.order_by("created_at", Order::Desc)
+            .order_by("id", Order::Desc)
+            .limit(per_page)
+            .offset(page.saturating_sub(1).saturating_mul(per_page));
+        let items = self
+            .db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(record_from_row)
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page {
+            items,
+            total: u64::try_from(total).unwrap_or(0),
+            page,
+            per_page,
+        })
+    }
+
+    /// Every record that still has to be sent: `queued`, `retrying`, and `sending` (left by
+    /// a process that stopped mid-send).
+    pub async fn unfinished(&self) -> Result<Vec<DeliveryRecord>, DbErr> {
+        let q = Self::select()
+            .and_where(Expr::col("status").is_in(["queued", "retrying", "sending"]))
+            .order_by("created_at", Order::Asc)
+            .to_owned();
+        self.db
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    /// Claims `id` for one SMTP handoff: true when this caller moved it to `sending`.
+    /// `also_sending` lets the restart scan take over a record a dead process had claimed.
+    pub async fn claim(&self, id: MailRequestId, also_sending: bool) -> Result<bool, DbErr> {
+        let from: &[&str] = if also_sending {
+            &["queued", "retrying", "sending"]
+        } else {
+            &["queued", "retrying"]
+        };
+        let q = Query::update()
+            .table(DELIVERIES)
+            .value("status", "sending")
+            .and_where(Expr::col("id").eq(id.to_string()))
+            .and_where(Expr::col("status").is_in(from.iter().copied()))
+            .to_owned();
+        Ok(self.db.execute(&q).await?.rows_affected() == 1)
+    }
+
+    /// Records the outcome of one try.
+    pub async fn finish_attempt(
+        &self,
+        id: MailRequestId,
+        status: DeliveryStatus,
+        attempts: u32,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let mut q = Query::update();
+        q.table(DELIVERIES)
+            .value("status", status.as_db())
+            .value("attempts", i64::from(attempts))
+            .value("last_error", error.map(str::to_string))
+            .value("next_attempt_at", to_millis(next_attempt_at))
+            .and_where(Expr::col("id").eq(id.to_string()));
+        if status == DeliveryStatus::Sent {
+            q.value("sent_at", to_millis(at));
+        }
+        self.db.execute(&q).await?;
+        Ok(())
+    }
+}
