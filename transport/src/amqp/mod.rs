@@ -2,6 +2,8 @@
 //!
 //! - [`topology`]: the contract's exchanges, queues and bindings, declared by everyone alike.
 //! - [`AmqpPublisher`]: the users side; a publish counts once the broker confirmed it.
+//! - [`AmqpConsumer`]: the mailer side; manual acks, bounded prefetch, a supervisor.
+//! - [`AmqpEvents`]: the mailer's best-effort `mail-status` events on `<exchange>.events`.
 //! - `connection`: opening a connection and noticing when it dies.
 //!
 //! On AMQP the publisher's receipt is the broker's confirm ([`crate::Receipt::Confirmed`]);
@@ -10,8 +12,12 @@
 //! `<exchange>.dead`, `unavailable` is requeued after a short delay.
 
 mod connection;
+mod consumer;
+mod events;
 mod publisher;
 pub mod topology;
 
+pub use consumer::{AmqpConsumer, PREFETCH, UNAVAILABLE_REQUEUE_DELAY};
+pub use events::AmqpEvents;
 pub use publisher::{AmqpPublisher, DEFAULT_CONFIRM_TIMEOUT};
 pub use topology::{TopologyNames, declare_topology};

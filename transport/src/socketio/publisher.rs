@@ -21,7 +21,13 @@ use tokio::time::{Instant, timeout_at};
 /// How long a publish waits for its ack unless the builder says otherwise.
 pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many requests may wait for their ack at once unless the builder says otherwise.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+///
+/// socketioxide queues at most `max_buffer_size` packets per socket (128 by default) and
+/// drops an ack that does not fit (`AckSender::send` fails with `InternalChannelFull`). With
+/// 1,000 requests in flight against a default server, acks were lost and the publishes timed
+/// out (measured in the conformance suite), so the bound stays well under 128, leaving room
+/// for the `mail-status` events the mailer emits to the same socket.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// Publishes mail requests to the mailer as a socket.io client (engine.io v4, socket.io v5,
 /// websocket only). Cheap to share behind an `Arc`; dropping it stops the background link.
@@ -91,8 +97,9 @@ impl SocketIoPublisherBuilder {
         self
     }
 
-    /// How many publishes may wait for their ack at once (default 1024); more wait for a slot
-    /// within their own timeout.
+    /// How many publishes may wait for their ack at once (default [`DEFAULT_MAX_IN_FLIGHT`]);
+    /// more wait for a slot within their own timeout. Keep it under the mailer's socketioxide
+    /// `max_buffer_size`.
     pub fn max_in_flight(mut self, max: usize) -> Self {
         self.max_in_flight = max.max(1);
         self

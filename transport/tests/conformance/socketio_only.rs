@@ -1,0 +1,115 @@
+//! socket.io cases with no AMQP counterpart: the token check at connect, the ack timeout
+//! the publisher sets itself, and pending acks failing at once when the connection drops.
+
+use crate::backend::Backend;
+use crate::common::welcome_request;
+use crate::handler::RecordingHandler;
+use crate::raw_socket::RawSocket;
+use crate::socketio::{SocketIoBackend, TOKEN};
+use domain::Secret;
+use domain::config::SocketIoConfig;
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use transport::socketio::SocketIoPublisher;
+use transport::{LinkState, PublishError, Transport};
+
+#[tokio::test]
+async fn socketio_a_wrong_or_missing_token_gets_a_connect_error() {
+    let handler = Arc::new(RecordingHandler::new());
+    let backend = SocketIoBackend::start("token", handler.clone())
+        .await
+        .expect("start");
+
+    for auth in [json!({"token": "wrong"}), json!({}), json!(null)] {
+        let refused = RawSocket::connect(backend.addr(), auth.clone()).await.err();
+        let packet = refused.unwrap_or_else(|| panic!("{auth} was accepted"));
+        assert!(
+            packet.starts_with("44") && packet.contains("unauthorized"),
+            "{packet}"
+        );
+    }
+    let publisher = SocketIoPublisher::start(&SocketIoConfig {
+        url: format!("http://{}", backend.addr()),
+        token: Secret::new("wrong"),
+    });
+    assert!(
+        !publisher
+            .wait_until_connected(Duration::from_millis(1500))
+            .await
+    );
+    assert_eq!(publisher.state(), LinkState::Disconnected);
+    let outcome = publisher.publish(&welcome_request("ada@example.com")).await;
+    assert!(
+        matches!(outcome, Err(PublishError::Retryable(_))),
+        "{outcome:?}"
+    );
+    assert_eq!(handler.calls(), 0);
+    backend.cleanup().await;
+}
+
+#[tokio::test]
+async fn socketio_a_publish_that_gets_no_ack_times_out_with_a_retryable_error() {
+    let handler = Arc::new(RecordingHandler::new());
+    let backend = SocketIoBackend::start("stall", handler)
+        .await
+        .expect("start");
+    let timeout = Duration::from_millis(500);
+    let publisher = backend.publisher(timeout).await;
+
+    let started = Instant::now();
+    let outcome = publisher
+        .publish(&welcome_request("stall-forever@example.com"))
+        .await;
+    let took = started.elapsed();
+
+    assert!(
+        matches!(&outcome, Err(PublishError::Retryable(m)) if m.contains("did not answer")),
+        "{outcome:?}"
+    );
+    assert!(
+        took >= timeout && took < timeout + Duration::from_millis(300),
+        "took {took:?}"
+    );
+    let next = publisher.publish(&welcome_request("ada@example.com")).await;
+    assert!(
+        next.is_ok(),
+        "the link still serves after a timeout: {next:?}"
+    );
+    backend.cleanup().await;
+}
+
+#[tokio::test]
+async fn socketio_pending_acks_fail_at_once_when_the_connection_drops() {
+    let handler = Arc::new(RecordingHandler::new());
+    let mut backend = SocketIoBackend::start("drop", handler.clone())
+        .await
+        .expect("start");
+    let publisher = backend.publisher(Duration::from_secs(10)).await;
+    let waiting = {
+        let publisher = publisher.clone();
+        tokio::spawn(async move {
+            publisher
+                .publish(&welcome_request("stall-1@example.com"))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    let started = Instant::now();
+    backend.stop_receiver().await;
+    let outcome = waiting.await.expect("join");
+
+    assert!(
+        matches!(&outcome, Err(PublishError::Retryable(m)) if m.contains("dropped")),
+        "{outcome:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(publisher.state(), LinkState::Disconnected);
+    let _ = TOKEN;
+    backend.cleanup().await;
+}
