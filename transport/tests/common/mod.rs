@@ -65,3 +65,31 @@ pub fn welcome_request(email: &str) -> MailRequest {
     )
     .expect("a valid test request")
 }
+
+/// Deletes the queues and exchanges of an isolated configuration (best effort).
+pub async fn delete_topology(config: &AmqpConfig) {
+    use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+    let names = transport::amqp::TopologyNames::of(config);
+    let Ok(connection) =
+        lapin::Connection::connect(RABBITMQ_URL, lapin::ConnectionProperties::default()).await
+    else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        for queue in [&names.queue, &names.dead_queue] {
+            let _ = channel
+                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for exchange in [
+            &names.exchange,
+            &names.dead_letter_exchange,
+            &names.events_exchange,
+        ] {
+            let _ = channel
+                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+}

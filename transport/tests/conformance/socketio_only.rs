@@ -113,3 +113,58 @@ async fn socketio_pending_acks_fail_at_once_when_the_connection_drops() {
     let _ = TOKEN;
     backend.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socketio_a_mailer_restart_mid_stream_loses_no_request() {
+    let handler = Arc::new(RecordingHandler::new());
+    let mut backend = SocketIoBackend::start("restart", handler.clone())
+        .await
+        .expect("start");
+    let publisher = backend.publisher(Duration::from_secs(2)).await;
+    let requests: Vec<_> = (0..300)
+        .map(|i| welcome_request(&format!("r{i}@example.com")))
+        .collect();
+    // A relay-like sender: publishes in order and retries each request until it is answered.
+    let sender = {
+        let publisher = publisher.clone();
+        let requests = requests.clone();
+        tokio::spawn(async move {
+            let mut retries = 0;
+            for request in &requests {
+                let deadline = Instant::now() + Duration::from_secs(30);
+                while let Err(e) = publisher.publish(request).await {
+                    assert!(e.is_retryable() && Instant::now() < deadline, "{e}");
+                    retries += 1;
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+            retries
+        })
+    };
+
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    backend.stop_receiver().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    backend.start_receiver().await;
+    let retries = sender.await.expect("the sender finished");
+
+    assert!(
+        retries > 0,
+        "the restart happened while requests were flowing"
+    );
+    for request in &requests {
+        assert!(
+            handler.stored(request.id).is_some(),
+            "{} was lost",
+            request.id
+        );
+    }
+    assert_eq!(handler.stored_count(), requests.len());
+    crate::common::say(&format!(
+        "socket.io mailer restart: {} of {} requests stored, {retries} retried publishes",
+        handler.stored_count(),
+        requests.len()
+    ));
+    backend.cleanup().await;
+}
