@@ -1,0 +1,222 @@
+//! Shared test harness: spawning the real mailer on port 0 with its own SQLite file and
+//! outbox, skipping visibly when an outside service is missing, and an in-process SMTP
+//! server ([`smtp`]).
+
+#![allow(dead_code)]
+
+pub mod mime;
+pub mod smtp;
+
+use domain::Secret;
+use domain::config::Config;
+use mailer::{App, MailerOptions};
+use serde_json::{Value, json};
+use std::path::PathBuf;
+use std::time::Duration;
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// True when `FACTEUR_REQUIRE_SERVICES=1`: missing services fail instead of skipping.
+pub fn services_required() -> bool {
+    std::env::var("FACTEUR_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+}
+
+/// Skips `test` with a visible line, or panics when services are required.
+pub fn skip(test: &str, why: &str) {
+    if services_required() {
+        panic!("{test}: {why}, and FACTEUR_REQUIRE_SERVICES=1 forbids skipping");
+    }
+    eprintln!("SKIPPED {test}: {why}");
+}
+
+/// A running mailer and what it needs.
+pub struct TestApp {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The bearer token.
+    pub token: String,
+    /// The configuration it runs with (port 0 replaced by the real port is not needed).
+    pub config: Config,
+    /// The options it runs with.
+    pub options: MailerOptions,
+    /// Holds the SQLite file and the outbox.
+    pub dir: std::sync::Arc<TempDir>,
+    /// An HTTP client.
+    pub http: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    handle: Option<JoinHandle<Result<(), mailer::RunError>>>,
+}
+
+/// A configuration for one test: port 0, a fresh SQLite file and outbox in `dir`, a random token.
+pub fn test_config(dir: &TempDir) -> Config {
+    let mut config = Config::default();
+    config.mailer.listen = "127.0.0.1:0".parse().expect("a valid address");
+    config.mailer.database = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("mailer.db").display()
+    );
+    config.mailer.outbox_dir = dir.path().join("mail");
+    config.transport.socketio.token = Secret::new(format!("token-{}", uuid::Uuid::new_v4()));
+    config
+}
+
+/// Short retries, for tests.
+pub fn fast_options() -> MailerOptions {
+    MailerOptions {
+        retry_base: Duration::from_millis(100),
+        retry_cap: Duration::from_millis(400),
+        send_timeout: Duration::from_secs(5),
+        workers: 8,
+        shutdown_grace: Duration::from_secs(5),
+    }
+}
+
+/// Starts a mailer writing `.eml` files.
+pub async fn spawn_app() -> TestApp {
+    let dir = TempDir::new().expect("a temporary directory");
+    let config = test_config(&dir);
+    spawn_with(config, fast_options(), std::sync::Arc::new(dir)).await
+}
+
+/// Starts a mailer with `config` and `options`, keeping `dir` alive.
+pub async fn spawn_with(
+    config: Config,
+    options: MailerOptions,
+    dir: std::sync::Arc<TempDir>,
+) -> TestApp {
+    let app = App::build_with(&config, options.clone())
+        .await
+        .expect("the mailer starts");
+    let base = format!("http://{}", app.local_addr());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let handle = tokio::spawn(app.run_until_stopped(async move {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        base,
+        token: config.transport.socketio.token.expose().to_string(),
+        config,
+        options,
+        dir,
+        http: reqwest::Client::new(),
+        stop: Some(stop),
+        handle: Some(handle),
+    }
+}
+
+impl TestApp {
+    /// Stops the mailer gracefully and waits for it.
+    pub async fn stop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(handle) = self.handle.take() {
+            let result = tokio::time::timeout(Duration::from_secs(20), handle)
+                .await
+                .expect("the mailer stops within 20 s")
+                .expect("the mailer task does not panic");
+            result.expect("the mailer stops cleanly");
+        }
+    }
+
+    /// Stops this mailer and starts a new one on the same database and outbox.
+    pub async fn restart(mut self) -> TestApp {
+        self.stop().await;
+        let mut config = self.config.clone();
+        config.mailer.listen = "127.0.0.1:0".parse().expect("a valid address");
+        spawn_with(config, self.options.clone(), self.dir.clone()).await
+    }
+
+    /// The outbox directory.
+    pub fn outbox(&self) -> PathBuf {
+        self.config.mailer.outbox_dir.clone()
+    }
+
+    /// `POST /mails` with the token.
+    pub async fn post_mail(&self, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}/mails", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /mails answers");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// `GET path` with the token.
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the mailer answers");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// Polls `GET /mails/{id}` until its status is `status`, for at most `within`.
+    pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let (code, record) = self.get(&format!("/mails/{id}")).await;
+            if code == 200 && record["status"] == status {
+                return record;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "mail {id} did not reach {status} within {within:?}; last: {code} {record}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+/// A valid mail request for `template` in `locale`, with a fresh id.
+pub fn mail_request(template: &str, locale: &str) -> Value {
+    let vars = match template {
+        "welcome" => json!({"login": "ada"}),
+        "account_updated" => json!({"changed": ["email", "first_name"]}),
+        "password_reset" => {
+            json!({"reset_url": "http://127.0.0.1:3000/password-resets/abc", "expires_at": "2026-11-27T09:00:00Z"})
+        }
+        _ => json!({}),
+    };
+    json!({
+        "id": uuid::Uuid::now_v7().to_string(),
+        "template": template,
+        "locale": locale,
+        "to": {"email": "ada@example.com", "name": "Ada Lovelace"},
+        "vars": vars,
+        "requested_at": "2026-11-27T08:00:00Z",
+    })
+}
+
+/// The `.eml` files in the outbox.
+pub fn outbox_files(app: &TestApp) -> Vec<PathBuf> {
+    match std::fs::read_dir(app.outbox()) {
+        Ok(entries) => entries
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|e| e == "eml"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}

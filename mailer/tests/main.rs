@@ -1,0 +1,10 @@
+//! The mailer's integration tests: one binary, one module per area. Every test spawns the
+//! real mailer on port 0 with its own SQLite file, and talks to it over real sockets.
+
+mod common;
+mod live_page;
+mod rest;
+mod smtp_delivery;
+mod socketio_js;
+mod store_backends;
+mod templates;

@@ -1,0 +1,218 @@
+//! `POST /mails`, `GET /mails/{id}`, `GET /mails`, `/health`, `/metrics`, `/openapi.json`, `/docs`.
+
+use crate::common::{mail_request, outbox_files, spawn_app};
+use serde_json::json;
+use std::time::Duration;
+
+#[tokio::test]
+async fn a_request_is_accepted_once_then_answered_duplicate_and_written_as_one_eml_file() {
+    let app = spawn_app().await;
+    let request = mail_request("welcome", "en");
+    let id = request["id"].as_str().unwrap().to_string();
+
+    let (first, answer) = app.post_mail(&request).await;
+    let (second, again) = app.post_mail(&request).await;
+
+    assert_eq!(first, 202);
+    assert_eq!(answer, json!({"id": id, "status": "accepted"}));
+    assert_eq!(second, 200);
+    assert_eq!(again, json!({"id": id, "status": "duplicate"}));
+    let record = app
+        .wait_for_status(&id, "sent", Duration::from_secs(10))
+        .await;
+    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["template"], "welcome");
+    assert_eq!(record["to"]["email"], "ada@example.com");
+    assert!(record["sent_at"].is_string());
+    let files = outbox_files(&app);
+    assert_eq!(files.len(), 1, "one mail for one id: {files:?}");
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(
+        eml.contains(&format!("Message-ID: <{id}@facteur.local>")),
+        "{eml}"
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_are_rejected_with_the_answer_shape_and_the_right_status() {
+    let app = spawn_app().await;
+    let url = format!("{}/mails", app.base);
+    let mut unknown = mail_request("welcome", "en");
+    unknown["template"] = json!("newsletter");
+
+    let (status, body) = app.post_mail(&unknown).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["status"], "rejected");
+    assert!(
+        body["error"].as_str().unwrap().contains("unknown template"),
+        "{body}"
+    );
+    assert_eq!(body["id"], unknown["id"]);
+
+    let huge = json!({"padding": "x".repeat(70 * 1024)});
+    let (status, body) = app.post_mail(&huge).await;
+    assert_eq!(status, 413);
+    assert_eq!(body["status"], "rejected");
+    assert_eq!(body["id"], json!(null));
+
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.token)
+        .header("content-type", "text/plain")
+        .body("hello")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 415);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["status"], "rejected");
+
+    let response = app
+        .http
+        .post(&url)
+        .bearer_auth(&app.token)
+        .header("content-type", "application/json")
+        .body("{nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("not valid JSON"));
+
+    let mut no_vars = mail_request("password_reset", "fr");
+    no_vars["vars"] = json!({});
+    let (status, body) = app.post_mail(&no_vars).await;
+    assert_eq!(status, 400);
+    assert!(
+        body["error"].as_str().unwrap().contains("vars.reset_url"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_api_refuses_requests_without_the_bearer_token() {
+    let app = spawn_app().await;
+    for (method, path) in [
+        ("POST", "/mails"),
+        ("GET", "/mails"),
+        ("GET", "/mails/0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10"),
+    ] {
+        let response = app
+            .http
+            .request(method.parse().unwrap(), format!("{}{path}", app.base))
+            .bearer_auth("wrong")
+            .json(&mail_request("welcome", "en"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 401, "{method} {path}");
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "unauthorized");
+        assert!(!body.to_string().contains(&app.token));
+    }
+    for path in ["/health", "/metrics", "/openapi.json", "/", "/live.js"] {
+        let status = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status.as_u16(), 200, "{path} is open");
+    }
+}
+
+#[tokio::test]
+async fn listing_mails_pages_newest_first_and_filters_by_status() {
+    let app = spawn_app().await;
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        let request = mail_request("account_deleted", "fr");
+        ids.push(request["id"].as_str().unwrap().to_string());
+        assert_eq!(app.post_mail(&request).await.0, 202);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    for id in &ids {
+        app.wait_for_status(id, "sent", Duration::from_secs(10))
+            .await;
+    }
+
+    let (status, page) = app.get("/mails?per_page=2&page=1").await;
+    let (_, page2) = app.get("/mails?per_page=2&page=2").await;
+    let (_, sent) = app.get("/mails?status=sent&per_page=100").await;
+    let (_, failed) = app.get("/mails?status=failed").await;
+    let (bad, _) = app.get("/mails?status=lost").await;
+    let (bad_page, _) = app.get("/mails?page=0").await;
+
+    assert_eq!(status, 200);
+    assert_eq!(page["total"], 5);
+    assert_eq!(page["items"][0]["id"], ids[4]);
+    assert_eq!(page["items"][1]["id"], ids[3]);
+    assert_eq!(page2["items"][0]["id"], ids[2]);
+    assert_eq!(sent["items"].as_array().unwrap().len(), 5);
+    assert_eq!(failed["total"], 0);
+    assert_eq!(bad, 400);
+    assert_eq!(bad_page, 400);
+    let (missing, body) = app.get("/mails/0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10").await;
+    assert_eq!(missing, 404);
+    assert_eq!(body["error"], "not_found");
+}
+
+#[tokio::test]
+async fn health_metrics_openapi_and_docs_answer() {
+    let app = spawn_app().await;
+    let request = mail_request("welcome", "fr");
+    app.post_mail(&request).await;
+    app.wait_for_status(
+        request["id"].as_str().unwrap(),
+        "sent",
+        Duration::from_secs(10),
+    )
+    .await;
+
+    let (status, health) = app.get("/health").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        health,
+        json!({"status": "ok", "database": "ok", "smtp": "files", "transport": "socketio"})
+    );
+
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for name in [
+        "mail_requests_total{door=\"http\",status=\"accepted\"} 1",
+        "deliveries_total{status=\"sent\"} 1",
+        "smtp_send_duration_seconds_count 1",
+        "http_requests_total{route=\"/mails\",status=\"202\"} 1",
+    ] {
+        assert!(metrics.contains(name), "missing {name} in\n{metrics}");
+    }
+
+    let (status, api) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    assert!(api["paths"]["/mails"]["post"].is_object());
+    assert!(api["paths"]["/mails/{id}"]["get"].is_object());
+
+    let docs = app
+        .http
+        .get(format!("{}/docs/", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(docs.status().as_u16(), 200);
+    let html = docs.text().await.unwrap();
+    assert!(html.contains("swagger"), "{html}");
+    assert!(
+        !html.contains("src=\"http"),
+        "the docs page loads nothing from the network"
+    );
+}

@@ -1,0 +1,165 @@
+//! socket.io tests with the official JavaScript client (`socket.io-client` v4, run by
+//! `node`) against the real mailer.
+
+use crate::common::{skip, spawn_app};
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The node_modules directory with socket.io-client, or None when node or it is missing.
+pub fn node_modules(test: &str) -> Option<PathBuf> {
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js/node_modules");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !matches!(node, Ok(ref o) if o.status.success()) {
+        skip(test, "node is not installed");
+        return None;
+    }
+    if !modules.join("socket.io-client").is_dir() {
+        skip(
+            test,
+            "socket.io-client is not installed in tests/js/node_modules (npm ci in tests/js)",
+        );
+        return None;
+    }
+    Some(modules)
+}
+
+async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/js")
+        .join(script);
+    let output = tokio::time::timeout(
+        std::time::Duration::from_secs(60),
+        tokio::process::Command::new("node")
+            .arg(path)
+            .args(args)
+            .env("NODE_PATH", modules)
+            .output(),
+    )
+    .await
+    .expect("the script ends within 60 s")
+    .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "the script failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| {
+            (
+                v["name"].as_str().unwrap_or("").to_string(),
+                v["value"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
+    let test = "the_official_socket_io_client_sees_every_event_the_contract_lists";
+    let Some(modules) = node_modules(test) else {
+        return;
+    };
+    let app = spawn_app().await;
+
+    let seen = run_script(&modules, "socketio_scenarios.js", &[&app.base, &app.token]).await;
+    let id = seen["request_id"].as_str().unwrap().to_string();
+
+    assert!(
+        seen["wrong_token"]
+            .as_str()
+            .unwrap()
+            .contains("unauthorized"),
+        "{:?}",
+        seen["wrong_token"]
+    );
+    assert!(seen["no_token"].as_str().unwrap().contains("unauthorized"));
+    assert_eq!(seen["service_connect"], Value::Null);
+    assert_eq!(seen["live_connect"], Value::Null);
+    assert_eq!(seen["join"], json!({"ok": true}));
+    assert_eq!(seen["join_bad_room"]["ok"], false);
+    assert_eq!(
+        seen["ack_accepted"],
+        json!({"id": id, "status": "accepted"})
+    );
+    assert_eq!(
+        seen["ack_duplicate"],
+        json!({"id": id, "status": "duplicate"})
+    );
+    assert_eq!(
+        seen["sender_mail_status"],
+        json!({"id": id, "status": "sent", "attempts": 1})
+    );
+    assert_eq!(
+        seen["room_mail_status"],
+        json!({"id": id, "status": "sent", "attempts": 1})
+    );
+    assert_eq!(seen["live_activity_queued"]["template"], "welcome");
+    assert_eq!(
+        seen["live_activity_queued"]["to"]["email"],
+        "ada@example.com"
+    );
+    assert!(seen["live_activity_sent"]["at"].is_string());
+    assert_eq!(seen["get_mail"]["id"], id.as_str());
+    assert_eq!(seen["get_mail"]["status"], "sent");
+    assert_eq!(seen["get_mail_unknown"], json!({"error": "not_found"}));
+    for bad in [
+        "bad_missing_field",
+        "bad_wrong_type",
+        "bad_unknown_template",
+        "bad_huge",
+        "bad_string",
+        "bad_array",
+        "bad_number",
+    ] {
+        let answer = &seen[bad];
+        assert_eq!(answer["status"], "rejected", "{bad}: {answer}");
+        let error = answer["error"].as_str().unwrap_or("");
+        assert!(
+            !error.is_empty() && !error.contains('\n'),
+            "{bad}: one sentence, got {error:?}"
+        );
+    }
+    assert!(
+        seen["bad_missing_field"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("missing field `to`")
+    );
+    assert!(
+        seen["bad_unknown_template"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown template")
+    );
+    assert!(
+        seen["bad_huge"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("over the limit")
+    );
+    assert!(
+        seen["bad_string"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("a string")
+    );
+    assert_eq!(seen["still_connected"], true);
+    assert_eq!(seen["ack_after_bad_input"]["status"], "accepted");
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("mail_requests_total{door=\"socketio\",status=\"accepted\"} 2"),
+        "{metrics}"
+    );
+}

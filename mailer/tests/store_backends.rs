@@ -1,0 +1,151 @@
+//! The delivery store on both backends: duplicate detection and restart survival, on SQLite
+//! and on a fresh PostgreSQL database per test.
+
+use domain::{Email, Locale, MailRequest, Recipient, Template};
+use mailer::store::{self, DeliveryStatus, Store, batch_writer::insert_batch};
+use sea_orm::{ConnectionTrait, Database};
+use serde_json::json;
+
+const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn postgres_base() -> String {
+    std::env::var("FACTEUR_TEST_POSTGRES_URL").unwrap_or_else(|_| POSTGRES.to_string())
+}
+
+/// A fresh PostgreSQL database, or None (after a visible skip) when PostgreSQL is not reachable.
+async fn fresh_postgres(test: &str) -> Option<(String, String)> {
+    let base = postgres_base();
+    let admin =
+        match tokio::time::timeout(std::time::Duration::from_secs(5), Database::connect(&base))
+            .await
+        {
+            Ok(Ok(db)) => db,
+            _ => {
+                crate::common::skip(test, "PostgreSQL is not reachable at 127.0.0.1:5432");
+                return None;
+            }
+        };
+    let name = format!("mailer_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("CREATE DATABASE");
+    let url = match base.rsplit_once('/') {
+        Some((prefix, _)) => format!("{prefix}/{name}"),
+        None => panic!("the PostgreSQL URL has no database part"),
+    };
+    Some((url, name))
+}
+
+async fn drop_postgres(name: &str) {
+    if let Ok(admin) = Database::connect(&postgres_base()).await {
+        let _ = admin
+            .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .await;
+    }
+}
+
+fn request() -> MailRequest {
+    let mut vars = serde_json::Map::new();
+    vars.insert("login".into(), json!("ada"));
+    MailRequest::new(
+        Template::Welcome,
+        Locale::En,
+        Recipient {
+            email: Email::parse("ada@example.com").unwrap(),
+            name: "Ada".into(),
+        },
+        vars,
+    )
+    .unwrap()
+}
+
+async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &str) {
+    let db = store::connect(url).await.expect("connect and migrate");
+    let (a, b) = (request(), request());
+
+    let first = insert_batch(&db, &[&a, &b]).await.unwrap();
+    let second = insert_batch(&db, &[&a]).await.unwrap();
+
+    assert_eq!(first.len(), 2);
+    assert!(second.is_empty(), "the same id again is not new");
+    let store = Store::new(db.clone());
+    assert!(store.claim(a.id, false).await.unwrap());
+    assert!(
+        !store.claim(a.id, false).await.unwrap(),
+        "a claimed record is not claimed twice"
+    );
+    let now = chrono::Utc::now();
+    store
+        .finish_attempt(b.id, DeliveryStatus::Sent, 1, None, now, now)
+        .await
+        .unwrap();
+    db.close_by_ref().await.unwrap();
+
+    // A new connection (a restart) finds `a` mid-send and nothing else unfinished.
+    let db = store::connect(url)
+        .await
+        .expect("reconnect; migrations run again harmlessly");
+    let store = Store::new(db.clone());
+    let unfinished = store.unfinished().await.unwrap();
+    assert_eq!(unfinished.len(), 1);
+    assert_eq!(unfinished[0].id, a.id);
+    assert_eq!(unfinished[0].status, DeliveryStatus::Sending);
+    let record = serde_json::to_value(store.get(b.id).await.unwrap().unwrap()).unwrap();
+    assert_eq!(record["status"], "sent");
+    assert_eq!(record["attempts"], 1);
+    let page = store
+        .list(Some(DeliveryStatus::Queued), 1, 10)
+        .await
+        .unwrap();
+    assert_eq!(page.total, 1, "`sending` is listed as queued");
+    db.close_by_ref().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_store_detects_duplicates_and_keeps_unfinished_work_on_sqlite() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    duplicates_are_detected_and_unfinished_work_survives_a_reconnect(&url).await;
+}
+
+#[tokio::test]
+async fn the_store_detects_duplicates_and_keeps_unfinished_work_on_postgres() {
+    let test = "the_store_detects_duplicates_and_keeps_unfinished_work_on_postgres";
+    let Some((url, name)) = fresh_postgres(test).await else {
+        return;
+    };
+    duplicates_are_detected_and_unfinished_work_survives_a_reconnect(&url).await;
+    drop_postgres(&name).await;
+}
+
+#[tokio::test]
+async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
+    let test = "the_whole_mailer_runs_on_postgres_and_resends_after_a_restart";
+    let Some((url, name)) = fresh_postgres(test).await else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = crate::common::test_config(&dir);
+    config.mailer.database = url;
+    let app = crate::common::spawn_with(
+        config,
+        crate::common::fast_options(),
+        std::sync::Arc::new(dir),
+    )
+    .await;
+    let request = crate::common::mail_request("welcome", "fr");
+    let id = request["id"].as_str().unwrap().to_string();
+
+    assert_eq!(app.post_mail(&request).await.0, 202);
+    assert_eq!(app.post_mail(&request).await.0, 200);
+    app.wait_for_status(&id, "sent", std::time::Duration::from_secs(10))
+        .await;
+    let app = app.restart().await;
+    let (_, again) = app.post_mail(&request).await;
+
+    assert_eq!(again["status"], "duplicate");
+    assert_eq!(crate::common::outbox_files(&app).len(), 1);
+    drop(app);
+    drop_postgres(&name).await;
+}

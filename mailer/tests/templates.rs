@@ -1,0 +1,95 @@
+//! Every template renders in every locale, HTML is escaped, and a missing variable is an error.
+
+use domain::{Email, Locale, Recipient, Template};
+use mailer::templates::Templates;
+use serde_json::{Map, Value, json};
+
+fn vars(template: Template) -> Map<String, Value> {
+    let v = match template {
+        Template::Welcome => json!({"login": "ada"}),
+        Template::AccountUpdated => json!({"changed": ["email", "last_name"]}),
+        Template::AccountDeleted => json!({}),
+        Template::PasswordReset => {
+            json!({"reset_url": "http://x/reset/abc", "expires_at": "2026-11-27T09:00:00Z"})
+        }
+    };
+    v.as_object().unwrap().clone()
+}
+
+fn ada(name: &str) -> Recipient {
+    Recipient {
+        email: Email::parse("ada@example.com").unwrap(),
+        name: name.into(),
+    }
+}
+
+#[test]
+fn every_template_renders_in_every_locale_with_text_and_html() {
+    let templates = Templates::new();
+    for template in Template::ALL {
+        for locale in Locale::ALL {
+            let mail = templates
+                .render(template, locale, &ada("Ada"), &vars(template))
+                .unwrap_or_else(|e| panic!("{template} {locale}: {e}"));
+            assert!(!mail.subject.is_empty() && !mail.subject.contains('\n'));
+            assert!(mail.text.contains("Ada"), "{template} {locale}");
+            assert!(mail.html.contains("<p>"), "{template} {locale}");
+            let greeting = if locale == Locale::Fr {
+                "Bonjour"
+            } else {
+                "Hello"
+            };
+            assert!(
+                mail.text.starts_with(greeting),
+                "{template} {locale}: {}",
+                mail.text
+            );
+        }
+    }
+}
+
+#[test]
+fn variables_are_escaped_in_html_but_not_in_text() {
+    let templates = Templates::new();
+    let mail = templates
+        .render(
+            Template::Welcome,
+            Locale::En,
+            &ada("<script>alert(1)</script>"),
+            &vars(Template::Welcome),
+        )
+        .unwrap();
+    assert!(!mail.html.contains("<script>"));
+    assert!(mail.html.contains("&lt;script&gt;"));
+    assert!(mail.text.contains("<script>"));
+}
+
+#[test]
+fn a_missing_variable_is_an_error_at_render() {
+    let templates = Templates::new();
+    let error = templates
+        .render(
+            Template::PasswordReset,
+            Locale::Fr,
+            &ada("Ada"),
+            &Map::new(),
+        )
+        .unwrap_err();
+    assert!(error.to_string().contains("password_reset"), "{error}");
+}
+
+#[test]
+fn french_texts_carry_their_accents_and_the_values_given() {
+    let templates = Templates::new();
+    let mail = templates
+        .render(
+            Template::AccountUpdated,
+            Locale::Fr,
+            &ada("Zoé"),
+            &vars(Template::AccountUpdated),
+        )
+        .unwrap();
+    assert_eq!(mail.subject, "Votre compte Facteur a été modifié");
+    assert!(mail.text.contains("email, last_name"));
+    assert!(mail.text.contains("Zoé"));
+}
