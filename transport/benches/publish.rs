@@ -192,12 +192,12 @@ async fn bench_amqp() {
     );
     let publisher: Arc<dyn Transport> = Arc::new(publisher);
     saturate("amqp", publisher.clone(), 256).await;
+    // Let the consumer drain the burst first, so the fixed-rate run measures a steady state
+    // instead of a broker still delivering 20,000 messages.
+    wait_for_handled(&handler, TOTAL).await;
     fixed_rate("amqp", publisher.clone()).await;
     let expected = TOTAL + (RATE_PER_SECOND * RATE_DURATION.as_secs()) as usize;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while handler.0.load(Ordering::Relaxed) < expected && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for_handled(&handler, expected).await;
     println!(
         "amqp     consumer handled {} of {expected} confirmed requests",
         handler.0.load(Ordering::Relaxed)
@@ -205,6 +205,14 @@ async fn bench_amqp() {
     publisher.close().await;
     consumer.stop().await;
     delete(&config).await;
+}
+
+/// Waits (at most 30 s) until the consumer handled `count` requests.
+async fn wait_for_handled(handler: &CountingHandler, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while handler.0.load(Ordering::Relaxed) < count && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn delete(config: &AmqpConfig) {
