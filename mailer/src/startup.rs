@@ -35,9 +35,6 @@ pub enum StartupError {
     /// The SMTP settings cannot be used.
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),
-    /// The AMQP side could not start.
-    #[error("the mailer could not start its AMQP consumer: {0}")]
-    Transport(String),
 }
 
 /// Why the mailer stopped with an error.
@@ -88,7 +85,8 @@ pub struct App {
 
 impl App {
     /// Connects `mailer.database`, runs migrations, builds the SMTP (or `.eml`) sender,
-    /// mounts socket.io, binds `mailer.listen`, and, with AMQP, starts the consumer.
+    /// mounts socket.io, binds `mailer.listen`, and, with AMQP, starts the consumer and the
+    /// events publisher (both connect in the background and reconnect by themselves).
     pub async fn build(config: &Config) -> Result<App, StartupError> {
         Self::build_with(config, MailerOptions::default()).await
     }
@@ -104,7 +102,7 @@ impl App {
             // and gets a `rejected` ack instead of the engine closing the connection.
             .max_payload(1 << 20)
             .build_layer();
-        let amqp = crate::amqp::start(config, &io).await?;
+        let amqp = crate::amqp::prepare(config);
         let events = Events::new(io.clone(), amqp.status_publisher.clone());
         let sender = match &mc.smtp {
             Some(smtp) => MailSender::smtp(smtp, u32::try_from(options.workers).unwrap_or(16))?,
@@ -136,7 +134,7 @@ impl App {
             metrics.clone(),
         );
         socket::mount(&io, config.transport.socketio.token.clone(), core.clone());
-        let background = amqp.start_consumer(core.clone()).await?;
+        let background = amqp.start_consumer(core.clone());
         let state = AppState {
             core,
             token: config.transport.socketio.token.clone(),
