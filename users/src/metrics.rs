@@ -1,0 +1,111 @@
+//! Prometheus metrics of the users service, served at `/metrics`.
+//!
+//! HTTP metrics are labelled with the matched route template (`/users/{id}`), never the raw
+//! path, so the number of series stays bounded whatever clients send.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
+
+/// Labels of `http_requests_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RequestLabels {
+    pub route: String,
+    pub method: String,
+    pub status: u16,
+}
+
+/// Labels of `http_request_duration_seconds`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct RouteLabels {
+    pub route: String,
+}
+
+type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 100 µs to about 3 s: a cached GET at the low end, an Argon2id hash under load at the top.
+    Histogram::new(exponential_buckets(0.0001, 2.0, 16))
+}
+
+/// Every metric, and the registry that encodes them.
+pub(crate) struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub request_duration: HistogramFamily<RouteLabels>,
+    pub outbox_published: Counter,
+    pub outbox_failures: Counter,
+    pub outbox_pending: Gauge,
+    pub outbox_oldest_pending_seconds: Gauge<f64, AtomicU64>,
+    pub publish_duration: Histogram,
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by route template, method and status",
+            requests.clone(),
+        );
+        let request_duration: HistogramFamily<RouteLabels> =
+            Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer an HTTP request, by route template",
+            request_duration.clone(),
+        );
+        let outbox_published = Counter::default();
+        registry.register(
+            "outbox_published",
+            "Mail requests the transport confirmed",
+            outbox_published.clone(),
+        );
+        let outbox_failures = Counter::default();
+        registry.register(
+            "outbox_publish_failures",
+            "Publishes that failed and were scheduled again",
+            outbox_failures.clone(),
+        );
+        let outbox_pending = Gauge::default();
+        registry.register(
+            "outbox_pending",
+            "Mail requests waiting to be published",
+            outbox_pending.clone(),
+        );
+        let outbox_oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "outbox_oldest_pending_seconds",
+            "Age of the oldest mail request waiting to be published",
+            outbox_oldest_pending_seconds.clone(),
+        );
+        let publish_duration = latency_histogram();
+        registry.register(
+            "outbox_publish_duration_seconds",
+            "Time the transport took to confirm one publish",
+            publish_duration.clone(),
+        );
+        Self {
+            registry,
+            requests,
+            request_duration,
+            outbox_published,
+            outbox_failures,
+            outbox_pending,
+            outbox_oldest_pending_seconds,
+            publish_duration,
+        }
+    }
+
+    /// The text exposition format.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)?;
+        Ok(out)
+    }
+}

@@ -1,0 +1,62 @@
+//! `POST /authenticate`: a login and a password for a session token valid one hour.
+//!
+//! An unknown login is checked against a dummy hash with the same parameters, so it costs
+//! one Argon2id verification like a wrong password, and both get the same 401.
+
+use crate::body_fields::Fields;
+use crate::entities::user;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, JsonObject};
+use crate::state::AppState;
+use crate::user_body::UserBody;
+use axum::Json;
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// A session.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SessionBody {
+    /// `Authorization: Bearer <token>` on later requests.
+    token: String,
+    /// When the token stops working.
+    expires_at: DateTime<Utc>,
+    user: UserBody,
+}
+
+/// `POST /authenticate`.
+#[utoipa::path(post, path = "/authenticate", tag = "sessions",
+    request_body(content = serde_json::Value, description = "{login, password}"),
+    responses((status = 200, body = SessionBody), (status = 400), (status = 401)))]
+pub(crate) async fn authenticate(
+    State(state): State<AppState>,
+    ApiJson(body): JsonObject,
+) -> Result<Json<SessionBody>, ApiError> {
+    let mut fields = Fields::new(body, &["login", "password"]);
+    let login = fields.required_string("login");
+    let password = fields.required_string("password");
+    fields.finish()?;
+    let (Some(login), Some(password)) = (login, password) else {
+        return Err(ApiError::InvalidCredentials);
+    };
+    let found = user::Entity::find()
+        .filter(user::Column::Login.eq(login))
+        .one(&state.db)
+        .await?;
+    let stored = found.as_ref().map(|u| u.password_hash.clone());
+    let matches = state.hasher.verify(password, stored).await?;
+    match found {
+        Some(user) if matches => {
+            let (token, expires_at) = state.sessions.issue(user.id, Utc::now());
+            tracing::info!(user_id = %user.id, "session opened");
+            Ok(Json(SessionBody {
+                token,
+                expires_at,
+                user: user.into(),
+            }))
+        }
+        _ => Err(ApiError::InvalidCredentials),
+    }
+}

@@ -1,0 +1,159 @@
+//! The router: one module per route family, assembled here with the HTTP layers.
+//!
+//! Layers, outermost first: request id (set when missing, echoed back), a tracing span per
+//! request, the error-shape mapper for responses no handler wrote, metrics, a timeout and the
+//! 64 KiB body limit.
+
+mod authenticate;
+mod health;
+mod openapi;
+mod password_resets;
+mod user_changes;
+mod users;
+
+use crate::error::ApiError;
+use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::state::AppState;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::{HeaderName, StatusCode, header::CONTENT_TYPE};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tower::ServiceBuilder;
+use tower_http::body::Limited;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+/// The largest request body.
+const BODY_LIMIT: usize = 64 * 1024;
+/// The longest a request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Builds the whole application.
+pub(crate) fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    let api = Router::new()
+        .route("/users", post(users::create_user).get(users::list_users))
+        .route(
+            "/users/{id}",
+            get(users::get_user)
+                .patch(user_changes::update_user)
+                .delete(user_changes::delete_user),
+        )
+        .route("/authenticate", post(authenticate::authenticate))
+        .route(
+            "/password-resets",
+            post(password_resets::request_password_reset),
+        )
+        .route(
+            "/password-resets/{token}",
+            post(password_resets::complete_password_reset),
+        )
+        .route("/health", get(health::health))
+        .route("/metrics", get(health::metrics))
+        .with_state(state.clone());
+    let docs = SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi());
+
+    Router::new()
+        .merge(api)
+        .merge(docs)
+        // Inner layers first: each `Router::layer` call wraps the previous ones and turns
+        // their response bodies back into axum's `Body`.
+        .layer(
+            ServiceBuilder::new()
+                .layer(RequestBodyLimitLayer::new(BODY_LIMIT))
+                // The limit wraps the body in its own type; axum's routes take `Body`.
+                .map_request(|request: Request<Limited<Body>>| request.map(Body::new))
+                .layer(DefaultBodyLimit::max(BODY_LIMIT)),
+        )
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            REQUEST_TIMEOUT,
+        ))
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(middleware::from_fn(shape_bare_errors))
+                .layer(middleware::from_fn_with_state(
+                    state.metrics.clone(),
+                    record_metrics,
+                )),
+        )
+}
+
+/// The span of one request: its id, method and route template.
+fn make_span(request: &Request) -> tracing::Span {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
+}
+
+/// Gives the contract's error body to error responses that no handler wrote: axum's 404 and
+/// 405, the timeout's 408, the body limit's 413.
+async fn shape_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if (status.is_client_error() || status.is_server_error())
+        && !response.headers().contains_key(CONTENT_TYPE)
+    {
+        return ApiError::for_bare_status(status);
+    }
+    // Text bodies from layers (the body limit's "length limit exceeded") also get the shape.
+    if status == StatusCode::PAYLOAD_TOO_LARGE
+        && response
+            .headers()
+            .get(CONTENT_TYPE)
+            .is_some_and(|v| !v.as_bytes().starts_with(b"application/json"))
+    {
+        return ApiError::for_bare_status(status);
+    }
+    response
+}
+
+async fn record_metrics(
+    State(metrics): State<Arc<Metrics>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "unmatched".to_owned());
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    metrics
+        .request_duration
+        .get_or_create(&RouteLabels {
+            route: route.clone(),
+        })
+        .observe(started.elapsed().as_secs_f64());
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}

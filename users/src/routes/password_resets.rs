@@ -1,0 +1,162 @@
+//! `POST /password-resets` (mail a single-use link) and `POST /password-resets/{token}`
+//! (set a new password with it).
+//!
+//! Tokens are 32 random bytes; only their SHA-256 is stored, so a copy of the database
+//! cannot reset anyone's password. A token works once and for one hour.
+
+use crate::body_fields::Fields;
+use crate::entities::{password_reset, user};
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, JsonObject};
+use crate::mails;
+use crate::outbox::{self, now_ms};
+use crate::state::AppState;
+use crate::write_txn::begin_write;
+use axum::extract::State;
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use chrono::Utc;
+use domain::{Email, Password};
+use sea_orm::sea_query::Expr;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter};
+use sha2::{Digest, Sha256};
+use std::time::{Duration, Instant};
+
+/// How long a reset token works.
+const RESET_LIFETIME: Duration = Duration::from_secs(3600);
+/// `POST /password-resets` never answers sooner than this, whether the address is known
+/// (a lookup, a transaction) or not (a lookup), so its timing tells nothing.
+const ANSWER_FLOOR: Duration = Duration::from_millis(200);
+
+fn token_hash(token: &str) -> String {
+    Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// `POST /password-resets`: 202 whether or not the address belongs to a user.
+#[utoipa::path(post, path = "/password-resets", tag = "password resets",
+    request_body(content = serde_json::Value, description = "{email}"),
+    responses((status = 202), (status = 400)))]
+pub(crate) async fn request_password_reset(
+    State(state): State<AppState>,
+    ApiJson(body): JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let started = Instant::now();
+    let mut fields = Fields::new(body, &["email"]);
+    let email = fields.required_string("email");
+    let email = fields.parse(email, Email::parse);
+    fields.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::field("email", "is required"));
+    };
+    let result = issue_reset(&state, &email).await;
+    // Wait out the floor even after an error, so that failures do not stand out either.
+    if let Some(rest) = ANSWER_FLOOR.checked_sub(started.elapsed()) {
+        tokio::time::sleep(rest).await;
+    } else {
+        tracing::warn!(
+            elapsed_ms = started.elapsed().as_millis() as u64,
+            "a password reset request took longer than its answer floor"
+        );
+    }
+    result?;
+    Ok(StatusCode::ACCEPTED)
+}
+
+async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
+    let Some(found) = user::Entity::find()
+        .filter(user::Column::Email.eq(email.as_str()))
+        .one(&state.db)
+        .await?
+    else {
+        return Ok(());
+    };
+    let mut raw = [0u8; 32];
+    rand::fill(&mut raw);
+    let token = URL_SAFE_NO_PAD.encode(raw);
+    let now = Utc::now();
+    let expires_at = now + RESET_LIFETIME;
+    let url = state.reset_url.replace("{token}", &token);
+    let mail = mails::password_reset(&found, &url, expires_at)?;
+    let txn = begin_write(&state.db).await?;
+    password_reset::Entity::insert(password_reset::ActiveModel {
+        token_hash: Set(token_hash(&token)),
+        user_id: Set(found.id),
+        created_at_ms: Set(now.timestamp_millis()),
+        expires_at_ms: Set(expires_at.timestamp_millis()),
+        used_at_ms: Set(None),
+    })
+    .exec_without_returning(&txn)
+    .await?;
+    outbox::enqueue(&txn, &mail).await?;
+    txn.commit().await?;
+    state.outbox_wakeup.notify_one();
+    tracing::info!(user_id = %found.id, mail_id = %mail.id, "password reset requested");
+    Ok(())
+}
+
+/// `POST /password-resets/{token}`: sets the password; 400 for an unknown, expired or used
+/// token.
+#[utoipa::path(post, path = "/password-resets/{token}", tag = "password resets",
+    params(("token" = String, Path)),
+    request_body(content = serde_json::Value, description = "{password}"),
+    responses((status = 204), (status = 400)))]
+pub(crate) async fn complete_password_reset(
+    State(state): State<AppState>,
+    ApiPath(token): ApiPath<String>,
+    ApiJson(body): JsonObject,
+) -> Result<StatusCode, ApiError> {
+    let mut fields = Fields::new(body, &["password"]);
+    let password = fields.required_string("password");
+    let password = fields.parse(password, Password::parse);
+    fields.finish()?;
+    let Some(password) = password else {
+        return Err(ApiError::field("password", "is required"));
+    };
+    let hash = token_hash(&token);
+    let now = now_ms();
+    let unused_and_valid = || {
+        password_reset::Column::TokenHash
+            .eq(hash.clone())
+            .and(password_reset::Column::UsedAtMs.is_null())
+            .and(password_reset::Column::ExpiresAtMs.gt(now))
+    };
+    // A cheap check first, so an invalid token costs no hashing.
+    let reset = password_reset::Entity::find()
+        .filter(unused_and_valid())
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::InvalidToken)?;
+    let new_hash = state.hasher.hash(password).await?;
+
+    let txn = begin_write(&state.db).await?;
+    // Marking the token used is conditional, so two concurrent uses cannot both succeed.
+    let used = password_reset::Entity::update_many()
+        .col_expr(password_reset::Column::UsedAtMs, Expr::value(now))
+        .filter(unused_and_valid())
+        .exec(&txn)
+        .await?;
+    if used.rows_affected != 1 {
+        txn.rollback().await?;
+        return Err(ApiError::InvalidToken);
+    }
+    let Some(found) = user::Entity::find_by_id(reset.user_id).one(&txn).await? else {
+        txn.rollback().await?;
+        return Err(ApiError::InvalidToken);
+    };
+    user::Entity::update_many()
+        .col_expr(user::Column::PasswordHash, Expr::value(new_hash))
+        .col_expr(user::Column::UpdatedAt, Expr::value(user::now()))
+        .filter(user::Column::Id.eq(found.id))
+        .exec(&txn)
+        .await?;
+    let mail = mails::account_updated(&found, &["password"])?;
+    outbox::enqueue(&txn, &mail).await?;
+    txn.commit().await?;
+    state.outbox_wakeup.notify_one();
+    tracing::info!(user_id = %found.id, mail_id = %mail.id, "password reset completed");
+    Ok(StatusCode::NO_CONTENT)
+}

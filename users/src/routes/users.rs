@@ -1,0 +1,141 @@
+//! `POST /users`, `GET /users` and `GET /users/{id}`.
+
+use crate::auth::Caller;
+use crate::entities::user;
+use crate::error::ApiError;
+use crate::extract::{ApiJson, ApiPath, ApiQuery, JsonObject};
+use crate::state::AppState;
+use crate::user_body::UserBody;
+use crate::user_fields::NewUser;
+use crate::write_txn::{begin_write, taken_or_internal};
+use crate::{mails, outbox};
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
+use sea_orm::{
+    ActiveModelTrait, EntityTrait, IntoActiveModel, PaginatorTrait, QueryOrder, QuerySelect,
+};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use uuid::Uuid;
+
+/// The largest page size.
+const MAX_PER_PAGE: u64 = 100;
+
+/// `POST /users`: creates a user and, in the same transaction, its welcome mail request.
+#[utoipa::path(post, path = "/users", tag = "users",
+    request_body(content = serde_json::Value, description = "{login, email, password, first_name, last_name, company?, functions?, locale?}"),
+    responses((status = 201, body = UserBody), (status = 400), (status = 409)))]
+pub(crate) async fn create_user(
+    State(state): State<AppState>,
+    ApiJson(body): JsonObject,
+) -> Result<(StatusCode, HeaderMap, Json<UserBody>), ApiError> {
+    let new = NewUser::parse(body)?;
+    let password_hash = state.hasher.hash(new.password).await?;
+    let now = user::now();
+    let row = user::Model {
+        id: Uuid::now_v7(),
+        login: new.login.to_string(),
+        email: new.email.to_string(),
+        password_hash,
+        first_name: new.first_name,
+        last_name: new.last_name,
+        company: new.company,
+        functions: serde_json::json!(new.functions),
+        locale: new.locale.as_str().to_owned(),
+        created_at: now,
+        updated_at: now,
+    };
+    let mail = mails::welcome(&row)?;
+    let txn = begin_write(&state.db).await?;
+    user::Entity::insert(row.clone().into_active_model().reset_all())
+        .exec_without_returning(&txn)
+        .await
+        .map_err(taken_or_internal)?;
+    outbox::enqueue(&txn, &mail).await?;
+    txn.commit().await.map_err(taken_or_internal)?;
+    state.outbox_wakeup.notify_one();
+    tracing::info!(user_id = %row.id, mail_id = %mail.id, "user created");
+
+    let mut headers = HeaderMap::new();
+    if let Ok(location) = HeaderValue::from_str(&format!("/users/{}", row.id)) {
+        headers.insert(LOCATION, location);
+    }
+    Ok((StatusCode::CREATED, headers, Json(row.into())))
+}
+
+/// `?page=&per_page=`.
+#[derive(Debug, Deserialize, IntoParams)]
+pub(crate) struct PageQuery {
+    /// From 1 (default 1).
+    page: Option<u64>,
+    /// From 1 to 100 (default 20).
+    per_page: Option<u64>,
+}
+
+/// One page of users.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct UserPage {
+    items: Vec<UserBody>,
+    total: u64,
+    page: u64,
+    per_page: u64,
+}
+
+/// `GET /users`: the admin's paginated list, oldest first.
+#[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserPage), (status = 400), (status = 401), (status = 403)))]
+pub(crate) async fn list_users(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiQuery(query): ApiQuery<PageQuery>,
+) -> Result<Json<UserPage>, ApiError> {
+    caller.must_be_admin()?;
+    let page = query.page.unwrap_or(1);
+    let per_page = query.per_page.unwrap_or(20);
+    let mut errors = std::collections::BTreeMap::new();
+    if page == 0 {
+        errors.insert("page".to_owned(), "must be at least 1".to_owned());
+    }
+    if !(1..=MAX_PER_PAGE).contains(&per_page) {
+        errors.insert(
+            "per_page".to_owned(),
+            format!("must be from 1 to {MAX_PER_PAGE}"),
+        );
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::Invalid(errors));
+    }
+    let total = user::Entity::find().count(&state.db).await?;
+    let items = user::Entity::find()
+        .order_by_asc(user::Column::CreatedAt)
+        .order_by_asc(user::Column::Id)
+        .offset((page - 1).saturating_mul(per_page))
+        .limit(per_page)
+        .all(&state.db)
+        .await?;
+    Ok(Json(UserPage {
+        items: items.into_iter().map(UserBody::from).collect(),
+        total,
+        page,
+        per_page,
+    }))
+}
+
+/// `GET /users/{id}`.
+#[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
+    security(("bearer" = [])),
+    responses((status = 200, body = UserBody), (status = 401), (status = 403), (status = 404)))]
+pub(crate) async fn get_user(
+    caller: Caller,
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<Uuid>,
+) -> Result<Json<UserBody>, ApiError> {
+    caller.may_act_on(id)?;
+    let row = user::Entity::find_by_id(id)
+        .one(&state.db)
+        .await?
+        .ok_or(ApiError::NotFound("user not found"))?;
+    Ok(Json(row.into()))
+}

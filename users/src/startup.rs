@@ -1,0 +1,132 @@
+//! [`App`]: `build` connects, migrates and binds; `run_until_stopped` serves and relays.
+
+use crate::database::connect_and_migrate;
+use crate::hashing::PasswordHasher;
+use crate::metrics::Metrics;
+use crate::outbox::relay::OutboxRelay;
+use crate::routes::router;
+use crate::session::SessionKeys;
+use crate::state::AppState;
+use axum::Router;
+use domain::config::Config;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
+use transport::Transport;
+
+/// Why the service could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    /// The database could not be opened or migrated.
+    #[error("the users database could not be opened or migrated: {0}")]
+    Database(#[from] sea_orm::DbErr),
+    /// The listen address could not be bound.
+    #[error("could not listen on {addr}: {source}")]
+    Bind {
+        /// The address from `users.listen`.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The password hasher could not be prepared.
+    #[error("the password hasher could not start: {0}")]
+    Hasher(#[source] anyhow::Error),
+}
+
+/// Why the service stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The HTTP server failed.
+    #[error("the users HTTP server failed: {0}")]
+    Serve(#[from] std::io::Error),
+    /// The relay task panicked.
+    #[error("the outbox relay stopped abnormally: {0}")]
+    Relay(#[from] tokio::task::JoinError),
+}
+
+/// The users service, bound and ready to run.
+pub struct App {
+    listener: TcpListener,
+    router: Router,
+    relay: OutboxRelay,
+}
+
+impl App {
+    /// Connects to `config.users.database`, runs the migrations, binds `config.users.listen`
+    /// and prepares the outbox relay, which publishes through `transport`.
+    pub async fn build(
+        config: &Config,
+        transport: Arc<dyn Transport>,
+    ) -> Result<App, StartupError> {
+        let users = &config.users;
+        let db = connect_and_migrate(&users.database).await?;
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        let hasher = PasswordHasher::new(cores)
+            .await
+            .map_err(StartupError::Hasher)?;
+        let metrics = Arc::new(Metrics::new());
+        let outbox_wakeup = Arc::new(Notify::new());
+        let relay = OutboxRelay::new(
+            db.clone(),
+            transport.clone(),
+            metrics.clone(),
+            outbox_wakeup.clone(),
+        );
+        let state = AppState {
+            db,
+            transport,
+            hasher,
+            sessions: SessionKeys::new(&users.session_secret),
+            admin_token: users.admin_token.clone(),
+            reset_url: users.reset_url.as_str().into(),
+            metrics,
+            outbox_wakeup,
+        };
+        let listener =
+            TcpListener::bind(users.listen)
+                .await
+                .map_err(|source| StartupError::Bind {
+                    addr: users.listen,
+                    source,
+                })?;
+        Ok(App {
+            listener,
+            router: router(state),
+            relay,
+        })
+    }
+
+    /// The address the service listens on (the real port when `listen` asked for port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// A handle on the outbox relay, to run passes or read the backlog directly (tests).
+    pub fn relay_handle(&self) -> OutboxRelay {
+        self.relay.clone()
+    }
+
+    /// Serves HTTP and runs the relay until `shutdown` completes; then stops accepting,
+    /// finishes requests in flight, and lets the relay finish its pass. Rows the transport
+    /// has not confirmed stay pending.
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), RunError> {
+        let (stop_relay, relay_stopped) = watch::channel(false);
+        let relay = tokio::spawn(self.relay.run(relay_stopped));
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await;
+        let _ = stop_relay.send(true);
+        relay.await?;
+        served?;
+        Ok(())
+    }
+}

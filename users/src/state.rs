@@ -1,0 +1,25 @@
+//! The state every handler shares: one clone per request, all of it cheap to clone.
+
+use crate::hashing::PasswordHasher;
+use crate::metrics::Metrics;
+use crate::session::SessionKeys;
+use domain::Secret;
+use sea_orm::DatabaseConnection;
+use std::sync::Arc;
+use tokio::sync::Notify;
+use transport::Transport;
+
+/// Shared by every handler.
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub db: DatabaseConnection,
+    pub transport: Arc<dyn Transport>,
+    pub hasher: PasswordHasher,
+    pub sessions: SessionKeys,
+    pub admin_token: Secret,
+    /// `users.reset_url`, with `{token}` to replace.
+    pub reset_url: Arc<str>,
+    pub metrics: Arc<Metrics>,
+    /// Wakes the outbox relay after a commit that wrote a mail request.
+    pub outbox_wakeup: Arc<Notify>,
+}

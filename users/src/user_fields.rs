@@ -1,0 +1,210 @@
+//! The account fields a client sends, checked all at once: [`NewUser`] for `POST /users`,
+//! [`UserPatch`] for `PATCH /users/{id}`.
+
+use crate::body_fields::Fields;
+use crate::error::ApiError;
+use domain::{Email, Invalid, Locale, Login, Password};
+use serde_json::{Map, Value};
+
+/// Longest first name, last name, company or function, in characters.
+const MAX_NAME_CHARS: usize = 100;
+/// Most functions one user may list.
+const MAX_FUNCTIONS: usize = 20;
+
+const CREATE_FIELDS: [&str; 8] = [
+    "login",
+    "email",
+    "password",
+    "first_name",
+    "last_name",
+    "company",
+    "functions",
+    "locale",
+];
+
+/// A valid `POST /users` body.
+pub(crate) struct NewUser {
+    pub login: Login,
+    pub email: Email,
+    pub password: Password,
+    pub first_name: String,
+    pub last_name: String,
+    pub company: Option<String>,
+    pub functions: Vec<String>,
+    pub locale: Locale,
+}
+
+/// A valid `PATCH /users/{id}` body: only the fields sent.
+#[derive(Default)]
+pub(crate) struct UserPatch {
+    pub login: Option<Login>,
+    pub email: Option<Email>,
+    pub password: Option<Password>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    /// `Some(None)` clears the company.
+    pub company: Option<Option<String>>,
+    pub functions: Option<Vec<String>>,
+    pub locale: Option<Locale>,
+}
+
+fn name(field: &'static str) -> impl FnOnce(String) -> Result<String, Invalid> {
+    move |value| {
+        let value = value.trim().to_owned();
+        let chars = value.chars().count();
+        if chars == 0 {
+            Err(Invalid::new(field, "must not be empty"))
+        } else if chars > MAX_NAME_CHARS {
+            Err(Invalid::new(
+                field,
+                format!("must be at most {MAX_NAME_CHARS} characters long"),
+            ))
+        } else {
+            Ok(value)
+        }
+    }
+}
+
+fn company(value: Option<String>) -> Result<Option<String>, Invalid> {
+    match value.map(|v| v.trim().to_owned()) {
+        None => Ok(None),
+        Some(v) if v.is_empty() => Ok(None),
+        Some(v) if v.chars().count() > MAX_NAME_CHARS => Err(Invalid::new(
+            "company",
+            format!("must be at most {MAX_NAME_CHARS} characters long"),
+        )),
+        Some(v) => Ok(Some(v)),
+    }
+}
+
+fn functions(values: Vec<String>) -> Result<Vec<String>, Invalid> {
+    if values.len() > MAX_FUNCTIONS {
+        return Err(Invalid::new(
+            "functions",
+            format!("may list at most {MAX_FUNCTIONS} functions"),
+        ));
+    }
+    values
+        .into_iter()
+        .map(|v| v.trim().to_owned())
+        .map(|v| match v.chars().count() {
+            0 => Err(Invalid::new(
+                "functions",
+                "must not contain an empty function",
+            )),
+            n if n > MAX_NAME_CHARS => Err(Invalid::new(
+                "functions",
+                format!("each function must be at most {MAX_NAME_CHARS} characters long"),
+            )),
+            _ => Ok(v),
+        })
+        .collect()
+}
+
+fn locale(value: String) -> Result<Locale, Invalid> {
+    Locale::parse(&value)
+}
+
+impl NewUser {
+    /// Checks every field of a create body.
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut f = Fields::new(body, &CREATE_FIELDS);
+        let login = f.required_string("login");
+        let login = f.parse(login, Login::parse);
+        let email = f.required_string("email");
+        let email = f.parse(email, Email::parse);
+        let password = f.required_string("password");
+        let password = f.parse(password, Password::parse);
+        let first_name = f.required_string("first_name");
+        let first_name = f.parse(first_name, name("first_name"));
+        let last_name = f.required_string("last_name");
+        let last_name = f.parse(last_name, name("last_name"));
+        let company_value = f.optional_string("company");
+        let company = f.parse(Some(company_value.flatten().unwrap_or_default()), |v| {
+            company(Some(v))
+        });
+        let functions_value = f.optional_string_list("functions");
+        let functions = f.parse(Some(String::new()), |_| {
+            functions(functions_value.unwrap_or_default())
+        });
+        let locale_value = f.optional_string("locale");
+        let locale = f.parse(
+            Some(locale_value.flatten().unwrap_or_else(|| "fr".into())),
+            locale,
+        );
+        f.finish()?;
+        match (
+            login, email, password, first_name, last_name, company, functions, locale,
+        ) {
+            (
+                Some(login),
+                Some(email),
+                Some(password),
+                Some(first_name),
+                Some(last_name),
+                Some(company),
+                Some(functions),
+                Some(locale),
+            ) => Ok(Self {
+                login,
+                email,
+                password,
+                first_name,
+                last_name,
+                company,
+                functions,
+                locale,
+            }),
+            // finish() returned Ok, so every field parsed; this arm is only for the compiler.
+            _ => Err(ApiError::Internal(anyhow::anyhow!(
+                "a create body passed validation with a missing field"
+            ))),
+        }
+    }
+}
+
+impl UserPatch {
+    /// Checks every field a change body sends.
+    pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
+        let mut f = Fields::new(body, &CREATE_FIELDS);
+        let mut patch = UserPatch::default();
+        for field in [
+            "login",
+            "email",
+            "password",
+            "first_name",
+            "last_name",
+            "locale",
+        ] {
+            if f.has(field) {
+                let value = f.required_string(field);
+                match field {
+                    "login" => patch.login = f.parse(value, Login::parse),
+                    "email" => patch.email = f.parse(value, Email::parse),
+                    "password" => patch.password = f.parse(value, Password::parse),
+                    "first_name" => patch.first_name = f.parse(value, name("first_name")),
+                    "last_name" => patch.last_name = f.parse(value, name("last_name")),
+                    _ => patch.locale = f.parse(value, locale),
+                }
+            }
+        }
+        if f.has("company")
+            && let Some(value) = f.optional_string("company")
+        {
+            patch.company = match company(value) {
+                Ok(v) => Some(v),
+                Err(e) => {
+                    f.reject(&e.field, e.message);
+                    None
+                }
+            };
+        }
+        if f.has("functions")
+            && let Some(values) = f.optional_string_list("functions")
+        {
+            patch.functions = f.parse(Some(String::new()), |_| functions(values));
+        }
+        f.finish()?;
+        Ok(patch)
+    }
+}

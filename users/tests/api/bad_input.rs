@@ -1,0 +1,73 @@
+//! Bad input of every kind gets a 4xx in the contract's shape, never a 500.
+
+use crate::helpers::{ADMIN, Backend, ada, spawn_app};
+use crate::on_both_databases;
+use serde_json::json;
+
+on_both_databases!(malformed_bodies_wrong_content_types_and_oversize_bodies_get_clear_4xx,);
+
+async fn malformed_bodies_wrong_content_types_and_oversize_bodies_get_clear_4xx(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("ada").await;
+    let path = format!("/users/{}", user["id"].as_str().expect("id"));
+    let huge = serde_json::to_vec(&json!({"login": "x".repeat(70 * 1024)})).expect("json");
+
+    let malformed = app
+        .send_raw("/users", "application/json", b"{\"login\": ".to_vec())
+        .await;
+    let not_an_object = app
+        .send_raw("/users", "application/json", b"[1, 2]".to_vec())
+        .await;
+    let text = app
+        .send_raw(
+            "/users",
+            "text/plain",
+            serde_json::to_vec(&ada("bob")).expect("json"),
+        )
+        .await;
+    let no_type = app
+        .client
+        .post(app.url("/authenticate"))
+        .body("{}")
+        .send()
+        .await
+        .expect("sent");
+    let oversize = app
+        .send_raw("/users", "application/json", huge.clone())
+        .await;
+    let oversize_patch = app
+        .client
+        .patch(app.url(&path))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body(huge)
+        .send()
+        .await
+        .expect("sent");
+    let wrong_types = app.post("/users", &json!({"login": 5, "email": [], "password": {}, "first_name": true, "last_name": null})).await;
+    let no_route = app.get("/nowhere", None).await;
+    let wrong_method = app
+        .send(reqwest::Method::PUT, "/users", Some(ADMIN), None)
+        .await;
+
+    malformed.assert_error(400, "invalid_json");
+    not_an_object.assert_error(400, "invalid_json");
+    text.assert_error(415, "unsupported_media_type");
+    assert_eq!(no_type.status().as_u16(), 415);
+    oversize.assert_error(413, "payload_too_large");
+    assert_eq!(oversize_patch.status().as_u16(), 413);
+    wrong_types.assert_error(400, "invalid_request");
+    for field in ["login", "email", "password", "first_name", "last_name"] {
+        assert!(
+            wrong_types.json["details"][field].is_string(),
+            "{field}: {}",
+            wrong_types.text
+        );
+    }
+    no_route.assert_error(404, "not_found");
+    wrong_method.assert_error(405, "method_not_allowed");
+    // Nothing above was saved or mailed.
+    assert_eq!(app.get("/users", Some(ADMIN)).await.json["total"], 1);
+    app.relay_until_idle().await;
+    assert_eq!(app.transport.wait_for(1).await.len(), 1);
+}

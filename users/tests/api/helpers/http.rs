@@ -1,0 +1,273 @@
+//! The spawned app and one helper per HTTP verb.
+
+use super::backend::{Backend, PgDatabase};
+use super::transport_double::RecordingTransport;
+use domain::Secret;
+use domain::config::Config;
+use reqwest::header::HeaderMap;
+use serde_json::{Value, json};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::oneshot;
+use users::{App, OutboxRelay};
+
+/// The admin token every test app is configured with.
+pub const ADMIN: &str = "test-admin-token";
+
+/// A running users service.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub transport: Arc<RecordingTransport>,
+    pub relay: OutboxRelay,
+    /// The database URL, to open a second connection or a second app on it.
+    pub database_url: String,
+    stop: Option<oneshot::Sender<()>>,
+    running: Option<tokio::task::JoinHandle<()>>,
+    // Dropped last: the app must stop before its database goes.
+    _pg: Option<Arc<PgDatabase>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+/// An answer, with its body read as JSON when it is JSON.
+#[derive(Debug)]
+pub struct TestResponse {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl TestResponse {
+    #[track_caller]
+    pub fn assert_status(&self, status: u16) -> &Self {
+        assert_eq!(
+            self.status, status,
+            "unexpected status; body: {}",
+            self.text
+        );
+        self
+    }
+
+    /// Asserts the contract's error shape with this code.
+    #[track_caller]
+    pub fn assert_error(&self, status: u16, code: &str) -> &Self {
+        self.assert_status(status);
+        assert_eq!(self.json["error"], code, "body: {}", self.text);
+        assert!(
+            self.json["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "body: {}",
+            self.text
+        );
+        assert!(self.json["details"].is_object(), "body: {}", self.text);
+        self
+    }
+}
+
+/// A valid create body for `login`.
+pub fn ada(login: &str) -> Value {
+    json!({
+        "login": login,
+        "email": format!("{login}@example.com"),
+        "password": format!("{login}-secret-pw"),
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "company": "Analytical Engines",
+        "functions": ["mathematician"],
+        "locale": "en",
+    })
+}
+
+/// Spawns the app on a fresh database.
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let (url, pg) = match &backend {
+        Backend::Sqlite => (
+            format!("sqlite://{}/users.db?mode=rwc", dir.path().display()),
+            None,
+        ),
+        Backend::Postgres { admin_url } => {
+            let db = PgDatabase::create(admin_url).await;
+            (db.url(), Some(Arc::new(db)))
+        }
+    };
+    spawn_app_with(url, pg, dir, Arc::new(RecordingTransport::new())).await
+}
+
+impl TestApp {
+    /// A second instance of the service on the same database and transport.
+    pub async fn second_instance(&self) -> TestApp {
+        spawn_app_with(
+            self.database_url.clone(),
+            self._pg.clone(),
+            self._dir.clone(),
+            self.transport.clone(),
+        )
+        .await
+    }
+}
+
+/// Spawns the app on `database_url`.
+pub async fn spawn_app_with(
+    database_url: String,
+    pg: Option<Arc<PgDatabase>>,
+    dir: Arc<tempfile::TempDir>,
+    transport: Arc<RecordingTransport>,
+) -> TestApp {
+    let mut config = Config::default();
+    config.users.listen = "127.0.0.1:0".parse().expect("address");
+    config.users.database = database_url.clone();
+    config.users.admin_token = Secret::new(ADMIN);
+    config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
+    config.users.reset_url = "http://reset.test/password-resets/{token}".into();
+    let app = App::build(&config, transport.clone())
+        .await
+        .expect("the app builds");
+    let addr = app.local_addr();
+    let relay = app.relay_handle();
+    let (stop, stopped) = oneshot::channel::<()>();
+    let running = tokio::spawn(async move {
+        app.run_until_stopped(async move {
+            let _ = stopped.await;
+        })
+        .await
+        .expect("the app runs");
+    });
+    TestApp {
+        addr,
+        client: reqwest::Client::new(),
+        transport,
+        relay,
+        database_url,
+
+        stop: Some(stop),
+        running: Some(running),
+        _pg: pg,
+        _dir: dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends a request with an optional bearer token and JSON body.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<&Value>,
+    ) -> TestResponse {
+        let mut request = self.client.request(method, self.url(path));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        read(request.send().await.expect("the request is sent")).await
+    }
+
+    /// Sends raw bytes with a content type.
+    pub async fn send_raw(&self, path: &str, content_type: &str, body: Vec<u8>) -> TestResponse {
+        let request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .bearer_auth(ADMIN)
+            .body(body);
+        read(request.send().await.expect("the request is sent")).await
+    }
+
+    pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(reqwest::Method::GET, path, token, None).await
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> TestResponse {
+        self.send(reqwest::Method::POST, path, None, Some(body))
+            .await
+    }
+
+    pub async fn patch(&self, path: &str, token: Option<&str>, body: &Value) -> TestResponse {
+        self.send(reqwest::Method::PATCH, path, token, Some(body))
+            .await
+    }
+
+    pub async fn delete(&self, path: &str, token: Option<&str>) -> TestResponse {
+        self.send(reqwest::Method::DELETE, path, token, None).await
+    }
+
+    /// Creates `login` and returns the user's JSON.
+    pub async fn create_user(&self, login: &str) -> Value {
+        let response = self.post("/users", &ada(login)).await;
+        response.assert_status(201);
+        response.json
+    }
+
+    /// A session token for `login` (created by [`ada`]).
+    pub async fn session_for(&self, login: &str) -> String {
+        let response = self
+            .post(
+                "/authenticate",
+                &json!({"login": login, "password": format!("{login}-secret-pw")}),
+            )
+            .await;
+        response.assert_status(200);
+        response.json["token"].as_str().expect("a token").to_owned()
+    }
+
+    /// Runs relay passes until nothing is due, without waiting for the background loop.
+    pub async fn relay_until_idle(&self) {
+        while self.relay.relay_once().await.expect("a relay pass").claimed > 0 {}
+    }
+
+    /// Waits (at most 20 s) until no outbox row is pending: published and marked so.
+    pub async fn wait_until_outbox_empty(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        loop {
+            let backlog = self.relay.backlog().await.expect("the backlog");
+            if backlog.pending == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the outbox still holds {} rows",
+                backlog.pending
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Stops the app and waits for it.
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(running) = self.running.take() {
+            running.await.expect("the app stops cleanly");
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+async fn read(response: reqwest::Response) -> TestResponse {
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("a body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    TestResponse {
+        status,
+        headers,
+        text,
+        json,
+    }
+}

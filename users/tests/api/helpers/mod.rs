@@ -1,0 +1,27 @@
+//! Test support: databases, the spawned app, the test transport, HTTP helpers.
+
+mod backend;
+mod http;
+mod transport_double;
+
+pub use backend::Backend;
+pub use http::{ADMIN, ada, spawn_app};
+
+/// Generates a `sqlite` and a `postgres` test for each scenario `async fn name(Backend)`.
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => { $(
+        mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Backend::Sqlite).await
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(backend) = $crate::helpers::Backend::postgres(stringify!($name)).await {
+                    super::$name(backend).await
+                }
+            }
+        }
+    )* };
+}

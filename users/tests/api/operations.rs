@@ -1,0 +1,136 @@
+//! `/health`, `/metrics`, `/openapi.json`, `/docs` and request ids.
+
+use crate::helpers::{ADMIN, Backend, spawn_app};
+use crate::on_both_databases;
+
+on_both_databases!(
+    health_reports_the_database_the_transport_and_the_outbox_backlog,
+    metrics_are_labelled_by_route_template,
+    the_openapi_document_and_the_docs_page_are_served_without_network,
+    every_answer_carries_a_request_id,
+);
+
+async fn health_reports_the_database_the_transport_and_the_outbox_backlog(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let healthy = app.get("/health", None).await;
+    app.transport.set_connected(false);
+    app.transport.fail_next(usize::MAX);
+    app.create_user("ada").await;
+    app.create_user("bob").await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let backlogged = app.get("/health", None).await;
+
+    healthy.assert_status(200);
+    assert_eq!(healthy.json["status"], "ok");
+    assert_eq!(healthy.json["database"], "ok");
+    assert_eq!(healthy.json["transport"], "connected");
+    assert_eq!(healthy.json["outbox"]["pending"], 0);
+    // A disconnected transport does not make the service unready: the outbox holds the mails.
+    backlogged.assert_status(200);
+    assert_eq!(backlogged.json["transport"], "disconnected");
+    assert_eq!(backlogged.json["outbox"]["pending"], 2);
+    assert!(
+        backlogged.json["outbox"]["oldest_pending_seconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.2),
+        "{}",
+        backlogged.text
+    );
+}
+
+async fn metrics_are_labelled_by_route_template(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("ada").await;
+    app.get(
+        &format!("/users/{}", user["id"].as_str().expect("id")),
+        Some(ADMIN),
+    )
+    .await
+    .assert_status(200);
+    app.wait_until_outbox_empty().await;
+
+    let metrics = app.get("/metrics", None).await;
+
+    metrics.assert_status(200);
+    let text = &metrics.text;
+    assert!(
+        text.contains(r#"http_requests_total{route="/users/{id}",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"http_requests_total{route="/users",method="POST",status="201"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("http_request_duration_seconds_bucket{"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(user["id"].as_str().expect("id")),
+        "a raw path leaked into a label"
+    );
+    assert!(text.contains("outbox_published_total 1"), "{text}");
+    for name in [
+        "outbox_publish_failures_total",
+        "outbox_pending 0",
+        "outbox_oldest_pending_seconds",
+        "outbox_publish_duration_seconds_count 1",
+    ] {
+        assert!(text.contains(name), "{name} missing: {text}");
+    }
+}
+
+async fn the_openapi_document_and_the_docs_page_are_served_without_network(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let openapi = app.get("/openapi.json", None).await;
+    let docs = app.get("/docs/", None).await;
+
+    openapi.assert_status(200);
+    for path in [
+        "/users",
+        "/users/{id}",
+        "/authenticate",
+        "/password-resets",
+        "/password-resets/{token}",
+        "/health",
+    ] {
+        assert!(
+            openapi.json["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+    docs.assert_status(200);
+    assert!(docs.text.contains("swagger-ui"), "{}", docs.text);
+    // Every asset is served by the service itself.
+    for attribute in ["src=\"http", "href=\"http"] {
+        assert!(
+            !docs.text.contains(attribute),
+            "the docs page loads {attribute}…: {}",
+            docs.text
+        );
+    }
+    let script = app.get("/docs/swagger-ui-bundle.js", None).await;
+    script.assert_status(200);
+    assert!(script.text.len() > 100_000);
+}
+
+async fn every_answer_carries_a_request_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+
+    let generated = app.get("/health", None).await;
+    let given = app
+        .client
+        .get(app.url("/users/not-a-uuid"))
+        .header("x-request-id", "trace-me-42")
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .expect("sent");
+
+    let id = generated.headers["x-request-id"].to_str().expect("ascii");
+    assert!(uuid::Uuid::try_parse(id).is_ok(), "{id}");
+    assert_eq!(given.headers()["x-request-id"], "trace-me-42");
+    assert_eq!(given.status().as_u16(), 400);
+}
