@@ -96,6 +96,13 @@ impl App {
         let mc = &config.mailer;
         let db = store::connect(&mc.database).await?;
         let store = Store::new(db.clone());
+        // Bound before any background work starts, so a taken port stops the start cleanly.
+        let listener = TcpListener::bind(mc.listen)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: mc.listen,
+                source,
+            })?;
         let metrics = Arc::new(Metrics::new());
         let (layer, io) = SocketIo::builder()
             // Above the 64 KiB request limit, so an oversize send-mail reaches the handler
@@ -125,7 +132,8 @@ impl App {
                 send_timeout: options.send_timeout,
                 max_attempts: mc.max_attempts,
             },
-        );
+        )
+        .await?;
         let core = MailerCore::new(
             BatchWriter::start(db),
             store,
@@ -143,19 +151,6 @@ impl App {
             transport: amqp.health.clone(),
         };
         let router = http::router(state).layer(layer);
-        let listener = TcpListener::bind(mc.listen)
-            .await
-            .map_err(|source| StartupError::Bind {
-                addr: mc.listen,
-                source,
-            })?;
-        let resumed = deliveries.resume_unfinished().await?;
-        if resumed > 0 {
-            tracing::info!(
-                count = resumed,
-                "resuming deliveries left unfinished by the last run"
-            );
-        }
         Ok(App {
             listener,
             router,

@@ -3,16 +3,25 @@
 
 use crate::common::smtp::{Reply, TestSmtp};
 use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
+use mailer::MailerOptions;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
 
 async fn spawn_with_smtp(smtp: &TestSmtp, max_attempts: u32) -> TestApp {
+    spawn_with_smtp_and(smtp, max_attempts, fast_options()).await
+}
+
+async fn spawn_with_smtp_and(
+    smtp: &TestSmtp,
+    max_attempts: u32,
+    options: MailerOptions,
+) -> TestApp {
     let dir = TempDir::new().unwrap();
     let mut config = test_config(&dir);
     config.mailer.smtp = Some(smtp.config());
     config.mailer.max_attempts = max_attempts;
-    spawn_with(config, fast_options(), Arc::new(dir)).await
+    spawn_with(config, options, Arc::new(dir)).await
 }
 
 fn id_of(request: &serde_json::Value) -> String {
@@ -201,4 +210,56 @@ async fn a_restart_in_the_middle_of_retries_still_sends_the_mail_once() {
     assert_eq!(record["attempts"], 3);
     let (_, again) = app.post_mail(&request).await;
     assert_eq!(again["status"], "duplicate");
+}
+
+#[tokio::test]
+async fn a_mail_left_mid_send_by_a_stopped_process_is_sent_again_and_counted_as_a_possible_resend()
+{
+    let smtp = TestSmtp::start();
+    // A long retry wait, so the retry cannot happen before the test stops the mailer.
+    let options = MailerOptions {
+        retry_base: Duration::from_secs(20),
+        ..fast_options()
+    };
+    let app = spawn_with_smtp_and(&smtp, 8, options).await;
+    smtp.fail_next(1, Reply::Transient);
+    let request = mail_request("welcome", "en");
+    let id = id_of(&request);
+    app.post_mail(&request).await;
+    app.wait_for_status(&id, "retrying", Duration::from_secs(10))
+        .await;
+    let mut app = app;
+    app.stop().await;
+    // What a process that died during the SMTP handoff leaves behind: a claimed record.
+    let db = sea_orm::Database::connect(app.config.mailer.database.as_str())
+        .await
+        .unwrap();
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &db,
+        &format!("UPDATE mail_deliveries SET status = 'sending' WHERE id = '{id}'"),
+    )
+    .await
+    .unwrap();
+    db.close().await.unwrap();
+
+    let app = app.restart().await;
+    let record = app
+        .wait_for_status(&id, "sent", Duration::from_secs(15))
+        .await;
+
+    assert_eq!(record["attempts"], 2);
+    assert_eq!(smtp.mails_for(&id).len(), 1);
+    let metrics = app
+        .http
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("smtp_possible_resends_total 1"),
+        "{metrics}"
+    );
 }

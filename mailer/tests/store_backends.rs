@@ -70,35 +70,48 @@ async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &
     assert_eq!(first.len(), 2);
     assert!(second.is_empty(), "the same id again is not new");
     let store = Store::new(db.clone());
-    assert!(store.claim(a.id, false).await.unwrap());
+    let a_record = store.get(a.id).await.unwrap().expect("a is stored");
+    assert!(store.claim(&a_record).await.unwrap());
     assert!(
-        !store.claim(a.id, false).await.unwrap(),
+        !store.claim(&a_record).await.unwrap(),
         "a claimed record is not claimed twice"
     );
     let now = chrono::Utc::now();
+    let b_record = store.get(b.id).await.unwrap().unwrap();
     store
-        .finish_attempt(b.id, DeliveryStatus::Sent, 1, None, now, now)
+        .finish_attempt(b.id, DeliveryStatus::Retrying, 1, Some("451"), now, now)
+        .await
+        .unwrap();
+    assert!(
+        !store.claim(&b_record).await.unwrap(),
+        "a copy read before the last try does not claim"
+    );
+    store
+        .finish_attempt(b.id, DeliveryStatus::Sent, 2, None, now, now)
         .await
         .unwrap();
     db.close_by_ref().await.unwrap();
 
-    // A new connection (a restart) finds `a` mid-send and nothing else unfinished.
+    // A new connection (a restart) finds `a` abandoned mid-send, puts it back, and finds
+    // nothing else to do.
     let db = store::connect(url)
         .await
         .expect("reconnect; migrations run again harmlessly");
     let store = Store::new(db.clone());
-    let unfinished = store.unfinished().await.unwrap();
-    assert_eq!(unfinished.len(), 1);
-    assert_eq!(unfinished[0].id, a.id);
-    assert_eq!(unfinished[0].status, DeliveryStatus::Sending);
+    assert_eq!(store.release_abandoned_claims().await.unwrap(), 1);
+    let due = store.due(chrono::Utc::now(), 10).await.unwrap();
+    assert_eq!(due.len(), 1);
+    assert_eq!(due[0].id, a.id);
+    assert_eq!(due[0].status, DeliveryStatus::Queued);
     let record = serde_json::to_value(store.get(b.id).await.unwrap().unwrap()).unwrap();
     assert_eq!(record["status"], "sent");
-    assert_eq!(record["attempts"], 1);
+    assert_eq!(record["attempts"], 2);
+    assert!(record.get("last_error").is_none(), "{record}");
     let page = store
         .list(Some(DeliveryStatus::Queued), 1, 10)
         .await
         .unwrap();
-    assert_eq!(page.total, 1, "`sending` is listed as queued");
+    assert_eq!(page.total, 1);
     db.close_by_ref().await.unwrap();
 }
 

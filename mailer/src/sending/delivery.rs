@@ -13,7 +13,9 @@ use crate::metrics::Metrics;
 use crate::store::{DeliveryRecord, DeliveryStatus, Store};
 use crate::templates::Templates;
 use chrono::Utc;
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -44,11 +46,12 @@ impl Default for DeliveryOptions {
     }
 }
 
-struct Job {
-    record: DeliveryRecord,
-    /// Found in the store at start rather than freshly accepted: it may be `sending`.
-    resumed: bool,
-}
+/// In-memory jobs waiting for a worker. Beyond this, new work stays in the store only and
+/// the dispatcher pages through it when the queue runs dry, so memory stays flat under a
+/// backlog of any size.
+const QUEUE_CAPACITY: usize = 4096;
+/// Records fetched from the store at a time when paging through a backlog.
+const PAGE: u64 = 512;
 
 struct Inner {
     store: Store,
@@ -59,7 +62,10 @@ struct Inner {
     options: DeliveryOptions,
     from: String,
     domain: String,
-    jobs: mpsc::UnboundedSender<Job>,
+    jobs: mpsc::Sender<DeliveryRecord>,
+    /// Set when work exists in the store that is not in the queue (the queue was full, or a
+    /// retry is waiting for its time); the dispatcher then reads the store.
+    backlog: AtomicBool,
     workers: Arc<Semaphore>,
     stopping: watch::Sender<bool>,
 }
@@ -87,9 +93,22 @@ pub struct DeliveryContext {
 }
 
 impl Deliveries {
-    /// Starts the dispatcher.
-    pub fn start(ctx: DeliveryContext, options: DeliveryOptions) -> Self {
-        let (jobs, rx) = mpsc::unbounded_channel();
+    /// Puts back the claims a stopped process left behind (each counted as a possible
+    /// resend: that process may have handed the mail over just before it died), then starts
+    /// the dispatcher, which begins by reading every unfinished record from the store.
+    pub async fn start(
+        ctx: DeliveryContext,
+        options: DeliveryOptions,
+    ) -> Result<Self, sea_orm::DbErr> {
+        let abandoned = ctx.store.release_abandoned_claims().await?;
+        if abandoned > 0 {
+            ctx.metrics.smtp_possible_resends.inc_by(abandoned);
+            tracing::warn!(
+                count = abandoned,
+                "sending again mails whose handoff was under way when the mailer stopped"
+            );
+        }
+        let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (stopping, _) = watch::channel(false);
         let inner = Arc::new(Inner {
             store: ctx.store,
@@ -102,39 +121,18 @@ impl Deliveries {
             from: ctx.from,
             domain: ctx.domain,
             jobs,
+            backlog: AtomicBool::new(true),
             stopping,
         });
         tokio::spawn(dispatch(inner.clone(), rx));
-        Self { inner }
+        Ok(Self { inner })
     }
 
     /// Queues a freshly stored request for sending.
     pub fn enqueue(&self, record: DeliveryRecord) {
-        let _ = self.inner.jobs.send(Job {
-            record,
-            resumed: false,
-        });
-    }
-
-    /// Queues every unfinished record of the store (run once at start). Records waiting
-    /// for a retry are sent when their time comes.
-    pub async fn resume_unfinished(&self) -> Result<usize, sea_orm::DbErr> {
-        let records = self.inner.store.unfinished().await?;
-        let count = records.len();
-        for record in records {
-            let wait = (record.next_attempt_at - Utc::now())
-                .to_std()
-                .unwrap_or(Duration::ZERO);
-            schedule(
-                &self.inner,
-                Job {
-                    record,
-                    resumed: true,
-                },
-                wait,
-            );
+        if self.inner.jobs.try_send(record).is_err() {
+            self.inner.backlog.store(true, Ordering::Release);
         }
-        Ok(count)
     }
 
     /// Stops taking new jobs and waits up to `grace` for the sends under way. Whatever is
@@ -146,24 +144,50 @@ impl Deliveries {
     }
 }
 
-fn schedule(inner: &Arc<Inner>, job: Job, wait: Duration) {
-    if wait.is_zero() {
-        let _ = inner.jobs.send(job);
+/// Reads the next page of due work from the store, if the store may hold some.
+async fn refill(inner: &Inner, pending: &mut VecDeque<DeliveryRecord>) {
+    if !inner.backlog.swap(false, Ordering::AcqRel) {
         return;
     }
-    let jobs = inner.jobs.clone();
-    tokio::spawn(async move {
-        tokio::time::sleep(wait).await;
-        let _ = jobs.send(job);
-    });
+    match inner.store.due(Utc::now(), PAGE).await {
+        Ok(records) => {
+            if records.len() as u64 == PAGE {
+                inner.backlog.store(true, Ordering::Release);
+            }
+            pending.extend(records);
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read due deliveries; trying again shortly");
+            inner.backlog.store(true, Ordering::Release);
+        }
+    }
 }
 
-async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Job>) {
+async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
     let mut stopping = inner.stopping.subscribe();
+    let mut pending: VecDeque<DeliveryRecord> = VecDeque::new();
+    // Retries wait in the store; while idle, the dispatcher looks for due ones this often.
+    let poll = inner
+        .options
+        .retry_base
+        .clamp(Duration::from_millis(20), Duration::from_secs(1));
     loop {
-        let job = tokio::select! {
-            job = rx.recv() => match job { Some(job) => job, None => return },
-            _ = stopping.wait_for(|s| *s) => return,
+        if pending.is_empty() {
+            match rx.try_recv() {
+                Ok(record) => pending.push_back(record),
+                Err(_) => refill(&inner, &mut pending).await,
+            }
+        }
+        let record = match pending.pop_front() {
+            Some(record) => record,
+            None => tokio::select! {
+                record = rx.recv() => match record { Some(r) => r, None => return },
+                _ = stopping.wait_for(|s| *s) => return,
+                _ = tokio::time::sleep(poll) => {
+                    inner.backlog.store(true, Ordering::Release);
+                    continue;
+                }
+            },
         };
         let Ok(permit) = inner.workers.clone().acquire_owned().await else {
             return;
@@ -173,7 +197,7 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::UnboundedReceiver<Job>) {
         }
         let inner = inner.clone();
         tokio::spawn(async move {
-            deliver(&inner, job).await;
+            deliver(&inner, record).await;
             drop(permit);
         });
     }
@@ -191,29 +215,17 @@ pub fn backoff(options: &DeliveryOptions, attempts: u32) -> Duration {
     half + Duration::from_millis(rand::random_range(0..=jitter_ms))
 }
 
-#[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %job.record.id))]
-async fn deliver(inner: &Arc<Inner>, job: Job) {
-    let record = job.record;
-    match inner.store.claim(record.id, job.resumed).await {
+#[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %record.id))]
+async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord) {
+    match inner.store.claim(&record).await {
         Ok(true) => {}
-        Ok(false) => return, // Already sent, failed, or claimed by another worker.
+        Ok(false) => return, // Already sent, failed, claimed elsewhere, or a stale copy.
         Err(e) => {
+            // Still queued or retrying in the store: the dispatcher's next read finds it.
             tracing::warn!(error = %e, "could not claim a delivery; trying again later");
-            let wait = backoff(&inner.options, 1);
-            schedule(
-                inner,
-                Job {
-                    record,
-                    resumed: job.resumed,
-                },
-                wait,
-            );
+            inner.backlog.store(true, Ordering::Release);
             return;
         }
-    }
-    if job.resumed && record.status == DeliveryStatus::Sending {
-        // The previous process stopped during this handoff: the server may have the mail.
-        inner.metrics.smtp_possible_resends.inc();
     }
     let attempts = record.attempts + 1;
     let outcome = match inner
@@ -299,20 +311,6 @@ async fn deliver(inner: &Arc<Inner>, job: Job) {
             error,
         )
         .await;
-    if status == DeliveryStatus::Retrying {
-        let wait = (next - Utc::now()).to_std().unwrap_or(Duration::ZERO);
-        let mut record = record;
-        record.attempts = attempts;
-        record.status = DeliveryStatus::Retrying;
-        schedule(
-            inner,
-            Job {
-                record,
-                resumed: false,
-            },
-            wait,
-        );
-    }
 }
 
 /// Writes the outcome, trying a few times: a lost "sent" would mean a resend at restart.

@@ -62,6 +62,18 @@ impl MigrationTrait for CreateDeliveries {
                     .to_owned(),
             )
             .await?;
+        // The dispatcher pages through due work by status and time of the next try.
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_deliveries_status_next")
+                    .table(DELIVERIES)
+                    .col("status")
+                    .col("next_attempt_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
         manager
             .create_index(
                 Index::create()

@@ -262,12 +262,14 @@ impl Store {
         })
     }
 
-    /// Every record that still has to be sent: `queued`, `retrying`, and `sending` (left by
-    /// a process that stopped mid-send).
-    pub async fn unfinished(&self) -> Result<Vec<DeliveryRecord>, DbErr> {
+    /// Up to `limit` records due for a try now (`queued`, or `retrying` whose time has
+    /// come), oldest due first.
+    pub async fn due(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<DeliveryRecord>, DbErr> {
         let q = Self::select()
-            .and_where(Expr::col("status").is_in(["queued", "retrying", "sending"]))
-            .order_by("created_at", Order::Asc)
+            .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+            .and_where(Expr::col("next_attempt_at").lte(to_millis(now)))
+            .order_by("next_attempt_at", Order::Asc)
+            .limit(limit)
             .to_owned();
         self.db
             .query_all(&q)
@@ -277,19 +279,30 @@ impl Store {
             .collect()
     }
 
-    /// Claims `id` for one SMTP handoff: true when this caller moved it to `sending`.
-    /// `also_sending` lets the restart scan take over a record a dead process had claimed.
-    pub async fn claim(&self, id: MailRequestId, also_sending: bool) -> Result<bool, DbErr> {
-        let from: &[&str] = if also_sending {
-            &["queued", "retrying", "sending"]
-        } else {
-            &["queued", "retrying"]
-        };
+    /// At start: puts back every record a stopped process left `sending` (it died during
+    /// the handoff) so it is sent again, and returns how many there were.
+    pub async fn release_abandoned_claims(&self) -> Result<u64, DbErr> {
+        let q = Query::update()
+            .table(DELIVERIES)
+            .value("status", "queued")
+            .value("next_attempt_at", to_millis(Utc::now()))
+            .and_where(Expr::col("status").eq("sending"))
+            .to_owned();
+        Ok(self.db.execute(&q).await?.rows_affected())
+    }
+
+    /// Claims `record` for one SMTP handoff: true when this caller moved it to `sending`.
+    /// The claim also checks `attempts`, so a stale copy of a record (queued twice, or
+    /// read before its last try) never claims it. It is one conditional `UPDATE`: on
+    /// PostgreSQL the row lock makes a second claimer see the new status and match nothing;
+    /// on SQLite writes are serialised by the database lock, so the same holds.
+    pub async fn claim(&self, record: &DeliveryRecord) -> Result<bool, DbErr> {
         let q = Query::update()
             .table(DELIVERIES)
             .value("status", "sending")
-            .and_where(Expr::col("id").eq(id.to_string()))
-            .and_where(Expr::col("status").is_in(from.iter().copied()))
+            .and_where(Expr::col("id").eq(record.id.to_string()))
+            .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+            .and_where(Expr::col("attempts").eq(i64::from(record.attempts)))
             .to_owned();
         Ok(self.db.execute(&q).await?.rows_affected() == 1)
     }

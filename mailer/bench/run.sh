@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# Mailer benchmark: send-mail acks/s and latency from concurrent socket.io clients, mails/s
+# handed to a local SMTP server, CPU per mail, peak RSS, and time to ready.
+# Usage (from the repository root):
+#   cargo build --release -p mailer --bin mailer --example smtp_sink
+#   mailer/bench/run.sh [clients] [window] [seconds]
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+CLIENTS=${1:-50}; WINDOW=${2:-4}; SECONDS_LOAD=${3:-15}
+BIN=target/release/mailer; SINK=target/release/examples/smtp_sink
+WORK=$(mktemp -d); trap 'kill $MAILER_PID $SINK_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
+HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
+cat > "$WORK/config.yaml" <<YAML
+transport: { kind: socketio, socketio: { url: "http://127.0.0.1:$HTTP_PORT", token: $TOKEN } }
+mailer:
+  listen: 127.0.0.1:$HTTP_PORT
+  database: "sqlite://$WORK/mailer.db?mode=rwc"
+  smtp: { host: 127.0.0.1, port: $SMTP_PORT, tls: none }
+  outbox_dir: $WORK/mail
+log: { level: warn }
+YAML
+
+$SINK 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & SINK_PID=$!
+sleep 0.3
+start_ns=$(date +%s%N)
+$BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
+until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.002; done
+ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
+sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"\}/ {print $2}' | tail -1; }
+tck=$(getconf CLK_TCK)
+cpu0=$(cpu_ticks); t0=$(date +%s%N)
+load=$(NODE_PATH=tests/js/node_modules node mailer/bench/send_mail_load.js "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
+accepted=$(echo "$load" | sed -E 's/.*"accepted":([0-9]+).*/\1/')
+# Wait until every accepted request has been handed to the SMTP sink (at most 120 s).
+for _ in $(seq 1 1200); do s=$(sent); [ "${s:-0}" -ge "$accepted" ] && break; sleep 0.1; done
+t1=$(date +%s%N); cpu1=$(cpu_ticks)
+total_sent=$(sent)
+elapsed=$(echo "($t1 - $t0) / 1000000000" | bc -l)
+cpu_s=$(echo "($cpu1 - $cpu0) / $tck" | bc -l)
+echo "load:            $load"
+echo "ready_ms:        $ready_ms"
+echo "mails_sent:      $total_sent of $accepted accepted"
+printf 'mails_per_s:     %.0f (accept to SMTP, over %.1f s including the load)\n' "$(echo "$total_sent / $elapsed" | bc -l)" "$elapsed"
+printf 'cpu_ms_per_mail: %.3f (mailer user+system CPU %.2f s)\n' "$(echo "$cpu_s * 1000 / $total_sent" | bc -l)" "$cpu_s"
+grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
+tail -1 "$WORK/sink.log"
