@@ -121,7 +121,10 @@ fn print_where_everything_is(
     };
     let mails = match &config.mailer.smtp {
         Some(smtp) => format!("SMTP {}:{}", smtp.host, smtp.port),
-        None => format!("{}/ (one .eml file per mail)", config.mailer.outbox_dir.display()),
+        None => format!(
+            "{}/ (one .eml file per mail)",
+            config.mailer.outbox_dir.display()
+        ),
     };
     println!(
         "\nFacteur is running — Ctrl-C to stop\n\
@@ -139,13 +142,14 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(term) => term,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
         tokio::select! {
             _ = ctrl_c => {}
             _ = term.recv() => {}

@@ -17,12 +17,15 @@ async fn users_rest_rejects_bad_bodies(stack: &Stack) {
     let cases: Vec<(&str, reqwest::RequestBuilder, StatusCode)> = vec![
         (
             "malformed JSON",
-            http.post(&url).header("content-type", "application/json").body("{\"login\": "),
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body("{\"login\": "),
             StatusCode::BAD_REQUEST,
         ),
         (
             "wrong types",
-            http.post(&url).json(&json!({"login": 7, "email": [], "password": true})),
+            http.post(&url)
+                .json(&json!({"login": 7, "email": [], "password": true})),
             StatusCode::BAD_REQUEST,
         ),
         (
@@ -35,12 +38,16 @@ async fn users_rest_rejects_bad_bodies(stack: &Stack) {
         ),
         (
             "not JSON",
-            http.post(&url).header("content-type", "text/plain").body("login=ada"),
+            http.post(&url)
+                .header("content-type", "text/plain")
+                .body("login=ada"),
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
         ),
         (
             "oversize",
-            http.post(&url).header("content-type", "application/json").body(vec![b' '; 65 * 1024]),
+            http.post(&url)
+                .header("content-type", "application/json")
+                .body(vec![b' '; 65 * 1024]),
             StatusCode::PAYLOAD_TOO_LARGE,
         ),
     ];
@@ -49,7 +56,10 @@ async fn users_rest_rejects_bad_bodies(stack: &Stack) {
         let status = response.status();
         let body: Value = response.json().await.unwrap_or(Value::Null);
         assert_eq!(status, expected, "{name}: {body}");
-        assert!(body["error"].is_string() && body["message"].is_string(), "{name}: error shape, got {body}");
+        assert!(
+            body["error"].is_string() && body["message"].is_string(),
+            "{name}: error shape, got {body}"
+        );
     }
 }
 
@@ -107,8 +117,15 @@ async fn socketio_rejects_garbage(stack: &Stack) -> bool {
         .await
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "send-garbage.js: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
-    let lines: Vec<Value> = stdout.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    assert!(
+        output.status.success(),
+        "send-garbage.js: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
     assert_eq!(lines.len(), 7, "one ack per case: {stdout}");
     for line in &lines {
         let answer = &line["ack"];
@@ -116,7 +133,10 @@ async fn socketio_rejects_garbage(stack: &Stack) -> bool {
             assert_eq!(answer["status"], "accepted", "{line}");
         } else {
             assert_eq!(answer["status"], "rejected", "{line}");
-            assert!(answer["error"].as_str().is_some_and(|e| !e.is_empty()), "{line}");
+            assert!(
+                answer["error"].as_str().is_some_and(|e| !e.is_empty()),
+                "{line}"
+            );
         }
     }
     true
@@ -127,9 +147,12 @@ async fn socketio_rejects_garbage(stack: &Stack) -> bool {
 async fn amqp_dead_letters_garbage(stack_exchange: &str) {
     use lapin::options::{BasicGetOptions, BasicPublishOptions};
     use lapin::{BasicProperties, Connection, ConnectionProperties};
-    let conn = Connection::connect("amqp://guest:guest@127.0.0.1:5672/%2f", ConnectionProperties::default())
-        .await
-        .expect("connect to RabbitMQ");
+    let conn = Connection::connect(
+        "amqp://guest:guest@127.0.0.1:5672/%2f",
+        ConnectionProperties::default(),
+    )
+    .await
+    .expect("connect to RabbitMQ");
     let channel = conn.create_channel().await.expect("a channel");
     let garbage: [&[u8]; 3] = [b"not json at all", b"{\"id\": 12}", b"[]"];
     for body in garbage {
@@ -154,7 +177,10 @@ async fn amqp_dead_letters_garbage(stack_exchange: &str) {
             .await
             .expect("basic_get on the dead queue")
         {
-            assert!(garbage.contains(&message.delivery.data.as_slice()), "only the garbage is dead");
+            assert!(
+                garbage.contains(&message.delivery.data.as_slice()),
+                "only the garbage is dead"
+            );
             dead += 1;
             if dead == garbage.len() {
                 break;
@@ -163,7 +189,11 @@ async fn amqp_dead_letters_garbage(stack_exchange: &str) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    assert_eq!(dead, garbage.len(), "every garbage message lands in {dead_queue}");
+    assert_eq!(
+        dead,
+        garbage.len(),
+        "every garbage message lands in {dead_queue}"
+    );
     let _ = conn.close(0, "done".into()).await;
 }
 
@@ -187,10 +217,18 @@ async fn bad_input_on_every_door_loses_no_good_mail(kind: Kind, exchange: Option
     let expected = 2 + usize::from(sent_by_socket);
     let mails = stack.smtp.wait_for(expected, WAIT).await;
     let mails_settled = stack.smtp.settle(Duration::from_millis(500)).await;
-    assert_eq!(mails.len(), expected, "the good requests all end as mails: {mails:?}");
+    assert_eq!(
+        mails.len(),
+        expected,
+        "the good requests all end as mails: {mails:?}"
+    );
     assert_eq!(mails_settled.len(), expected, "and nothing else is sent");
     for name in ["users", "mailer"] {
-        assert!(!stack.log(name).contains("panicked"), "{name} panicked:\n{}", stack.log(name));
+        assert!(
+            !stack.log(name).contains("panicked"),
+            "{name} panicked:\n{}",
+            stack.log(name)
+        );
     }
 }
 

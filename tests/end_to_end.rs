@@ -13,14 +13,20 @@ const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
 fn of_template<'a>(mails: &'a [ReceivedMail], template: &str) -> Vec<&'a ReceivedMail> {
-    mails.iter().filter(|m| m.template_hint() == template).collect()
+    mails
+        .iter()
+        .filter(|m| m.template_hint() == template)
+        .collect()
 }
 
 fn assert_no_password(mails: &[ReceivedMail]) {
     for mail in mails {
         let text = mail.decoded_text();
         for secret in [PASSWORD, NEW_PASSWORD] {
-            assert!(!mail.raw.contains(secret) && !text.contains(secret), "a password is in a mail");
+            assert!(
+                !mail.raw.contains(secret) && !text.contains(secret),
+                "a password is in a mail"
+            );
         }
         assert!(!text.contains("$argon2"), "a password hash is in a mail");
     }
@@ -33,11 +39,18 @@ async fn expect_mails(stack: &Stack, count: usize, template: &str) -> Vec<Receiv
         mails.len(),
         count,
         "expected {count} mails, the last a {template}; got {:?}\nusers log:\n{}\nmailer log:\n{}",
-        mails.iter().map(ReceivedMail::template_hint).collect::<Vec<_>>(),
+        mails
+            .iter()
+            .map(ReceivedMail::template_hint)
+            .collect::<Vec<_>>(),
         stack.log("users"),
         stack.log("mailer")
     );
-    assert_eq!(of_template(&mails, template).len(), 1, "one {template} mail");
+    assert_eq!(
+        of_template(&mails, template).len(),
+        1,
+        "one {template} mail"
+    );
     mails
 }
 
@@ -60,7 +73,10 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
     assert_eq!(response.status(), StatusCode::OK);
     let mails = expect_mails(&stack, 2, "account_updated").await;
     let updated = of_template(&mails, "account_updated")[0].decoded_text();
-    assert!(updated.contains("first_name"), "the mail names the changed field");
+    assert!(
+        updated.contains("first_name"),
+        "the mail names the changed field"
+    );
 
     // Reset: one password_reset mail whose link sets a new password.
     let response = stack
@@ -88,8 +104,18 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
         .await
         .expect("POST the reset link");
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
-    let again = stack.http().post(&link).json(&json!({"password": NEW_PASSWORD})).send().await.expect("reuse");
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "a reset link works once");
+    let again = stack
+        .http()
+        .post(&link)
+        .json(&json!({"password": NEW_PASSWORD}))
+        .send()
+        .await
+        .expect("reuse");
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "a reset link works once"
+    );
     let login = |password: &str| {
         stack
             .http()
@@ -97,13 +123,26 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
             .json(&json!({"login": "ada", "password": password}))
             .send()
     };
-    assert_eq!(login(PASSWORD).await.expect("old").status(), StatusCode::UNAUTHORIZED);
-    assert_eq!(login(NEW_PASSWORD).await.expect("new").status(), StatusCode::OK);
+    assert_eq!(
+        login(PASSWORD).await.expect("old").status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        login(NEW_PASSWORD).await.expect("new").status(),
+        StatusCode::OK
+    );
     // Setting a new password through the link is an account change too: the owner hears of it.
     let mails = stack.smtp.wait_for(4, WAIT).await;
     let updates = of_template(&mails, "account_updated");
-    assert_eq!(updates.len(), 2, "a second account_updated mail after the reset");
-    assert!(updates[1].decoded_text().contains("password"), "it names the password field");
+    assert_eq!(
+        updates.len(),
+        2,
+        "a second account_updated mail after the reset"
+    );
+    assert!(
+        updates[1].decoded_text().contains("password"),
+        "it names the password field"
+    );
 
     // Delete: one account_deleted mail, to the address the account had.
     let response = stack
@@ -122,7 +161,11 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
     assert_eq!(mails.len(), expected, "no mail came twice or unasked");
     assert_no_password(&mails);
     for mail in &mails {
-        assert!(mail.message_id.ends_with("@facteur.local"), "Message-ID <id@domain>: {}", mail.message_id);
+        assert!(
+            mail.message_id.ends_with("@facteur.local"),
+            "Message-ID <id@domain>: {}",
+            mail.message_id
+        );
     }
 }
 

@@ -56,7 +56,11 @@ async fn count_and_report(stack: &Stack, scenario: &str, expected: usize) -> usi
         "fault scenario {scenario} [{}]: mails expected {expected}, received {} distinct, duplicates {duplicates}{}",
         stack.kind.as_str(),
         counts.len(),
-        if duplicated.is_empty() { String::new() } else { format!(" ({duplicated:?})") }
+        if duplicated.is_empty() {
+            String::new()
+        } else {
+            format!(" ({duplicated:?})")
+        }
     ));
     assert_eq!(
         counts.len(),
@@ -96,7 +100,10 @@ async fn smtp_refuses_connections_for_ten_seconds(kind: Kind) {
     create_users(&stack, "refused", 20).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
     let mut stack = unwrap_stack(stack);
-    assert!(stack.smtp.mails().is_empty(), "nothing can arrive while SMTP is down");
+    assert!(
+        stack.smtp.mails().is_empty(),
+        "nothing can arrive while SMTP is down"
+    );
     stack.smtp.listen();
     let duplicates = count_and_report(&stack, "SMTP refused connections for 10 s", 20).await;
     assert_eq!(duplicates, 0);
@@ -124,7 +131,9 @@ async fn mailer_killed_while_sending(kind: Kind) {
     // A mail the server took in the instant before the kill, before its record said so, is
     // the one case the contract allows to go again: the restarted mailer counts each such
     // resend, and no other duplicate may exist.
-    let resends = stack.metric(&stack.mailer_url(), "smtp_possible_resends_total").await;
+    let resends = stack
+        .metric(&stack.mailer_url(), "smtp_possible_resends_total")
+        .await;
     assert!(
         duplicates as f64 <= resends,
         "{duplicates} duplicates but only {resends} possible resends counted"
@@ -141,13 +150,23 @@ impl Drop for RabbitAppRestarted {
 }
 
 fn rabbitmqctl(action: &str) {
-    let out = Command::new("rabbitmqctl").arg(action).output().expect("rabbitmqctl runs");
-    assert!(out.status.success(), "rabbitmqctl {action}: {}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("rabbitmqctl")
+        .arg(action)
+        .output()
+        .expect("rabbitmqctl runs");
+    assert!(
+        out.status.success(),
+        "rabbitmqctl {action}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 async fn wait_for_rabbitmq() {
     for _ in 0..120 {
-        if tokio::net::TcpStream::connect("127.0.0.1:5672").await.is_ok() {
+        if tokio::net::TcpStream::connect("127.0.0.1:5672")
+            .await
+            .is_ok()
+        {
             return;
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -174,7 +193,9 @@ async fn rabbitmq_restarted_while_requests_flow() {
     rabbitmqctl("start_app");
     drop(guard);
     wait_for_rabbitmq().await;
-    creating.await.expect("the creates go on while the broker restarts");
+    creating
+        .await
+        .expect("the creates go on while the broker restarts");
     let duplicates = count_and_report(&stack, "RabbitMQ restarted while requests flow", 60).await;
     assert_eq!(duplicates, 0);
 }

@@ -37,11 +37,23 @@ fn start_launcher(dir: &Path, env: &[(&str, &str)]) -> Child {
         .expect("the facteur launcher starts")
 }
 
-fn wait_healthy(dir: &Path) -> Duration {
+fn wait_healthy(dir: &Path, launcher: &mut Child) -> Duration {
     let started = Instant::now();
-    for url in ["http://127.0.0.1:3000/health", "http://127.0.0.1:8080/health"] {
+    for url in [
+        "http://127.0.0.1:3000/health",
+        "http://127.0.0.1:8080/health",
+    ] {
         loop {
-            let ok = Command::new("curl").args(["-fs", "-o", "/dev/null", url]).status().is_ok_and(|s| s.success());
+            if let Ok(Some(status)) = launcher.try_wait() {
+                panic!(
+                    "the launcher exited with {status}:\n{}",
+                    std::fs::read_to_string(dir.join("facteur.log")).unwrap_or_default()
+                );
+            }
+            let ok = Command::new("curl")
+                .args(["-fs", "-o", "/dev/null", url])
+                .status()
+                .is_ok_and(|s| s.success());
             if ok {
                 break;
             }
@@ -57,11 +69,17 @@ fn wait_healthy(dir: &Path) -> Duration {
 }
 
 fn stop(mut child: Child) {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
         if let Ok(Some(status)) = child.try_wait() {
-            assert!(status.success(), "the launcher exits 0 on SIGTERM, got {status}");
+            assert!(
+                status.success(),
+                "the launcher exits 0 on SIGTERM, got {status}"
+            );
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
@@ -77,15 +95,28 @@ fn run_tour(dir: &Path) {
         // `ls var/mail` right after the create: the mail takes a moment to be written.
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let out = Command::new("bash").arg("-c").arg(command).current_dir(dir).output().expect("bash");
+            let out = Command::new("bash")
+                .arg("-c")
+                .arg(command)
+                .current_dir(dir)
+                .output()
+                .expect("bash");
             let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-            let done = out.status.success() && (!command.starts_with("ls") || stdout.contains(".eml"));
+            let done =
+                out.status.success() && (!command.starts_with("ls") || stdout.contains(".eml"));
             if done {
-                assert!(!stdout.contains("correct horse battery"), "{command} printed a password");
+                assert!(
+                    !stdout.contains("correct horse battery"),
+                    "{command} printed a password"
+                );
                 assert!(!stdout.contains("$argon2"), "{command} printed a hash");
                 break;
             }
-            assert!(Instant::now() < deadline, "README command failed: {command}\n{stdout}{}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                Instant::now() < deadline,
+                "README command failed: {command}\n{stdout}{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -94,25 +125,42 @@ fn run_tour(dir: &Path) {
 #[test]
 fn the_readme_commands_work_on_both_transports() {
     let dir = tempfile::tempdir().expect("tempdir");
-    std::fs::copy(concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"), dir.path().join("config.yaml")).expect("copy config.yaml");
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/config.yaml"),
+        dir.path().join("config.yaml"),
+    )
+    .expect("copy config.yaml");
 
-    let help = Command::new(env!("CARGO_BIN_EXE_facteur")).arg("--help").output().expect("--help");
+    let help = Command::new(env!("CARGO_BIN_EXE_facteur"))
+        .arg("--help")
+        .output()
+        .expect("--help");
     assert!(help.status.success());
     assert!(String::from_utf8_lossy(&help.stdout).contains("FACTEUR_TRANSPORT__KIND=amqp"));
 
-    let launcher = start_launcher(dir.path(), &[]);
-    let ready = wait_healthy(dir.path());
-    crate::support::services::report(&format!("cargo run: both /health endpoints answered within {} ms", ready.as_millis()));
+    let mut launcher = start_launcher(dir.path(), &[]);
+    let ready = wait_healthy(dir.path(), &mut launcher);
+    crate::support::services::report(&format!(
+        "cargo run: both /health endpoints answered within {} ms",
+        ready.as_millis()
+    ));
     run_tour(dir.path());
     assert!(dir.path().join("var/users.db").exists() && dir.path().join("var/mailer.db").exists());
     stop(launcher);
 
-    if available(RABBITMQ, "the_readme_commands_work_on_both_transports (amqp)") {
+    if available(
+        RABBITMQ,
+        "the_readme_commands_work_on_both_transports (amqp)",
+    ) {
         let _broker = crate::faults::broker_shared_blocking();
         let amqp_dir = tempfile::tempdir().expect("tempdir");
-        std::fs::copy(dir.path().join("config.yaml"), amqp_dir.path().join("config.yaml")).expect("copy");
-        let launcher = start_launcher(amqp_dir.path(), &[("FACTEUR_TRANSPORT__KIND", "amqp")]);
-        wait_healthy(amqp_dir.path());
+        std::fs::copy(
+            dir.path().join("config.yaml"),
+            amqp_dir.path().join("config.yaml"),
+        )
+        .expect("copy");
+        let mut launcher = start_launcher(amqp_dir.path(), &[("FACTEUR_TRANSPORT__KIND", "amqp")]);
+        wait_healthy(amqp_dir.path(), &mut launcher);
         run_tour(amqp_dir.path());
         stop(launcher);
     }

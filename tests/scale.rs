@@ -48,7 +48,9 @@ async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
     stack.smtp.wait_for(200, WAIT).await;
     let mails = stack.smtp.settle(Duration::from_secs(1)).await;
     let (counts, _) = count_by_message_id(&mails);
-    let first_share = stack.metric(&stack.mailer_url(), "mail_requests_total").await;
+    let first_share = stack
+        .metric(&stack.mailer_url(), "mail_requests_total")
+        .await;
     let second_share = stack.metric(&second_url, "mail_requests_total").await;
     report(&format!(
         "two mailers on one queue: mails expected 200, received {} distinct, duplicates {}; requests taken {first_share} + {second_share}",
@@ -57,7 +59,10 @@ async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
     ));
     assert_eq!(counts.len(), 200);
     assert_eq!(mails.len(), 200, "each mail once");
-    assert!(first_share > 0.0 && second_share > 0.0, "both mailers took requests");
+    assert!(
+        first_share > 0.0 && second_share > 0.0,
+        "both mailers took requests"
+    );
     terminate(&mut second);
 }
 
@@ -86,7 +91,11 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
     let mut tasks = tokio::task::JoinSet::new();
     for worker in 0..4 {
         let stack = stack.clone();
-        let base = if worker % 2 == 0 { stack.users_url() } else { second_url.clone() };
+        let base = if worker % 2 == 0 {
+            stack.users_url()
+        } else {
+            second_url.clone()
+        };
         tasks.spawn(async move {
             for n in 0..50 {
                 let login = format!("shared{worker}x{n}");
@@ -109,16 +118,49 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
     }
     stack.smtp.wait_for(200, WAIT).await;
     let mails = stack.smtp.settle(Duration::from_secs(1)).await;
-    let metrics_first = stack.http().get(format!("{}/metrics", stack.users_url())).send().await.expect("metrics").text().await.expect("text");
-    let metrics_second = stack.http().get(format!("{second_url}/metrics")).send().await.expect("metrics").text().await.expect("text");
-    let published = metric_sum(&metrics_first, "outbox_published_total") + metric_sum(&metrics_second, "outbox_published_total");
-    let mailer_metrics = stack.http().get(format!("{}/metrics", stack.mailer_url())).send().await.expect("metrics").text().await.expect("text");
-    let duplicates_seen = metric_sum_with(&mailer_metrics, "mail_requests_total", &["status=\"duplicate\""]);
+    let metrics_first = stack
+        .http()
+        .get(format!("{}/metrics", stack.users_url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let metrics_second = stack
+        .http()
+        .get(format!("{second_url}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    let published = metric_sum(&metrics_first, "outbox_published_total")
+        + metric_sum(&metrics_second, "outbox_published_total");
+    let mailer_metrics = stack
+        .http()
+        .get(format!("{}/metrics", stack.mailer_url()))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    // `+ 0.0` turns the empty sum's -0 into 0 for the report.
+    let duplicates_seen = metric_sum_with(
+        &mailer_metrics,
+        "mail_requests_total",
+        &["status=\"duplicate\""],
+    ) + 0.0;
     report(&format!(
         "two users relays on one outbox: rows 200, published {published}, mails {}, duplicate requests at the mailer {duplicates_seen}",
         mails.len()
     ));
     assert_eq!(mails.len(), 200);
-    assert_eq!(published, 200.0, "each outbox row published once across both relays");
+    assert_eq!(
+        published, 200.0,
+        "each outbox row published once across both relays"
+    );
     terminate(&mut second);
 }

@@ -9,7 +9,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Creates accounts one after another until `stop` is set; counts those answered 201.
-async fn keep_creating(stack: Arc<Stack>, prefix: &'static str, created: Arc<AtomicUsize>, stop: Arc<tokio::sync::Notify>) {
+async fn keep_creating(
+    stack: Arc<Stack>,
+    prefix: &'static str,
+    created: Arc<AtomicUsize>,
+    stop: Arc<tokio::sync::Notify>,
+) {
     let mut n = 0;
     loop {
         let login = format!("{prefix}{n}");
@@ -42,15 +47,29 @@ async fn sigterm_mid_load_loses_nothing(kind: Kind) {
         let shared = Arc::new(stack);
         let created = Arc::new(AtomicUsize::new(0));
         let stop = Arc::new(tokio::sync::Notify::new());
-        let load = tokio::spawn(keep_creating(shared.clone(), if victim == "users" { "u" } else { "m" }, created.clone(), stop.clone()));
+        let load = tokio::spawn(keep_creating(
+            shared.clone(),
+            if victim == "users" { "u" } else { "m" },
+            created.clone(),
+            stop.clone(),
+        ));
         while created.load(Ordering::SeqCst) < 20 {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         stop.notify_one();
         load.await.expect("load task");
         stack = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("stack still shared"));
-        let code = if victim == "users" { stack.terminate_users() } else { stack.terminate_mailer() };
-        assert_eq!(code, Some(0), "{victim} exits 0 on SIGTERM; log:\n{}", stack.log(victim));
+        let code = if victim == "users" {
+            stack.terminate_users()
+        } else {
+            stack.terminate_mailer()
+        };
+        assert_eq!(
+            code,
+            Some(0),
+            "{victim} exits 0 on SIGTERM; log:\n{}",
+            stack.log(victim)
+        );
         if victim == "users" {
             stack.start_users().await;
         } else {

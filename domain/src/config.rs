@@ -439,6 +439,22 @@ impl Config {
     }
 }
 
+/// The folder that holds an SQLite URL's file (`sqlite://var/users.db?mode=rwc` → `var`), so a
+/// service can create it before connecting; `None` for in-memory and non-SQLite URLs.
+pub fn sqlite_folder(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path.starts_with(":memory:") {
+        return None;
+    }
+    Path::new(path)
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(Path::to_path_buf)
+}
+
 fn non_empty(key: &str, secret: &Secret) -> Result<(), ConfigError> {
     if secret.is_empty() {
         return Err(ConfigError::new(key, "must not be empty"));
@@ -511,6 +527,8 @@ fn from_figment_error(error: figment::Error) -> ConfigError {
     };
     let source = match &error.metadata {
         Some(md) => match &md.source {
+            // figment shows files relative to the working directory; the path as given is clearer.
+            Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
             Some(src) => format!(" (in {src})"),
             None => format!(" (in {})", md.name),
         },

@@ -26,7 +26,9 @@ pub fn available(service: (&str, &str), test: &str) -> bool {
     if required() {
         panic!("{test}: {name} is not reachable at {addr} and FACTEUR_REQUIRE_SERVICES=1");
     }
-    report(&format!("SKIPPED {test}: {name} is not reachable at {addr}"));
+    report(&format!(
+        "SKIPPED {test}: {name} is not reachable at {addr}"
+    ));
     false
 }
 

@@ -70,7 +70,11 @@ impl Handler for Recorder {
 
     fn data_end(&mut self) -> Response {
         let raw = String::from_utf8_lossy(&self.buffer).into_owned();
-        let mut mail = ReceivedMail { raw, message_id: String::new(), to: self.to.clone() };
+        let mut mail = ReceivedMail {
+            raw,
+            message_id: String::new(),
+            to: self.to.clone(),
+        };
         mail.message_id = mail
             .header("Message-ID")
             .unwrap_or_default()
@@ -101,7 +105,11 @@ impl SmtpServer {
         let probe = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
         let addr = probe.local_addr().expect("local addr");
         drop(probe);
-        Self { addr, mails: Arc::default(), started: false }
+        Self {
+            addr,
+            mails: Arc::default(),
+            started: false,
+        }
     }
 
     /// Starts listening on the reserved port (once; the server then runs until the test ends).
@@ -110,9 +118,15 @@ impl SmtpServer {
             return;
         }
         let listener = TcpListener::bind(self.addr).expect("bind the reserved SMTP port");
-        let recorder = Recorder { mails: self.mails.clone(), ..Recorder::default() };
+        let recorder = Recorder {
+            mails: self.mails.clone(),
+            ..Recorder::default()
+        };
         let mut server = Server::new(recorder);
-        server.with_name("smtp.test").with_num_threads(8).with_tcp_listener(listener);
+        server
+            .with_name("smtp.test")
+            .with_num_threads(8)
+            .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
         });

@@ -46,7 +46,10 @@ pub const SERVICE_TOKEN: &str = "test-service-token";
 /// Where cargo put the workspace's binaries (next to this test binary's `deps/` folder).
 fn binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>");
     let path = dir.join(name);
     assert!(
         path.exists(),
@@ -89,16 +92,37 @@ impl Stack {
         let d = dir.path().display().to_string();
         let env = [
             ("FACTEUR_TRANSPORT__KIND", kind.as_str().to_string()),
-            ("FACTEUR_TRANSPORT__SOCKETIO__URL", format!("http://127.0.0.1:{mailer_port}")),
-            ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", SERVICE_TOKEN.to_string()),
-            ("FACTEUR_TRANSPORT__AMQP__EXCHANGE", format!("facteur.e2e.{suffix}")),
-            ("FACTEUR_TRANSPORT__AMQP__QUEUE", format!("facteur.e2e.{suffix}.requests")),
+            (
+                "FACTEUR_TRANSPORT__SOCKETIO__URL",
+                format!("http://127.0.0.1:{mailer_port}"),
+            ),
+            (
+                "FACTEUR_TRANSPORT__SOCKETIO__TOKEN",
+                SERVICE_TOKEN.to_string(),
+            ),
+            (
+                "FACTEUR_TRANSPORT__AMQP__EXCHANGE",
+                format!("facteur.e2e.{suffix}"),
+            ),
+            (
+                "FACTEUR_TRANSPORT__AMQP__QUEUE",
+                format!("facteur.e2e.{suffix}.requests"),
+            ),
             ("FACTEUR_USERS__LISTEN", format!("127.0.0.1:{users_port}")),
-            ("FACTEUR_USERS__DATABASE", format!("sqlite://{d}/users.db?mode=rwc")),
+            (
+                "FACTEUR_USERS__DATABASE",
+                format!("sqlite://{d}/users.db?mode=rwc"),
+            ),
             ("FACTEUR_USERS__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
-            ("FACTEUR_USERS__RESET_URL", format!("http://127.0.0.1:{users_port}/password-resets/{{token}}")),
+            (
+                "FACTEUR_USERS__RESET_URL",
+                format!("http://127.0.0.1:{users_port}/password-resets/{{token}}"),
+            ),
             ("FACTEUR_MAILER__LISTEN", format!("127.0.0.1:{mailer_port}")),
-            ("FACTEUR_MAILER__DATABASE", format!("sqlite://{d}/mailer.db?mode=rwc")),
+            (
+                "FACTEUR_MAILER__DATABASE",
+                format!("sqlite://{d}/mailer.db?mode=rwc"),
+            ),
             ("FACTEUR_MAILER__SMTP__HOST", "127.0.0.1".to_string()),
             ("FACTEUR_MAILER__SMTP__PORT", smtp.port().to_string()),
             ("FACTEUR_MAILER__SMTP__TLS", "none".to_string()),
@@ -154,7 +178,7 @@ impl Stack {
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"))
+            .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
     }
 
     /// The users service's base URL.
@@ -250,7 +274,11 @@ impl Stack {
             .expect("POST /users");
         let status = response.status();
         let text = response.text().await.unwrap_or_default();
-        assert_eq!(status, StatusCode::CREATED, "POST /users answered {status}: {text}");
+        assert_eq!(
+            status,
+            StatusCode::CREATED,
+            "POST /users answered {status}: {text}"
+        );
         serde_json::from_str(&text).expect("a JSON user")
     }
 
@@ -275,6 +303,15 @@ impl Stack {
         metric_sum(&text, name)
     }
 
+    /// The process ids of users and mailer (0 when one is not running); for benches/stack.rs.
+    #[allow(dead_code)]
+    pub fn pids(&self) -> (u32, u32) {
+        (
+            self.users.as_ref().map_or(0, Child::id),
+            self.mailer.as_ref().map_or(0, Child::id),
+        )
+    }
+
     /// A plain HTTP client for anything else.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
@@ -283,7 +320,10 @@ impl Stack {
 
 /// Sends SIGTERM and waits (up to 30 s) for the exit code.
 pub fn terminate(child: &mut Child) -> Option<i32> {
-    let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Ok(Some(status)) = child.try_wait() {
@@ -314,7 +354,10 @@ pub fn metric_sum(text: &str, name: &str) -> f64 {
 pub fn metric_sum_with(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
-        .filter(|l| l.strip_prefix(name).is_some_and(|rest| rest.starts_with(['{', ' '])))
+        .filter(|l| {
+            l.strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(['{', ' ']))
+        })
         .filter(|l| labels.iter().all(|label| l.contains(label)))
         .filter_map(|l| l.split_whitespace().last()?.parse::<f64>().ok())
         .sum()

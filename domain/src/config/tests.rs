@@ -160,3 +160,18 @@ fn secrets_do_not_show_in_debug_output() {
     assert!(!debug.contains("guest:guest"));
     assert!(debug.contains("[redacted]"));
 }
+
+#[test]
+fn sqlite_urls_name_their_folder() {
+    assert_eq!(
+        sqlite_folder("sqlite://var/users.db?mode=rwc"),
+        Some(PathBuf::from("var"))
+    );
+    assert_eq!(
+        sqlite_folder("sqlite:///tmp/x/m.db"),
+        Some(PathBuf::from("/tmp/x"))
+    );
+    assert_eq!(sqlite_folder("sqlite://users.db"), None);
+    assert_eq!(sqlite_folder("sqlite::memory:"), None);
+    assert_eq!(sqlite_folder("postgres://localhost/x"), None);
+}

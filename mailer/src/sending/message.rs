@@ -1,16 +1,37 @@
 //! Turning a rendered mail into a MIME message with the contract's Message-ID.
 
 use crate::templates::RenderedMail;
-use domain::{MailRequestId, Recipient};
+use domain::{MailRequestId, Recipient, Template};
 use lettre::Message;
+use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
+/// `X-Facteur-Template: welcome`: lets mail filters and tests sort mails by kind without
+/// parsing localised subjects.
+#[derive(Debug, Clone)]
+struct FacteurTemplate(Template);
+
+impl Header for FacteurTemplate {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("X-Facteur-Template")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(Template::parse(s.trim())?))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.as_str().to_string())
+    }
+}
+
 /// Builds the message: `From` the configured sender, `To` the recipient,
-/// `Message-ID: <id@domain>`, and a text + HTML alternative body.
+/// `Message-ID: <id@domain>`, `X-Facteur-Template`, and a text + HTML alternative body.
 pub fn build_message(
     from: &str,
     domain: &str,
     id: MailRequestId,
+    template: Template,
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
@@ -28,6 +49,7 @@ pub fn build_message(
         .to(Mailbox::new(name, address))
         .subject(mail.subject)
         .message_id(Some(format!("<{id}@{domain}>")))
+        .header(FacteurTemplate(template))
         .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
         .map_err(|e| format!("the message could not be built: {e}"))
 }
