@@ -78,7 +78,10 @@ async fn saturate(backend: &str, publisher: Arc<dyn Transport>, concurrency: usi
                     let sent = Instant::now();
                     match publisher.publish(&request).await {
                         Ok(_) => latencies.push(sent.elapsed()),
-                        Err(_) => failures += 1,
+                        Err(e) => {
+                            failures += 1;
+                            eprintln!("{e}");
+                        }
                     }
                 }
                 (latencies, failures)
@@ -121,7 +124,10 @@ async fn fixed_rate(backend: &str, publisher: Arc<dyn Transport>) {
     for task in tasks {
         match task.await.expect("task") {
             Ok(latency) => latencies.push(latency),
-            Err(_) => failures += 1,
+            Err(e) => {
+                failures += 1;
+                eprintln!("{e}");
+            }
         }
     }
     report(

@@ -147,10 +147,13 @@ async fn consume(
     tracing::info!(queue = %names.queue, prefetch = PREFETCH, "consuming mail requests from RabbitMQ");
 
     let mut handling = JoinSet::new();
+    // Built once, not per delivery, so its status poll keeps its own pace.
+    let broken = connection::wait_until_broken(&connection, &mut events);
+    tokio::pin!(broken);
     let end = loop {
         tokio::select! {
             _ = stop.wait_for(|s| *s) => break SessionEnd::Stopped,
-            reason = connection::wait_until_broken(&connection, &mut events) => break SessionEnd::Failed(reason),
+            reason = &mut broken => break SessionEnd::Failed(reason),
             delivery = consumer.next() => match delivery {
                 Some(Ok(delivery)) => {
                     handling.spawn(settle(delivery, handler.clone()));
