@@ -119,48 +119,47 @@ impl NewUser {
         let first_name = f.parse(first_name, name("first_name"));
         let last_name = f.required_string("last_name");
         let last_name = f.parse(last_name, name("last_name"));
-        let company_value = f.optional_string("company");
-        let company = f.parse(Some(company_value.flatten().unwrap_or_default()), |v| {
-            company(Some(v))
-        });
-        let functions_value = f.optional_string_list("functions");
-        let functions = f.parse(Some(String::new()), |_| {
-            functions(functions_value.unwrap_or_default())
-        });
-        let locale_value = f.optional_string("locale");
-        let locale = f.parse(
-            Some(locale_value.flatten().unwrap_or_else(|| "fr".into())),
-            locale,
-        );
+        // Optional fields: absent or null means the default.
+        let company_value = f.optional_string("company").flatten();
+        let company = check(&mut f, company(company_value)).flatten();
+        let functions_value = f.optional_string_list("functions").unwrap_or_default();
+        let functions = check(&mut f, functions(functions_value)).unwrap_or_default();
+        let locale_value = f.optional_string("locale").flatten();
+        let locale = match locale_value {
+            Some(value) => f.parse(Some(value), locale),
+            None => Some(Locale::Fr),
+        };
         f.finish()?;
-        match (
-            login, email, password, first_name, last_name, company, functions, locale,
-        ) {
-            (
-                Some(login),
-                Some(email),
-                Some(password),
-                Some(first_name),
-                Some(last_name),
-                Some(company),
-                Some(functions),
-                Some(locale),
-            ) => Ok(Self {
-                login,
-                email,
-                password,
-                first_name,
-                last_name,
-                company,
-                functions,
-                locale,
-            }),
-            // finish() returned Ok, so every field parsed; this arm is only for the compiler.
-            _ => Err(ApiError::Internal(anyhow::anyhow!(
-                "a create body passed validation with a missing field"
-            ))),
-        }
+        let (
+            Some(login),
+            Some(email),
+            Some(password),
+            Some(first_name),
+            Some(last_name),
+            Some(locale),
+        ) = (login, email, password, first_name, last_name, locale)
+        else {
+            // finish() returned Ok, so every required field parsed.
+            return Err(ApiError::Internal(anyhow::anyhow!(
+                "a create body passed validation with a field missing"
+            )));
+        };
+        Ok(Self {
+            login,
+            email,
+            password,
+            first_name,
+            last_name,
+            company,
+            functions,
+            locale,
+        })
     }
+}
+
+/// Records `result`'s error, if any, against its field.
+fn check<T>(f: &mut Fields, result: Result<T, Invalid>) -> Option<T> {
+    result.map_err(|e| f.reject(&e.field, e.message)).ok()
 }
 
 impl UserPatch {
@@ -191,18 +190,12 @@ impl UserPatch {
         if f.has("company")
             && let Some(value) = f.optional_string("company")
         {
-            patch.company = match company(value) {
-                Ok(v) => Some(v),
-                Err(e) => {
-                    f.reject(&e.field, e.message);
-                    None
-                }
-            };
+            patch.company = check(&mut f, company(value));
         }
         if f.has("functions")
             && let Some(values) = f.optional_string_list("functions")
         {
-            patch.functions = f.parse(Some(String::new()), |_| functions(values));
+            patch.functions = check(&mut f, functions(values));
         }
         f.finish()?;
         Ok(patch)

@@ -222,9 +222,15 @@ impl OutboxRelay {
             .publish_duration
             .observe(started.elapsed().as_secs_f64());
         match result {
-            Ok(Receipt::Confirmed) => Outcome::Published,
+            Ok(Receipt::Confirmed) => {
+                tracing::debug!("mail request published");
+                Outcome::Published
+            }
             Ok(Receipt::Answered(answer)) => match answer.status {
-                MailStatus::Accepted | MailStatus::Duplicate => Outcome::Published,
+                MailStatus::Accepted | MailStatus::Duplicate => {
+                    tracing::debug!("mail request published");
+                    Outcome::Published
+                }
                 MailStatus::Rejected { error } => {
                     // The mailer will never take it; trying again cannot help.
                     tracing::error!(%error, "the mailer rejected a mail request");

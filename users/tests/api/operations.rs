@@ -134,3 +134,41 @@ async fn every_answer_carries_a_request_id(backend: Backend) {
     assert_eq!(given.headers()["x-request-id"], "trace-me-42");
     assert_eq!(given.status().as_u16(), 400);
 }
+
+/// PostgreSQL only: a database that disappears under a running app (SQLite keeps its open
+/// file, so it has no such failure to provoke).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_answers_503_when_the_database_is_gone() {
+    let Some(backend) = Backend::postgres("health_answers_503_when_the_database_is_gone").await
+    else {
+        return;
+    };
+    let Backend::Postgres { admin_url } = backend.clone() else {
+        return;
+    };
+    let app = spawn_app(backend).await;
+    app.get("/health", None).await.assert_status(200);
+    let name = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("a database name")
+        .to_owned();
+
+    let admin = sea_orm::Database::connect(&admin_url)
+        .await
+        .expect("connect");
+    sea_orm::ConnectionTrait::execute_unprepared(
+        &admin,
+        &format!("DROP DATABASE {name} WITH (FORCE)"),
+    )
+    .await
+    .expect("drop the database");
+    admin.close().await.expect("close");
+    let health = app.get("/health", None).await;
+
+    health.assert_status(503);
+    assert_eq!(health.json["status"], "unavailable");
+    assert_eq!(health.json["database"], "unavailable");
+    assert_eq!(health.json["transport"], "connected");
+}

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Load test of the users service (docs/benchmarks/users.md): a release build, SQLite, the AMQP
+# transport on a local RabbitMQ with throw-away names, wrk on 127.0.0.1 only.
+# Usage: users/bench/run.sh [seconds]   (from the repository root, after
+#        cargo build --release -p users --bins)
+set -euo pipefail
+seconds="${1:-20}"
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+work="$(mktemp -d)"
+port=3907
+suffix="$RANDOM$RANDOM"
+cat > "$work/config.yaml" <<YAML
+transport:
+  kind: amqp
+  amqp:
+    url: amqp://guest:guest@127.0.0.1:5672/%2f
+    exchange: bench.users.$suffix
+    queue: bench.users.$suffix
+users:
+  listen: 127.0.0.1:$port
+  database: sqlite://$work/users.db?mode=rwc
+  admin_token: bench-admin-token
+log:
+  level: warn
+YAML
+"$root/target/release/users" --config "$work/config.yaml" 2> "$work/users.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
+for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
+
+rss() { awk '/VmRSS|VmHWM/ {printf "%s %s kB  ", $1, $2}' "/proc/$pid/status"; echo; }
+echo "machine: $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p')"
+echo "idle: $(rss)"
+
+id=$(curl -sf -X POST "http://127.0.0.1:$port/users" -H 'content-type: application/json' \
+  -d '{"login":"reader","email":"reader@bench.example","password":"bench-password-1","first_name":"Read","last_name":"Er"}' \
+  | sed -E 's/.*"id":"([^"]+)".*/\1/')
+
+echo "== GET /users/{id}"
+wrk -t2 -c64 -d"${seconds}s" --latency -H "Authorization: Bearer bench-admin-token" \
+  "http://127.0.0.1:$port/users/$id"
+echo "after GET: $(rss)"
+
+echo "== POST /users"
+( sleep $((seconds / 2)); echo "during POST: $(rss)" ) &
+wrk -t2 -c16 -d"${seconds}s" --latency -s "$root/users/bench/post_users.lua" "http://127.0.0.1:$port"
+wait
+echo "after POST: $(rss)"
+curl -s "http://127.0.0.1:$port/health"; echo
+curl -s "http://127.0.0.1:$port/metrics" | grep -E '^http_requests_total\{route="/users",method="POST"|^outbox_published_total|^outbox_publish_failures_total'
