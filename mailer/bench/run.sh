@@ -33,6 +33,7 @@ tck=$(getconf CLK_TCK)
 cpu0=$(cpu_ticks); t0=$(date +%s%N)
 load=$(NODE_PATH=tests/js/node_modules node mailer/bench/send_mail_load.js "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
 accepted=$(echo "$load" | sed -E 's/.*"accepted":([0-9]+).*/\1/')
+cpu_load=$(cpu_ticks); t_load=$(date +%s%N)
 # Wait until every accepted request has been handed to the SMTP sink (at most 120 s).
 for _ in $(seq 1 1200); do s=$(sent); [ "${s:-0}" -ge "$accepted" ] && break; sleep 0.1; done
 t1=$(date +%s%N); cpu1=$(cpu_ticks)
@@ -40,6 +41,7 @@ total_sent=$(sent)
 elapsed=$(echo "($t1 - $t0) / 1000000000" | bc -l)
 cpu_s=$(echo "($cpu1 - $cpu0) / $tck" | bc -l)
 echo "load:            $load"
+printf 'cpu_during_load: %.2f s of mailer CPU over %.1f s\n' "$(echo "($cpu_load - $cpu0) / $tck" | bc -l)" "$(echo "($t_load - $t0) / 1000000000" | bc -l)"
 echo "ready_ms:        $ready_ms"
 echo "mails_sent:      $total_sent of $accepted accepted"
 printf 'mails_per_s:     %.0f (accept to SMTP, over %.1f s including the load)\n' "$(echo "$total_sent / $elapsed" | bc -l)" "$elapsed"

@@ -233,9 +233,15 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord) {
         .render(record.template, record.locale, &record.to, &record.vars)
         .map_err(|e| e.to_string())
         .and_then(|mail| {
-            build_message(&inner.from, &inner.domain, record.id, record.template, &record.to, mail)
-        })
-    {
+            build_message(
+                &inner.from,
+                &inner.domain,
+                record.id,
+                record.template,
+                &record.to,
+                mail,
+            )
+        }) {
         Ok(message) => {
             let started = Instant::now();
             let result = inner

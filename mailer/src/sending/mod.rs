@@ -4,16 +4,19 @@
 
 pub mod delivery;
 mod message;
+mod smtp_pool;
 
 pub use delivery::{Deliveries, DeliveryContext, DeliveryOptions};
 pub use message::build_message;
+pub use smtp_pool::SmtpPool;
 
 use domain::config::{SmtpConfig, SmtpTls};
-use lettre::transport::smtp::PoolConfig;
+use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use smtp_pool::PoolError;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How one handoff failed, which decides what happens next.
@@ -41,8 +44,8 @@ pub enum SendFailure {
 /// Where mails go.
 #[derive(Clone)]
 pub enum MailSender {
-    /// A shared, pooled SMTP transport.
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// A shared pool of SMTP connections.
+    Smtp(Arc<SmtpPool>),
     /// `.eml` files in a directory, named by request id.
     Files(PathBuf),
 }
@@ -71,22 +74,25 @@ impl MailSender {
                 Tls::Wrapper(TlsParameters::new(smtp.host.clone()).map_err(|e| err(e.to_string()))?)
             }
         };
-        let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&smtp.host)
-            .port(smtp.port)
-            .tls(tls)
-            .timeout(Some(Duration::from_secs(10)))
-            .pool_config(
-                PoolConfig::new()
-                    .max_size(pool_size)
-                    .idle_timeout(Duration::from_secs(60)),
-            );
-        if let (Some(user), Some(password)) = (&smtp.username, &smtp.password) {
-            builder = builder.credentials(Credentials::new(
+        let credentials = match (&smtp.username, &smtp.password) {
+            (Some(user), Some(password)) => Some(Credentials::new(
                 user.clone(),
                 password.expose().to_string(),
-            ));
-        }
-        Ok(MailSender::Smtp(builder.build()))
+            )),
+            _ => None,
+        };
+        let tls_parameters = match tls {
+            Tls::Required(p) | Tls::Wrapper(p) => Some(p),
+            _ => None,
+        };
+        Ok(MailSender::Smtp(Arc::new(SmtpPool::new(
+            smtp.host.clone(),
+            smtp.port,
+            smtp.tls,
+            tls_parameters,
+            credentials,
+            usize::try_from(pool_size).unwrap_or(16),
+        ))))
     }
 
     /// `smtp` or `files`, for `/health`.
@@ -105,10 +111,15 @@ impl MailSender {
         timeout: Duration,
     ) -> Result<(), SendFailure> {
         match self {
-            MailSender::Smtp(transport) => {
-                match tokio::time::timeout(timeout, transport.send(message)).await {
-                    Ok(Ok(_)) => Ok(()),
-                    Ok(Err(e)) => Err(classify(&e)),
+            MailSender::Smtp(pool) => {
+                let bytes = message.formatted();
+                match tokio::time::timeout(timeout, pool.send(message.envelope(), &bytes)).await {
+                    Ok(Ok(())) => Ok(()),
+                    Ok(Err(PoolError::Smtp(e))) => Err(classify(&e)),
+                    Ok(Err(PoolError::Connect(error))) => Err(SendFailure::Transient {
+                        error,
+                        class: "connection",
+                    }),
                     Err(_) => Err(SendFailure::Uncertain {
                         error: format!(
                             "the SMTP server did not answer within {} ms",

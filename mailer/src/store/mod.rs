@@ -23,7 +23,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     // SQLite creates the file (`mode=rwc`) but not its folder: `./var/` on a fresh checkout.
     if let Some(folder) = domain::config::sqlite_folder(url) {
         std::fs::create_dir_all(&folder).map_err(|e| {
-            DbErr::Custom(format!("cannot create the database folder {}: {e}", folder.display()))
+            DbErr::Custom(format!(
+                "cannot create the database folder {}: {e}",
+                folder.display()
+            ))
         })?;
     }
     let mut options = ConnectOptions::new(url.to_string());
