@@ -31,19 +31,26 @@ struct Shared {
     names: TopologyNames,
     confirm_timeout: Duration,
     /// The confirm-mode channel while connected. A `std::sync::Mutex`, held only to clone.
-    channel: Mutex<Option<Channel>>,
+    channel: Mutex<Option<Session>>,
     state: watch::Sender<LinkState>,
-    /// Woken by a publish that saw the channel fail, so the supervisor rebuilds at once.
-    broken: Notify,
     closed: watch::Sender<bool>,
 }
 
+/// One connection's channel, and the signal a publish gives when it sees that channel fail
+/// (so the supervisor rebuilds at once). The signal belongs to the session, so a late
+/// failure on an old channel cannot tear down the next connection.
+#[derive(Clone)]
+struct Session {
+    channel: Channel,
+    broken: Arc<Notify>,
+}
+
 impl Shared {
-    fn lock_channel(&self) -> std::sync::MutexGuard<'_, Option<Channel>> {
+    fn lock_channel(&self) -> std::sync::MutexGuard<'_, Option<Session>> {
         self.channel.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn set_channel(&self, channel: Option<Channel>) {
+    fn set_channel(&self, channel: Option<Session>) {
         let state = match channel {
             Some(_) => LinkState::Connected,
             None => LinkState::Disconnected,
@@ -66,7 +73,6 @@ impl AmqpPublisher {
             confirm_timeout,
             channel: Mutex::new(None),
             state: watch::Sender::new(LinkState::Disconnected),
-            broken: Notify::new(),
             closed: watch::Sender::new(false),
         });
         tokio::spawn(supervise(config.clone(), shared.clone()));
@@ -93,7 +99,7 @@ impl Transport for AmqpPublisher {
     #[tracing::instrument(name = "Publishing a mail request to RabbitMQ", skip_all, fields(mail_id = %request.id))]
     async fn publish(&self, request: &MailRequest) -> Result<Receipt, PublishError> {
         let shared = &self.shared;
-        let channel = shared
+        let session = shared
             .lock_channel()
             .clone()
             .ok_or_else(|| PublishError::Retryable("not connected to RabbitMQ".into()))?;
@@ -108,7 +114,8 @@ impl Transport for AmqpPublisher {
         };
         let payload = request.to_json();
         let confirmed = tokio::time::timeout(shared.confirm_timeout, async {
-            channel
+            session
+                .channel
                 .basic_publish(
                     shared.names.exchange.as_str().into(),
                     REQUEST_ROUTING_KEY.into(),
@@ -128,7 +135,7 @@ impl Transport for AmqpPublisher {
                 )));
             }
             Ok(Err(e)) => {
-                shared.broken.notify_one();
+                session.broken.notify_one();
                 return Err(PublishError::Retryable(format!(
                     "publishing to RabbitMQ failed: {e}"
                 )));
@@ -172,12 +179,16 @@ async fn supervise(config: AmqpConfig, shared: Arc<Shared>) {
         let session = async {
             let (connection, channel) = open_channel(&config, &shared.names).await?;
             let mut events = connection.events_listener();
-            shared.set_channel(Some(channel));
+            let broken = Arc::new(Notify::new());
+            shared.set_channel(Some(Session {
+                channel,
+                broken: broken.clone(),
+            }));
             backoff.reset();
             tracing::info!(exchange = %shared.names.exchange, "connected to RabbitMQ for publishing");
             let reason = tokio::select! {
                 reason = connection::wait_until_broken(&connection, &mut events) => reason,
-                _ = shared.broken.notified() => "a publish found the channel closed".to_string(),
+                _ = broken.notified() => "a publish found the channel closed".to_string(),
             };
             shared.set_channel(None);
             // Best effort: the connection is usually dead already.
