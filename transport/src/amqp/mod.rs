@@ -10,6 +10,15 @@
 //! the mailer's answer is what the consumer does with the message: `accepted` and
 //! `duplicate` are acked, `rejected` is rejected without requeue and lands in the dead queue
 //! `<exchange>.dead`, `unavailable` is requeued after a short delay.
+//!
+//! Recovery: each of the three keeps its connection under a supervisor task that notices a
+//! failure (an error event, a closed status, a failed publish), drops the connection and
+//! builds a new one — connection, channel, topology, consumer — forever, with backoff.
+//! lapin's own `enable_auto_recover` is not turned on: a connection it recovers in the
+//! background after the supervisor gave it up could re-register a consumer nobody reads
+//! (holding up to [`PREFETCH`] messages unacked), and its recovery had a string of fixes up to
+//! 4.12.3 (`/work/shared/CRATES.md` §3). The broker-restart test (`tests/broker_restart.rs`)
+//! checks the supervisor alone.
 
 mod connection;
 mod consumer;
