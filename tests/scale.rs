@@ -164,3 +164,95 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
     );
     terminate(&mut second);
 }
+
+/// With socket.io, each users instance is a client of one mailer; several mailers share one
+/// PostgreSQL delivery store, so a request id is `duplicate` on every mailer once any took it.
+#[tokio::test]
+async fn socketio_mailers_on_one_store_send_each_mail_once() {
+    let test = "socketio_mailers_on_one_store_send_each_mail_once";
+    if !available(POSTGRES, test) {
+        return;
+    }
+    let deliveries = FreshDatabase::create("sio_mailers");
+    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    stack.set_env("FACTEUR_MAILER__DATABASE", &deliveries.url());
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let (mailer_port, users_port) = (free_port(), free_port());
+    let mailer_url = format!("http://127.0.0.1:{mailer_port}");
+    let users_url = format!("http://127.0.0.1:{users_port}");
+    let mut second_mailer = stack.spawn_with(
+        "mailer",
+        "mailer-2",
+        &[("FACTEUR_MAILER__LISTEN", format!("127.0.0.1:{mailer_port}"))],
+    );
+    stack.wait_healthy("mailer-2", mailer_url.clone()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut second_users = stack.spawn_with(
+        "users",
+        "users-2",
+        &[
+            ("FACTEUR_USERS__LISTEN", format!("127.0.0.1:{users_port}")),
+            ("FACTEUR_USERS__DATABASE", format!("sqlite://{}/users-2.db?mode=rwc", dir.path().display())),
+            ("FACTEUR_TRANSPORT__SOCKETIO__URL", mailer_url.clone()),
+        ],
+    );
+    stack.wait_healthy("users-2", users_url.clone()).await;
+
+    for n in 0..100 {
+        let base = if n % 2 == 0 { stack.users_url() } else { users_url.clone() };
+        let login = format!("sio{n}");
+        let response = stack
+            .http()
+            .post(format!("{base}/users"))
+            .json(&serde_json::json!({
+                "login": login, "email": format!("{login}@example.com"),
+                "password": "correct horse battery", "first_name": "A", "last_name": "B"
+            }))
+            .send()
+            .await
+            .expect("POST /users");
+        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+    }
+    stack.smtp.wait_for(100, WAIT).await;
+    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let (counts, _) = count_by_message_id(&mails);
+    assert_eq!(counts.len(), 100);
+    assert_eq!(mails.len(), 100, "each mail once");
+
+    // A request the first mailer took is a duplicate on the second.
+    let taken_id = mails[0].message_id.split('@').next().expect("id").to_string();
+    let record: serde_json::Value = stack
+        .http()
+        .get(format!("{}/mails/{taken_id}", stack.mailer_url()))
+        .bearer_auth(crate::support::stack::SERVICE_TOKEN)
+        .send()
+        .await
+        .expect("GET /mails/{id}")
+        .json()
+        .await
+        .expect("a record");
+    let replay = serde_json::json!({
+        "id": taken_id, "template": record["template"], "locale": record["locale"],
+        "to": record["to"], "vars": {"login": "replayed"}, "requested_at": "2026-11-27T08:00:00Z"
+    });
+    let response = stack
+        .http()
+        .post(format!("{mailer_url}/mails"))
+        .bearer_auth(crate::support::stack::SERVICE_TOKEN)
+        .json(&replay)
+        .send()
+        .await
+        .expect("POST /mails");
+    let status = response.status();
+    let answer: serde_json::Value = response.json().await.expect("an answer");
+    assert_eq!((status, answer["status"].as_str()), (reqwest::StatusCode::OK, Some("duplicate")), "{answer}");
+    report(&format!(
+        "two socket.io mailers on one store: mails expected 100, received {} distinct, duplicates {}; replay through the other mailer: {}",
+        counts.len(),
+        mails.len() - counts.len(),
+        answer["status"]
+    ));
+    terminate(&mut second_users);
+    terminate(&mut second_mailer);
+}
