@@ -75,8 +75,8 @@ impl MailHandler for FlakyStore {
 }
 
 #[tokio::test]
-async fn amqp_an_unavailable_answer_requeues_the_request_until_it_is_stored() {
-    if !rabbitmq_is_reachable("amqp_an_unavailable_answer_requeues_the_request_until_it_is_stored")
+async fn amqp_an_unavailable_answer_is_retried_until_the_request_is_stored() {
+    if !rabbitmq_is_reachable("amqp_an_unavailable_answer_is_retried_until_the_request_is_stored")
         .await
     {
         return;

@@ -29,9 +29,13 @@ use tokio::task::{JoinHandle, JoinSet};
 /// redelivery (and how many a slow store holds). The benchmark drained 23,000 requests at
 /// this setting without falling behind the publisher for long.
 pub const PREFETCH: u16 = 64;
-/// How long an `unavailable` message waits before it is requeued, so a store that is down
-/// is not hammered by the same message in a tight loop.
-pub const UNAVAILABLE_REQUEUE_DELAY: Duration = Duration::from_secs(1);
+/// The first wait before an `unavailable` request is handed to the store again; the wait
+/// doubles up to [`UNAVAILABLE_RETRY_MAX`]. The delivery is retried in place, held unacked,
+/// rather than requeued: a quorum queue counts every requeue against `x-delivery-limit`, so
+/// requeueing through a store outage of a minute would dead-letter valid requests.
+pub const UNAVAILABLE_RETRY_MIN: Duration = Duration::from_secs(1);
+/// The longest wait between two tries of an `unavailable` request.
+pub const UNAVAILABLE_RETRY_MAX: Duration = Duration::from_secs(30);
 
 /// Consumes the request queue and hands each valid request to a [`MailHandler`].
 pub struct AmqpConsumer {
@@ -149,6 +153,9 @@ async fn consume(
     tracing::info!(queue = %names.queue, prefetch = PREFETCH, "consuming mail requests from RabbitMQ");
 
     let mut handling = JoinSet::new();
+    // Set when this session ends, for whatever reason: handlers waiting to retry an
+    // `unavailable` request give the delivery back instead of waiting on.
+    let (session_over, session_watch) = watch::channel(false);
     // Built once, not per delivery, so its status poll keeps its own pace.
     let broken = connection::wait_until_broken(&connection, &mut events);
     tokio::pin!(broken);
@@ -158,7 +165,7 @@ async fn consume(
             reason = &mut broken => break SessionEnd::Failed(reason),
             delivery = consumer.next() => match delivery {
                 Some(Ok(delivery)) => {
-                    handling.spawn(settle(delivery, handler.clone()));
+                    handling.spawn(settle(delivery, handler.clone(), session_watch.clone()));
                 }
                 Some(Err(e)) => break SessionEnd::Failed(format!("the consumer failed: {e}")),
                 None => break SessionEnd::Failed("the broker cancelled the consumer".into()),
@@ -166,6 +173,7 @@ async fn consume(
             Some(_) = handling.join_next() => {}
         }
     };
+    session_over.send_replace(true);
     match end {
         SessionEnd::Stopped => {
             let _ = channel
@@ -185,17 +193,38 @@ async fn consume(
     end
 }
 
-/// Handles one delivery and settles it according to the answer.
-async fn settle(delivery: Delivery, handler: Arc<dyn MailHandler>) {
-    let answer = match MailRequest::from_json(&delivery.data) {
-        Ok(request) => handler.handle(request, Origin::Amqp).await,
-        Err(invalid) => {
-            let id = delivery
-                .properties
-                .message_id()
-                .as_ref()
-                .and_then(|id| id.as_str().parse().ok());
-            MailAnswer::rejected(id, invalid.to_string())
+/// Handles one delivery and settles it according to the answer. An `unavailable` answer is
+/// retried with backoff while the session lives; when it ends, the delivery is requeued.
+async fn settle(
+    delivery: Delivery,
+    handler: Arc<dyn MailHandler>,
+    mut session_over: watch::Receiver<bool>,
+) {
+    let mut backoff = Backoff::new(UNAVAILABLE_RETRY_MIN, UNAVAILABLE_RETRY_MAX);
+    let answer = loop {
+        let answer = match MailRequest::from_json(&delivery.data) {
+            Ok(request) => handler.handle(request, Origin::Amqp).await,
+            Err(invalid) => {
+                let id = delivery
+                    .properties
+                    .message_id()
+                    .as_ref()
+                    .and_then(|id| id.as_str().parse().ok());
+                MailAnswer::rejected(id, invalid.to_string())
+            }
+        };
+        if !matches!(answer.status, MailStatus::Unavailable { .. }) || *session_over.borrow() {
+            break answer;
+        }
+        let delay = backoff.next_delay();
+        tracing::warn!(
+            mail_id = ?answer.id.map(|id| id.to_string()),
+            retry_in_ms = delay.as_millis() as u64,
+            "could not store an AMQP mail request; trying again"
+        );
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = session_over.wait_for(|over| *over) => {}
         }
     };
     let answer_json = serde_json::to_string(&answer).unwrap_or_default();
@@ -210,8 +239,8 @@ async fn settle(delivery: Delivery, handler: Arc<dyn MailHandler>) {
             delivery.reject(BasicRejectOptions { requeue: false }).await
         }
         MailStatus::Unavailable { .. } => {
+            // Only when the session ends with the store still down: hand it back.
             tracing::warn!(answer = %answer_json, "could not store an AMQP mail request; requeueing it");
-            tokio::time::sleep(UNAVAILABLE_REQUEUE_DELAY).await;
             delivery
                 .nack(BasicNackOptions {
                     requeue: true,

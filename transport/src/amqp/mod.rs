@@ -9,7 +9,9 @@
 //! On AMQP the publisher's receipt is the broker's confirm ([`crate::Receipt::Confirmed`]);
 //! the mailer's answer is what the consumer does with the message: `accepted` and
 //! `duplicate` are acked, `rejected` is rejected without requeue and lands in the dead queue
-//! `<exchange>.dead`, `unavailable` is requeued after a short delay.
+//! `<exchange>.dead`; an `unavailable` request is retried in place with backoff (held unacked,
+//! since every requeue counts against the quorum queue's `x-delivery-limit`) and requeued only
+//! when the consumer stops or its connection fails.
 //!
 //! Recovery: each of the three keeps its connection under a supervisor task that notices a
 //! failure (an error event, a closed status, a failed publish), drops the connection and
@@ -26,7 +28,7 @@ mod events;
 mod publisher;
 pub mod topology;
 
-pub use consumer::{AmqpConsumer, PREFETCH, UNAVAILABLE_REQUEUE_DELAY};
+pub use consumer::{AmqpConsumer, PREFETCH, UNAVAILABLE_RETRY_MAX, UNAVAILABLE_RETRY_MIN};
 pub use events::AmqpEvents;
 pub use publisher::{AmqpPublisher, DEFAULT_CONFIRM_TIMEOUT};
 pub use topology::{TopologyNames, declare_topology};
