@@ -33,7 +33,7 @@ tck=$(getconf CLK_TCK)
 cpu0=$(cpu_ticks); t0=$(date +%s%N)
 load=$(NODE_PATH=tests/js/node_modules node mailer/bench/send_mail_load.js "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
 accepted=$(echo "$load" | sed -E 's/.*"accepted":([0-9]+).*/\1/')
-cpu_load=$(cpu_ticks); t_load=$(date +%s%N)
+cpu_load=$(cpu_ticks); t_load=$(date +%s%N); sent_load=$(sent)
 # Wait until every accepted request has been handed to the SMTP sink (at most 120 s).
 for _ in $(seq 1 1200); do s=$(sent); [ "${s:-0}" -ge "$accepted" ] && break; sleep 0.1; done
 t1=$(date +%s%N); cpu1=$(cpu_ticks)
@@ -46,5 +46,8 @@ echo "ready_ms:        $ready_ms"
 echo "mails_sent:      $total_sent of $accepted accepted"
 printf 'mails_per_s:     %.0f (accept to SMTP, over %.1f s including the load)\n' "$(echo "$total_sent / $elapsed" | bc -l)" "$elapsed"
 printf 'cpu_ms_per_mail: %.3f (mailer user+system CPU %.2f s)\n' "$(echo "$cpu_s * 1000 / $total_sent" | bc -l)" "$cpu_s"
+drain_s=$(echo "($t1 - $t_load) / 1000000000" | bc -l)
+printf 'drain_mails_per_s: %.0f (%d mails handed to SMTP after the load ended, in %.1f s, no acks competing)\n' "$(echo "($total_sent - $sent_load) / $drain_s" | bc -l)" "$((total_sent - sent_load))" "$drain_s"
+printf 'drain_cpu_ms_per_mail: %.3f\n' "$(echo "($cpu1 - $cpu_load) * 1000 / $tck / ($total_sent - $sent_load)" | bc -l)"
 grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
 tail -1 "$WORK/sink.log"

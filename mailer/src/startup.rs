@@ -108,6 +108,9 @@ impl App {
             // Above the 64 KiB request limit, so an oversize send-mail reaches the handler
             // and gets a `rejected` ack instead of the engine closing the connection.
             .max_payload(1 << 20)
+            // Packets queued per socket before emits fail. The default (128) was measured to
+            // drop acks under load, as every request also broadcasts `mail-activity`.
+            .max_buffer_size(8192)
             .build_layer();
         let amqp = crate::amqp::prepare(config);
         let events = Events::new(io.clone(), amqp.status_publisher.clone());

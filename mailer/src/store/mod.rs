@@ -2,6 +2,7 @@
 //!
 //! - [`migration`]: the schema, applied at start.
 //! - [`records`]: reading and moving delivery records through their statuses.
+//! - [`status`]: the statuses a delivery goes through.
 //! - [`batch_writer`]: the single task that stores incoming requests in batches.
 //!
 //! The request id is the primary key, so "at most one mail per id" starts here: a second
@@ -10,6 +11,7 @@
 pub mod batch_writer;
 pub mod migration;
 pub mod records;
+pub mod status;
 
 pub use batch_writer::{BatchWriter, StoreOutcome};
 pub use records::{DeliveryRecord, DeliveryStatus, Page, Store};

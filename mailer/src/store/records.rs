@@ -5,82 +5,13 @@
 //! whose process died mid-send. Outside, `sending` shows as `queued`.
 
 use super::migration::DELIVERIES;
+pub use super::status::DeliveryStatus;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Email, Locale, MailRequestId, Recipient, Template};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
 use serde::Serialize;
 use serde_json::{Map, Value};
-
-/// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeliveryStatus {
-    /// Stored, waiting for a sender.
-    Queued,
-    /// Claimed by a sender; the SMTP handoff may be under way (shown as `queued`).
-    Sending,
-    /// The SMTP server took it.
-    Sent,
-    /// A try failed in a way that may pass; another try is scheduled.
-    Retrying,
-    /// Given up: a permanent SMTP error, or `max_attempts` tries.
-    Failed,
-}
-
-impl DeliveryStatus {
-    /// The value stored in the `status` column.
-    pub fn as_db(self) -> &'static str {
-        match self {
-            DeliveryStatus::Queued => "queued",
-            DeliveryStatus::Sending => "sending",
-            DeliveryStatus::Sent => "sent",
-            DeliveryStatus::Retrying => "retrying",
-            DeliveryStatus::Failed => "failed",
-        }
-    }
-
-    /// The status the outside world sees (`sending` is shown as `queued`).
-    pub fn as_public(self) -> &'static str {
-        match self {
-            DeliveryStatus::Sending => "queued",
-            other => other.as_db(),
-        }
-    }
-
-    /// Parses a stored value.
-    pub fn from_db(value: &str) -> Result<Self, DbErr> {
-        Ok(match value {
-            "queued" => DeliveryStatus::Queued,
-            "sending" => DeliveryStatus::Sending,
-            "sent" => DeliveryStatus::Sent,
-            "retrying" => DeliveryStatus::Retrying,
-            "failed" => DeliveryStatus::Failed,
-            other => {
-                return Err(DbErr::Type(format!(
-                    "the stored status {other:?} is unknown"
-                )));
-            }
-        })
-    }
-
-    /// Parses a public filter value (`?status=`), or says which values exist.
-    pub fn parse_public(value: &str) -> Result<Self, String> {
-        match value {
-            "queued" | "sent" | "retrying" | "failed" => {
-                Self::from_db(value).map_err(|e| e.to_string())
-            }
-            other => Err(format!(
-                "status {other:?} is unknown: expected queued, sent, retrying or failed"
-            )),
-        }
-    }
-}
-
-impl Serialize for DeliveryStatus {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.as_public())
-    }
-}
 
 /// One stored delivery, serialized as the contract's delivery record.
 #[derive(Debug, Clone, Serialize)]
