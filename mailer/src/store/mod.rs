@@ -32,10 +32,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         })?;
     }
     let mut options = ConnectOptions::new(url.to_string());
-    // SQLite has one writer. With several pooled connections, writers queue inside SQLite's
-    // busy handler, which sleeps in steps of up to 100 ms; measured, that held the sender
-    // to about 340 mails/s. One connection queues them in the pool instead, without
-    // sleeping. PostgreSQL locks rows and takes concurrent writers well.
+    // SQLite has one writer. With several pooled connections, concurrent writers wait
+    // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
+    // queues them in the pool instead, without sleeping. PostgreSQL locks rows and takes
+    // concurrent writers well.
     let sqlite = url.starts_with("sqlite:");
     options
         .max_connections(if sqlite { 1 } else { 8 })
