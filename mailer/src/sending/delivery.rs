@@ -1,12 +1,15 @@
-//! The delivery loop: claim a stored request, render it, hand it to SMTP, record the
+//! The delivery loop: claim stored requests, render them, hand them to SMTP, record the
 //! outcome, and retry with exponential backoff and jitter until `max_attempts`.
 //!
-//! A dispatcher task receives jobs and runs each on a pool of at most `workers` concurrent
-//! sends (a semaphore), all sharing one pooled SMTP transport. Retries wait in a timer task
-//! and come back through the same channel. Nothing here is the source of truth: at start,
-//! every record still `queued`, `retrying` or `sending` in the store is queued again, which
-//! is how work survives a restart.
+//! A dispatcher task takes due records (freshly accepted ones from a bounded channel, the
+//! rest by paging through the store), claims as many as there are free workers in one
+//! statement, and runs each send on a pool of at most `workers` concurrent sends sharing
+//! the pooled SMTP connections. Outcomes are written in batches ([`super::outcomes`]).
+//! Retries wait in the store until their time. The store is the source of truth: at start,
+//! every record still `queued`, `retrying` or `sending` is picked up again, which is how
+//! work survives a restart.
 
+use super::outcomes::{Outcome, OutcomeWriter};
 use super::{MailSender, SendFailure, build_message};
 use crate::events::Events;
 use crate::metrics::Metrics;
@@ -17,7 +20,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 
 /// How deliveries are paced.
 #[derive(Debug, Clone)]
@@ -57,7 +60,6 @@ struct Inner {
     store: Store,
     sender: MailSender,
     templates: Templates,
-    events: Events,
     metrics: Arc<Metrics>,
     options: DeliveryOptions,
     from: String,
@@ -68,6 +70,7 @@ struct Inner {
     backlog: AtomicBool,
     workers: Arc<Semaphore>,
     stopping: watch::Sender<bool>,
+    outcomes: OutcomeWriter,
 }
 
 /// The handle to the delivery loop; cheap to clone.
@@ -110,11 +113,13 @@ impl Deliveries {
         }
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (stopping, _) = watch::channel(false);
+        let outcomes =
+            OutcomeWriter::start(ctx.store.clone(), ctx.events.clone(), ctx.metrics.clone());
         let inner = Arc::new(Inner {
+            outcomes,
             store: ctx.store,
             sender: ctx.sender,
             templates: Templates::new(),
-            events: ctx.events,
             metrics: ctx.metrics,
             workers: Arc::new(Semaphore::new(options.workers.max(1))),
             options,
@@ -141,6 +146,7 @@ impl Deliveries {
         self.inner.stopping.send_replace(true);
         let all = u32::try_from(self.inner.options.workers.max(1)).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(grace, self.inner.workers.acquire_many(all)).await;
+        let _ = tokio::time::timeout(grace, self.inner.outcomes.flush()).await;
     }
 }
 
@@ -163,6 +169,9 @@ async fn refill(inner: &Inner, pending: &mut VecDeque<DeliveryRecord>) {
     }
 }
 
+/// Claims at most this many records per statement.
+const CLAIM_BATCH: usize = 64;
+
 async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
     let mut stopping = inner.stopping.subscribe();
     let mut pending: VecDeque<DeliveryRecord> = VecDeque::new();
@@ -172,34 +181,53 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
         .retry_base
         .clamp(Duration::from_millis(20), Duration::from_secs(1));
     loop {
-        if pending.is_empty() {
+        while pending.len() < CLAIM_BATCH {
             match rx.try_recv() {
                 Ok(record) => pending.push_back(record),
-                Err(_) => refill(&inner, &mut pending).await,
+                Err(_) => break,
             }
         }
-        let record = match pending.pop_front() {
-            Some(record) => record,
-            None => tokio::select! {
-                record = rx.recv() => match record { Some(r) => r, None => return },
+        if pending.is_empty() {
+            refill(&inner, &mut pending).await;
+        }
+        if pending.is_empty() {
+            tokio::select! {
+                record = rx.recv() => match record { Some(r) => pending.push_back(r), None => return },
                 _ = stopping.wait_for(|s| *s) => return,
-                _ = tokio::time::sleep(poll) => {
-                    inner.backlog.store(true, Ordering::Release);
-                    continue;
-                }
-            },
-        };
-        let Ok(permit) = inner.workers.clone().acquire_owned().await else {
+                _ = tokio::time::sleep(poll) => inner.backlog.store(true, Ordering::Release),
+            }
+            continue;
+        }
+        // One permit per record claimed, so nothing is claimed that no worker can send now.
+        let Ok(first) = inner.workers.clone().acquire_owned().await else {
             return;
         };
         if *stopping.borrow() {
             return;
         }
-        let inner = inner.clone();
-        tokio::spawn(async move {
-            deliver(&inner, record).await;
-            drop(permit);
-        });
+        let mut permits = vec![first];
+        while permits.len() < pending.len().min(CLAIM_BATCH) {
+            match inner.workers.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
+        }
+        let ids: Vec<_> = pending.drain(..permits.len()).map(|r| r.id).collect();
+        match inner.store.claim_due(&ids, Utc::now()).await {
+            Ok(claimed) => {
+                // Fewer rows than ids: copies of records already claimed, sent, or not due.
+                for (record, permit) in claimed.into_iter().zip(permits) {
+                    let inner = inner.clone();
+                    tokio::spawn(async move { deliver(&inner, record, permit).await });
+                }
+            }
+            Err(e) => {
+                // Still queued or retrying in the store: a later read finds them.
+                tracing::warn!(error = %e, "could not claim deliveries; trying again shortly");
+                inner.backlog.store(true, Ordering::Release);
+                tokio::time::sleep(poll).await;
+            }
+        }
     }
 }
 
@@ -216,17 +244,7 @@ pub fn backoff(options: &DeliveryOptions, attempts: u32) -> Duration {
 }
 
 #[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %record.id))]
-async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord) {
-    match inner.store.claim(&record).await {
-        Ok(true) => {}
-        Ok(false) => return, // Already sent, failed, claimed elsewhere, or a stale copy.
-        Err(e) => {
-            // Still queued or retrying in the store: the dispatcher's next read finds it.
-            tracing::warn!(error = %e, "could not claim a delivery; trying again later");
-            inner.backlog.store(true, Ordering::Release);
-            return;
-        }
-    }
+async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaphorePermit) {
     let attempts = record.attempts + 1;
     let outcome = match inner
         .templates
@@ -289,60 +307,15 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord) {
             (DeliveryStatus::Retrying, Some(error), next)
         }
     };
-    if let Err(e) = record_outcome(inner, &record, status, attempts, error.as_deref(), next).await {
-        // The record stays `sending`; the next start sends it again (counted as a possible resend).
-        tracing::error!(error = %e, "could not record a delivery outcome");
-        return;
-    }
-    inner.metrics.count_delivery(status.as_public());
-    match status {
-        DeliveryStatus::Failed => tracing::warn!(
-            attempts,
-            error = error.as_deref().unwrap_or(""),
-            "mail delivery failed"
-        ),
-        DeliveryStatus::Retrying => tracing::info!(
-            attempts,
-            error = error.as_deref().unwrap_or(""),
-            "mail delivery will be retried"
-        ),
-        _ => tracing::debug!(attempts, "mail sent"),
-    }
-    inner
-        .events
-        .status_changed(
-            record.id,
-            record.template,
-            &record.to,
-            status,
-            attempts,
-            error,
-        )
-        .await;
-}
-
-/// Writes the outcome, trying a few times: a lost "sent" would mean a resend at restart.
-async fn record_outcome(
-    inner: &Inner,
-    record: &DeliveryRecord,
-    status: DeliveryStatus,
-    attempts: u32,
-    error: Option<&str>,
-    next: chrono::DateTime<Utc>,
-) -> Result<(), sea_orm::DbErr> {
-    let mut tries = 0;
-    loop {
-        match inner
-            .store
-            .finish_attempt(record.id, status, attempts, error, Utc::now(), next)
-            .await
-        {
-            Ok(()) => return Ok(()),
-            Err(e) if tries >= 3 => return Err(e),
-            Err(_) => {
-                tries += 1;
-                tokio::time::sleep(Duration::from_millis(100 * tries)).await;
-            }
-        }
-    }
+    // The worker is free as soon as SMTP answered; the outcome is written in a batch.
+    drop(permit);
+    inner.outcomes.record(Outcome {
+        id: record.id,
+        template: record.template,
+        to: record.to,
+        status,
+        attempts,
+        error,
+        next_attempt_at: (status == DeliveryStatus::Retrying).then_some(next),
+    });
 }

@@ -1,9 +1,10 @@
 //! Sending mails: where they go ([`MailSender`]: SMTP through one pooled lettre transport,
 //! or `.eml` files) and the delivery loop that claims, sends, retries and reports
-//! ([`delivery`]).
+//! ([`delivery`]), and the batched writing of outcomes (`outcomes`).
 
 pub mod delivery;
 mod message;
+mod outcomes;
 mod smtp_pool;
 
 pub use delivery::{Deliveries, DeliveryContext, DeliveryOptions};

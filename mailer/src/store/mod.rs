@@ -9,6 +9,7 @@
 //! insert of the same id changes nothing and is answered `duplicate`.
 
 pub mod batch_writer;
+mod batches;
 pub mod migration;
 pub mod records;
 pub mod status;

@@ -57,7 +57,7 @@ pub struct Page {
     pub per_page: u64,
 }
 
-const COLUMNS: [&str; 12] = [
+pub(crate) const COLUMNS: [&str; 12] = [
     "id",
     "template",
     "locale",
@@ -87,7 +87,7 @@ fn bad(e: impl std::fmt::Display) -> DbErr {
     DbErr::Type(e.to_string())
 }
 
-fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, DbErr> {
+pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, DbErr> {
     let id: String = row.try_get("", "id")?;
     let vars: String = row.try_get("", "vars")?;
     let vars: Map<String, Value> = serde_json::from_str(&vars).map_err(bad)?;

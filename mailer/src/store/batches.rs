@@ -1,0 +1,69 @@
+//! The delivery loop's writes, batched: claiming a page of records in one statement, and
+//! recording many outcomes in one statement per group of equal outcomes. Each single-row
+//! write costs a hand-off to the database driver; measured (`docs/benchmarks/mailer.md`),
+//! those hand-offs were most of the mailer's CPU per mail.
+
+use super::migration::DELIVERIES;
+use super::records::{COLUMNS, DeliveryRecord, DeliveryStatus, Store, record_from_row, to_millis};
+use chrono::{DateTime, Utc};
+use domain::MailRequestId;
+use sea_orm::sea_query::{Expr, ExprTrait, Query};
+use sea_orm::{ConnectionTrait, DbErr};
+
+impl Store {
+    /// Claims, in one `UPDATE … RETURNING`, those of `ids` that are due now (`queued`, or
+    /// `retrying` whose time has come), and returns them as stored, now `sending`. Copies
+    /// of a record queued twice, or read before its last try, claim nothing: the status or
+    /// the time no longer matches. On PostgreSQL the row lock makes a second claimer see
+    /// the new status; on SQLite writes are serialised by the database lock.
+    pub async fn claim_due(
+        &self,
+        ids: &[MailRequestId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryRecord>, DbErr> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let q = Query::update()
+            .table(DELIVERIES)
+            .value("status", "sending")
+            .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+            .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+            .and_where(Expr::col("next_attempt_at").lte(to_millis(now)))
+            .returning(Query::returning().columns(COLUMNS))
+            .to_owned();
+        self.db()
+            .query_all(&q)
+            .await?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    /// Records one outcome for every id in `ids`, in one statement.
+    pub async fn finish_many(
+        &self,
+        ids: &[MailRequestId],
+        status: DeliveryStatus,
+        attempts: u32,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let mut q = Query::update();
+        q.table(DELIVERIES)
+            .value("status", status.as_db())
+            .value("attempts", i64::from(attempts))
+            .value("last_error", error.map(str::to_string))
+            .value("next_attempt_at", to_millis(next_attempt_at))
+            .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())));
+        if status == DeliveryStatus::Sent {
+            q.value("sent_at", to_millis(at));
+        }
+        self.db().execute(&q).await?;
+        Ok(())
+    }
+}
