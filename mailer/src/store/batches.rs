@@ -8,7 +8,7 @@ use super::records::{COLUMNS, DeliveryRecord, DeliveryStatus, Store, record_from
 use chrono::{DateTime, Utc};
 use domain::MailRequestId;
 use sea_orm::sea_query::{Expr, ExprTrait, Query};
-use sea_orm::{ConnectionTrait, DbErr};
+use sea_orm::{ConnectionTrait, DbBackend, DbErr, Statement, Value};
 
 impl Store {
     /// Claims, in one `UPDATE … RETURNING`, those of `ids` that are due now (`queued`, or
@@ -24,6 +24,9 @@ impl Store {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
+        if self.db().get_database_backend() == DbBackend::Sqlite {
+            return self.claim_due_sqlite(ids, now).await;
+        }
         let q = Query::update()
             .table(DELIVERIES)
             .value("status", "sending")
@@ -34,6 +37,33 @@ impl Store {
             .to_owned();
         self.db()
             .query_all(&q)
+            .await?
+            .iter()
+            .map(record_from_row)
+            .collect()
+    }
+
+    /// The same claim for SQLite, written by hand: without statistics, SQLite's planner
+    /// chose the `(status, next_attempt_at)` index over the primary key for this `UPDATE`,
+    /// and scanned every queued row per claim (measured: the drain rate halved with a
+    /// backlog of 66,000). A unary `+` keeps those columns off the index, so the lookup is
+    /// by id.
+    async fn claim_due_sqlite(
+        &self,
+        ids: &[MailRequestId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<DeliveryRecord>, DbErr> {
+        let marks = vec!["?"; ids.len()].join(", ");
+        let sql = format!(
+            "UPDATE {DELIVERIES} SET status = 'sending' WHERE id IN ({marks}) \
+             AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ? RETURNING {}",
+            COLUMNS.join(", ")
+        );
+        let mut values: Vec<Value> = ids.iter().map(|id| id.to_string().into()).collect();
+        values.push(to_millis(now).into());
+        let statement = Statement::from_sql_and_values(DbBackend::Sqlite, sql, values);
+        self.db()
+            .query_all_raw(statement)
             .await?
             .iter()
             .map(record_from_row)
