@@ -47,7 +47,12 @@ echo "mails_sent:      $total_sent of $accepted accepted"
 printf 'mails_per_s:     %.0f (accept to SMTP, over %.1f s including the load)\n' "$(echo "$total_sent / $elapsed" | bc -l)" "$elapsed"
 printf 'cpu_ms_per_mail: %.3f (mailer user+system CPU %.2f s)\n' "$(echo "$cpu_s * 1000 / $total_sent" | bc -l)" "$cpu_s"
 drain_s=$(echo "($t1 - $t_load) / 1000000000" | bc -l)
-printf 'drain_mails_per_s: %.0f (%d mails handed to SMTP after the load ended, in %.1f s, no acks competing)\n' "$(echo "($total_sent - $sent_load) / $drain_s" | bc -l)" "$((total_sent - sent_load))" "$drain_s"
-printf 'drain_cpu_ms_per_mail: %.3f\n' "$(echo "($cpu1 - $cpu_load) * 1000 / $tck / ($total_sent - $sent_load)" | bc -l)"
+drained=$((total_sent - sent_load))
+if [ "$drained" -gt 0 ]; then
+  printf 'drain_mails_per_s: %.0f (%d mails handed to SMTP after the load ended, in %.1f s, no acks competing)\n' "$(echo "$drained / $drain_s" | bc -l)" "$drained" "$drain_s"
+  printf 'drain_cpu_ms_per_mail: %.3f\n' "$(echo "($cpu1 - $cpu_load) * 1000 / $tck / $drained" | bc -l)"
+else
+  echo "drain_mails_per_s: none (sending kept up with the load)"
+fi
 grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
 tail -1 "$WORK/sink.log"

@@ -25,13 +25,18 @@ async fn main() {
     let config =
         domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
     domain::telemetry::init(&config.log);
+    // Exit code 2 is for a configuration that is invalid as written; a start that fails on
+    // something outside (a database that does not answer) is 1.
     let app = match mailer::App::build(&config).await {
         Ok(app) => app,
-        Err(e) => exit_with(&e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "the mailer could not start");
+            std::process::exit(1);
+        }
     };
-    println!("mailer listening on http://{}", app.local_addr());
+    tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "mailer listening on http://{}", app.local_addr());
     if let Err(e) = app.run_until_stopped(shutdown_signal()).await {
-        eprintln!("{e}");
+        tracing::error!(error = %e, "the mailer stopped on an error");
         std::process::exit(1);
     }
 }
