@@ -1,6 +1,6 @@
-//! Sending mails: where they go ([`MailSender`]: SMTP through one pooled lettre transport,
-//! or `.eml` files) and the delivery loop that claims, sends, retries and reports
-//! ([`delivery`]), and the batched writing of outcomes (`outcomes`).
+//! Sending mails: where they go ([`MailSender`]: SMTP over a shared pool of lettre
+//! connections ([`SmtpPool`]), or `.eml` files), the delivery loop that claims, sends and
+//! retries ([`delivery`]), and the batched writing and announcing of outcomes (`outcomes`).
 
 pub mod delivery;
 mod message;
@@ -96,7 +96,7 @@ impl MailSender {
         ))))
     }
 
-    /// `smtp` or `files`, for `/health`.
+    /// What `/health` shows under `smtp`: `ok` for SMTP, `files` for `.eml` files.
     pub fn kind(&self) -> &'static str {
         match self {
             MailSender::Smtp(_) => "ok",
