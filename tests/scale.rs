@@ -193,14 +193,21 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         "users-2",
         &[
             ("FACTEUR_USERS__LISTEN", format!("127.0.0.1:{users_port}")),
-            ("FACTEUR_USERS__DATABASE", format!("sqlite://{}/users-2.db?mode=rwc", dir.path().display())),
+            (
+                "FACTEUR_USERS__DATABASE",
+                format!("sqlite://{}/users-2.db?mode=rwc", dir.path().display()),
+            ),
             ("FACTEUR_TRANSPORT__SOCKETIO__URL", mailer_url.clone()),
         ],
     );
     stack.wait_healthy("users-2", users_url.clone()).await;
 
     for n in 0..100 {
-        let base = if n % 2 == 0 { stack.users_url() } else { users_url.clone() };
+        let base = if n % 2 == 0 {
+            stack.users_url()
+        } else {
+            users_url.clone()
+        };
         let login = format!("sio{n}");
         let response = stack
             .http()
@@ -221,7 +228,12 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
     assert_eq!(mails.len(), 100, "each mail once");
 
     // A request the first mailer took is a duplicate on the second.
-    let taken_id = mails[0].message_id.split('@').next().expect("id").to_string();
+    let taken_id = mails[0]
+        .message_id
+        .split('@')
+        .next()
+        .expect("id")
+        .to_string();
     let record: serde_json::Value = stack
         .http()
         .get(format!("{}/mails/{taken_id}", stack.mailer_url()))
@@ -246,7 +258,11 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         .expect("POST /mails");
     let status = response.status();
     let answer: serde_json::Value = response.json().await.expect("an answer");
-    assert_eq!((status, answer["status"].as_str()), (reqwest::StatusCode::OK, Some("duplicate")), "{answer}");
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (reqwest::StatusCode::OK, Some("duplicate")),
+        "{answer}"
+    );
     report(&format!(
         "two socket.io mailers on one store: mails expected 100, received {} distinct, duplicates {}; replay through the other mailer: {}",
         counts.len(),
