@@ -1,12 +1,12 @@
 -- wrk script: POST /users with a fresh login and email on every request.
 -- Each wrk thread has its own Lua state, so logins carry the thread's number.
 local counter = 0
-local thread_id = 0
-local threads = {}
+local threads = 0
 
+-- Runs in the main Lua state; `thread_id` becomes a global of each thread's own state.
 function setup(thread)
-  thread:set("thread_id", #threads + 1)
-  table.insert(threads, thread)
+  threads = threads + 1
+  thread:set("thread_id", threads)
 end
 
 function request()

@@ -21,7 +21,7 @@ users:
   database: sqlite://$work/users.db?mode=rwc
   admin_token: bench-admin-token
 log:
-  level: warn
+  level: info
 YAML
 "$root/target/release/users" --config "$work/config.yaml" 2> "$work/users.log" &
 pid=$!
@@ -43,8 +43,9 @@ echo "after GET: $(rss)"
 
 echo "== POST /users"
 ( sleep $((seconds / 2)); echo "during POST: $(rss)" ) &
+sampler=$!
 wrk -t2 -c16 -d"${seconds}s" --latency -s "$root/users/bench/post_users.lua" "http://127.0.0.1:$port"
-wait
+wait "$sampler"
 echo "after POST: $(rss)"
 curl -s "http://127.0.0.1:$port/health"; echo
 curl -s "http://127.0.0.1:$port/metrics" | grep -E '^http_requests_total\{route="/users",method="POST"|^outbox_published_total|^outbox_publish_failures_total'
