@@ -45,7 +45,9 @@ pub(crate) struct Metrics {
 }
 
 impl Metrics {
-    pub fn new() -> Self {
+    /// The registry, with the outbox metrics labelled by `transport` (`socketio` or `amqp`),
+    /// so dashboards can compare the two roads.
+    pub fn new(transport: domain::config::TransportKind) -> Self {
         let mut registry = Registry::default();
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
@@ -60,32 +62,36 @@ impl Metrics {
             "Time to answer an HTTP request, by route template",
             request_duration.clone(),
         );
+        let outbox = registry.sub_registry_with_label((
+            std::borrow::Cow::Borrowed("transport"),
+            std::borrow::Cow::Owned(transport.to_string()),
+        ));
         let outbox_published = Counter::default();
-        registry.register(
+        outbox.register(
             "outbox_published",
             "Mail requests the transport confirmed",
             outbox_published.clone(),
         );
         let outbox_failures = Counter::default();
-        registry.register(
+        outbox.register(
             "outbox_publish_failures",
             "Publishes that failed and were scheduled again",
             outbox_failures.clone(),
         );
         let outbox_pending = Gauge::default();
-        registry.register(
+        outbox.register(
             "outbox_pending",
             "Mail requests waiting to be published",
             outbox_pending.clone(),
         );
         let outbox_oldest_pending_seconds = Gauge::<f64, AtomicU64>::default();
-        registry.register(
+        outbox.register(
             "outbox_oldest_pending_seconds",
             "Age of the oldest mail request waiting to be published",
             outbox_oldest_pending_seconds.clone(),
         );
         let publish_duration = latency_histogram();
-        registry.register(
+        outbox.register(
             "outbox_publish_duration_seconds",
             "Time the transport took to confirm one publish",
             publish_duration.clone(),

@@ -68,7 +68,7 @@ impl App {
         let hasher = PasswordHasher::new(cores)
             .await
             .map_err(StartupError::Hasher)?;
-        let metrics = Arc::new(Metrics::new());
+        let metrics = Arc::new(Metrics::new(transport.kind()));
         let outbox_wakeup = Arc::new(Notify::new());
         let relay = OutboxRelay::new(
             db.clone(),

@@ -27,7 +27,10 @@ pub fn skip(test: &str, why: &str) {
     if services_required() {
         panic!("{test}: {why}, and FACTEUR_REQUIRE_SERVICES=1 forbids skipping");
     }
-    eprintln!("SKIPPED {test}: {why}");
+    // Straight to stderr: the harness captures eprintln! of passing tests, and a skip must
+    // show in every run.
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
 /// A running mailer and what it needs.

@@ -45,7 +45,10 @@ impl Backend {
                 if std::env::var("FACTEUR_REQUIRE_SERVICES").as_deref() == Ok("1") {
                     panic!("{test}: {why}, and FACTEUR_REQUIRE_SERVICES=1");
                 }
-                eprintln!("SKIPPED {test} (postgres): {why}");
+                // Straight to stderr: the harness captures eprintln! of passing tests, and a
+                // skip must show in every run.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stderr(), "SKIPPED {test} (postgres): {why}");
                 None
             }
         }
