@@ -1,7 +1,7 @@
 //! Whole-stack figures, per transport: the release `users` and `mailer` binaries, a real SMTP
 //! server in process, RabbitMQ for AMQP.
 //!
-//! Run: `cargo build --release --bin users --bin mailer && cargo bench --bench stack`
+//! Run: `cargo build --release -p users -p mailer --bins && cargo bench --bench stack`
 //! (`-- socketio` or `-- amqp` for one transport). It prints one block per transport:
 //! - accounts created per second until the last welcome mail reached SMTP (each create
 //!   hashes a password with Argon2id, so this is bounded by hashing);

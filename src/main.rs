@@ -22,8 +22,8 @@ path in capitals with __ between levels. Switch the transport to RabbitMQ with
 
     FACTEUR_TRANSPORT__KIND=amqp cargo run
 
-Production runs the two services as separate processes: `cargo run --bin users` and
-`cargo run --bin mailer` (the same configuration file and variables).";
+Production runs the two services as separate processes: `cargo run -p users` and
+`cargo run -p mailer` (the same configuration file and variables).";
 
 fn main() -> ExitCode {
     let config_path = match parse_args(std::env::args().skip(1)) {
