@@ -123,9 +123,11 @@ impl SmtpServer {
             ..Recorder::default()
         };
         let mut server = Server::new(recorder);
+        // mailin-embedded serves one connection per thread for as long as the client keeps it
+        // open, and the mailer pools up to 16: fewer threads leave its connections waiting.
         server
             .with_name("smtp.test")
-            .with_num_threads(8)
+            .with_num_threads(32)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
