@@ -46,24 +46,8 @@ async fn metrics_and_logs_show_what_happened() {
         .expect("GET /mails");
     assert!(listed.status().is_success());
 
-    let users_metrics = stack
-        .http()
-        .get(format!("{}/metrics", stack.users_url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let mailer_metrics = stack
-        .http()
-        .get(format!("{}/metrics", stack.mailer_url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let users_metrics = stack.metrics_text(&stack.users_url()).await;
+    let mailer_metrics = stack.metrics_text(&stack.mailer_url()).await;
     for (service, text, nonzero, present) in [
         (
             "users",

@@ -5,7 +5,7 @@
 use crate::support::postgres::{FreshDatabase, POSTGRES};
 use crate::support::services::{RABBITMQ, available, report};
 use crate::support::smtp::{SmtpServer, count_by_message_id};
-use crate::support::stack::{Kind, Stack, free_port, metric_sum, metric_sum_with, terminate};
+use crate::support::stack::{Kind, Stack, free_port, metric_sum_with, terminate};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -98,18 +98,9 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
         };
         tasks.spawn(async move {
             for n in 0..50 {
-                let login = format!("shared{worker}x{n}");
-                let response = stack
-                    .http()
-                    .post(format!("{base}/users"))
-                    .json(&serde_json::json!({
-                        "login": login, "email": format!("{login}@example.com"),
-                        "password": "correct horse battery", "first_name": "A", "last_name": "B"
-                    }))
-                    .send()
-                    .await
-                    .expect("POST /users");
-                assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+                stack
+                    .create_user_at(&base, &format!("shared{worker}x{n}"))
+                    .await;
             }
         });
     }
@@ -118,35 +109,11 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
     }
     stack.smtp.wait_for(200, WAIT).await;
     let mails = stack.smtp.settle(Duration::from_secs(1)).await;
-    let metrics_first = stack
-        .http()
-        .get(format!("{}/metrics", stack.users_url()))
-        .send()
+    let published = stack
+        .metric(&stack.users_url(), "outbox_published_total")
         .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let metrics_second = stack
-        .http()
-        .get(format!("{second_url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
-    let published = metric_sum(&metrics_first, "outbox_published_total")
-        + metric_sum(&metrics_second, "outbox_published_total");
-    let mailer_metrics = stack
-        .http()
-        .get(format!("{}/metrics", stack.mailer_url()))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+        + stack.metric(&second_url, "outbox_published_total").await;
+    let mailer_metrics = stack.metrics_text(&stack.mailer_url()).await;
     // `+ 0.0` turns the empty sum's -0 into 0 for the report.
     let duplicates_seen = metric_sum_with(
         &mailer_metrics,
@@ -208,18 +175,7 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         } else {
             users_url.clone()
         };
-        let login = format!("sio{n}");
-        let response = stack
-            .http()
-            .post(format!("{base}/users"))
-            .json(&serde_json::json!({
-                "login": login, "email": format!("{login}@example.com"),
-                "password": "correct horse battery", "first_name": "A", "last_name": "B"
-            }))
-            .send()
-            .await
-            .expect("POST /users");
-        assert_eq!(response.status(), reqwest::StatusCode::CREATED);
+        stack.create_user_at(&base, &format!("sio{n}")).await;
     }
     stack.smtp.wait_for(100, WAIT).await;
     let mails = stack.smtp.settle(Duration::from_secs(1)).await;

@@ -258,6 +258,11 @@ impl Stack {
 
     /// `POST /users` with a generated account; returns the created user.
     pub async fn create_user(&self, login: &str) -> Value {
+        self.create_user_at(&self.users_url(), login).await
+    }
+
+    /// The same against the users instance at `base_url`.
+    pub async fn create_user_at(&self, base_url: &str, login: &str) -> Value {
         let body = json!({
             "login": login,
             "email": format!("{login}@example.com"),
@@ -267,7 +272,7 @@ impl Stack {
         });
         let response = self
             .http
-            .post(format!("{}/users", self.users_url()))
+            .post(format!("{base_url}/users"))
             .json(&body)
             .send()
             .await
@@ -289,18 +294,21 @@ impl Stack {
             .bearer_auth(ADMIN_TOKEN)
     }
 
-    /// The sum of a counter or gauge (all label sets) in a service's `/metrics`.
-    pub async fn metric(&self, base_url: &str, name: &str) -> f64 {
-        let text = self
-            .http
+    /// A service's `/metrics` text.
+    pub async fn metrics_text(&self, base_url: &str) -> String {
+        self.http
             .get(format!("{base_url}/metrics"))
             .send()
             .await
             .expect("GET /metrics")
             .text()
             .await
-            .expect("metrics text");
-        metric_sum(&text, name)
+            .expect("metrics text")
+    }
+
+    /// The sum of a counter or gauge (all label sets) in a service's `/metrics`.
+    pub async fn metric(&self, base_url: &str, name: &str) -> f64 {
+        metric_sum(&self.metrics_text(base_url).await, name)
     }
 
     /// The process ids of users and mailer (0 when one is not running); for benches/stack.rs.
