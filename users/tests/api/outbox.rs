@@ -140,7 +140,9 @@ async fn after_a_transport_failure_the_relay_retries_and_publishes_later(backend
     assert_eq!(health.json["outbox"]["pending"], 0);
     let metrics = app.get("/metrics", None).await;
     assert!(
-        metrics.text.contains("outbox_publish_failures_total 3"),
+        metrics
+            .text
+            .contains(r#"outbox_publish_failures_total{transport="socketio"} 3"#),
         "{}",
         metrics.text
     );
