@@ -455,6 +455,23 @@ pub fn sqlite_folder(url: &str) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
+/// Creates the folder of an SQLite URL's file if it is missing: SQLite creates the file
+/// (`mode=rwc`) but not its folder, `./var/` on a fresh checkout.
+pub fn create_sqlite_folder(url: &str) -> std::io::Result<()> {
+    match sqlite_folder(url) {
+        Some(folder) => std::fs::create_dir_all(&folder).map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot create the database folder {}: {e}",
+                    folder.display()
+                ),
+            )
+        }),
+        None => Ok(()),
+    }
+}
+
 fn non_empty(key: &str, secret: &Secret) -> Result<(), ConfigError> {
     if secret.is_empty() {
         return Err(ConfigError::new(key, "must not be empty"));

@@ -8,15 +8,7 @@ use std::time::Duration;
 
 /// Opens the pool and brings the schema up to date.
 pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
-    // SQLite creates the file (`mode=rwc`) but not its folder: `./var/` on a fresh checkout.
-    if let Some(folder) = domain::config::sqlite_folder(url) {
-        std::fs::create_dir_all(&folder).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create the database folder {}: {e}",
-                folder.display()
-            ))
-        })?;
-    }
+    domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut options = ConnectOptions::new(url.to_owned());
     // sea-orm gives SQLite a pool of one connection unless told otherwise; readers then queue
     // behind every writer. WAL lets readers work while one writer commits.

@@ -23,15 +23,7 @@ use std::time::Duration;
 
 /// Connects to `url` and brings the schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    // SQLite creates the file (`mode=rwc`) but not its folder: `./var/` on a fresh checkout.
-    if let Some(folder) = domain::config::sqlite_folder(url) {
-        std::fs::create_dir_all(&folder).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create the database folder {}: {e}",
-                folder.display()
-            ))
-        })?;
-    }
+    domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut options = ConnectOptions::new(url.to_string());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
