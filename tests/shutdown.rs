@@ -97,6 +97,12 @@ async fn sigterm_mid_load_loses_nothing(kind: Kind) {
     ));
     assert_eq!(counts.len(), expected, "every account has its welcome mail");
     assert_eq!(mails.len(), expected, "and only one");
+    // A graceful stop records every finished hand-off before exiting, so the restarted
+    // mailer finds no delivery left mid-send.
+    let resends = stack
+        .metric(&stack.mailer_url(), "smtp_possible_resends_total")
+        .await;
+    assert_eq!(resends, 0.0, "no possible resend after a graceful stop");
 }
 
 #[tokio::test]

@@ -307,8 +307,10 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
             (DeliveryStatus::Retrying, Some(error), next)
         }
     };
-    // The worker is free as soon as SMTP answered; the outcome is written in a batch.
-    drop(permit);
+    // The outcome is queued for the batch writer before the worker's permit is returned:
+    // `stop` waits for every permit and then flushes the writer, so an outcome queued after
+    // the permit would miss that flush, and a mail already sent would stay `sending` and go
+    // out again after the restart.
     inner.outcomes.record(Outcome {
         id: record.id,
         template: record.template,
@@ -318,4 +320,5 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
         error,
         next_attempt_at: (status == DeliveryStatus::Retrying).then_some(next),
     });
+    drop(permit);
 }
