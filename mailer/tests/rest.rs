@@ -179,15 +179,7 @@ async fn health_metrics_openapi_and_docs_answer() {
         json!({"status": "ok", "database": "ok", "smtp": "files", "transport": "socketio"})
     );
 
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     for name in [
         "mail_requests_total{door=\"http\",status=\"accepted\"} 1",
         "deliveries_total{status=\"sent\"} 1",

@@ -102,15 +102,7 @@ async fn a_transient_4xx_is_retried_until_the_mail_is_sent() {
     assert_eq!(record["attempts"], 3);
     assert!(record["last_error"].is_null(), "{record}");
     assert_eq!(smtp.mails_for(&id).len(), 1);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("smtp_errors_total{class=\"transient\"} 2"),
         "{metrics}"
@@ -249,15 +241,7 @@ async fn a_mail_left_mid_send_by_a_stopped_process_is_sent_again_and_counted_as_
 
     assert_eq!(record["attempts"], 2);
     assert_eq!(smtp.mails_for(&id).len(), 1);
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("smtp_possible_resends_total 1"),
         "{metrics}"

@@ -149,15 +149,7 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     );
     assert_eq!(seen["still_connected"], true);
     assert_eq!(seen["ack_after_bad_input"]["status"], "accepted");
-    let metrics = app
-        .http
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains("mail_requests_total{door=\"socketio\",status=\"accepted\"} 2"),
         "{metrics}"

@@ -136,6 +136,18 @@ impl TestApp {
         self.config.mailer.outbox_dir.clone()
     }
 
+    /// The mailer's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// `POST /mails` with the token.
     pub async fn post_mail(&self, body: &Value) -> (u16, Value) {
         let response = self
