@@ -2,8 +2,10 @@
 # Mailer benchmark: send-mail acks/s and latency from concurrent socket.io clients, mails/s
 # handed to a local SMTP server, CPU per mail, peak RSS, and time to ready.
 # Usage (from the repository root):
-#   cargo build --release -p mailer --bin mailer --example smtp_sink
-#   mailer/bench/run.sh [clients] [window] [seconds]
+#   cargo build --release -p mailer --bin mailer --example smtp_sink --example send_mail_load
+#   [LOADER=node|rust] mailer/bench/run.sh [clients] [window] [seconds]
+# LOADER=node (default) drives the load with the official socket.io-client; LOADER=rust with
+# the transport crate's client (examples/send_mail_load.rs), which needs less CPU.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLIENTS=${1:-50}; WINDOW=${2:-4}; SECONDS_LOAD=${3:-15}
@@ -31,7 +33,11 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
 sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"\}/ {print $2}' | tail -1; }
 tck=$(getconf CLK_TCK)
 cpu0=$(cpu_ticks); t0=$(date +%s%N)
-load=$(NODE_PATH=tests/js/node_modules node mailer/bench/send_mail_load.js "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
+if [ "${LOADER:-node}" = rust ]; then
+  load=$(target/release/examples/send_mail_load "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
+else
+  load=$(NODE_PATH=tests/js/node_modules node mailer/bench/send_mail_load.js "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
+fi
 accepted=$(echo "$load" | sed -E 's/.*"accepted":([0-9]+).*/\1/')
 cpu_load=$(cpu_ticks); t_load=$(date +%s%N); sent_load=$(sent)
 # Wait until every accepted request has been handed to the SMTP sink (at most 120 s).

@@ -10,6 +10,7 @@ use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, S
 use crate::socket;
 use crate::store::{self, BatchWriter, Store};
 use axum::Router;
+use axum::serve::ListenerExt;
 use domain::config::Config;
 use socketioxide::SocketIo;
 use std::future::Future;
@@ -180,7 +181,15 @@ impl App {
     ) -> Result<(), RunError> {
         let io = self.io.clone();
         tracing::info!(addr = %self.local_addr(), "mailer listening");
-        let result = axum::serve(self.listener, self.router)
+        // TCP_NODELAY on every accepted connection: acks and events are small writes, and
+        // under Nagle's algorithm each one written while the previous is unacknowledged waits
+        // for the client's delayed ACK (up to 40 ms). axum::serve does not set it.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let result = axum::serve(listener, self.router)
             .with_graceful_shutdown(async move {
                 shutdown.await;
                 io.close().await;

@@ -184,3 +184,83 @@ async fn amqp_mail_status_events_reach_the_events_exchange_with_their_routing_ke
     let _ = connection.close(200, "done".into()).await;
     delete_topology(&config).await;
 }
+
+/// Keeps every request it is handed.
+#[derive(Default)]
+struct Recorder(std::sync::Mutex<Vec<MailRequest>>);
+
+#[async_trait]
+impl MailHandler for Recorder {
+    async fn handle(&self, request: MailRequest, _: Origin) -> MailAnswer {
+        let id = request.id;
+        self.0.lock().unwrap().push(request);
+        MailAnswer::accepted(id)
+    }
+}
+
+/// The transport asks for 16 KiB frames (lapin's buffers are sized by them); a request larger
+/// than one frame still goes through whole, and the broker reports the size it agreed to.
+#[tokio::test]
+async fn amqp_connections_use_small_frames_and_a_large_request_crosses_them_whole() {
+    if !rabbitmq_is_reachable(
+        "amqp_connections_use_small_frames_and_a_large_request_crosses_them_whole",
+    )
+    .await
+    {
+        return;
+    }
+    let config = isolated_amqp_config();
+    let recorder = Arc::new(Recorder::default());
+    let consumer = AmqpConsumer::start(&config, recorder.clone());
+    let publisher = AmqpPublisher::start(&config);
+    assert!(consumer.wait_until_connected(Duration::from_secs(10)).await);
+    assert!(
+        publisher
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
+    let mut request = welcome_request("ada@example.com");
+    request
+        .vars
+        .insert("note".into(), json!("é".repeat(20 * 1024)));
+    assert!(serde_json::to_vec(&request).unwrap().len() > 40 * 1024);
+
+    let receipt = publisher.publish(&request).await.unwrap();
+
+    assert_eq!(receipt, Receipt::Confirmed);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while recorder.0.lock().unwrap().is_empty() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the large request was not consumed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(recorder.0.lock().unwrap()[0], request);
+
+    let listed = tokio::process::Command::new("rabbitmqctl")
+        .args([
+            "list_connections",
+            "-q",
+            "--no-table-headers",
+            "frame_max",
+            "client_properties",
+        ])
+        .output()
+        .await
+        .expect("rabbitmqctl runs");
+    let listed = String::from_utf8_lossy(&listed.stdout);
+    // The connection name the transport gives ("facteur publisher", …) is in the client
+    // properties; connections the tests open with lapin directly have none.
+    let ours: Vec<&str> = listed
+        .lines()
+        .filter(|line| line.contains("facteur "))
+        .collect();
+    assert!(!ours.is_empty(), "no facteur connection listed:\n{listed}");
+    for line in ours {
+        assert!(line.starts_with("16384\t"), "{line}");
+    }
+    consumer.stop().await;
+    publisher.close().await;
+    delete_topology(&config).await;
+}

@@ -25,6 +25,7 @@ mod startup;
 mod state;
 mod user_body;
 mod user_fields;
+mod user_reader;
 mod write_txn;
 
 pub use outbox::Backlog;

@@ -7,7 +7,9 @@ use crate::outbox::relay::OutboxRelay;
 use crate::routes::router;
 use crate::session::SessionKeys;
 use crate::state::AppState;
+use crate::user_reader::UserReader;
 use axum::Router;
+use axum::serve::ListenerExt;
 use domain::config::Config;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -78,6 +80,7 @@ impl App {
         );
         let state = AppState {
             db,
+            reader: UserReader::for_database(&users.database).map(Arc::new),
             transport,
             hasher,
             sessions: SessionKeys::new(&users.session_secret),
@@ -121,7 +124,14 @@ impl App {
     ) -> Result<(), RunError> {
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = tokio::spawn(self.relay.run(relay_stopped));
-        let served = axum::serve(self.listener, self.router)
+        // TCP_NODELAY on every accepted connection (axum::serve does not set it): a response
+        // written in pieces would otherwise wait for the client's delayed ACK.
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "could not set TCP_NODELAY");
+            }
+        });
+        let served = axum::serve(listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
         let _ = stop_relay.send(true);

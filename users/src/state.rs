@@ -3,6 +3,7 @@
 use crate::hashing::PasswordHasher;
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
+use crate::user_reader::UserReader;
 use domain::Secret;
 use sea_orm::DatabaseConnection;
 use std::sync::Arc;
@@ -13,6 +14,8 @@ use transport::Transport;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub db: DatabaseConnection,
+    /// Reads one user on the calling thread (SQLite files only): see `user_reader`.
+    pub reader: Option<Arc<UserReader>>,
     pub transport: Arc<dyn Transport>,
     pub hasher: PasswordHasher,
     pub sessions: SessionKeys,

@@ -3,6 +3,7 @@
 
 use domain::config::AmqpConfig;
 use futures_util::{Stream, StreamExt};
+use lapin::uri::AMQPUri;
 use lapin::{Connection, ConnectionProperties, Event};
 use std::time::Duration;
 
@@ -10,18 +11,24 @@ use std::time::Duration;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a supervisor looks at the connection's status, in case no error event came.
 const STATUS_POLL: Duration = Duration::from_millis(500);
+/// The largest AMQP frame asked for when the URL does not say (`?frame_max=`). lapin keeps
+/// two buffers of 32 frames each per connection, filled with zeros up front: with RabbitMQ's
+/// 128 KiB default that is 8 MiB resident per connection. Mail requests and events weigh
+/// about a kilobyte, and a larger message is simply split over several frames.
+const FRAME_MAX: u32 = 16 * 1024;
 
 /// Connects to the broker, naming the connection after `role` in the management UI.
 /// The error never contains the URL, which carries the password.
 pub(crate) async fn open(config: &AmqpConfig, role: &str) -> Result<Connection, String> {
     let properties =
         ConnectionProperties::default().with_connection_name(format!("facteur {role}").into());
-    match tokio::time::timeout(
-        CONNECT_TIMEOUT,
-        Connection::connect(config.url.expose(), properties),
-    )
-    .await
-    {
+    let mut uri: AMQPUri = config
+        .url
+        .expose()
+        .parse()
+        .map_err(|_| "transport.amqp.url is not a valid AMQP URL".to_string())?;
+    uri.query.frame_max.get_or_insert(FRAME_MAX);
+    match tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect_uri(uri, properties)).await {
         Ok(Ok(connection)) => Ok(connection),
         Ok(Err(e)) => Err(format!("could not connect to RabbitMQ: {e}")),
         Err(_) => Err(format!(

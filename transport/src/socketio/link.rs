@@ -126,7 +126,9 @@ async fn serve_one_session(shared: &Shared, backoff: &mut Backoff) -> Result<(),
     let url = shared.ws_url.as_ref().map_err(|e| broken(e.clone()))?;
     let (ws, _) = tokio::time::timeout(
         HANDSHAKE_TIMEOUT,
-        tokio_tungstenite::connect_async(url.as_str()),
+        // Without TCP_NODELAY, a publish written while the previous one is unacknowledged
+        // waits for the mailer's delayed ACK (up to 40 ms) under Nagle's algorithm.
+        tokio_tungstenite::connect_async_with_config(url.as_str(), None, true),
     )
     .await
     .map_err(|_| {

@@ -1,0 +1,223 @@
+//! Reads of one user by id on SQLite, run on the thread that asks.
+//!
+//! sqlx runs each SQLite connection on a thread of its own and hands every query and every row
+//! across a channel, so a `GET /users/{id}` through the pool costs two thread wake-ups. Under
+//! load those hand-offs were about 40 % of the service's CPU (docs/benchmarks/users.md), while
+//! the primary-key lookup itself takes a few microseconds inside SQLite. This reader runs that
+//! lookup in place, on the async worker, with a few connections of its own kept in a list.
+//!
+//! Why blocking a worker here is fine: the database is in WAL mode, where a reader never waits
+//! for the writer, and the connections have no busy timeout. If SQLite still answers "busy"
+//! (it can, briefly, around a checkpoint or a crash recovery), or anything else goes wrong, the
+//! caller falls back to the pool. Reads see every committed write, since each statement runs
+//! in a transaction of its own that starts after the statement is issued.
+//!
+//! PostgreSQL and in-memory SQLite have no reader: each in-memory connection would see its own
+//! empty database.
+
+use crate::entities::user;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use sea_orm::sqlx::sqlite::SqliteConnectOptions;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// The one statement of this reader, with the columns in the order [`decode`] reads them.
+const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, last_name, \
+     company, functions, locale, created_at, updated_at FROM users WHERE id = ?1";
+
+/// Connections kept idle between reads; one per async worker is enough, as a read never waits.
+const KEEP_IDLE: usize = 4;
+
+/// A few read-only connections to the SQLite database file, used one at a time per read.
+pub(crate) struct UserReader {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl UserReader {
+    /// A reader for `url`, or `None` when the database is not an SQLite file.
+    pub(crate) fn for_database(url: &str) -> Option<UserReader> {
+        if !url.starts_with("sqlite:") {
+            return None;
+        }
+        let options = SqliteConnectOptions::from_str(url).ok()?;
+        let path = PathBuf::from(options.get_filename());
+        let name = path.to_string_lossy();
+        // sqlx names its in-memory databases `file:sqlx-in-memory-…`.
+        if name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:") {
+            return None;
+        }
+        Some(UserReader {
+            path,
+            idle: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// The user with this id, read on this thread; `Err` means "ask the pool instead".
+    pub(crate) fn find(&self, id: Uuid) -> Result<Option<user::Model>, rusqlite::Error> {
+        let connection = self.take()?;
+        let found = connection
+            .prepare_cached(SELECT_USER)
+            .and_then(|mut statement| {
+                statement
+                    .query_row([id.as_bytes().as_slice()], decode)
+                    .optional()
+            });
+        self.give_back(connection);
+        found
+    }
+
+    /// True when SQLite answered "busy" or "locked": expected now and then, not a fault.
+    pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
+        matches!(
+            error.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+        )
+    }
+
+    fn take(&self) -> Result<Connection, rusqlite::Error> {
+        let kept = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+        match kept {
+            Some(connection) => Ok(connection),
+            None => self.open(),
+        }
+    }
+
+    fn give_back(&self, connection: Connection) {
+        if let Ok(mut idle) = self.idle.lock()
+            && idle.len() < KEEP_IDLE
+        {
+            idle.push(connection);
+        }
+    }
+
+    fn open(&self) -> Result<Connection, rusqlite::Error> {
+        let connection = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        // Never write through this connection, never wait, and keep its page cache small:
+        // a lookup by primary key touches a handful of pages.
+        connection.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")?;
+        connection.busy_timeout(std::time::Duration::ZERO)?;
+        Ok(connection)
+    }
+}
+
+/// One `users` row as sea-orm's SQLite mapping stores it: the id as 16 bytes, `functions` as
+/// JSON text, times as text.
+fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
+    let id: Vec<u8> = row.get(0)?;
+    let functions: String = row.get(7)?;
+    Ok(user::Model {
+        id: Uuid::from_slice(&id).map_err(|e| conversion(0, e))?,
+        login: row.get(1)?,
+        email: row.get(2)?,
+        password_hash: row.get(3)?,
+        first_name: row.get(4)?,
+        last_name: row.get(5)?,
+        company: row.get(6)?,
+        functions: serde_json::from_str(&functions).map_err(|e| conversion(7, e))?,
+        locale: row.get(8)?,
+        created_at: time(row, 9)?,
+        updated_at: time(row, 10)?,
+    })
+}
+
+/// A time column: RFC 3339, or SQLite's `YYYY-MM-DD HH:MM:SS[.f][+HH:MM]` as sqlx writes it.
+fn time(row: &Row<'_>, column: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
+    let text: String = row.get(column)?;
+    if let Ok(t) = DateTime::parse_from_rfc3339(&text)
+        .or_else(|_| DateTime::parse_from_str(&text, "%F %T%.f%:z"))
+    {
+        return Ok(t.with_timezone(&Utc));
+    }
+    NaiveDateTime::parse_from_str(&text, "%F %T%.f")
+        .map(|t| t.and_utc())
+        .map_err(|e| conversion(column, e))
+}
+
+fn conversion(
+    column: usize,
+    error: impl std::error::Error + Send + Sync + 'static,
+) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::database::connect_and_migrate;
+    use sea_orm::{ActiveModelTrait, IntoActiveModel};
+
+    fn user(company: Option<&str>) -> user::Model {
+        user::Model {
+            id: Uuid::now_v7(),
+            login: format!("reader{}", rand::random::<u32>()),
+            email: format!("reader{}@example.test", rand::random::<u32>()),
+            password_hash: "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA".into(),
+            first_name: "Zoé".into(),
+            last_name: "Ünal".into(),
+            company: company.map(str::to_owned),
+            functions: serde_json::json!(["dev", "ops"]),
+            locale: "en".into(),
+            created_at: user::now(),
+            updated_at: user::now() + chrono::Duration::microseconds(1),
+        }
+    }
+
+    /// Rows written through sea-orm read back field for field, so the two mappings agree.
+    #[tokio::test]
+    async fn reads_what_sea_orm_wrote() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
+        let db = connect_and_migrate(&url).await.expect("database");
+        let reader = UserReader::for_database(&url).expect("a file database has a reader");
+        for company in [None, Some("ACME")] {
+            let written = user(company);
+            written
+                .clone()
+                .into_active_model()
+                .insert(&db)
+                .await
+                .expect("insert");
+            assert_eq!(reader.find(written.id).expect("read"), Some(written));
+        }
+        assert_eq!(reader.find(Uuid::now_v7()).expect("read"), None);
+    }
+
+    /// A later commit through the pool is visible to the next in-place read.
+    #[tokio::test]
+    async fn sees_each_commit() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
+        let db = connect_and_migrate(&url).await.expect("database");
+        let reader = UserReader::for_database(&url).expect("reader");
+        let written = user(None);
+        written
+            .clone()
+            .into_active_model()
+            .insert(&db)
+            .await
+            .expect("insert");
+        assert_eq!(
+            reader.find(written.id).expect("read"),
+            Some(written.clone())
+        );
+        let mut change = written.clone().into_active_model();
+        change.first_name = sea_orm::Set("Zora".into());
+        change.update(&db).await.expect("update");
+        let read = reader.find(written.id).expect("read").expect("found");
+        assert_eq!(read.first_name, "Zora");
+    }
+
+    #[test]
+    fn only_sqlite_files_have_a_reader() {
+        assert!(UserReader::for_database("postgres://localhost/test").is_none());
+        assert!(UserReader::for_database("sqlite::memory:").is_none());
+        assert!(UserReader::for_database("sqlite://data/users.db?mode=rwc").is_some());
+    }
+}
