@@ -67,6 +67,9 @@ impl OutcomeWriter {
     }
 }
 
+/// How long a batch of several outcomes waits for more before it is written.
+const OUTCOME_GATHER: Duration = Duration::from_millis(2);
+
 type GroupKey = (&'static str, u32, Option<String>, Option<i64>);
 
 async fn run(
@@ -77,6 +80,17 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
+        // Under load, let a few more outcomes arrive: one write transaction for many
+        // outcomes costs about what one for a single outcome does (see `CLAIM_GATHER`).
+        if batch.len() > 1 && batch.len() < 256 {
+            tokio::time::sleep(OUTCOME_GATHER).await;
+            while batch.len() < 256 {
+                match rx.try_recv() {
+                    Ok(message) => batch.push(message),
+                    Err(_) => break,
+                }
+            }
+        }
         let mut outcomes = Vec::with_capacity(batch.len());
         let mut flushes = Vec::new();
         for message in batch.drain(..) {
