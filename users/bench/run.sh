@@ -5,6 +5,7 @@
 #        cargo build --release -p users --bins)
 set -euo pipefail
 seconds="${1:-20}"
+command -v wrk > /dev/null || { echo "users/bench/run.sh needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 work="$(mktemp -d)"
 port=3907
