@@ -57,7 +57,7 @@ impl UserReader {
     }
 
     /// The user with this id, read on this thread; `Err` means "ask the pool instead".
-    pub(crate) fn find(&self, id: Uuid) -> Result<Option<user::Model>, rusqlite::Error> {
+    fn find(&self, id: Uuid) -> Result<Option<user::Model>, rusqlite::Error> {
         let connection = self.take()?;
         let found = connection
             .prepare_cached(SELECT_USER)
@@ -70,12 +70,24 @@ impl UserReader {
         found
     }
 
-    /// True when SQLite answered "busy" or "locked": expected now and then, not a fault.
-    pub(crate) fn is_busy(error: &rusqlite::Error) -> bool {
-        matches!(
-            error.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-        )
+    /// [`UserReader::find`], with a failure logged and turned into `None`: "ask the pool".
+    /// "busy" and "locked" are expected now and then and logged at debug only.
+    pub(crate) fn try_find(&self, id: Uuid) -> Option<Option<user::Model>> {
+        match self.find(id) {
+            Ok(found) => Some(found),
+            Err(error) => {
+                let busy = matches!(
+                    error.sqlite_error_code(),
+                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+                );
+                if busy {
+                    tracing::debug!(%error, "in-place read busy; reading through the pool");
+                } else {
+                    tracing::warn!(%error, "in-place read failed; reading through the pool");
+                }
+                None
+            }
+        }
     }
 
     fn take(&self) -> Result<Connection, rusqlite::Error> {
@@ -169,6 +181,14 @@ mod tests {
         }
     }
 
+    async fn insert(db: &sea_orm::DatabaseConnection, row: &user::Model) {
+        row.clone()
+            .into_active_model()
+            .insert(db)
+            .await
+            .expect("insert");
+    }
+
     /// Rows written through sea-orm read back field for field, so the two mappings agree.
     #[tokio::test]
     async fn reads_what_sea_orm_wrote() {
@@ -178,12 +198,7 @@ mod tests {
         let reader = UserReader::for_database(&url).expect("a file database has a reader");
         for company in [None, Some("ACME")] {
             let written = user(company);
-            written
-                .clone()
-                .into_active_model()
-                .insert(&db)
-                .await
-                .expect("insert");
+            insert(&db, &written).await;
             assert_eq!(reader.find(written.id).expect("read"), Some(written));
         }
         assert_eq!(reader.find(Uuid::now_v7()).expect("read"), None);
@@ -197,12 +212,7 @@ mod tests {
         let db = connect_and_migrate(&url).await.expect("database");
         let reader = UserReader::for_database(&url).expect("reader");
         let written = user(None);
-        written
-            .clone()
-            .into_active_model()
-            .insert(&db)
-            .await
-            .expect("insert");
+        insert(&db, &written).await;
         assert_eq!(
             reader.find(written.id).expect("read"),
             Some(written.clone())

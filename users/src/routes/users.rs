@@ -7,7 +7,6 @@ use crate::extract::{ApiJson, ApiPath, ApiQuery, JsonObject};
 use crate::state::AppState;
 use crate::user_body::UserBody;
 use crate::user_fields::NewUser;
-use crate::user_reader::UserReader;
 use crate::write_txn::{begin_write, taken_or_internal};
 use crate::{mails, outbox};
 use axum::Json;
@@ -134,17 +133,12 @@ pub(crate) async fn get_user(
     ApiPath(id): ApiPath<Uuid>,
 ) -> Result<Json<UserBody>, ApiError> {
     caller.may_act_on(id)?;
-    let read_here = state.reader.as_deref().map(|reader| reader.find(id));
-    let found = match read_here {
-        Some(Ok(found)) => found,
-        Some(Err(error)) => {
-            if UserReader::is_busy(&error) {
-                tracing::debug!(%error, "in-place read busy; reading through the pool");
-            } else {
-                tracing::warn!(%error, "in-place read failed; reading through the pool");
-            }
-            user::Entity::find_by_id(id).one(&state.db).await?
-        }
+    let in_place = state
+        .reader
+        .as_deref()
+        .and_then(|reader| reader.try_find(id));
+    let found = match in_place {
+        Some(found) => found,
         None => user::Entity::find_by_id(id).one(&state.db).await?,
     };
     let row = found.ok_or(ApiError::NotFound("user not found"))?;
