@@ -10,6 +10,7 @@ use async_trait::async_trait;
 use common::{
     RABBITMQ_URL, delete_topology, isolated_amqp_config, rabbitmq_is_reachable, welcome_request,
 };
+use domain::config::AmqpConfig;
 use domain::{MailAnswer, MailRequest};
 use futures_util::StreamExt;
 use lapin::options::{
@@ -57,6 +58,22 @@ async fn amqp_a_request_no_queue_can_take_is_a_retryable_error_not_a_confirm() {
     delete_topology(&config).await;
 }
 
+/// A consumer handing requests to `handler` and a publisher, both connected.
+async fn connected_pair(
+    config: &AmqpConfig,
+    handler: Arc<dyn MailHandler>,
+) -> (AmqpConsumer, AmqpPublisher) {
+    let consumer = AmqpConsumer::start(config, handler);
+    let publisher = AmqpPublisher::start(config);
+    assert!(consumer.wait_until_connected(Duration::from_secs(10)).await);
+    assert!(
+        publisher
+            .wait_until_connected(Duration::from_secs(10))
+            .await
+    );
+    (consumer, publisher)
+}
+
 /// Answers `unavailable` for its first `failures` calls, then `accepted`.
 struct FlakyStore {
     failures: usize,
@@ -86,14 +103,7 @@ async fn amqp_an_unavailable_answer_is_retried_until_the_request_is_stored() {
         failures: 2,
         calls: AtomicUsize::new(0),
     });
-    let consumer = AmqpConsumer::start(&config, store.clone());
-    let publisher = AmqpPublisher::start(&config);
-    assert!(consumer.wait_until_connected(Duration::from_secs(10)).await);
-    assert!(
-        publisher
-            .wait_until_connected(Duration::from_secs(10))
-            .await
-    );
+    let (consumer, publisher) = connected_pair(&config, store.clone()).await;
 
     let receipt = publisher
         .publish(&welcome_request("ada@example.com"))
@@ -211,14 +221,7 @@ async fn amqp_connections_use_small_frames_and_a_large_request_crosses_them_whol
     }
     let config = isolated_amqp_config();
     let recorder = Arc::new(Recorder::default());
-    let consumer = AmqpConsumer::start(&config, recorder.clone());
-    let publisher = AmqpPublisher::start(&config);
-    assert!(consumer.wait_until_connected(Duration::from_secs(10)).await);
-    assert!(
-        publisher
-            .wait_until_connected(Duration::from_secs(10))
-            .await
-    );
+    let (consumer, publisher) = connected_pair(&config, recorder.clone()).await;
     let mut request = welcome_request("ada@example.com");
     request
         .vars
