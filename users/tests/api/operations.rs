@@ -49,8 +49,15 @@ async fn metrics_are_labelled_by_route_template(backend: Backend) {
     .await
     .assert_status(200);
     app.wait_until_outbox_empty().await;
-
-    let metrics = app.get("/metrics", None).await;
+    // The relay counts a publish just after it marks the row published, so the outbox can
+    // look empty a moment before the counter moves.
+    let published = r#"outbox_published_total{transport="socketio"} 1"#;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let mut metrics = app.get("/metrics", None).await;
+    while !metrics.text.contains(published) && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        metrics = app.get("/metrics", None).await;
+    }
 
     metrics.assert_status(200);
     let text = &metrics.text;
