@@ -3,6 +3,7 @@
 //! One [`Metrics`] is built at start and shared; every counter is lock-free, so counting on
 //! the hot path (each accepted request, each SMTP send) costs an atomic add.
 
+use crate::store::sqlite_writer::WriteCounters;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -70,6 +71,10 @@ pub struct Metrics {
     pub smtp_possible_resends: Counter,
     /// Connected socket.io clients by namespace.
     pub socketio_clients: Family<NamespaceLabel, Gauge>,
+    /// Transactions committed by the SQLite writer.
+    pub store_commits: Counter,
+    /// Rows those transactions inserted, claimed or updated.
+    pub store_rows: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -95,6 +100,8 @@ impl Metrics {
         let smtp_errors = Family::<ClassLabel, Counter>::default();
         let smtp_possible_resends = Counter::default();
         let socketio_clients = Family::<NamespaceLabel, Gauge>::default();
+        let store_commits = Counter::default();
+        let store_rows = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -131,6 +138,16 @@ impl Metrics {
             "Connected socket.io clients by namespace",
             socketio_clients.clone(),
         );
+        registry.register(
+            "store_commits",
+            "Transactions committed by the delivery store's SQLite writer (SQLite file only)",
+            store_commits.clone(),
+        );
+        registry.register(
+            "store_rows_written",
+            "Rows inserted, claimed or updated by those transactions (rows per commit shows the batching)",
+            store_rows.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -141,6 +158,16 @@ impl Metrics {
             smtp_errors,
             smtp_possible_resends,
             socketio_clients,
+            store_commits,
+            store_rows,
+        }
+    }
+
+    /// The counters the SQLite writer moves.
+    pub fn write_counters(&self) -> WriteCounters {
+        WriteCounters {
+            commits: self.store_commits.clone(),
+            rows: self.store_rows.clone(),
         }
     }
 

@@ -8,7 +8,7 @@ use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
 use crate::socket;
-use crate::store::{self, BatchWriter, Store};
+use crate::store::{self, BatchWriter, SqliteWriter, Store};
 use axum::Router;
 use axum::serve::ListenerExt;
 use domain::config::Config;
@@ -36,6 +36,14 @@ pub enum StartupError {
     /// The SMTP settings cannot be used.
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),
+    /// `mailer.from` is not a mailbox a message can carry.
+    #[error("mailer.from: {value:?} cannot be used as the sender of a mail: {reason}")]
+    From {
+        /// The configured value.
+        value: String,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Why the mailer stopped with an error.
@@ -96,7 +104,9 @@ impl App {
     pub async fn build_with(config: &Config, options: MailerOptions) -> Result<App, StartupError> {
         let mc = &config.mailer;
         let db = store::connect(&mc.database).await?;
-        let store = Store::new(db.clone());
+        let metrics = Arc::new(Metrics::new());
+        let sqlite_writer = SqliteWriter::for_database(&mc.database, metrics.write_counters())?;
+        let store = Store::with_writer(db.clone(), sqlite_writer.clone());
         // Bound before any background work starts, so a taken port stops the start cleanly.
         let listener = TcpListener::bind(mc.listen)
             .await
@@ -104,7 +114,6 @@ impl App {
                 addr: mc.listen,
                 source,
             })?;
-        let metrics = Arc::new(Metrics::new());
         let (layer, io) = SocketIo::builder()
             // Above the 64 KiB request limit, so an oversize send-mail reaches the handler
             // and gets a `rejected` ack instead of the engine closing the connection.
@@ -126,7 +135,10 @@ impl App {
                 sender,
                 events: events.clone(),
                 metrics: metrics.clone(),
-                from: mc.from.clone(),
+                from: mc.from.parse().map_err(|e| StartupError::From {
+                    value: mc.from.clone(),
+                    reason: format!("{e}"),
+                })?,
                 domain: mc.from_domain().to_string(),
             },
             DeliveryOptions {
@@ -139,7 +151,7 @@ impl App {
         )
         .await?;
         let core = MailerCore::new(
-            BatchWriter::start(db),
+            BatchWriter::start(db, sqlite_writer),
             store,
             deliveries.clone(),
             events,

@@ -162,3 +162,130 @@ async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
     drop(app);
     drop_postgres(&name).await;
 }
+
+/// On an SQLite file the hot writes go through one thread of their own in shared
+/// transactions; what they store reads back through the pool exactly as the pool's own
+/// writes would, and claims keep their rules: once per record, and not before it is due.
+#[tokio::test]
+async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
+    use mailer::store::sqlite_writer::WriteCounters;
+    use mailer::store::{SqliteWriter, StoreOutcome};
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    let db = store::connect(&url).await.expect("connect and migrate");
+    assert!(
+        SqliteWriter::for_database("sqlite::memory:", WriteCounters::default())
+            .unwrap()
+            .is_none(),
+        "an in-memory database has no separate writer"
+    );
+    let counters = WriteCounters::default();
+    let writer = SqliteWriter::for_database(&url, counters.clone())
+        .expect("open the writer")
+        .expect("an SQLite file has a writer");
+    let store = Store::with_writer(db.clone(), Some(writer.clone()));
+    let (a, b) = (request(), request());
+
+    assert_eq!(writer.insert(a.clone()).await, Ok(StoreOutcome::Stored));
+    assert_eq!(writer.insert(a.clone()).await, Ok(StoreOutcome::Duplicate));
+    assert_eq!(writer.insert(b.clone()).await, Ok(StoreOutcome::Stored));
+    let stored = store.get(a.id).await.unwrap().expect("a reads back");
+    assert_eq!(
+        (stored.template, stored.locale, &stored.to, &stored.vars),
+        (a.template, a.locale, &a.to, &a.vars)
+    );
+    assert_eq!(
+        (stored.status, stored.attempts),
+        (DeliveryStatus::Queued, 0)
+    );
+
+    let now = chrono::Utc::now();
+    let mut claimed = store.claim_due(&[a.id, b.id, a.id], now).await.unwrap();
+    claimed.sort_by_key(|c| c.id);
+    let mut expected = vec![a.id, b.id];
+    expected.sort();
+    assert_eq!(claimed.iter().map(|c| c.id).collect::<Vec<_>>(), expected);
+    assert!(claimed.iter().all(|c| c.attempts == 0));
+    assert!(
+        store.claim_due(&[a.id], now).await.unwrap().is_empty(),
+        "a claimed record is not claimed twice"
+    );
+
+    let later = now + chrono::Duration::hours(1);
+    store
+        .finish_many(
+            &[b.id],
+            DeliveryStatus::Retrying,
+            1,
+            Some("451 later"),
+            now,
+            later,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_many(&[a.id], DeliveryStatus::Sent, 1, None, now, now)
+        .await
+        .unwrap();
+    let b_record = serde_json::to_value(store.get(b.id).await.unwrap().unwrap()).unwrap();
+    assert_eq!(b_record["status"], "retrying");
+    assert_eq!(b_record["attempts"], 1);
+    assert_eq!(b_record["last_error"], "451 later");
+    assert!(
+        store.claim_due(&[b.id], now).await.unwrap().is_empty(),
+        "a retry is not claimed before its time"
+    );
+    let retry = store
+        .claim_due(&[b.id], later + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].attempts, 1, "the stored count of tries comes back");
+    let a_record = store.get(a.id).await.unwrap().unwrap();
+    assert_eq!(a_record.status, DeliveryStatus::Sent);
+    assert!(a_record.sent_at.is_some());
+
+    // Writes that queue up while the database is locked share one transaction, and each
+    // still gets its own answer. The lock is held by another connection until every insert
+    // has been handed to the writer.
+    let before = (counters.rows.get(), counters.commits.get());
+    assert_eq!(
+        before.0,
+        2 + 3 + 2,
+        "rows inserted, claimed and updated so far"
+    );
+    let blocker = rusqlite::Connection::open(dir.path().join("m.db")).unwrap();
+    blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let mut inserts = tokio::task::JoinSet::new();
+    for _ in 0..300 {
+        let writer = writer.clone();
+        inserts.spawn(async move { writer.insert(request()).await });
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    blocker.execute_batch("COMMIT").unwrap();
+    while let Some(answer) = inserts.join_next().await {
+        assert_eq!(answer.unwrap(), Ok(StoreOutcome::Stored));
+    }
+    let page = store
+        .list(Some(DeliveryStatus::Queued), 1, 10)
+        .await
+        .unwrap();
+    // The 300, and `b`, claimed again: `sending` shows as `queued`.
+    assert_eq!(page.total, 301);
+    assert_eq!(counters.rows.get() - before.0, 300);
+    let commits = counters.commits.get() - before.1;
+    assert!(commits <= 3, "300 queued inserts took {commits} commits");
+
+    // A store that cannot be written answers with the `unavailable` sentence, and claims
+    // and outcomes with an error: nothing is reported stored that is not.
+    db.execute_unprepared("DROP TABLE mail_deliveries")
+        .await
+        .unwrap();
+    let refused = writer
+        .insert(request())
+        .await
+        .expect_err("nothing to write to");
+    assert!(refused.contains("not stored"), "{refused}");
+    assert!(store.claim_due(&[a.id], now).await.is_err());
+    db.close_by_ref().await.unwrap();
+}

@@ -16,7 +16,9 @@ use crate::metrics::Metrics;
 use crate::store::{DeliveryRecord, DeliveryStatus, Store};
 use crate::templates::Templates;
 use chrono::Utc;
-use std::collections::VecDeque;
+use domain::MailRequestId;
+use lettre::message::Mailbox;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -62,7 +64,7 @@ struct Inner {
     templates: Templates,
     metrics: Arc<Metrics>,
     options: DeliveryOptions,
-    from: String,
+    from: Mailbox,
     domain: String,
     jobs: mpsc::Sender<DeliveryRecord>,
     /// Set when work exists in the store that is not in the queue (the queue was full, or a
@@ -89,8 +91,8 @@ pub struct DeliveryContext {
     pub events: Events,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The `From` header.
-    pub from: String,
+    /// The `From` header, parsed once at start.
+    pub from: Mailbox,
     /// The Message-ID domain.
     pub domain: String,
 }
@@ -228,11 +230,19 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
             };
             permits.push(permit);
         }
-        let ids: Vec<_> = pending.drain(..permits.len()).map(|r| r.id).collect();
+        let mut taken: HashMap<MailRequestId, DeliveryRecord> =
+            pending.drain(..permits.len()).map(|r| (r.id, r)).collect();
+        let ids: Vec<_> = taken.keys().copied().collect();
         match inner.store.claim_due(&ids, Utc::now()).await {
             Ok(claimed) => {
                 // Fewer rows than ids: copies of records already claimed, sent, or not due.
-                for (record, permit) in claimed.into_iter().zip(permits) {
+                for (claim, permit) in claimed.into_iter().zip(permits) {
+                    let Some(mut record) = taken.remove(&claim.id) else {
+                        continue;
+                    };
+                    // The stored count wins over a copy read before an earlier try.
+                    record.attempts = claim.attempts;
+                    record.status = DeliveryStatus::Sending;
                     let inner = inner.clone();
                     tokio::spawn(async move { deliver(&inner, record, permit).await });
                 }

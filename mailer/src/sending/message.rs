@@ -3,6 +3,7 @@
 use crate::templates::RenderedMail;
 use domain::{MailRequestId, Recipient, Template};
 use lettre::Message;
+use lettre::address::{Address, Envelope};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
 use lettre::message::{Mailbox, MultiPart};
 
@@ -28,24 +29,25 @@ impl Header for FacteurTemplate {
 /// Builds the message: `From` the configured sender, `To` the recipient,
 /// `Message-ID: <id@domain>`, `X-Facteur-Template`, and a text + HTML alternative body.
 pub fn build_message(
-    from: &str,
+    from: &Mailbox,
     domain: &str,
     id: MailRequestId,
     template: Template,
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
-    let from: Mailbox = from
-        .parse()
-        .map_err(|e| format!("the sender address {from:?} cannot be used: {e}"))?;
-    let address = to
+    let address: Address = to
         .email
         .as_str()
         .parse()
         .map_err(|e| format!("the recipient address cannot be used: {e}"))?;
+    // Given, the envelope is not derived by parsing the `From` and `To` headers back.
+    let envelope = Envelope::new(Some(from.email.clone()), vec![address.clone()])
+        .map_err(|e| format!("the envelope could not be built: {e}"))?;
     let name = (!to.name.trim().is_empty()).then(|| to.name.clone());
     Message::builder()
-        .from(from)
+        .envelope(envelope)
+        .from(from.clone())
         .to(Mailbox::new(name, address))
         .subject(mail.subject)
         .message_id(Some(format!("<{id}@{domain}>")))

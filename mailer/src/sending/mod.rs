@@ -2,6 +2,7 @@
 //! connections ([`SmtpPool`]), or `.eml` files), the delivery loop that claims, sends and
 //! retries ([`delivery`]), and the batched writing and announcing of outcomes (`outcomes`).
 
+mod deferred_writes;
 pub mod delivery;
 mod message;
 mod outcomes;

@@ -6,9 +6,11 @@
 //! does after up to 40 ms: measured against a local server, that capped the mailer at
 //! about 340 mails/s with 16 workers. This pool opens the TCP connection itself, sets
 //! `TCP_NODELAY`, and hands the stream to lettre (`connect_with_transport`), so SMTP
-//! speaks exactly as before, minus the stall. Implicit TLS (`tls: tls`) goes through
-//! lettre's own connect, without the option.
+//! speaks exactly as before, minus the stall. The stream is wrapped in [`DeferredWrites`],
+//! so what lettre writes between two replies leaves in one write. Implicit TLS (`tls: tls`)
+//! goes through lettre's own connect, without either.
 
+use super::deferred_writes::DeferredWrites;
 use domain::config::SmtpTls;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
@@ -112,10 +114,12 @@ impl SmtpPool {
                 stream
                     .set_nodelay(true)
                     .map_err(|e| PoolError::Connect(e.to_string()))?;
-                let mut conn =
-                    AsyncSmtpConnection::connect_with_transport(Box::new(stream), &self.hello)
-                        .await
-                        .map_err(smtp)?;
+                let mut conn = AsyncSmtpConnection::connect_with_transport(
+                    Box::new(DeferredWrites::new(stream)),
+                    &self.hello,
+                )
+                .await
+                .map_err(smtp)?;
                 if let (SmtpTls::Starttls, Some(params)) = (self.tls, &self.tls_parameters) {
                     conn.starttls(params.clone(), &self.hello)
                         .await

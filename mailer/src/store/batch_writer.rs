@@ -8,6 +8,7 @@
 
 use super::migration::DELIVERIES;
 use super::records::to_millis;
+use super::sqlite_writer::SqliteWriter;
 use chrono::Utc;
 use domain::{MailRequest, MailRequestId};
 use sea_orm::sea_query::{OnConflict, Query};
@@ -28,28 +29,39 @@ pub enum StoreOutcome {
     Duplicate,
 }
 
-type Job = (MailRequest, oneshot::Sender<Result<StoreOutcome, String>>);
+/// One request waiting for the pool task, with where to answer.
+pub type Job = (MailRequest, oneshot::Sender<Result<StoreOutcome, String>>);
 
 /// The handle the doors use; cheap to clone.
 #[derive(Clone)]
-pub struct BatchWriter {
-    jobs: mpsc::Sender<Job>,
+pub enum BatchWriter {
+    /// A task that inserts through the pool.
+    Pool(mpsc::Sender<Job>),
+    /// The SQLite writer thread, which batches by itself.
+    Sqlite(SqliteWriter),
 }
 
 impl BatchWriter {
-    /// Starts the writer task on `db`. It ends once every handle is dropped.
-    pub fn start(db: DatabaseConnection) -> Self {
+    /// Starts the writer task on `db`, or uses `sqlite` when given. The task ends once every
+    /// handle is dropped.
+    pub fn start(db: DatabaseConnection, sqlite: Option<SqliteWriter>) -> Self {
+        if let Some(writer) = sqlite {
+            return Self::Sqlite(writer);
+        }
         let (jobs, rx) = mpsc::channel(8192);
         tokio::spawn(run(db, rx));
-        Self { jobs }
+        Self::Pool(jobs)
     }
 
     /// Stores `request` (or finds it already stored). The error is one sentence for the
     /// `unavailable` answer; it never carries database internals.
     pub async fn store(&self, request: MailRequest) -> Result<StoreOutcome, String> {
+        let jobs = match self {
+            Self::Pool(jobs) => jobs,
+            Self::Sqlite(writer) => return writer.insert(request).await,
+        };
         let (tx, rx) = oneshot::channel();
-        self.jobs
-            .send((request, tx))
+        jobs.send((request, tx))
             .await
             .map_err(|_| "the mailer is shutting down and cannot store requests".to_string())?;
         rx.await

@@ -4,6 +4,8 @@
 //! - [`records`]: reading and moving delivery records through their statuses.
 //! - [`status`]: the statuses a delivery goes through.
 //! - [`batch_writer`]: the single task that stores incoming requests in batches.
+//! - [`sqlite_writer`]: on an SQLite file, the thread that runs the hot writes (inserts,
+//!   claims, outcomes) together in shared transactions.
 //!
 //! The request id is the primary key, so "at most one mail per id" starts here: a second
 //! insert of the same id changes nothing and is answered `duplicate`.
@@ -12,10 +14,13 @@ pub mod batch_writer;
 mod batches;
 pub mod migration;
 pub mod records;
+pub mod sqlite_writer;
 pub mod status;
 
 pub use batch_writer::{BatchWriter, StoreOutcome};
+pub use batches::Claimed;
 pub use records::{DeliveryRecord, DeliveryStatus, Page, Store};
+pub use sqlite_writer::SqliteWriter;
 
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
@@ -33,6 +38,10 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     options
         .max_connections(if sqlite { 1 } else { 8 })
         .acquire_timeout(Duration::from_secs(5))
+        // sqlx pings a connection each time it leaves the pool: for SQLite that is one more
+        // round trip to the connection's thread per statement, and a file cannot go stale
+        // the way a network connection can. PostgreSQL keeps the check.
+        .test_before_acquire(!sqlite)
         .sqlx_logging(false)
         // WAL lets readers (GET /mails) run while the batch writer writes; NORMAL
         // synchronous is durable across process crashes, which is what a restart needs.

@@ -5,6 +5,7 @@
 //! whose process died mid-send. Outside, `sending` shows as `queued`.
 
 use super::migration::DELIVERIES;
+use super::sqlite_writer::SqliteWriter;
 pub use super::status::DeliveryStatus;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Email, Locale, MailRequestId, Recipient, Template};
@@ -115,12 +116,25 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, DbErr
 #[derive(Clone)]
 pub struct Store {
     db: DatabaseConnection,
+    /// On an SQLite file, the thread that runs claims and outcomes (and inserts, through
+    /// the batch writer) in shared transactions.
+    writer: Option<SqliteWriter>,
 }
 
 impl Store {
-    /// Wraps a connected, migrated database.
+    /// Wraps a connected, migrated database; every write goes through the pool.
     pub fn new(db: DatabaseConnection) -> Self {
-        Self { db }
+        Self { db, writer: None }
+    }
+
+    /// Wraps a connected, migrated database whose claims and outcomes go through `writer`.
+    pub fn with_writer(db: DatabaseConnection, writer: Option<SqliteWriter>) -> Self {
+        Self { db, writer }
+    }
+
+    /// The SQLite writer, when there is one.
+    pub(crate) fn writer(&self) -> Option<&SqliteWriter> {
+        self.writer.as_ref()
     }
 
     /// The connection, for the batch writer and health checks.

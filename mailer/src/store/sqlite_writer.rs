@@ -1,0 +1,333 @@
+//! The delivery store's hot writes on an SQLite file, on one thread of their own.
+//!
+//! Every mail costs three writes: the insert that makes `accepted` true, the claim before
+//! the SMTP handoff, and the outcome after it. Through sqlx, each statement is handed to the
+//! connection's thread and each returned row handed back, with a pool check-out around it,
+//! and each statement commits on its own: measured with `perf`, about a quarter of the
+//! mailer's CPU per mail went to those hand-offs and commits (docs/benchmarks/mailer.md).
+//!
+//! Here one thread owns an rusqlite connection (the same SQLite library sqlx links). It takes
+//! every write waiting in its channel, runs them all in one transaction with prepared
+//! statements, commits once, and answers each caller. Inserts from the doors, the
+//! dispatcher's claim and the outcome writer's updates that arrive together share a commit,
+//! which is what group commit means. The guarantees do not move: an insert is answered only
+//! after its commit, a claim is committed before its mail is handed over, and an outcome is
+//! acknowledged only once written.
+//!
+//! Reads, the schema and the rare writes (putting back abandoned claims at start) stay on
+//! the sea-orm pool; WAL mode lets its reads run beside this writer, and both sides wait for
+//! each other's write lock with the same busy timeout. PostgreSQL and in-memory SQLite have
+//! no such writer.
+
+use super::batch_writer::StoreOutcome;
+use super::batches::Claimed;
+use super::migration::DELIVERIES;
+use super::records::{DeliveryStatus, to_millis};
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use prometheus_client::metrics::counter::Counter;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use sea_orm::DbErr;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot};
+
+/// Writes waiting beyond this make the doors wait before queueing more.
+const QUEUE: usize = 8192;
+/// The most writes in one transaction.
+const MAX_BATCH: usize = 1024;
+/// How long a write waits for the database lock held by the pool's connection.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The sentence of an `unavailable` answer when an insert could not be stored.
+const NOT_STORED: &str =
+    "the delivery store is not answering; the request was not stored, try again later";
+
+/// What the writer counts: transactions committed, and rows they wrote. Clones share
+/// their values.
+#[derive(Clone, Default)]
+pub struct WriteCounters {
+    /// Transactions committed.
+    pub commits: Counter,
+    /// Rows inserted, claimed or updated.
+    pub rows: Counter,
+}
+
+/// One outcome to record (see [`SqliteWriter::finish_many`]).
+struct Finish {
+    ids: Vec<MailRequestId>,
+    status: DeliveryStatus,
+    attempts: u32,
+    error: Option<String>,
+    sent_at: Option<i64>,
+    next_attempt_at: i64,
+}
+
+enum Op {
+    Insert(MailRequest, oneshot::Sender<Result<StoreOutcome, String>>),
+    Claim(
+        Vec<MailRequestId>,
+        i64,
+        oneshot::Sender<Result<Vec<Claimed>, DbErr>>,
+    ),
+    Finish(Finish, oneshot::Sender<Result<(), DbErr>>),
+}
+
+/// The handle to the writer thread; cheap to clone. The thread ends once every handle is
+/// dropped.
+#[derive(Clone)]
+pub struct SqliteWriter {
+    ops: mpsc::Sender<Op>,
+}
+
+const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
+     vars, status, attempts, created_at, next_attempt_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7) ON CONFLICT (id) DO NOTHING";
+/// The `+` keeps `status` and `next_attempt_at` off their indexes: the lookup is by id (see
+/// `Store::claim_due`).
+const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
+     AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ?2 RETURNING attempts";
+const FINISH: &str = "UPDATE mail_deliveries SET status = ?1, attempts = ?2, last_error = ?3, \
+     next_attempt_at = ?4, sent_at = coalesce(?5, sent_at) WHERE id = ?6";
+
+impl SqliteWriter {
+    /// A writer for `url` when it names an SQLite file, else `None`. Call it after the
+    /// schema is in place ([`super::connect`]).
+    pub fn for_database(url: &str, counters: WriteCounters) -> Result<Option<SqliteWriter>, DbErr> {
+        let Some(path) = sqlite_file(url) else {
+            return Ok(None);
+        };
+        debug_assert_eq!(
+            DELIVERIES, "mail_deliveries",
+            "the statements name the table"
+        );
+        let connection = open(&path).map_err(|e| {
+            DbErr::Custom(format!(
+                "could not open {} for writing: {e}",
+                path.display()
+            ))
+        })?;
+        let (ops, rx) = mpsc::channel(QUEUE);
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(connection, rx, counters))
+            .map_err(|e| DbErr::Custom(format!("could not start the SQLite writer: {e}")))?;
+        Ok(Some(SqliteWriter { ops }))
+    }
+
+    /// Stores `request` unless its id is stored already. The error is the one sentence of
+    /// an `unavailable` answer.
+    pub async fn insert(&self, request: MailRequest) -> Result<StoreOutcome, String> {
+        let (reply, answer) = oneshot::channel();
+        self.ops
+            .send(Op::Insert(request, reply))
+            .await
+            .map_err(|_| NOT_STORED.to_string())?;
+        answer.await.map_err(|_| NOT_STORED.to_string())?
+    }
+
+    /// Claims those of `ids` that are due at `now` (see `Store::claim_due`).
+    pub async fn claim_due(
+        &self,
+        ids: Vec<MailRequestId>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, DbErr> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Claim(ids, to_millis(now), reply)).await?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    /// Records one outcome for every id in `ids` (see `Store::finish_many`).
+    pub async fn finish_many(
+        &self,
+        ids: &[MailRequestId],
+        status: DeliveryStatus,
+        attempts: u32,
+        error: Option<&str>,
+        at: DateTime<Utc>,
+        next_attempt_at: DateTime<Utc>,
+    ) -> Result<(), DbErr> {
+        let finish = Finish {
+            ids: ids.to_vec(),
+            status,
+            attempts,
+            error: error.map(str::to_string),
+            sent_at: (status == DeliveryStatus::Sent).then(|| to_millis(at)),
+            next_attempt_at: to_millis(next_attempt_at),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Finish(finish, reply)).await?;
+        answer.await.map_err(|_| gone())?
+    }
+
+    async fn send(&self, op: Op) -> Result<(), DbErr> {
+        self.ops.send(op).await.map_err(|_| gone())
+    }
+}
+
+fn gone() -> DbErr {
+    DbErr::Custom("the SQLite writer has stopped".into())
+}
+
+/// The file of an SQLite URL (`sqlite://var/mailer.db?mode=rwc` → `var/mailer.db`); `None`
+/// for in-memory databases, where another connection would see another, empty database.
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    let memory = path.is_empty() || path.starts_with(":memory:") || url.contains("mode=memory");
+    (!memory).then(|| PathBuf::from(path))
+}
+
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let connection = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    // WAL is a property of the file (set by the pool's connection); `synchronous` is per
+    // connection and must match: NORMAL is durable across a process crash.
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(connection)
+}
+
+fn run(mut connection: Connection, mut rx: mpsc::Receiver<Op>, counters: WriteCounters) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        write_batch(&mut connection, &mut batch, &counters);
+    }
+}
+
+/// What one write gave, to send once the transaction is committed.
+enum Written {
+    Insert(StoreOutcome),
+    Claim(Vec<Claimed>),
+    Finish,
+}
+
+/// Runs `batch` in one transaction and answers every write: with its result once committed,
+/// or with the error when the transaction failed.
+fn write_batch(connection: &mut Connection, batch: &mut Vec<Op>, counters: &WriteCounters) {
+    let mut written = Vec::with_capacity(batch.len());
+    let mut rows = 0;
+    let result = (|| -> rusqlite::Result<()> {
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op in batch.iter() {
+            let (w, n) = apply(&tx, op)?;
+            written.push(w);
+            rows += n;
+        }
+        tx.commit()
+    })();
+    match result {
+        Ok(()) => {
+            counters.commits.inc();
+            counters.rows.inc_by(rows);
+            for (op, w) in batch.drain(..).zip(written) {
+                answer(op, Ok(w));
+            }
+        }
+        Err(e) => {
+            // Nothing of this batch is stored (the transaction rolled back when dropped):
+            // every caller hears so, including those whose own statement had run.
+            tracing::error!(error = %e, count = batch.len(), "could not write a batch to the delivery store");
+            let error = format!("the delivery store could not be written: {e}");
+            for op in batch.drain(..) {
+                answer(op, Err(error.clone()));
+            }
+        }
+    }
+}
+
+/// Sends `op`'s caller its result.
+fn answer(op: Op, written: Result<Written, String>) {
+    match op {
+        Op::Insert(_, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Insert(outcome)) => Ok(outcome),
+                _ => Err(NOT_STORED.to_string()),
+            });
+        }
+        Op::Claim(_, _, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Claim(claimed)) => Ok(claimed),
+                Ok(_) => Err(DbErr::Custom("a claim got another write's result".into())),
+                Err(e) => Err(DbErr::Custom(e)),
+            });
+        }
+        Op::Finish(_, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Finish) => Ok(()),
+                Ok(_) => Err(DbErr::Custom("an update got another write's result".into())),
+                Err(e) => Err(DbErr::Custom(e)),
+            });
+        }
+    }
+}
+
+/// One write inside the open transaction, with the rows it wrote. An error aborts the
+/// whole batch.
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, u64)> {
+    match op {
+        Op::Insert(request, _) => {
+            let vars = serde_json::to_string(&request.vars)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let now = to_millis(Utc::now());
+            let changed = tx.prepare_cached(INSERT)?.execute(params![
+                request.id.to_string(),
+                request.template.as_str(),
+                request.locale.as_str(),
+                request.to.email.as_str(),
+                request.to.name,
+                vars,
+                now,
+            ])?;
+            let outcome = if changed == 1 {
+                StoreOutcome::Stored
+            } else {
+                StoreOutcome::Duplicate
+            };
+            Ok((Written::Insert(outcome), changed as u64))
+        }
+        Op::Claim(ids, now, _) => {
+            let mut statement = tx.prepare_cached(CLAIM)?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let attempts: Option<i64> = statement
+                    .query_row(params![id.to_string(), now], |row| row.get(0))
+                    .optional()?;
+                if let Some(attempts) = attempts {
+                    claimed.push(Claimed {
+                        id: *id,
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                    });
+                }
+            }
+            let n = claimed.len() as u64;
+            Ok((Written::Claim(claimed), n))
+        }
+        Op::Finish(f, _) => {
+            let mut statement = tx.prepare_cached(FINISH)?;
+            let mut n = 0;
+            for id in &f.ids {
+                n += statement.execute(params![
+                    f.status.as_db(),
+                    i64::from(f.attempts),
+                    f.error,
+                    f.next_attempt_at,
+                    f.sent_at,
+                    id.to_string(),
+                ])? as u64;
+            }
+            Ok((Written::Finish, n))
+        }
+    }
+}
