@@ -60,5 +60,11 @@ if [ "$drained" -gt 0 ]; then
 else
   echo "drain_mails_per_s: none (sending kept up with the load)"
 fi
+metric() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
+commits=$(metric store_commits_total); rows=$(metric store_rows_written_total)
+if [ -n "$commits" ] && [ "$commits" -gt 0 ]; then
+  printf 'store_writes:    %d rows in %d SQLite commits (%.1f per commit)\n' "$rows" "$commits" "$(echo "$rows / $commits" | bc -l)"
+fi
+echo "minor_faults:    $(awk '{print $10}' "/proc/$MAILER_PID/stat")"
 grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
 tail -1 "$WORK/sink.log"
