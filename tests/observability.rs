@@ -72,6 +72,8 @@ async fn metrics_and_logs_show_what_happened() {
                 "smtp_send_duration_seconds_count",
                 "smtp_errors_total",
                 "socketio_connected_clients",
+                "store_commits_total",
+                "store_rows_written_total",
             ][..],
             &["smtp_possible_resends_total"][..],
         ),

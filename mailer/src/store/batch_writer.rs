@@ -3,8 +3,9 @@
 //! Every door sends its request into one channel; this task takes all the requests that
 //! arrived together (`recv_many`), stores them with one `INSERT … ON CONFLICT (id) DO
 //! NOTHING RETURNING id`, and answers each waiter. One statement per batch instead of one
-//! transaction per request is what lets the mailer ack thousands of requests a second on
-//! SQLite, whose writes are serialised anyway.
+//! transaction per request is what lets the mailer ack thousands of requests a second.
+//! That is the PostgreSQL (and in-memory SQLite) road; on an SQLite file the requests go to
+//! the [`SqliteWriter`] thread instead, which batches them with the other writes.
 
 use super::migration::DELIVERIES;
 use super::records::to_millis;
