@@ -57,6 +57,11 @@ fn each_program_names_the_bad_key_and_exits_2() {
             "mailer.max_attempts",
         ),
         (
+            vec![],
+            vec![("FACTEUR_MAILER__WORKER_THREADS", "0")],
+            "mailer.worker_threads",
+        ),
+        (
             vec!["--config", "/nonexistent/facteur.yaml"],
             vec![],
             "/nonexistent/facteur.yaml",

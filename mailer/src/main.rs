@@ -12,8 +12,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: mailer [--config PATH]\n\nRuns the Facteur mailer. The configuration comes from PATH, else $FACTEUR_CONFIG, else ./config.yaml, with FACTEUR_* variables on top.";
 
-#[tokio::main]
-async fn main() {
+fn main() {
     let mut args = std::env::args().skip(1);
     let mut path: Option<PathBuf> = None;
     while let Some(arg) = args.next() {
@@ -31,6 +30,20 @@ async fn main() {
     }
     let config =
         domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
+    // Built by hand rather than with `#[tokio::main]`: the worker count is a configuration
+    // key, read before the runtime exists.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.mailer.worker_threads)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| {
+            eprintln!("the mailer could not start its runtime: {e}");
+            std::process::exit(1);
+        });
+    runtime.block_on(serve(config));
+}
+
+async fn serve(config: domain::config::Config) {
     domain::telemetry::init(&config.log);
     // Exit code 2 is for a configuration that is invalid as written; a start that fails on
     // something outside (a database that does not answer) is 1.

@@ -21,6 +21,7 @@ fn the_contract_file_loads_with_its_defaults() {
     assert_eq!(config.transport.amqp.queue, "facteur.mail.requests");
     assert!(config.mailer.smtp.is_none());
     assert_eq!(config.mailer.max_attempts, 8);
+    assert_eq!(config.mailer.worker_threads, 1);
     assert_eq!(config.mailer.from_domain(), "facteur.local");
     let defaults = load("{}", &[]).unwrap();
     assert_eq!(defaults.users.database, config.users.database);
@@ -95,6 +96,12 @@ fn each_bad_value_names_its_key() {
         ("mailer: {from: 'nobody'}", &[], "mailer.from"),
         ("mailer: {max_attempts: 0}", &[], "mailer.max_attempts"),
         ("mailer: {max_attempts: -1}", &[], "mailer.max_attempts"),
+        ("mailer: {worker_threads: 0}", &[], "mailer.worker_threads"),
+        (
+            "",
+            &[("FACTEUR_MAILER__WORKER_THREADS", "many")],
+            "mailer.worker_threads",
+        ),
         (
             "transport: {amqp: {url: 'http://x'}}",
             &[],
