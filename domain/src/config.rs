@@ -454,17 +454,21 @@ impl Config {
     }
 }
 
-/// The folder that holds an SQLite URL's file (`sqlite://var/users.db?mode=rwc` → `var`), so a
-/// service can create it before connecting; `None` for in-memory and non-SQLite URLs.
-pub fn sqlite_folder(url: &str) -> Option<PathBuf> {
+/// The file of an SQLite URL (`sqlite://var/users.db?mode=rwc` → `var/users.db`); `None` for
+/// in-memory and non-SQLite URLs.
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url
         .strip_prefix("sqlite://")
         .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    if path.is_empty() || path.starts_with(":memory:") {
-        return None;
-    }
-    Path::new(path)
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    let memory = path.is_empty() || path.starts_with(":memory:") || query.contains("mode=memory");
+    (!memory).then(|| PathBuf::from(path))
+}
+
+/// The folder that holds an SQLite URL's file (`sqlite://var/users.db?mode=rwc` → `var`), so a
+/// service can create it before connecting; `None` for in-memory and non-SQLite URLs.
+pub fn sqlite_folder(url: &str) -> Option<PathBuf> {
+    sqlite_file(url)?
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .map(Path::to_path_buf)

@@ -181,4 +181,14 @@ fn sqlite_urls_name_their_folder() {
     assert_eq!(sqlite_folder("sqlite://users.db"), None);
     assert_eq!(sqlite_folder("sqlite::memory:"), None);
     assert_eq!(sqlite_folder("postgres://localhost/x"), None);
+    assert_eq!(
+        sqlite_file("sqlite://var/mailer.db?mode=rwc"),
+        Some(PathBuf::from("var/mailer.db"))
+    );
+    assert_eq!(sqlite_file("sqlite::memory:"), None);
+    assert_eq!(
+        sqlite_file("sqlite://shared?mode=memory&cache=shared"),
+        None
+    );
+    assert_eq!(sqlite_file("postgres://localhost/x"), None);
 }

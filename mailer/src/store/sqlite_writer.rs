@@ -21,14 +21,12 @@
 
 use super::batch_writer::StoreOutcome;
 use super::batches::Claimed;
-use super::migration::DELIVERIES;
 use super::records::{DeliveryStatus, to_millis};
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use sea_orm::DbErr;
-use std::path::PathBuf;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -94,13 +92,9 @@ impl SqliteWriter {
     /// A writer for `url` when it names an SQLite file, else `None`. Call it after the
     /// schema is in place ([`super::connect`]).
     pub fn for_database(url: &str, counters: WriteCounters) -> Result<Option<SqliteWriter>, DbErr> {
-        let Some(path) = sqlite_file(url) else {
+        let Some(path) = domain::config::sqlite_file(url) else {
             return Ok(None);
         };
-        debug_assert_eq!(
-            DELIVERIES, "mail_deliveries",
-            "the statements name the table"
-        );
         let connection = open(&path).map_err(|e| {
             DbErr::Custom(format!(
                 "could not open {} for writing: {e}",
@@ -167,17 +161,6 @@ impl SqliteWriter {
 
 fn gone() -> DbErr {
     DbErr::Custom("the SQLite writer has stopped".into())
-}
-
-/// The file of an SQLite URL (`sqlite://var/mailer.db?mode=rwc` → `var/mailer.db`); `None`
-/// for in-memory databases, where another connection would see another, empty database.
-fn sqlite_file(url: &str) -> Option<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))?;
-    let path = rest.split('?').next().unwrap_or("");
-    let memory = path.is_empty() || path.starts_with(":memory:") || url.contains("mode=memory");
-    (!memory).then(|| PathBuf::from(path))
 }
 
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
