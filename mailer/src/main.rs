@@ -51,7 +51,8 @@ async fn serve(config: domain::config::Config) {
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "the mailer could not start");
-            std::process::exit(1);
+            let invalid_as_written = matches!(e, mailer::StartupError::From { .. });
+            std::process::exit(if invalid_as_written { 2 } else { 1 });
         }
     };
     tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "mailer listening on http://{}", app.local_addr());

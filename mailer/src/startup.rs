@@ -12,6 +12,7 @@ use crate::store::{self, BatchWriter, SqliteWriter, Store};
 use axum::Router;
 use axum::serve::ListenerExt;
 use domain::config::Config;
+use lettre::message::Mailbox;
 use socketioxide::SocketIo;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -36,7 +37,7 @@ pub enum StartupError {
     /// The SMTP settings cannot be used.
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),
-    /// `mailer.from` is not a mailbox a message can carry.
+    /// `mailer.from` is not a mailbox a message can carry: a configuration error (exit 2).
     #[error("mailer.from: {value:?} cannot be used as the sender of a mail: {reason}")]
     From {
         /// The configured value.
@@ -103,6 +104,12 @@ impl App {
     /// [`App::build`] with explicit tuning.
     pub async fn build_with(config: &Config, options: MailerOptions) -> Result<App, StartupError> {
         let mc = &config.mailer;
+        // Checked before anything starts: lettre's mailbox syntax is stricter than the
+        // address check of the configuration.
+        let from: Mailbox = mc.from.parse().map_err(|e| StartupError::From {
+            value: mc.from.clone(),
+            reason: format!("{e}"),
+        })?;
         let db = store::connect(&mc.database).await?;
         let metrics = Arc::new(Metrics::new());
         let sqlite_writer = SqliteWriter::for_database(&mc.database, metrics.write_counters())?;
@@ -135,10 +142,7 @@ impl App {
                 sender,
                 events: events.clone(),
                 metrics: metrics.clone(),
-                from: mc.from.parse().map_err(|e| StartupError::From {
-                    value: mc.from.clone(),
-                    reason: format!("{e}"),
-                })?,
+                from,
                 domain: mc.from_domain().to_string(),
             },
             DeliveryOptions {

@@ -208,3 +208,18 @@ async fn health_metrics_openapi_and_docs_answer() {
         "the docs page loads nothing from the network"
     );
 }
+
+/// A sender whose address passes the configuration check but that lettre cannot put in a
+/// `From` header stops the start, naming the key, instead of failing every mail later.
+#[tokio::test]
+async fn a_sender_lettre_cannot_use_stops_the_start_and_names_the_key() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = crate::common::test_config(&dir);
+    config.mailer.from = "Facteur, Inc <no-reply@facteur.local>".into();
+    config.validate().expect("the address part alone is valid");
+    let error = match mailer::App::build(&config).await {
+        Ok(_) => panic!("the mailer started with an unusable sender"),
+        Err(e) => e.to_string(),
+    };
+    assert!(error.starts_with("mailer.from:"), "{error}");
+}
