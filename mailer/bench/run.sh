@@ -32,6 +32,11 @@ ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
 sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"\}/ {print $2}' | tail -1; }
 tck=$(getconf CLK_TCK)
+# Peak of each part of the resident set (anonymous memory, mapped files such as SQLite's
+# WAL index, shared memory), sampled every 0.2 s: VmHWM gives only their peak sum.
+( while kill -0 $MAILER_PID 2>/dev/null; do
+    grep -E '^(RssAnon|RssFile|RssShmem):' "/proc/$MAILER_PID/status" 2>/dev/null || true; sleep 0.2
+  done ) > "$WORK/rss.log" & SAMPLER_PID=$!
 cpu0=$(cpu_ticks); t0=$(date +%s%N)
 if [ "${LOADER:-node}" = rust ]; then
   load=$(target/release/examples/send_mail_load "http://127.0.0.1:$HTTP_PORT" $TOKEN "$CLIENTS" "$WINDOW" "$SECONDS_LOAD")
@@ -66,5 +71,11 @@ if [ -n "$commits" ] && [ "$commits" -gt 0 ]; then
   printf 'store_writes:    %d rows in %d SQLite commits (%.1f per commit)\n' "$rows" "$commits" "$(echo "$rows / $commits" | bc -l)"
 fi
 echo "minor_faults:    $(awk '{print $10}' "/proc/$MAILER_PID/stat")"
+# Context switches of all the mailer's threads: each is a sleep and a wake-up, which on a
+# virtual machine costs more than most of the work between them.
+switches=$(cat /proc/$MAILER_PID/task/*/status | awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {n += $2} END {print n}')
+printf 'ctx_switches:    %d (%.2f per mail)\n' "$switches" "$(echo "$switches / $total_sent" | bc -l)"
 grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
+kill $SAMPLER_PID 2>/dev/null || true
+awk '{ if ($2 > max[$1]) max[$1] = $2 } END { printf "peak_parts:      RssAnon %d kB, RssFile %d kB, RssShmem %d kB\n", max["RssAnon:"], max["RssFile:"], max["RssShmem:"] }' "$WORK/rss.log"
 tail -1 "$WORK/sink.log"

@@ -163,9 +163,9 @@ async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
     drop_postgres(&name).await;
 }
 
-/// On an SQLite file the hot writes go through one thread of their own in shared
-/// transactions; what they store reads back through the pool exactly as the pool's own
-/// writes would, and claims keep their rules: once per record, and not before it is due.
+/// On an SQLite file the hot writes go through one writer in shared transactions; what they
+/// store reads back through the pool exactly as the pool's own writes would, and claims keep
+/// their rules: once per record, and not before it is due.
 #[tokio::test]
 async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     use mailer::store::sqlite_writer::WriteCounters;
@@ -247,7 +247,9 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
 
     // Writes that queue up while the database is locked share one transaction, and each
     // still gets its own answer. The lock is held by another connection until every insert
-    // has been handed to the writer.
+    // has been handed to the writer. The writer waits for the lock on a blocking thread:
+    // this test's runtime has one thread, so a wait on it would keep this test from
+    // releasing the lock until the wait gave up, and every insert would end `unavailable`.
     let before = (counters.rows.get(), counters.commits.get());
     assert_eq!(
         before.0,

@@ -177,7 +177,7 @@ const CLAIM_BATCH: usize = 64;
 /// up before claiming. Claiming as soon as one worker was free gave claims of one or two rows,
 /// each a write of its own whose commit writes the touched pages to the WAL again; those
 /// commits were the largest part of the mailer's CPU per mail (measured before the SQLite
-/// writer thread, which now also lets a claim share its commit with other writes).
+/// writer, which now also lets a claim share its commit with other writes).
 const CLAIM_GATHER: Duration = Duration::from_micros(500);
 
 async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {

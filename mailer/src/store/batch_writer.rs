@@ -38,7 +38,7 @@ pub type Job = (MailRequest, oneshot::Sender<Result<StoreOutcome, String>>);
 pub enum BatchWriter {
     /// A task that inserts through the pool.
     Pool(mpsc::Sender<Job>),
-    /// The SQLite writer thread, which batches by itself.
+    /// The SQLite writer, which batches by itself.
     Sqlite(SqliteWriter),
 }
 
