@@ -291,3 +291,39 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     assert!(store.claim_due(&[a.id], now).await.is_err());
     db.close_by_ref().await.unwrap();
 }
+
+/// The writer does not copy its write-ahead log into the database inside a commit (that
+/// would `fsync` on the runtime's thread); a thread of its own does, every 64 batches. If
+/// that thread did nothing, the log would grow without end and the database file would
+/// never change: here the file grows while no other connection writes.
+#[tokio::test]
+async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
+    use mailer::store::sqlite_writer::WriteCounters;
+    use mailer::store::{SqliteWriter, StoreOutcome};
+    let dir = tempfile::TempDir::new().unwrap();
+    let path = dir.path().join("m.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = store::connect(&url).await.expect("connect and migrate");
+    let writer = SqliteWriter::for_database(&url, WriteCounters::default())
+        .expect("open the writer")
+        .expect("an SQLite file has a writer");
+    let before = std::fs::metadata(&path).unwrap().len();
+    // Each insert is awaited before the next is sent, so each is a batch of its own: four
+    // times the 64 batches after which a checkpoint is asked for.
+    for _ in 0..256 {
+        assert_eq!(writer.insert(request()).await, Ok(StoreOutcome::Stored));
+    }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let size = std::fs::metadata(&path).unwrap().len();
+        if size > before {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the database file stayed at {before} bytes after 256 commits: nothing was checkpointed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    db.close_by_ref().await.unwrap();
+}
