@@ -173,13 +173,6 @@ async fn refill(inner: &Inner, pending: &mut VecDeque<DeliveryRecord>) {
 
 /// Claims at most this many records per statement.
 const CLAIM_BATCH: usize = 64;
-/// When every worker is busy and more records wait, how long the dispatcher lets workers free
-/// up before claiming. Claiming as soon as one worker was free gave claims of one or two rows,
-/// each a write of its own whose commit writes the touched pages to the WAL again; those
-/// commits were the largest part of the mailer's CPU per mail (measured before the SQLite
-/// writer, which now also lets a claim share its commit with other writes).
-const CLAIM_GATHER: Duration = Duration::from_micros(500);
-
 async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
     let mut stopping = inner.stopping.subscribe();
     let mut pending: VecDeque<DeliveryRecord> = VecDeque::new();
@@ -215,21 +208,15 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
         }
         let mut permits = vec![first];
         let want = pending.len().min(CLAIM_BATCH);
-        let gather_until = tokio::time::Instant::now() + CLAIM_GATHER;
+        // Only the workers free now: the store's writer puts this claim in one commit with
+        // the other writes waiting. Waiting up to 0.5 ms here for more workers, which paid
+        // before the writer gathered, measured no cheaper since, with more context switches
+        // (docs/benchmarks/mailer.md).
         while permits.len() < want {
-            let permit = match inner.workers.clone().try_acquire_owned() {
-                Ok(permit) => permit,
-                Err(_) => match tokio::time::timeout_at(
-                    gather_until,
-                    inner.workers.clone().acquire_owned(),
-                )
-                .await
-                {
-                    Ok(Ok(permit)) => permit,
-                    _ => break,
-                },
-            };
-            permits.push(permit);
+            match inner.workers.clone().try_acquire_owned() {
+                Ok(permit) => permits.push(permit),
+                Err(_) => break,
+            }
         }
         let mut taken: HashMap<MailRequestId, DeliveryRecord> =
             pending.drain(..permits.len()).map(|r| (r.id, r)).collect();

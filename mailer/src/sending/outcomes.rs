@@ -67,9 +67,6 @@ impl OutcomeWriter {
     }
 }
 
-/// How long a batch of several outcomes waits for more before it is written.
-const OUTCOME_GATHER: Duration = Duration::from_millis(2);
-
 type GroupKey = (&'static str, u32, Option<String>, Option<i64>);
 
 async fn run(
@@ -80,10 +77,12 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
-        // Under load, let a few more outcomes arrive: one write transaction for many
-        // outcomes costs about what one for a single outcome does (see `CLAIM_GATHER`).
+        // Under load, let the sends that have finished meanwhile add their outcomes: one
+        // turn of the runtime, not a timer. A 2 ms sleep here, which paid before the store's
+        // writer gathered writes itself, measured no cheaper since, with more context
+        // switches (docs/benchmarks/mailer.md).
         if batch.len() > 1 && batch.len() < 256 {
-            tokio::time::sleep(OUTCOME_GATHER).await;
+            tokio::task::yield_now().await;
             while batch.len() < 256 {
                 match rx.try_recv() {
                     Ok(message) => batch.push(message),
