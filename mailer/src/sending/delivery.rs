@@ -173,6 +173,14 @@ async fn refill(inner: &Inner, pending: &mut VecDeque<DeliveryRecord>) {
 
 /// Claims at most this many records per statement.
 const CLAIM_BATCH: usize = 64;
+/// Without the SQLite writer (PostgreSQL, in-memory SQLite), when every worker is busy and
+/// more records wait, how long the dispatcher lets workers free up before claiming, so that
+/// one claim statement carries more rows: claiming as soon as one worker was free gave
+/// claims of one or two rows, each a transaction of its own. The SQLite writer puts a claim
+/// in one commit with whatever else waits, and there this wait measured no cheaper, with
+/// more context switches (docs/benchmarks/mailer.md), so it claims only the workers free now.
+const CLAIM_GATHER: Duration = Duration::from_micros(500);
+
 async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
     let mut stopping = inner.stopping.subscribe();
     let mut pending: VecDeque<DeliveryRecord> = VecDeque::new();
@@ -181,6 +189,11 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
         .options
         .retry_base
         .clamp(Duration::from_millis(20), Duration::from_secs(1));
+    let gather = if inner.store.writer().is_some() {
+        Duration::ZERO
+    } else {
+        CLAIM_GATHER
+    };
     loop {
         while pending.len() < CLAIM_BATCH {
             match rx.try_recv() {
@@ -208,15 +221,22 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
         }
         let mut permits = vec![first];
         let want = pending.len().min(CLAIM_BATCH);
-        // Only the workers free now: the store's writer puts this claim in one commit with
-        // the other writes waiting. Waiting up to 0.5 ms here for more workers, which paid
-        // before the writer gathered, measured no cheaper since, with more context switches
-        // (docs/benchmarks/mailer.md).
+        let gather_until = tokio::time::Instant::now() + gather;
         while permits.len() < want {
-            match inner.workers.clone().try_acquire_owned() {
-                Ok(permit) => permits.push(permit),
-                Err(_) => break,
-            }
+            let permit = match inner.workers.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) if gather.is_zero() => break,
+                Err(_) => match tokio::time::timeout_at(
+                    gather_until,
+                    inner.workers.clone().acquire_owned(),
+                )
+                .await
+                {
+                    Ok(Ok(permit)) => permit,
+                    _ => break,
+                },
+            };
+            permits.push(permit);
         }
         let mut taken: HashMap<MailRequestId, DeliveryRecord> =
             pending.drain(..permits.len()).map(|r| (r.id, r)).collect();

@@ -67,6 +67,14 @@ impl OutcomeWriter {
     }
 }
 
+/// Without the SQLite writer (PostgreSQL, in-memory SQLite), how long a batch of several
+/// outcomes waits for more before it is written: one `UPDATE … WHERE id IN (…)` for many
+/// outcomes costs about what one for a single outcome does. The SQLite writer gathers writes
+/// itself, and there this wait measured no cheaper, with more context switches
+/// (docs/benchmarks/mailer.md): one turn of the runtime lets the sends that finished
+/// meanwhile add their outcomes.
+const OUTCOME_GATHER: Duration = Duration::from_millis(2);
+
 type GroupKey = (&'static str, u32, Option<String>, Option<i64>);
 
 async fn run(
@@ -75,14 +83,15 @@ async fn run(
     metrics: Arc<Metrics>,
     mut rx: mpsc::UnboundedReceiver<Message>,
 ) {
+    let gather = store.writer().is_none().then_some(OUTCOME_GATHER);
     let mut batch = Vec::with_capacity(256);
     while rx.recv_many(&mut batch, 256).await > 0 {
-        // Under load, let the sends that have finished meanwhile add their outcomes: one
-        // turn of the runtime, not a timer. A 2 ms sleep here, which paid before the store's
-        // writer gathered writes itself, measured no cheaper since, with more context
-        // switches (docs/benchmarks/mailer.md).
+        // Under load, let a few more outcomes arrive (see `OUTCOME_GATHER`).
         if batch.len() > 1 && batch.len() < 256 {
-            tokio::task::yield_now().await;
+            match gather {
+                Some(wait) => tokio::time::sleep(wait).await,
+                None => tokio::task::yield_now().await,
+            }
             while batch.len() < 256 {
                 match rx.try_recv() {
                     Ok(message) => batch.push(message),
