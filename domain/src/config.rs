@@ -160,8 +160,8 @@ pub struct MailerConfig {
     pub outbox_dir: PathBuf,
     /// SMTP tries before a mail is marked failed.
     pub max_attempts: u32,
-    /// Tokio worker threads of the mailer process (socket.io, HTTP, rendering and SMTP). The
-    /// SQLite store writes on a thread of its own besides these.
+    /// Tokio worker threads of the mailer process (socket.io, HTTP, rendering, SMTP and the
+    /// SQLite store's writes). SQLite checkpoints run on a thread of their own besides these.
     pub worker_threads: usize,
 }
 

@@ -5,7 +5,7 @@
 //! NOTHING RETURNING id`, and answers each waiter. One statement per batch instead of one
 //! transaction per request is what lets the mailer ack thousands of requests a second.
 //! That is the PostgreSQL (and in-memory SQLite) road; on an SQLite file the requests go to
-//! the [`SqliteWriter`] thread instead, which batches them with the other writes.
+//! the [`SqliteWriter`] instead, which batches them with the other writes.
 
 use super::migration::DELIVERIES;
 use super::records::to_millis;
