@@ -179,11 +179,16 @@ fn gone() -> DbErr {
     DbErr::Custom("the SQLite writer has stopped".into())
 }
 
-fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
-    let connection = Connection::open_with_flags(
+/// A connection to the existing database file, used by one thread or task at a time.
+fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
+    )
+}
+
+fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
+    let connection = connect(path)?;
     // WAL is a property of the file (set by the pool's connection); `synchronous` is per
     // connection and must match: NORMAL is durable across a process crash. Checkpoints are
     // the checkpoint thread's: one here would `fsync` on the runtime's thread.
@@ -205,11 +210,7 @@ fn start_checkpoints(path: &std::path::Path) -> Result<std_mpsc::SyncSender<()>,
             path.display()
         ))
     };
-    let connection = Connection::open_with_flags(
-        path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .map_err(|e| failed(&e))?;
+    let connection = connect(path).map_err(|e| failed(&e))?;
     let (ask, asked) = std_mpsc::sync_channel::<()>(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
