@@ -6,10 +6,13 @@
 #   [LOADER=node|rust] mailer/bench/run.sh [clients] [window] [seconds]
 # LOADER=node (default) drives the load with the official socket.io-client; LOADER=rust with
 # the transport crate's client (examples/send_mail_load.rs), which needs less CPU.
+# SMTP=rust (default) hands the mails to examples/smtp_sink.rs (mailin-embedded, which does
+# not offer PIPELINING); SMTP=node to nodemailer's smtp-server (tests/js/smtp-server.js, which
+# does, so the mailer pipelines; needs `npm ci --prefix tests/js`).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLIENTS=${1:-50}; WINDOW=${2:-4}; SECONDS_LOAD=${3:-15}
-BIN=target/release/mailer; SINK=target/release/examples/smtp_sink
+BIN=target/release/mailer
 WORK=$(mktemp -d); trap 'kill $MAILER_PID $SINK_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
 cat > "$WORK/config.yaml" <<YAML
@@ -22,8 +25,13 @@ mailer:
 log: { level: warn }
 YAML
 
-$SINK 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & SINK_PID=$!
-sleep 0.3
+if [ "${SMTP:-rust}" = node ]; then
+  NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port $SMTP_PORT --count-only > "$WORK/sink.log" & SINK_PID=$!
+  until grep -q listening "$WORK/sink.log" 2>/dev/null; do sleep 0.05; done
+else
+  target/release/examples/smtp_sink 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & SINK_PID=$!
+  sleep 0.3
+fi
 start_ns=$(date +%s%N)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
 until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.002; done

@@ -7,6 +7,7 @@ mod common;
 mod live_page;
 mod rest;
 mod smtp_delivery;
+mod smtp_pipelining;
 mod socketio_js;
 mod store_backends;
 mod templates;

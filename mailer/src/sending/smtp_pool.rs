@@ -9,13 +9,23 @@
 //! speaks exactly as before, minus the stall. The stream is wrapped in [`DeferredWrites`],
 //! so what lettre writes between two replies leaves in one write. Implicit TLS (`tls: tls`)
 //! goes through lettre's own connect, without either.
+//!
+//! With a server that offers `PIPELINING` (RFC 2920), `MAIL FROM`, `RCPT TO` and `DATA` go
+//! out together and their replies are read after, so a mail takes two round trips instead
+//! of four. lettre does not pipeline, and it does not keep the `EHLO` keywords it does not
+//! know, so the pool asks with a second `EHLO` once per connection, and pipelines through
+//! lettre's public pieces: its command types, `command` (one write, then one reply) and
+//! `read_response`. The rest (TLS, authentication, the message and its dot-stuffing, reply
+//! parsing and errors) stays lettre's.
 
 use super::deferred_writes::DeferredWrites;
 use domain::config::SmtpTls;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
 use lettre::transport::smtp::extension::ClientId;
+use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -36,7 +46,20 @@ pub struct SmtpPool {
     hello: ClientId,
     max_idle: usize,
     /// A `std::sync::Mutex`: held only to push or pop, never across an await.
-    idle: Mutex<Vec<(AsyncSmtpConnection, Instant)>>,
+    idle: Mutex<Vec<Idle>>,
+}
+
+/// An open connection and what the server offered on it.
+struct Connection {
+    smtp: AsyncSmtpConnection,
+    /// The server's `EHLO` reply listed `PIPELINING`.
+    pipelining: bool,
+}
+
+/// A connection waiting in the pool, and since when.
+struct Idle {
+    connection: Connection,
+    since: Instant,
 }
 
 /// Why a send failed: before any data was handed over, or from lettre.
@@ -70,18 +93,18 @@ impl SmtpPool {
         }
     }
 
-    fn take_idle(&self) -> Option<(AsyncSmtpConnection, Instant)> {
+    fn take_idle(&self) -> Option<Idle> {
         let mut idle = self.idle.lock().ok()?;
-        while let Some((conn, since)) = idle.pop() {
-            if since.elapsed() < MAX_IDLE {
-                return Some((conn, since));
+        while let Some(waiting) = idle.pop() {
+            if waiting.since.elapsed() < MAX_IDLE {
+                return Some(waiting);
             }
             // Dropped without QUIT: the server times it out; nothing is pending on it.
         }
         None
     }
 
-    async fn connect(&self) -> Result<AsyncSmtpConnection, PoolError> {
+    async fn connect(&self) -> Result<Connection, PoolError> {
         let smtp = PoolError::Smtp;
         let mut conn = match self.tls {
             SmtpTls::Tls => AsyncSmtpConnection::connect_tokio1(
@@ -128,41 +151,105 @@ impl SmtpPool {
                 conn
             }
         };
+        // Before AUTH: a new EHLO after it may make the server forget the authentication.
+        let ehlo = conn
+            .command(Ehlo::new(self.hello.clone()))
+            .await
+            .map_err(smtp)?;
+        let pipelining = ehlo.message().skip(1).any(|line| {
+            line.split_ascii_whitespace()
+                .next()
+                .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+        });
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
                 .map_err(smtp)?;
         }
-        Ok(conn)
+        Ok(Connection {
+            smtp: conn,
+            pipelining,
+        })
     }
 
     /// Sends one mail over a pooled (or new) connection, and pools the connection again
     /// when the exchange ended cleanly.
     pub async fn send(&self, envelope: &Envelope, email: &[u8]) -> Result<(), PoolError> {
         let mut conn = match self.take_idle() {
-            Some((mut conn, since)) => {
-                if since.elapsed() >= CHECK_AFTER && !conn.test_connected().await {
+            Some(mut idle) => {
+                if idle.since.elapsed() >= CHECK_AFTER
+                    && !idle.connection.smtp.test_connected().await
+                {
                     self.connect().await?
                 } else {
-                    conn
+                    idle.connection
                 }
             }
             None => self.connect().await?,
         };
-        match conn.send(envelope, email).await {
-            Ok(_) => {
+        let sent = if conn.pipelining && plain_ascii(envelope, email) {
+            send_pipelined(&mut conn.smtp, envelope, email).await
+        } else {
+            conn.smtp.send(envelope, email).await.map(drop)
+        };
+        match sent {
+            Ok(()) => {
                 if let Ok(mut idle) = self.idle.lock()
                     && idle.len() < self.max_idle
                 {
-                    idle.push((conn, Instant::now()));
+                    idle.push(Idle {
+                        connection: conn,
+                        since: Instant::now(),
+                    });
                 }
                 Ok(())
             }
             Err(e) => {
-                // After a refusal the transaction state is unknown: start afresh next time.
-                conn.abort().await;
+                // After a refusal the transaction state is unknown (with pipelining, replies
+                // may still be on their way): start afresh next time.
+                conn.smtp.abort().await;
                 Err(PoolError::Smtp(e))
             }
         }
     }
+}
+
+/// Commands written together, as lettre's `command` writes one: in one write.
+struct Group(String);
+
+impl fmt::Display for Group {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Addresses and message in ASCII, so `MAIL FROM` needs no `SMTPUTF8` or `BODY=8BITMIME`.
+/// lettre's own `send` decides those (and refuses what the server cannot take); the rare
+/// mail that needs them goes that way.
+fn plain_ascii(envelope: &Envelope, email: &[u8]) -> bool {
+    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
+    email.is_ascii() && envelope.from().is_none_or(ascii) && envelope.to().iter().all(ascii)
+}
+
+/// One mail with `MAIL FROM`, every `RCPT TO` and `DATA` in one write (RFC 2920), then their
+/// replies in order, then the message. The first refusal is the error, as it is when lettre
+/// sends the commands one by one; the caller then drops the connection, with any replies
+/// still unread.
+async fn send_pipelined(
+    conn: &mut AsyncSmtpConnection,
+    envelope: &Envelope,
+    email: &[u8],
+) -> Result<(), lettre::transport::smtp::Error> {
+    let mut group = Mail::new(envelope.from().cloned(), Vec::new()).to_string();
+    for to in envelope.to() {
+        group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
+    }
+    group.push_str(&Data.to_string());
+    // The reply to MAIL FROM; then one per recipient, and the one to DATA (354).
+    conn.command(Group(group)).await?;
+    for _ in envelope.to() {
+        conn.read_response().await?;
+    }
+    conn.read_response().await?;
+    conn.message(email).await.map(drop)
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod mime;
+pub mod node_smtp;
 pub mod smtp;
 
 use domain::Secret;

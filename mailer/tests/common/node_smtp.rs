@@ -1,0 +1,105 @@
+//! nodemailer's `smtp-server` (tests/js/smtp-server.js) run by `node`: a real SMTP server
+//! that offers PIPELINING, which the in-process Rust server does not. Optionally behind a
+//! relay that reports each piece the client wrote, so a test can see commands sent together.
+
+use super::skip;
+use serde_json::Value;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The running server; stopped when dropped.
+pub struct NodeSmtp {
+    port: u16,
+    lines: Arc<Mutex<Vec<Value>>>,
+    _child: Child,
+}
+
+impl NodeSmtp {
+    /// Starts the server (behind the relay with `watch_client`), or `None` when node or the
+    /// npm package is missing and the test may skip.
+    pub async fn start(test: &str, watch_client: bool) -> Option<NodeSmtp> {
+        let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
+        let node = std::process::Command::new("node").arg("--version").output();
+        if !matches!(node, Ok(ref o) if o.status.success()) {
+            skip(test, "node is not installed");
+            return None;
+        }
+        if !js.join("node_modules/smtp-server").is_dir() {
+            skip(
+                test,
+                "smtp-server is not installed in tests/js/node_modules (npm ci in tests/js)",
+            );
+            return None;
+        }
+        let mut command = Command::new("node");
+        command
+            .arg(js.join("smtp-server.js"))
+            .env("NODE_PATH", js.join("node_modules"))
+            .stdout(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        if watch_client {
+            command.arg("--watch-client");
+        }
+        let mut child = command.spawn().expect("node starts");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        let first = tokio::time::timeout(std::time::Duration::from_secs(20), stdout.next_line())
+            .await
+            .expect("the SMTP server starts within 20 s")
+            .expect("its output can be read")
+            .expect("it prints where it listens");
+        let listening: Value = serde_json::from_str(&first).expect("a JSON line");
+        let port = listening["listening"].as_u64().expect("a port") as u16;
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = stdout.next_line().await {
+                if let Ok(value) = serde_json::from_str::<Value>(&line) {
+                    kept.lock().expect("lock").push(value);
+                }
+            }
+        });
+        Some(NodeSmtp {
+            port,
+            lines,
+            _child: child,
+        })
+    }
+
+    /// The `mailer.smtp` section pointing at this server.
+    pub fn config(&self) -> domain::config::SmtpConfig {
+        domain::config::SmtpConfig {
+            host: "127.0.0.1".into(),
+            port: self.port,
+            username: None,
+            password: None,
+            tls: domain::config::SmtpTls::None,
+        }
+    }
+
+    /// The mails received whose Message-ID names request `id`.
+    pub fn mails_for(&self, id: &str) -> Vec<Value> {
+        self.lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|l| {
+                l["mail"]["message_id"]
+                    .as_str()
+                    .is_some_and(|m| m.contains(id))
+            })
+            .map(|l| l["mail"].clone())
+            .collect()
+    }
+
+    /// Each piece the client wrote, as the relay received it (with `watch_client`).
+    pub fn client_writes(&self) -> Vec<String> {
+        self.lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter_map(|l| l["client_wrote"].as_str().map(str::to_string))
+            .collect()
+    }
+}

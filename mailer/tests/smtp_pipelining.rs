@@ -1,0 +1,97 @@
+//! Delivery to a server that offers PIPELINING (nodemailer's smtp-server): `MAIL FROM`,
+//! `RCPT TO` and `DATA` leave in one write, the mail arrives whole, and refusals of the
+//! pipelined commands end the delivery as they do one command at a time.
+
+use crate::common::node_smtp::NodeSmtp;
+use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
+use std::sync::Arc;
+use std::time::Duration;
+use tempfile::TempDir;
+
+async fn spawn_against(smtp: &NodeSmtp) -> TestApp {
+    let dir = TempDir::new().unwrap();
+    let mut config = test_config(&dir);
+    config.mailer.smtp = Some(smtp.config());
+    config.mailer.max_attempts = 5;
+    spawn_with(config, fast_options(), Arc::new(dir)).await
+}
+
+fn to(email: &str) -> serde_json::Value {
+    let mut request = mail_request("welcome", "en");
+    request["to"]["email"] = email.into();
+    request
+}
+
+#[tokio::test]
+async fn a_server_offering_pipelining_gets_the_envelope_commands_in_one_write() {
+    let test = "a_server_offering_pipelining_gets_the_envelope_commands_in_one_write";
+    let Some(smtp) = NodeSmtp::start(test, true).await else {
+        return;
+    };
+    let app = spawn_against(&smtp).await;
+    let requests: Vec<_> = (0..5).map(|i| to(&format!("ada{i}@example.com"))).collect();
+    for request in &requests {
+        assert_eq!(app.post_mail(request).await.0, 202);
+    }
+    for (i, request) in requests.iter().enumerate() {
+        let id = request["id"].as_str().unwrap();
+        app.wait_for_status(id, "sent", Duration::from_secs(15))
+            .await;
+        let mails = smtp.mails_for(id);
+        assert_eq!(mails.len(), 1, "{mails:?}");
+        assert_eq!(mails[0]["message_id"], format!("<{id}@facteur.local>"));
+        assert_eq!(mails[0]["to"][0], format!("ada{i}@example.com"));
+        assert_eq!(mails[0]["from"], "no-reply@facteur.local");
+    }
+    // Without pipelining, RCPT TO is written only after the reply to MAIL FROM has come.
+    let writes = smtp.client_writes();
+    let together = writes
+        .iter()
+        .filter(|w| w.contains("MAIL FROM:") && w.contains("RCPT TO:") && w.ends_with("DATA\r\n"))
+        .count();
+    assert_eq!(together, 5, "the client wrote: {writes:?}");
+}
+
+#[tokio::test]
+async fn refusals_of_pipelined_commands_end_the_delivery_as_one_by_one() {
+    let test = "refusals_of_pipelined_commands_end_the_delivery_as_one_by_one";
+    let Some(smtp) = NodeSmtp::start(test, false).await else {
+        return;
+    };
+    let app = spawn_against(&smtp).await;
+    let refused = to("refused@example.com");
+    let later = to("later@example.com");
+    let fine = to("ada@example.com");
+    for request in [&refused, &later, &fine] {
+        assert_eq!(app.post_mail(request).await.0, 202);
+    }
+    let id = |r: &serde_json::Value| r["id"].as_str().unwrap().to_string();
+
+    // 550 to RCPT TO: failed at once, nothing delivered.
+    let record = app
+        .wait_for_status(&id(&refused), "failed", Duration::from_secs(15))
+        .await;
+    assert_eq!(record["attempts"], 1, "{record}");
+    assert!(
+        record["last_error"].as_str().unwrap().contains("550"),
+        "{record}"
+    );
+    assert!(smtp.mails_for(&id(&refused)).is_empty());
+
+    // 451 twice: retried, then sent once.
+    let record = app
+        .wait_for_status(&id(&later), "sent", Duration::from_secs(15))
+        .await;
+    assert_eq!(record["attempts"], 3, "{record}");
+    assert_eq!(smtp.mails_for(&id(&later)).len(), 1);
+
+    // The connections dropped after each refusal did not take a neighbour's mail with them.
+    app.wait_for_status(&id(&fine), "sent", Duration::from_secs(15))
+        .await;
+    assert_eq!(smtp.mails_for(&id(&fine)).len(), 1);
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("smtp_errors_total{class=\"transient\"} 2"),
+        "{metrics}"
+    );
+}

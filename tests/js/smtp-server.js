@@ -1,0 +1,103 @@
+// A real SMTP server for tests and the mailer benchmark: nodemailer's `smtp-server`, which
+// offers PIPELINING (RFC 2920), unlike the Rust servers the tests use in process.
+//
+// Usage: node smtp-server.js [--port N] [--count-only] [--watch-client]
+//
+// Prints `{"listening":PORT}` first. Then, per mail, one JSON line
+// `{"mail":{"from":…,"to":[…],"message_id":…,"bytes":N}}`, or with --count-only the running
+// total once a second as `mails N`, like the benchmark's Rust sink.
+// --watch-client puts a TCP relay in front of the server that prints each piece the client
+// wrote, as it arrived, as `{"client_wrote":"…"}`: a test sees whether commands came together.
+//
+// Recipients decide the replies: a local part starting `refused` gets 550 at RCPT TO; one
+// starting `later` gets 451 the first two times it is tried, then is accepted.
+'use strict';
+const net = require('net');
+const { SMTPServer } = require('smtp-server');
+
+const args = process.argv.slice(2);
+const flag = (name) => args.includes(name);
+const portArg = args.indexOf('--port');
+const port = portArg >= 0 ? Number(args[portArg + 1]) : 0;
+const countOnly = flag('--count-only');
+const watchClient = flag('--watch-client');
+
+let mails = 0;
+const tries = new Map();
+
+const server = new SMTPServer({
+  name: 'smtp.test',
+  authOptional: true,
+  disabledCommands: ['AUTH', 'STARTTLS'],
+  logger: false,
+  // The benchmark keeps many connections open at once.
+  maxClients: 1000,
+  onRcptTo(address, _session, callback) {
+    const local = address.address.split('@')[0];
+    if (local.startsWith('refused')) {
+      const err = new Error('no such mailbox here');
+      err.responseCode = 550;
+      return callback(err);
+    }
+    if (local.startsWith('later')) {
+      const n = (tries.get(address.address) || 0) + 1;
+      tries.set(address.address, n);
+      if (n <= 2) {
+        const err = new Error('try again later');
+        err.responseCode = 451;
+        return callback(err);
+      }
+    }
+    callback();
+  },
+  onData(stream, session, callback) {
+    const chunks = [];
+    stream.on('data', (c) => { if (!countOnly) chunks.push(c); });
+    stream.on('end', () => {
+      mails += 1;
+      if (!countOnly) {
+        const raw = Buffer.concat(chunks).toString('latin1');
+        const id = /^message-id:\s*(.*)$/im.exec(raw);
+        console.log(JSON.stringify({
+          mail: {
+            from: session.envelope.mailFrom && session.envelope.mailFrom.address,
+            to: session.envelope.rcptTo.map((r) => r.address),
+            message_id: id ? id[1].trim() : null,
+            bytes: raw.length,
+          },
+        }));
+      }
+      callback();
+    });
+  },
+});
+server.on('error', (e) => console.error(`smtp-server: ${e.message}`));
+
+function announce(p) {
+  console.log(JSON.stringify({ listening: p }));
+  if (countOnly) setInterval(() => console.log(`mails ${mails}`), 1000);
+}
+
+if (!watchClient) {
+  server.listen(port, '127.0.0.1', () => announce(server.server.address().port));
+} else {
+  // The server on a port of its own, the relay on the announced one.
+  server.listen(0, '127.0.0.1', () => {
+    const inner = server.server.address().port;
+    const relay = net.createServer((client) => {
+      client.setNoDelay(true);
+      const upstream = net.connect(inner, '127.0.0.1');
+      upstream.setNoDelay(true);
+      client.on('data', (piece) => {
+        console.log(JSON.stringify({ client_wrote: piece.toString('latin1') }));
+        upstream.write(piece);
+      });
+      upstream.pipe(client);
+      client.on('end', () => upstream.end());
+      upstream.on('end', () => client.end());
+      client.on('error', () => upstream.destroy());
+      upstream.on('error', () => client.destroy());
+    });
+    relay.listen(port, '127.0.0.1', () => announce(relay.address().port));
+  });
+}
