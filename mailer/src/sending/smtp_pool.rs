@@ -151,16 +151,17 @@ impl SmtpPool {
                 conn
             }
         };
-        // Before AUTH: a new EHLO after it may make the server forget the authentication.
-        let ehlo = conn
-            .command(Ehlo::new(self.hello.clone()))
-            .await
-            .map_err(smtp)?;
-        let pipelining = ehlo.message().skip(1).any(|line| {
-            line.split_ascii_whitespace()
-                .next()
-                .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
-        });
+        // Before AUTH: a new EHLO after it may make the server forget the authentication. A
+        // server that refuses this second EHLO is spoken to one command at a time; a broken
+        // connection shows at the next command.
+        let pipelining = match conn.command(Ehlo::new(self.hello.clone())).await {
+            Ok(ehlo) => ehlo.message().skip(1).any(|line| {
+                line.split_ascii_whitespace()
+                    .next()
+                    .is_some_and(|keyword| keyword.eq_ignore_ascii_case("PIPELINING"))
+            }),
+            Err(_) => false,
+        };
         if let Some(credentials) = &self.credentials {
             conn.auth(&[Mechanism::Plain, Mechanism::Login], credentials)
                 .await
