@@ -64,7 +64,7 @@ const GATHER_TURNS: usize = 3;
 /// default interval.
 const CHECKPOINT_EVERY: u32 = 64;
 /// Frames in the WAL (of 4 KiB pages) past which the writer pauses for a checkpoint, so that
-/// the log starts over: the file stayed under 30 MB in the benchmark.
+/// the log starts over: the file stayed under 44 MB in the benchmark.
 const WAL_RESTART_FRAMES: u64 = 4096;
 
 /// The sentence of an `unavailable` answer when an insert could not be stored.
