@@ -1,28 +1,10 @@
 //! socket.io tests with the official JavaScript client (`socket.io-client` v4, run by
 //! `node`) against the real mailer.
 
-use crate::common::{skip, spawn_app};
+use crate::common::{node_package, spawn_app};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
-
-/// The node_modules directory with socket.io-client, or None when node or it is missing.
-pub fn node_modules(test: &str) -> Option<PathBuf> {
-    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js/node_modules");
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !matches!(node, Ok(ref o) if o.status.success()) {
-        skip(test, "node is not installed");
-        return None;
-    }
-    if !modules.join("socket.io-client").is_dir() {
-        skip(
-            test,
-            "socket.io-client is not installed in tests/js/node_modules (npm ci in tests/js)",
-        );
-        return None;
-    }
-    Some(modules)
-}
 
 async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -60,7 +42,7 @@ async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<S
 #[tokio::test]
 async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     let test = "the_official_socket_io_client_sees_every_event_the_contract_lists";
-    let Some(modules) = node_modules(test) else {
+    let Some(modules) = node_package(test, "socket.io-client") else {
         return;
     };
     let app = spawn_app().await;

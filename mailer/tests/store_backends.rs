@@ -292,26 +292,40 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     db.close_by_ref().await.unwrap();
 }
 
+/// A new SQLite file `m.db` in `dir` with the schema in place, its pool, and a writer on it.
+async fn file_with_writer(
+    dir: &tempfile::TempDir,
+) -> (
+    std::path::PathBuf,
+    sea_orm::DatabaseConnection,
+    mailer::store::SqliteWriter,
+) {
+    use mailer::store::sqlite_writer::WriteCounters;
+    let path = dir.path().join("m.db");
+    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let db = store::connect(&url).await.expect("connect and migrate");
+    let writer = mailer::store::SqliteWriter::for_database(&url, WriteCounters::default())
+        .expect("open the writer")
+        .expect("an SQLite file has a writer");
+    (path, db, writer)
+}
+
 /// The writer does not copy its write-ahead log into the database inside a commit (that
 /// would `fsync` on the runtime's thread); a thread of its own does, every 64 batches. If
 /// that thread did nothing, the log would grow without end and the database file would
 /// never change: here the file grows while no other connection writes.
 #[tokio::test]
 async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
-    use mailer::store::sqlite_writer::WriteCounters;
-    use mailer::store::{SqliteWriter, StoreOutcome};
     let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("m.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = store::connect(&url).await.expect("connect and migrate");
-    let writer = SqliteWriter::for_database(&url, WriteCounters::default())
-        .expect("open the writer")
-        .expect("an SQLite file has a writer");
+    let (path, db, writer) = file_with_writer(&dir).await;
     let before = std::fs::metadata(&path).unwrap().len();
     // Each insert is awaited before the next is sent, so each is a batch of its own: four
     // times the 64 batches after which a checkpoint is asked for.
     for _ in 0..256 {
-        assert_eq!(writer.insert(request()).await, Ok(StoreOutcome::Stored));
+        assert_eq!(
+            writer.insert(request()).await,
+            Ok(mailer::store::StoreOutcome::Stored)
+        );
     }
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
@@ -335,20 +349,16 @@ async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
 /// waits for a checkpoint, and the WAL file must stay near that point.
 #[tokio::test]
 async fn the_sqlite_writers_log_stays_bounded_when_writes_never_pause() {
-    use mailer::store::sqlite_writer::WriteCounters;
-    use mailer::store::{SqliteWriter, StoreOutcome};
     let dir = tempfile::TempDir::new().unwrap();
-    let path = dir.path().join("m.db");
-    let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = store::connect(&url).await.expect("connect and migrate");
-    let writer = SqliteWriter::for_database(&url, WriteCounters::default())
-        .expect("open the writer")
-        .expect("an SQLite file has a writer");
-    let wal = dir.path().join("m.db-wal");
+    let (path, db, writer) = file_with_writer(&dir).await;
+    let wal = path.with_file_name("m.db-wal");
     // One insert per commit touches about five pages (the table and its four indexes): 6,000
     // commits write some 30,000 frames, about 120 MiB of log if it never started over.
     for _ in 0..6000 {
-        assert_eq!(writer.insert(request()).await, Ok(StoreOutcome::Stored));
+        assert_eq!(
+            writer.insert(request()).await,
+            Ok(mailer::store::StoreOutcome::Stored)
+        );
     }
     let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     // 4,096 frames of 4 KiB and their headers, with room for the commits made while the

@@ -34,6 +34,25 @@ pub fn skip(test: &str, why: &str) {
     let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
 }
 
+/// tests/js/node_modules when `node` runs and `package` is installed there; else `None`,
+/// with the test marked skipped.
+pub fn node_package(test: &str, package: &str) -> Option<PathBuf> {
+    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js/node_modules");
+    let node = std::process::Command::new("node").arg("--version").output();
+    if !matches!(node, Ok(ref o) if o.status.success()) {
+        skip(test, "node is not installed");
+        return None;
+    }
+    if !modules.join(package).is_dir() {
+        skip(
+            test,
+            &format!("{package} is not installed in tests/js/node_modules (npm ci in tests/js)"),
+        );
+        return None;
+    }
+    Some(modules)
+}
+
 /// A running mailer and what it needs.
 pub struct TestApp {
     /// `http://127.0.0.1:PORT`.

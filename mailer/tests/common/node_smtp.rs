@@ -2,9 +2,8 @@
 //! that offers PIPELINING, which the in-process Rust server does not. Optionally behind a
 //! relay that reports each piece the client wrote, so a test can see commands sent together.
 
-use super::skip;
+use super::node_package;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -20,23 +19,11 @@ impl NodeSmtp {
     /// Starts the server (behind the relay with `watch_client`), or `None` when node or the
     /// npm package is missing and the test may skip.
     pub async fn start(test: &str, watch_client: bool) -> Option<NodeSmtp> {
-        let js = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js");
-        let node = std::process::Command::new("node").arg("--version").output();
-        if !matches!(node, Ok(ref o) if o.status.success()) {
-            skip(test, "node is not installed");
-            return None;
-        }
-        if !js.join("node_modules/smtp-server").is_dir() {
-            skip(
-                test,
-                "smtp-server is not installed in tests/js/node_modules (npm ci in tests/js)",
-            );
-            return None;
-        }
+        let modules = node_package(test, "smtp-server")?;
         let mut command = Command::new("node");
         command
-            .arg(js.join("smtp-server.js"))
-            .env("NODE_PATH", js.join("node_modules"))
+            .arg(modules.join("../smtp-server.js"))
+            .env("NODE_PATH", &modules)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
         if watch_client {
