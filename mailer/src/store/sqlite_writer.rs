@@ -26,10 +26,10 @@
 //! A checkpoint that runs beside the writer copies the frames committed before it began, and
 //! the writer has added more by the time it ends. SQLite starts the WAL over from its
 //! beginning only when a write finds every frame copied, so under a load that never pauses
-//! the file grew without end: 1.3 GB in 30 s of the benchmark. Once the checkpoint thread
-//! reports more than [`WAL_RESTART_FRAMES`] frames in the log, the writer waits for the next
-//! checkpoint before it writes again; that one copies everything, and the following commit
-//! writes from the start of the file.
+//! the file grew without end: 1.3 GB in 30 s of the benchmark. SQLite's WAL hook tells the
+//! writer, after each commit, how many frames the log holds; past [`WAL_RESTART_FRAMES`],
+//! the writer waits for a checkpoint before it writes again. That one copies everything, and
+//! the following commit writes from the start of the file.
 //!
 //! Reads, the schema and the rare writes (putting back abandoned claims at start) stay on
 //! the sea-orm pool; WAL mode lets its reads run beside this writer, and both sides wait for
@@ -44,8 +44,7 @@ use domain::{MailRequest, MailRequestId};
 use prometheus_client::metrics::counter::Counter;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use sea_orm::DbErr;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::cell::Cell;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
@@ -64,8 +63,8 @@ const GATHER_TURNS: usize = 3;
 /// default interval.
 const CHECKPOINT_EVERY: u32 = 64;
 /// Frames in the WAL (of 4 KiB pages) past which the writer pauses for a checkpoint, so that
-/// the log starts over: the file stayed under 44 MB in the benchmark.
-const WAL_RESTART_FRAMES: u64 = 4096;
+/// the log starts over: the file stays near 17 MB.
+const WAL_RESTART_FRAMES: u32 = 4096;
 
 /// The sentence of an `unavailable` answer when an insert could not be stored.
 const NOT_STORED: &str =
@@ -207,23 +206,28 @@ fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
     )?;
+    // After the pragma: `wal_autocheckpoint` installs a WAL hook of its own.
+    connection.wal_hook(Some(note_wal_frames));
     // No waiting on the runtime's thread: a locked database sends the batch to a blocking
     // thread, which waits with `BUSY_TIMEOUT` (see `write_on_blocking_thread`).
     connection.busy_timeout(Duration::ZERO)?;
     Ok(connection)
 }
 
+thread_local! {
+    /// Frames in the WAL after the last commit made on this thread, from SQLite's WAL hook.
+    static WAL_FRAMES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook: called inside each commit, on the committing thread.
+fn note_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(u32::try_from(frames).unwrap_or(0)));
+    Ok(())
+}
+
 /// A request to the checkpoint thread, with the sender to tell when it is done if the
 /// writer waits for it.
 type CheckpointRequest = Option<oneshot::Sender<()>>;
-
-/// The writer's side of the checkpoint thread.
-struct Checkpoints {
-    ask: mpsc::Sender<CheckpointRequest>,
-    /// Frames in the WAL at the last checkpoint, or 0 when the writer waited for it and it
-    /// copied them all (the next commit then starts the log over).
-    log_frames: Arc<AtomicU64>,
-}
 
 /// Starts the thread that copies the WAL into the database when asked, and returns the
 /// asking side. A passive checkpoint never waits for a lock and never holds up a writer.
@@ -236,28 +240,15 @@ fn start_checkpoints(path: &std::path::Path) -> Result<Checkpoints, DbErr> {
     };
     let connection = connect(path).map_err(|e| failed(&e))?;
     let (ask, mut asked) = mpsc::channel::<CheckpointRequest>(1);
-    let log_frames = Arc::new(AtomicU64::new(0));
-    let reported = log_frames.clone();
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
         .spawn(move || {
             while let Some(done) = asked.blocking_recv() {
-                // The frames in the log, and how many of them are copied (-1 and -1 outside
-                // WAL mode).
                 let result = connection.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-                    Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
+                    row.get::<_, i64>(0)
                 });
-                match result {
-                    Ok((frames, copied)) => {
-                        // Beside a running writer, the log has grown since this checkpoint
-                        // looked at it: only one the writer waited for can leave it all copied.
-                        let restarts = done.is_some() && copied >= frames;
-                        let left = if restarts { 0 } else { frames };
-                        reported.store(u64::try_from(left).unwrap_or(0), Ordering::Relaxed);
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "could not copy the SQLite WAL into the database");
-                    }
+                if let Err(e) = result {
+                    tracing::warn!(error = %e, "could not copy the SQLite WAL into the database");
                 }
                 if let Some(done) = done {
                     let _ = done.send(());
@@ -265,19 +256,24 @@ fn start_checkpoints(path: &std::path::Path) -> Result<Checkpoints, DbErr> {
             }
         })
         .map_err(|e| failed(&e))?;
-    Ok(Checkpoints { ask, log_frames })
+    Ok(Checkpoints { ask })
+}
+
+/// The writer's side of the checkpoint thread.
+struct Checkpoints {
+    ask: mpsc::Sender<CheckpointRequest>,
 }
 
 impl Checkpoints {
-    /// Asks for a checkpoint. When the log has grown past [`WAL_RESTART_FRAMES`], waits for
-    /// it to end: with no write meanwhile, it copies every frame, and the next commit starts
-    /// the log over.
-    async fn after_batches(&self) {
-        if self.log_frames.load(Ordering::Relaxed) < WAL_RESTART_FRAMES {
-            // Full: a checkpoint is already asked for, which covers this one.
-            let _ = self.ask.try_send(None);
-            return;
-        }
+    /// Asks for a checkpoint and goes on writing.
+    fn ask(&self) {
+        // Full: a checkpoint is already asked for, which covers this one.
+        let _ = self.ask.try_send(None);
+    }
+
+    /// Asks for a checkpoint and waits for it to end: with no write meanwhile, it copies
+    /// every frame, and the next commit starts the log over.
+    async fn wait(&self) {
         let (done, ended) = oneshot::channel();
         if self.ask.send(Some(done)).await.is_ok() {
             let _ = ended.await;
@@ -303,43 +299,56 @@ async fn run(
                 }
             }
         }
-        if let Attempt::Locked = write_batch(&mut connection, &mut batch, &counters, false) {
-            match write_on_blocking_thread(connection, batch, counters.clone()).await {
-                Some((c, b)) => (connection, batch) = (c, b),
-                // The runtime is shutting down; the callers of the batch hear it was not
-                // written (their answer channels are dropped).
-                None => return,
+        let frames = match write_batch(&mut connection, &mut batch, &counters, false) {
+            Attempt::Done(frames) => frames,
+            Attempt::Locked => {
+                match write_on_blocking_thread(connection, batch, counters.clone()).await {
+                    Some((c, b, frames)) => {
+                        (connection, batch) = (c, b);
+                        frames
+                    }
+                    // The runtime is shutting down; the callers of the batch hear it was not
+                    // written (their answer channels are dropped).
+                    None => return,
+                }
             }
-        }
+        };
         batches += 1;
-        if batches >= CHECKPOINT_EVERY {
+        if frames >= WAL_RESTART_FRAMES {
             batches = 0;
-            checkpoints.after_batches().await;
+            checkpoints.wait().await;
+        } else if batches >= CHECKPOINT_EVERY {
+            batches = 0;
+            checkpoints.ask();
         }
     }
 }
 
 /// Writes `batch` on a blocking thread, waiting up to `BUSY_TIMEOUT` for the lock another
-/// connection holds, and gives the connection and the emptied batch back.
+/// connection holds, and gives the connection, the emptied batch and the frames in the WAL
+/// back.
 async fn write_on_blocking_thread(
     mut connection: Connection,
     mut batch: Vec<Op>,
     counters: WriteCounters,
-) -> Option<(Connection, Vec<Op>)> {
+) -> Option<(Connection, Vec<Op>, u32)> {
     tokio::task::spawn_blocking(move || {
         let _ = connection.busy_timeout(BUSY_TIMEOUT);
-        write_batch(&mut connection, &mut batch, &counters, true);
+        let frames = match write_batch(&mut connection, &mut batch, &counters, true) {
+            Attempt::Done(frames) => frames,
+            Attempt::Locked => 0,
+        };
         let _ = connection.busy_timeout(Duration::ZERO);
-        (connection, batch)
+        (connection, batch, frames)
     })
     .await
     .ok()
 }
 
-/// Whether a batch was written (or failed and answered), or found the database locked
-/// before anything was done.
+/// Whether a batch was written (or failed and answered), with the frames in the WAL after
+/// it, or found the database locked before anything was done.
 enum Attempt {
-    Done,
+    Done(u32),
     Locked,
 }
 
@@ -377,6 +386,8 @@ fn write_batch(
     {
         return Attempt::Locked;
     }
+    // Read on the thread that committed, which is where the hook wrote it.
+    let frames = WAL_FRAMES.with(Cell::get);
     match result {
         Ok(()) => {
             counters.commits.inc();
@@ -395,7 +406,7 @@ fn write_batch(
             }
         }
     }
-    Attempt::Done
+    Attempt::Done(frames)
 }
 
 /// Sends `op`'s caller its result.
