@@ -289,6 +289,12 @@ async fn run(
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut batches = 0u32;
+    let mut last_frames = 0u32;
+    // Set by a checkpoint the writer waited for, cleared once the log has started over. A
+    // reader on an older snapshot keeps the checkpoint from copying its frames, and the log
+    // then goes on growing: until it starts over, the writer waits only every
+    // `CHECKPOINT_EVERY` batches, not after each one.
+    let mut restart_pending = false;
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         for _ in 0..GATHER_TURNS {
             tokio::task::yield_now().await;
@@ -314,8 +320,13 @@ async fn run(
             }
         };
         batches += 1;
-        if frames >= WAL_RESTART_FRAMES {
+        if frames < last_frames {
+            restart_pending = false;
+        }
+        last_frames = frames;
+        if frames >= WAL_RESTART_FRAMES && (!restart_pending || batches >= CHECKPOINT_EVERY) {
             batches = 0;
+            restart_pending = true;
             checkpoints.wait().await;
         } else if batches >= CHECKPOINT_EVERY {
             batches = 0;
@@ -370,6 +381,8 @@ fn write_batch(
 ) -> Attempt {
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = 0;
+    // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
+    WAL_FRAMES.with(|f| f.set(0));
     let result = (|| -> rusqlite::Result<()> {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for op in batch.iter() {
