@@ -2,6 +2,7 @@
 //! `RCPT TO` and `DATA` leave in one write, the mail arrives whole, and refusals of the
 //! pipelined commands end the delivery as they do one command at a time.
 
+use crate::common::mime::ParsedMail;
 use crate::common::node_smtp::NodeSmtp;
 use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
 use std::sync::Arc;
@@ -93,5 +94,36 @@ async fn refusals_of_pipelined_commands_end_the_delivery_as_one_by_one() {
     assert!(
         metrics.contains("smtp_errors_total{class=\"transient\"} 2"),
         "{metrics}"
+    );
+}
+
+/// On the pipelined path the mailer dot-stuffs the message itself: lines that begin with a
+/// dot, and a line that is a lone dot (which would otherwise end the data early), arrive as
+/// they were written.
+#[tokio::test]
+async fn lines_that_begin_with_a_dot_arrive_as_written() {
+    let test = "lines_that_begin_with_a_dot_arrive_as_written";
+    let Some(smtp) = NodeSmtp::start(test, false).await else {
+        return;
+    };
+    let app = spawn_against(&smtp).await;
+    let login = "ada\n.\n..two dots\n.one dot.";
+    let mut request = to("dots@example.com");
+    request["vars"]["login"] = login.into();
+    assert_eq!(app.post_mail(&request).await.0, 202);
+    let id = request["id"].as_str().unwrap();
+    app.wait_for_status(id, "sent", Duration::from_secs(15))
+        .await;
+    let mails = smtp.mails_for(id);
+    assert_eq!(mails.len(), 1, "{mails:?}");
+    let raw = mails[0]["raw"].as_str().expect("the raw message");
+    assert!(
+        raw.contains("\r\n.\r\n") && raw.contains("\r\n..two dots"),
+        "the message has lines that need dot-stuffing: {raw}"
+    );
+    let text = ParsedMail::parse(raw).text.expect("a text part");
+    assert!(
+        text.contains(&login.replace('\n', "\r\n")),
+        "the login came through whole: {text}"
     );
 }

@@ -4,7 +4,8 @@
 // Usage: node smtp-server.js [--port N] [--count-only] [--watch-client]
 //
 // Prints `{"listening":PORT}` first. Then, per mail, one JSON line
-// `{"mail":{"from":…,"to":[…],"message_id":…,"bytes":N}}`, or with --count-only the running
+// `{"mail":{"from":…,"to":[…],"message_id":…,"bytes":N,"raw":…}}` (`raw`: the message as the
+// server has it, dot-stuffing undone, read as latin1), or with --count-only the running
 // total once a second as `mails N`, like the benchmark's Rust sink.
 // --watch-client puts a TCP relay in front of the server that prints each piece the client
 // wrote, as it arrived, as `{"client_wrote":"…"}`: a test sees whether commands came together.
@@ -64,6 +65,7 @@ const server = new SMTPServer({
             to: session.envelope.rcptTo.map((r) => r.address),
             message_id: id ? id[1].trim() : null,
             bytes: raw.length,
+            raw,
           },
         }));
       }
