@@ -2,8 +2,10 @@
 //! and on a fresh PostgreSQL database per test.
 
 use domain::{Email, Locale, MailRequest, Recipient, Template};
+use mailer::store::migration::Migrator;
 use mailer::store::{self, DeliveryStatus, Store, batch_writer::insert_batch};
-use sea_orm::{ConnectionTrait, Database};
+use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
+use sea_orm_migration::MigratorTrait;
 use serde_json::json;
 
 const POSTGRES: &str = "postgres://postgres@127.0.0.1:5432/test";
@@ -113,6 +115,113 @@ async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &
         .unwrap();
     assert_eq!(page.total, 1);
     db.close_by_ref().await.unwrap();
+}
+
+/// The names of the delivery table's indexes.
+async fn index_names(db: &sea_orm::DatabaseConnection) -> Vec<String> {
+    let sql = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'mail_deliveries'"
+        }
+        _ => "SELECT indexname AS name FROM pg_indexes WHERE tablename = 'mail_deliveries'",
+    };
+    db.query_all_raw(Statement::from_string(db.get_database_backend(), sql))
+        .await
+        .expect("the index list")
+        .iter()
+        .map(|row| row.try_get("", "name").expect("a name"))
+        .collect()
+}
+
+/// Due work comes oldest first, a page at a time: `queued`, and `retrying` whose time has
+/// come; not a retry that waits, not a sent mail, not one being sent.
+/// The requests are stored under the first schema, which the store then upgrades.
+async fn due_work_comes_oldest_first_a_page_at_a_time(url: &str) {
+    let first = Database::connect(url).await.expect("connect");
+    Migrator::up(&first, Some(1))
+        .await
+        .expect("the first schema");
+    let requests: Vec<MailRequest> = (0..6).map(|_| request()).collect();
+    let refs: Vec<&MailRequest> = requests.iter().collect();
+    assert_eq!(insert_batch(&first, &refs).await.unwrap().len(), 6);
+    first.close_by_ref().await.unwrap();
+
+    let db = store::connect(url).await.expect("connect and upgrade");
+    let indexes = index_names(&db).await;
+    assert!(
+        indexes.contains(&"mail_deliveries_due".to_string())
+            && !indexes.contains(&"mail_deliveries_status_next".to_string()),
+        "{indexes:?}"
+    );
+    let store = Store::new(db.clone());
+    let now = chrono::Utc::now();
+    let hour = chrono::Duration::hours(1);
+    let id = |i: usize| requests[i].id;
+    // 0: a retry due an hour ago, older than any fresh request.
+    store
+        .finish_attempt(
+            id(0),
+            DeliveryStatus::Retrying,
+            1,
+            Some("451"),
+            now,
+            now - hour,
+        )
+        .await
+        .unwrap();
+    // 1: a retry due in an hour; 2: sent; 3: being sent.
+    store
+        .finish_attempt(
+            id(1),
+            DeliveryStatus::Retrying,
+            1,
+            Some("451"),
+            now,
+            now + hour,
+        )
+        .await
+        .unwrap();
+    store
+        .finish_attempt(id(2), DeliveryStatus::Sent, 1, None, now, now)
+        .await
+        .unwrap();
+    let record = store.get(id(3)).await.unwrap().unwrap();
+    assert!(store.claim(&record).await.unwrap());
+
+    let later = now + chrono::Duration::seconds(1);
+    let page = store.due(later, 2).await.unwrap();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0].id, id(0), "the oldest due first");
+    assert_eq!(page[0].status, DeliveryStatus::Retrying);
+    let all: std::collections::HashSet<_> = store
+        .due(later, 10)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(all, [id(0), id(4), id(5)].into_iter().collect());
+    assert!(all.contains(&page[1].id));
+    let in_an_hour = store.due(now + hour * 2, 10).await.unwrap();
+    assert_eq!(in_an_hour.len(), 4, "the waiting retry is due by then");
+    db.close_by_ref().await.unwrap();
+}
+
+#[tokio::test]
+async fn due_work_comes_oldest_first_a_page_at_a_time_on_sqlite() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+    due_work_comes_oldest_first_a_page_at_a_time(&url).await;
+}
+
+#[tokio::test]
+async fn due_work_comes_oldest_first_a_page_at_a_time_on_postgres() {
+    let test = "due_work_comes_oldest_first_a_page_at_a_time_on_postgres";
+    let Some((url, name)) = fresh_postgres(test).await else {
+        return;
+    };
+    due_work_comes_oldest_first_a_page_at_a_time(&url).await;
+    drop_postgres(&name).await;
 }
 
 #[tokio::test]

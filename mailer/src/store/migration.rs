@@ -12,12 +12,17 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateDeliveries)]
+        vec![Box::new(CreateDeliveries), Box::new(IndexDueDeliveries)]
     }
 }
 
 /// The table name, shared with the queries.
 pub const DELIVERIES: &str = "mail_deliveries";
+/// The index over unfinished deliveries by the time of their next try, which the
+/// dispatcher pages through (named by the SQLite query that must ask for it).
+pub const DUE_INDEX: &str = "mail_deliveries_due";
+/// The index it replaced.
+const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
 struct CreateDeliveries;
 
@@ -62,11 +67,12 @@ impl MigrationTrait for CreateDeliveries {
                     .to_owned(),
             )
             .await?;
-        // The dispatcher pages through due work by status and time of the next try.
+        // The dispatcher pages through due work by status and time of the next try
+        // (replaced by a partial index: `IndexDueDeliveries`).
         manager
             .create_index(
                 Index::create()
-                    .name("mail_deliveries_status_next")
+                    .name(STATUS_NEXT_INDEX)
                     .table(DELIVERIES)
                     .col("status")
                     .col("next_attempt_at")
@@ -81,6 +87,72 @@ impl MigrationTrait for CreateDeliveries {
                     .table(DELIVERIES)
                     .col("created_at")
                     .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Replaces the `(status, next_attempt_at)` index with one over `next_attempt_at` that holds
+/// only the deliveries still to be tried (`queued`, `retrying`).
+///
+/// - Paging through due work reads one page: the old index kept `queued` and `retrying` apart,
+///   so each page of `ORDER BY next_attempt_at LIMIT n` read every due row of both and
+///   sorted them, which under a backlog of 200,000 requests is 200,000 rows per page of 512.
+/// - A delivery leaves this index when it is claimed and does not come back once sent, where
+///   the old index moved its entry at the claim and again at the outcome: fewer B-tree
+///   writes per mail, and fewer pages per commit.
+struct IndexDueDeliveries;
+
+impl MigrationName for IndexDueDeliveries {
+    fn name(&self) -> &str {
+        "m20261128_000001_index_due_deliveries"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for IndexDueDeliveries {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name(DUE_INDEX)
+                    .table(DELIVERIES)
+                    .col("next_attempt_at")
+                    .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(STATUS_NEXT_INDEX)
+                    .table(DELIVERIES)
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name(STATUS_NEXT_INDEX)
+                    .table(DELIVERIES)
+                    .col("status")
+                    .col("next_attempt_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(DUE_INDEX)
+                    .table(DELIVERIES)
+                    .if_exists()
                     .to_owned(),
             )
             .await

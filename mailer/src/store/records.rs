@@ -4,13 +4,13 @@
 //! workers never hand the same request over, and a record found `sending` at start is one
 //! whose process died mid-send. Outside, `sending` shows as `queued`.
 
-use super::migration::DELIVERIES;
+use super::migration::{DELIVERIES, DUE_INDEX};
 use super::sqlite_writer::SqliteWriter;
 pub use super::status::DeliveryStatus;
 use chrono::{DateTime, TimeZone, Utc};
 use domain::{Email, Locale, MailRequestId, Recipient, Template};
 use sea_orm::sea_query::{Expr, ExprTrait, Order, Query, SelectStatement};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbErr, QueryResult};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, DbErr, QueryResult, Statement};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -72,6 +72,31 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "sent_at",
     "next_attempt_at",
 ];
+
+/// The due-work query, written so that each backend reads the partial index
+/// `mail_deliveries_due`:
+/// - the statuses are written out, not bound: PostgreSQL uses a partial index only when it
+///   can prove the query's condition implies the index's, which it cannot do for bound
+///   values once it caches a generic plan;
+/// - SQLite's planner, without statistics, prefers the `(status, created_at)` index for
+///   `status IN (…)`, which reads every due row and sorts them, so the query names the index.
+fn due_statement(backend: DbBackend, now: DateTime<Utc>, limit: u64) -> Statement {
+    let (hint, at, n) = if backend == DbBackend::Sqlite {
+        (format!(" INDEXED BY {DUE_INDEX}"), "?", "?")
+    } else {
+        (String::new(), "$1", "$2")
+    };
+    let sql = format!(
+        "SELECT {} FROM {DELIVERIES}{hint} WHERE status IN ('queued', 'retrying') \
+         AND next_attempt_at <= {at} ORDER BY next_attempt_at LIMIT {n}",
+        COLUMNS.join(", ")
+    );
+    let values = [
+        to_millis(now).into(),
+        i64::try_from(limit).unwrap_or(i64::MAX).into(),
+    ];
+    Statement::from_sql_and_values(backend, sql, values)
+}
 
 /// Milliseconds since the epoch, the stored form of every time.
 pub fn to_millis(t: DateTime<Utc>) -> i64 {
@@ -209,15 +234,14 @@ impl Store {
 
     /// Up to `limit` records due for a try now (`queued`, or `retrying` whose time has
     /// come), oldest due first.
+    ///
+    ///
+    /// Both backends read the partial index `mail_deliveries_due` in order and stop after
+    /// `limit` rows ([`due_statement`]).
     pub async fn due(&self, now: DateTime<Utc>, limit: u64) -> Result<Vec<DeliveryRecord>, DbErr> {
-        let q = Self::select()
-            .and_where(Expr::col("status").is_in(["queued", "retrying"]))
-            .and_where(Expr::col("next_attempt_at").lte(to_millis(now)))
-            .order_by("next_attempt_at", Order::Asc)
-            .limit(limit)
-            .to_owned();
+        let statement = due_statement(self.db.get_database_backend(), now, limit);
         self.db
-            .query_all(&q)
+            .query_all_raw(statement)
             .await?
             .iter()
             .map(record_from_row)
@@ -274,5 +298,37 @@ impl Store {
         }
         self.db.execute(&q).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Paging through due work reads the partial index in the order of the next try and
+    /// stops at the limit: one index search, and no sort of every due row (which is what
+    /// SQLite's planner did with the `(status, …)` indexes).
+    #[tokio::test]
+    async fn sqlite_pages_through_due_work_on_its_partial_index() {
+        let db = super::super::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory store");
+        let due = due_statement(DbBackend::Sqlite, Utc::now(), 512);
+        let plan = Statement {
+            sql: format!("EXPLAIN QUERY PLAN {}", due.sql),
+            ..due
+        };
+        let steps: Vec<String> = db
+            .query_all_raw(plan)
+            .await
+            .expect("the plan")
+            .iter()
+            .map(|row| row.try_get("", "detail").expect("a detail column"))
+            .collect();
+        assert_eq!(steps.len(), 1, "{steps:?}");
+        assert!(
+            steps[0].contains(&format!("USING INDEX {DUE_INDEX} (next_attempt_at<?)")),
+            "{steps:?}"
+        );
     }
 }
