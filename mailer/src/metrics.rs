@@ -75,6 +75,8 @@ pub struct Metrics {
     pub store_commits: Counter,
     /// Rows those transactions inserted, claimed or updated.
     pub store_rows: Counter,
+    /// Pauses of the SQLite writer for a checkpoint of a long WAL.
+    pub store_checkpoint_waits: Counter,
 }
 
 fn latency_histogram() -> Histogram {
@@ -102,6 +104,7 @@ impl Metrics {
         let socketio_clients = Family::<NamespaceLabel, Gauge>::default();
         let store_commits = Counter::default();
         let store_rows = Counter::default();
+        let store_checkpoint_waits = Counter::default();
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -148,6 +151,11 @@ impl Metrics {
             "Rows inserted, claimed or updated by those transactions (rows per commit shows the batching)",
             store_rows.clone(),
         );
+        registry.register(
+            "store_checkpoint_waits",
+            "Times the SQLite writer paused until a checkpoint ended because the WAL had passed 4,096 frames (a quick rise means a reader keeps the log from starting over)",
+            store_checkpoint_waits.clone(),
+        );
         Self {
             registry,
             http_requests,
@@ -160,6 +168,7 @@ impl Metrics {
             socketio_clients,
             store_commits,
             store_rows,
+            store_checkpoint_waits,
         }
     }
 
@@ -168,6 +177,7 @@ impl Metrics {
         WriteCounters {
             commits: self.store_commits.clone(),
             rows: self.store_rows.clone(),
+            checkpoint_waits: self.store_checkpoint_waits.clone(),
         }
     }
 

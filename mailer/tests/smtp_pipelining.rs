@@ -26,7 +26,7 @@ fn to(email: &str) -> serde_json::Value {
 #[tokio::test]
 async fn a_server_offering_pipelining_gets_the_envelope_commands_in_one_write() {
     let test = "a_server_offering_pipelining_gets_the_envelope_commands_in_one_write";
-    let Some(smtp) = NodeSmtp::start(test, true).await else {
+    let Some(smtp) = NodeSmtp::start(test, &["--watch-client"]).await else {
         return;
     };
     let app = spawn_against(&smtp).await;
@@ -56,7 +56,7 @@ async fn a_server_offering_pipelining_gets_the_envelope_commands_in_one_write() 
 #[tokio::test]
 async fn refusals_of_pipelined_commands_end_the_delivery_as_one_by_one() {
     let test = "refusals_of_pipelined_commands_end_the_delivery_as_one_by_one";
-    let Some(smtp) = NodeSmtp::start(test, false).await else {
+    let Some(smtp) = NodeSmtp::start(test, &[]).await else {
         return;
     };
     let app = spawn_against(&smtp).await;
@@ -103,7 +103,7 @@ async fn refusals_of_pipelined_commands_end_the_delivery_as_one_by_one() {
 #[tokio::test]
 async fn lines_that_begin_with_a_dot_arrive_as_written() {
     let test = "lines_that_begin_with_a_dot_arrive_as_written";
-    let Some(smtp) = NodeSmtp::start(test, false).await else {
+    let Some(smtp) = NodeSmtp::start(test, &[]).await else {
         return;
     };
     let app = spawn_against(&smtp).await;
@@ -125,5 +125,43 @@ async fn lines_that_begin_with_a_dot_arrive_as_written() {
     assert!(
         text.contains(&login.replace('\n', "\r\n")),
         "the login came through whole: {text}"
+    );
+}
+
+/// The pool asks for the server's extensions with a second `EHLO`. A server that refuses it
+/// still gets every mail, one command at a time.
+#[tokio::test]
+async fn a_server_that_refuses_a_second_ehlo_gets_one_command_at_a_time() {
+    let test = "a_server_that_refuses_a_second_ehlo_gets_one_command_at_a_time";
+    let Some(smtp) = NodeSmtp::start(test, &["--watch-client", "--refuse-second-ehlo"]).await
+    else {
+        return;
+    };
+    let app = spawn_against(&smtp).await;
+    let requests: Vec<_> = (0..3).map(|i| to(&format!("ada{i}@example.com"))).collect();
+    for request in &requests {
+        assert_eq!(app.post_mail(request).await.0, 202);
+    }
+    for request in &requests {
+        let id = request["id"].as_str().unwrap();
+        let record = app
+            .wait_for_status(id, "sent", Duration::from_secs(15))
+            .await;
+        assert_eq!(record["attempts"], 1, "{record}");
+        assert_eq!(smtp.mails_for(id).len(), 1);
+    }
+    let writes = smtp.client_writes();
+    let ehlos = writes.iter().filter(|w| w.starts_with("EHLO ")).count();
+    let alone = writes
+        .iter()
+        .filter(|w| w.starts_with("MAIL FROM:"))
+        .count();
+    assert!(ehlos >= 2, "the pool asked again: {writes:?}");
+    assert_eq!(alone, 3, "each MAIL FROM written alone: {writes:?}");
+    assert!(
+        writes
+            .iter()
+            .all(|w| !(w.contains("MAIL FROM:") && w.contains("RCPT TO:"))),
+        "nothing pipelined: {writes:?}"
     );
 }

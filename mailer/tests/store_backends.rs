@@ -3,6 +3,7 @@
 
 use domain::{Email, Locale, MailRequest, Recipient, Template};
 use mailer::store::migration::Migrator;
+use mailer::store::sqlite_writer::WriteCounters;
 use mailer::store::{self, DeliveryStatus, Store, batch_writer::insert_batch};
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
@@ -401,22 +402,35 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     db.close_by_ref().await.unwrap();
 }
 
-/// A new SQLite file `m.db` in `dir` with the schema in place, its pool, and a writer on it.
+/// A new SQLite file `m.db` in `dir` with the schema in place, its pool, a writer on it,
+/// and the writer's counters.
 async fn file_with_writer(
     dir: &tempfile::TempDir,
 ) -> (
     std::path::PathBuf,
     sea_orm::DatabaseConnection,
     mailer::store::SqliteWriter,
+    WriteCounters,
 ) {
-    use mailer::store::sqlite_writer::WriteCounters;
     let path = dir.path().join("m.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let db = store::connect(&url).await.expect("connect and migrate");
-    let writer = mailer::store::SqliteWriter::for_database(&url, WriteCounters::default())
+    let counters = WriteCounters::default();
+    let writer = mailer::store::SqliteWriter::for_database(&url, counters.clone())
         .expect("open the writer")
         .expect("an SQLite file has a writer");
-    (path, db, writer)
+    (path, db, writer, counters)
+}
+
+/// Stores `n` requests through `writer`, each awaited before the next is sent, so each is
+/// a commit of its own.
+async fn commit_one_by_one(writer: &mailer::store::SqliteWriter, n: usize) {
+    for _ in 0..n {
+        assert_eq!(
+            writer.insert(request()).await,
+            Ok(mailer::store::StoreOutcome::Stored)
+        );
+    }
 }
 
 /// The writer does not copy its write-ahead log into the database inside a commit (that
@@ -426,16 +440,10 @@ async fn file_with_writer(
 #[tokio::test]
 async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (path, db, writer) = file_with_writer(&dir).await;
+    let (path, db, writer, _) = file_with_writer(&dir).await;
     let before = std::fs::metadata(&path).unwrap().len();
-    // Each insert is awaited before the next is sent, so each is a batch of its own: four
-    // times the 64 batches after which a checkpoint is asked for.
-    for _ in 0..256 {
-        assert_eq!(
-            writer.insert(request()).await,
-            Ok(mailer::store::StoreOutcome::Stored)
-        );
-    }
+    // Four times the 64 batches after which a checkpoint is asked for.
+    commit_one_by_one(&writer, 256).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let size = std::fs::metadata(&path).unwrap().len();
@@ -459,16 +467,11 @@ async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
 #[tokio::test]
 async fn the_sqlite_writers_log_stays_bounded_when_writes_never_pause() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (path, db, writer) = file_with_writer(&dir).await;
+    let (path, db, writer, _) = file_with_writer(&dir).await;
     let wal = path.with_file_name("m.db-wal");
     // One insert per commit touches about five pages (the table and its four indexes): 6,000
     // commits write some 30,000 frames, about 120 MiB of log if it never started over.
-    for _ in 0..6000 {
-        assert_eq!(
-            writer.insert(request()).await,
-            Ok(mailer::store::StoreOutcome::Stored)
-        );
-    }
+    commit_one_by_one(&writer, 6000).await;
     let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     // 4,096 frames of 4 KiB with their headers, and room for the last commit's few pages:
     // the writer learns the size of the log from each commit and pauses right after the one
@@ -477,6 +480,56 @@ async fn the_sqlite_writers_log_stays_bounded_when_writes_never_pause() {
     assert!(
         size <= bound,
         "the WAL is {size} bytes after 6,000 commits; it should stay under {bound}"
+    );
+    db.close_by_ref().await.unwrap();
+}
+
+/// The frames in the WAL now, from a passive checkpoint on a connection of the test's own.
+fn wal_frames(path: &std::path::Path) -> i64 {
+    let connection = rusqlite::Connection::open(path).expect("open");
+    connection
+        .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| row.get(1))
+        .expect("checkpoint")
+}
+
+/// A reader on an old snapshot keeps a checkpoint from copying the frames written after
+/// it, so the log cannot start over however often the writer waits. The writer then waits
+/// every 64 batches instead of after each one (which would be a checkpoint per commit), and
+/// once the reader is gone the log starts over and the waits stop.
+#[tokio::test]
+async fn a_reader_on_an_old_snapshot_slows_the_writer_only_every_64_batches() {
+    let dir = tempfile::TempDir::new().unwrap();
+    let (path, db, writer, counters) = file_with_writer(&dir).await;
+    let reader = rusqlite::Connection::open(&path).expect("open the reader");
+    reader.execute_batch("BEGIN").expect("begin");
+    let _: i64 = reader
+        .query_row("SELECT count(*) FROM mail_deliveries", [], |row| row.get(0))
+        .expect("a snapshot");
+    // About five frames a commit: the log passes 4,096 frames after some 800 commits, and
+    // 3,200 more follow while it cannot start over.
+    commit_one_by_one(&writer, 4000).await;
+    let waits = counters.checkpoint_waits.get();
+    assert!(
+        (1..=4000 / 64 + 1).contains(&waits),
+        "the writer waited {waits} times for a checkpoint during 4,000 commits"
+    );
+    assert!(
+        wal_frames(&path) > 4096,
+        "the reader kept the log from starting over"
+    );
+
+    reader.execute_batch("COMMIT").expect("the reader ends");
+    drop(reader);
+    commit_one_by_one(&writer, 300).await;
+    let more = counters.checkpoint_waits.get() - waits;
+    assert!(
+        more <= 300 / 64 + 1,
+        "{more} waits in 300 commits after the reader ended"
+    );
+    let frames = wal_frames(&path);
+    assert!(
+        frames < 4096,
+        "the log started over once the reader had gone: {frames} frames"
     );
     db.close_by_ref().await.unwrap();
 }

@@ -1,7 +1,7 @@
 // A real SMTP server for tests and the mailer benchmark: nodemailer's `smtp-server`, which
 // offers PIPELINING (RFC 2920), unlike the Rust servers the tests use in process.
 //
-// Usage: node smtp-server.js [--port N] [--count-only] [--watch-client]
+// Usage: node smtp-server.js [--port N] [--count-only] [--watch-client] [--refuse-second-ehlo]
 //
 // Prints `{"listening":PORT}` first. Then, per mail, one JSON line
 // `{"mail":{"from":…,"to":[…],"message_id":…,"bytes":N,"raw":…}}` (`raw`: the message as the
@@ -9,6 +9,8 @@
 // total once a second as `mails N`, like the benchmark's Rust sink.
 // --watch-client puts a TCP relay in front of the server that prints each piece the client
 // wrote, as it arrived, as `{"client_wrote":"…"}`: a test sees whether commands came together.
+// --refuse-second-ehlo (with --watch-client) makes the relay answer a client's second EHLO on a
+// connection with 502 itself, as some servers do, instead of passing it on.
 //
 // Recipients decide the replies: a local part starting `refused` gets 550 at RCPT TO; one
 // starting `later` gets 451 the first two times it is tried, then is accepted.
@@ -22,6 +24,7 @@ const portArg = args.indexOf('--port');
 const port = portArg >= 0 ? Number(args[portArg + 1]) : 0;
 const countOnly = flag('--count-only');
 const watchClient = flag('--watch-client');
+const refuseSecondEhlo = flag('--refuse-second-ehlo');
 
 let mails = 0;
 const tries = new Map();
@@ -90,8 +93,14 @@ if (!watchClient) {
       client.setNoDelay(true);
       const upstream = net.connect(inner, '127.0.0.1');
       upstream.setNoDelay(true);
+      let ehlos = 0;
       client.on('data', (piece) => {
-        console.log(JSON.stringify({ client_wrote: piece.toString('latin1') }));
+        const text = piece.toString('latin1');
+        console.log(JSON.stringify({ client_wrote: text }));
+        if (/^EHLO /i.test(text) && ++ehlos > 1 && refuseSecondEhlo) {
+          client.write('502 5.5.1 EHLO was already said on this connection\r\n');
+          return;
+        }
         upstream.write(piece);
       });
       upstream.pipe(client);

@@ -70,14 +70,17 @@ const WAL_RESTART_FRAMES: u32 = 4096;
 const NOT_STORED: &str =
     "the delivery store is not answering; the request was not stored, try again later";
 
-/// What the writer counts: transactions committed, and rows they wrote. Clones share
-/// their values.
+/// What the writer counts: transactions committed, rows they wrote, and pauses for a
+/// checkpoint. Clones share their values.
 #[derive(Clone, Default)]
 pub struct WriteCounters {
     /// Transactions committed.
     pub commits: Counter,
     /// Rows inserted, claimed or updated.
     pub rows: Counter,
+    /// Times the writer waited for a checkpoint because the WAL had passed
+    /// `WAL_RESTART_FRAMES`.
+    pub checkpoint_waits: Counter,
 }
 
 /// One outcome to record (see [`SqliteWriter::finish_many`]).
@@ -327,6 +330,7 @@ async fn run(
         if frames >= WAL_RESTART_FRAMES && (!restart_pending || batches >= CHECKPOINT_EVERY) {
             batches = 0;
             restart_pending = true;
+            counters.checkpoint_waits.inc();
             checkpoints.wait().await;
         } else if batches >= CHECKPOINT_EVERY {
             batches = 0;

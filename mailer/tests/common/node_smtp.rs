@@ -16,9 +16,10 @@ pub struct NodeSmtp {
 }
 
 impl NodeSmtp {
-    /// Starts the server (behind the relay with `watch_client`), or `None` when node or the
-    /// npm package is missing and the test may skip.
-    pub async fn start(test: &str, watch_client: bool) -> Option<NodeSmtp> {
+    /// Starts the server with `flags` (tests/js/smtp-server.js: `--watch-client` puts the
+    /// relay in front), or `None` when node or the npm package is missing and the test may
+    /// skip.
+    pub async fn start(test: &str, flags: &[&str]) -> Option<NodeSmtp> {
         let modules = node_package(test, "smtp-server")?;
         let mut command = Command::new("node");
         command
@@ -26,9 +27,7 @@ impl NodeSmtp {
             .env("NODE_PATH", &modules)
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true);
-        if watch_client {
-            command.arg("--watch-client");
-        }
+        command.args(flags);
         let mut child = command.spawn().expect("node starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();
         let first = tokio::time::timeout(std::time::Duration::from_secs(20), stdout.next_line())
@@ -80,7 +79,7 @@ impl NodeSmtp {
             .collect()
     }
 
-    /// Each piece the client wrote, as the relay received it (with `watch_client`).
+    /// Each piece the client wrote, as the relay received it (with `--watch-client`).
     pub fn client_writes(&self) -> Vec<String> {
         self.lines
             .lock()
