@@ -77,6 +77,7 @@ metric() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == 
 commits=$(metric store_commits_total); rows=$(metric store_rows_written_total)
 if [ -n "$commits" ] && [ "$commits" -gt 0 ]; then
   printf 'store_writes:    %d rows in %d SQLite commits (%.1f per commit)\n' "$rows" "$commits" "$(echo "$rows / $commits" | bc -l)"
+  echo "checkpoint_waits: $(metric store_checkpoint_waits_total) (the writer paused for a checkpoint of a WAL past 4,096 frames)"
 fi
 echo "minor_faults:    $(awk '{print $10}' "/proc/$MAILER_PID/stat")"
 # Context switches of all the mailer's threads: each is a sleep and a wake-up, which on a
