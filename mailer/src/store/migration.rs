@@ -69,17 +69,7 @@ impl MigrationTrait for CreateDeliveries {
             .await?;
         // The dispatcher pages through due work by status and time of the next try
         // (replaced by a partial index: `IndexDueDeliveries`).
-        manager
-            .create_index(
-                Index::create()
-                    .name(STATUS_NEXT_INDEX)
-                    .table(DELIVERIES)
-                    .col("status")
-                    .col("next_attempt_at")
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
+        manager.create_index(status_next_index()).await?;
         manager
             .create_index(
                 Index::create()
@@ -91,6 +81,25 @@ impl MigrationTrait for CreateDeliveries {
             )
             .await
     }
+}
+
+/// `(status, next_attempt_at)`: made by the first migration, replaced by the second.
+fn status_next_index() -> IndexCreateStatement {
+    Index::create()
+        .name(STATUS_NEXT_INDEX)
+        .table(DELIVERIES)
+        .col("status")
+        .col("next_attempt_at")
+        .if_not_exists()
+        .to_owned()
+}
+
+fn drop_index(name: &str) -> IndexDropStatement {
+    Index::drop()
+        .name(name)
+        .table(DELIVERIES)
+        .if_exists()
+        .to_owned()
 }
 
 /// Replaces the `(status, next_attempt_at)` index with one over `next_attempt_at` that holds
@@ -124,37 +133,11 @@ impl MigrationTrait for IndexDueDeliveries {
                     .to_owned(),
             )
             .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(STATUS_NEXT_INDEX)
-                    .table(DELIVERIES)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        manager.drop_index(drop_index(STATUS_NEXT_INDEX)).await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .create_index(
-                Index::create()
-                    .name(STATUS_NEXT_INDEX)
-                    .table(DELIVERIES)
-                    .col("status")
-                    .col("next_attempt_at")
-                    .if_not_exists()
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .drop_index(
-                Index::drop()
-                    .name(DUE_INDEX)
-                    .table(DELIVERIES)
-                    .if_exists()
-                    .to_owned(),
-            )
-            .await
+        manager.create_index(status_next_index()).await?;
+        manager.drop_index(drop_index(DUE_INDEX)).await
     }
 }
