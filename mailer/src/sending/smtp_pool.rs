@@ -262,9 +262,9 @@ async fn send_pipelined(
 
 /// The DATA section as it goes on the wire (RFC 5321 §4.5.2): a dot doubled at the start of
 /// the message and after each CRLF, then the closing `CRLF.CRLF`. This is what lettre's
-/// `message` sends, but lettre copies byte by byte through a state machine, which `perf`
-/// put at a tenth of the mailer's CPU while draining; here a substring search finds the
-/// few line starts that need a dot and the rest is copied in slices.
+/// `message` sends, but lettre copies byte by byte through a state machine (2.4 % of the
+/// mailer's samples over a benchmark run, in `perf`); here a substring search finds the few
+/// line starts that need a dot and the rest is copied in slices (0.7 %).
 fn dot_stuffed(email: &str) -> String {
     let mut out = String::with_capacity(email.len() + 16);
     let mut rest = email;

@@ -75,9 +75,9 @@ pub(crate) const COLUMNS: [&str; 12] = [
 
 /// The due-work query, written so that each backend reads the partial index
 /// `mail_deliveries_due`:
-/// - the statuses are written out, not bound: PostgreSQL uses a partial index only when it
-///   can prove the query's condition implies the index's, which it cannot do for bound
-///   values once it caches a generic plan;
+/// - the statuses are written out, not bound: PostgreSQL matches a query's condition against
+///   a partial index's when it plans the query, so a condition on bound parameters may not
+///   use the index (its documentation on partial indexes says so of prepared statements);
 /// - SQLite's planner, without statistics, prefers the `(status, created_at)` index for
 ///   `status IN (…)`, which reads every due row and sorts them, so the query names the index.
 fn due_statement(backend: DbBackend, now: DateTime<Utc>, limit: u64) -> Statement {
@@ -234,7 +234,6 @@ impl Store {
 
     /// Up to `limit` records due for a try now (`queued`, or `retrying` whose time has
     /// come), oldest due first.
-    ///
     ///
     /// Both backends read the partial index `mail_deliveries_due` in order and stop after
     /// `limit` rows ([`due_statement`]).
