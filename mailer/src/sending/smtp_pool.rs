@@ -215,7 +215,8 @@ impl SmtpPool {
     }
 }
 
-/// Commands written together, as lettre's `command` writes one: in one write.
+/// Text that lettre's `command` writes in one write before it reads one reply: here the
+/// pipelined commands, or the dot-stuffed data with its final dot.
 struct Group(String);
 
 impl fmt::Display for Group {
