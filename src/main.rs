@@ -2,7 +2,7 @@
 //! `config.yaml` — socket.io transport, SQLite under `./var/`, mails as `.eml` files under
 //! `./var/mail/`. Production runs the `users` and `mailer` binaries separately.
 
-use domain::config::{Config, TransportKind};
+use domain::config::{Config, Process, TransportKind};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use tokio::sync::watch;
@@ -44,7 +44,17 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let secrets = match config.check_secrets(Process::Launcher) {
+        Ok(secrets) => secrets,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
     domain::telemetry::init(&config.log);
+    if let Some(warning) = secrets.warning() {
+        tracing::warn!("{warning}");
+    }
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

@@ -95,3 +95,134 @@ fn each_program_names_the_bad_key_and_exits_2() {
         }
     }
 }
+
+/// A secret of the right length that ships nowhere.
+const OWN_SECRET: &str = "a-secret-of-this-deployment-0123456789";
+
+#[test]
+fn off_loopback_each_shipped_secret_stops_the_start_and_is_named() {
+    let own = |key: &'static str| (key, OWN_SECRET);
+    // Each case sets every secret before the one expected, so each key is reached in turn.
+    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+        (
+            "users",
+            vec![("FACTEUR_USERS__LISTEN", "0.0.0.0:0")],
+            "users.admin_token",
+        ),
+        (
+            "users",
+            vec![
+                ("FACTEUR_USERS__LISTEN", "0.0.0.0:0"),
+                own("FACTEUR_USERS__ADMIN_TOKEN"),
+            ],
+            "users.session_secret",
+        ),
+        (
+            "users",
+            vec![
+                ("FACTEUR_USERS__LISTEN", "0.0.0.0:0"),
+                own("FACTEUR_USERS__ADMIN_TOKEN"),
+                own("FACTEUR_USERS__SESSION_SECRET"),
+            ],
+            "transport.socketio.token",
+        ),
+        (
+            "mailer",
+            vec![("FACTEUR_MAILER__LISTEN", "0.0.0.0:0")],
+            "transport.socketio.token",
+        ),
+        (
+            "mailer",
+            vec![
+                ("FACTEUR_MAILER__LISTEN", "0.0.0.0:0"),
+                own("FACTEUR_TRANSPORT__SOCKETIO__TOKEN"),
+                ("FACTEUR_MAILER__LIVE_TOKEN", "change-me-live"),
+            ],
+            "mailer.live_token",
+        ),
+        (
+            "mailer",
+            vec![
+                ("FACTEUR_MAILER__LISTEN", "[::]:0"),
+                ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", "mine-but-too-short"),
+            ],
+            "transport.socketio.token",
+        ),
+        (
+            "facteur",
+            vec![("FACTEUR_MAILER__LISTEN", "0.0.0.0:0")],
+            "transport.socketio.token",
+        ),
+    ];
+    for (name, env, key) in cases {
+        let (code, stderr) = run(name, &[], &env);
+        assert_eq!(code, Some(2), "{name} {env:?}: exit code; stderr: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{name} {env:?}: one line, got {stderr:?}");
+        assert!(
+            lines[0].starts_with(&format!("invalid configuration: {key}: ")),
+            "{name} {env:?}: {:?} should name {key}",
+            lines[0]
+        );
+    }
+}
+
+#[test]
+fn on_loopback_the_shipped_secrets_start_with_one_warning_line() {
+    use std::io::{BufRead, BufReader};
+    for (name, listening) in [("users", "users listening"), ("mailer", "mailer listening")] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut child = Command::new(program(name))
+            .current_dir(dir.path())
+            .env_remove("FACTEUR_CONFIG")
+            .env("FACTEUR_USERS__LISTEN", "127.0.0.1:0")
+            .env("FACTEUR_MAILER__LISTEN", "127.0.0.1:0")
+            .env("FACTEUR_TRANSPORT__SOCKETIO__URL", "http://127.0.0.1:9")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {name}: {e}"));
+        let stderr = child.stderr.take().expect("piped stderr");
+        let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if lines_tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let mut seen = Vec::new();
+        while !seen.iter().any(|l: &String| l.contains(listening)) {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match lines_rx.recv_timeout(left) {
+                Ok(line) => seen.push(line),
+                Err(_) => break,
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            seen.iter().any(|l| l.contains(listening)),
+            "{name} started on loopback: {seen:#?}"
+        );
+        let warnings: Vec<&String> = seen
+            .iter()
+            .filter(|l| l.contains("shipped or short"))
+            .collect();
+        assert_eq!(warnings.len(), 1, "{name}: one warning line, got {seen:#?}");
+        assert!(warnings[0].contains("WARN"), "{:?}", warnings[0]);
+        assert!(
+            warnings[0].contains("transport.socketio.token"),
+            "{:?}",
+            warnings[0]
+        );
+        if name == "users" {
+            assert!(
+                warnings[0].contains("users.admin_token, users.session_secret"),
+                "{:?}",
+                warnings[0]
+            );
+        }
+    }
+}

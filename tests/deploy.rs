@@ -1,9 +1,11 @@
 //! The deploy files: the compose files validate against the Compose Specification's JSON
-//! schema, and every `FACTEUR_*` variable they set is a real configuration key.
+//! schema, every `FACTEUR_*` variable they set is a real configuration key, and every secret
+//! comes from `deploy/.env` (the files name no secret value).
 
 use crate::support::services::node_peers_available;
-use domain::config::Config;
+use domain::config::{Config, Process};
 use serde_json::Value;
+use std::collections::BTreeMap;
 
 const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
 const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
@@ -65,7 +67,7 @@ fn every_facteur_variable_in_the_compose_files_is_a_configuration_key() {
             Default::default();
         for var in result["facteur_env"].as_array().expect("a list") {
             let field = |i: usize| var[i].as_str().expect("a string").to_string();
-            let (service, name, value) = (field(0), field(1), field(2));
+            let (service, name, value) = (field(0), field(1), interpolate(&field(2)));
             let section = name
                 .strip_prefix("FACTEUR_")
                 .and_then(|rest| rest.split("__").next())
@@ -99,4 +101,139 @@ fn an_unknown_key_is_caught_by_the_same_check() {
     )
     .expect_err("an unknown key");
     assert!(err.to_string().contains("colour"), "{err}");
+}
+
+/// The variables of `deploy/.env.example`.
+fn env_example() -> BTreeMap<String, String> {
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/.env.example"))
+        .expect("deploy/.env.example is committed");
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty() && !line.starts_with('#'))
+        .map(|line| {
+            let (name, value) = line.split_once('=').expect("NAME=value");
+            (name.to_string(), value.to_string())
+        })
+        .collect()
+}
+
+/// `value` with each `${NAME}` / `${NAME:?message}` replaced as Compose would with the values
+/// of `deploy/.env.example`; a reference to a name the example lacks fails the test.
+fn interpolate(value: &str) -> String {
+    let example = env_example();
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let end = rest[start..].find('}').expect("a closed ${…}") + start;
+        let reference = &rest[start + 2..end];
+        let name = reference.split([':', '?', '-']).next().unwrap_or_default();
+        let Some(found) = example.get(name) else {
+            panic!("{value}: ${{{name}}} is not in deploy/.env.example");
+        };
+        out.push_str(found);
+        rest = &rest[end + 1..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// True for a variable that holds a secret or a URL that may carry one.
+fn carries_a_secret(name: &str) -> bool {
+    [
+        "TOKEN",
+        "SECRET",
+        "PASSWORD",
+        "PASS",
+        "DATABASE",
+        "AMQP__URL",
+    ]
+    .iter()
+    .any(|word| name.ends_with(word))
+}
+
+#[test]
+fn the_compose_files_take_every_secret_from_the_env_file() {
+    let mut secrets = 0;
+    for file in ["docker-compose.yml", "docker-compose.amqp.yml"] {
+        let Some(result) = validate(file) else { return };
+        for var in result["env"].as_array().expect("a list") {
+            let field = |i: usize| var[i].as_str().expect("a string").to_string();
+            let (service, name, value) = (field(0), field(1), field(2));
+            if !carries_a_secret(&name) {
+                continue;
+            }
+            secrets += 1;
+            // `${NAME:?…}`: Compose refuses to start when deploy/.env does not set it.
+            assert!(
+                value.contains("${") && value.contains(":?"),
+                "{file} {service}: {name} must come from deploy/.env as ${{NAME:?…}}, not {value:?}"
+            );
+            // In a URL, the password itself is the reference.
+            if let Some((_, rest)) = value.split_once("://") {
+                let userinfo = rest.split('@').next().unwrap_or_default();
+                let password_from_env = userinfo
+                    .split_once(':')
+                    .is_none_or(|(_, password)| password.starts_with("${"));
+                assert!(
+                    password_from_env,
+                    "{file} {service}: {name} writes a credential into the file"
+                );
+            }
+        }
+    }
+    assert!(
+        secrets >= 8,
+        "tokens, session secret and passwords are all checked ({secrets})"
+    );
+    let ignored = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/.gitignore"))
+        .expect(".gitignore");
+    assert!(
+        ignored.lines().any(|l| l.trim() == "/deploy/.env"),
+        "deploy/.env is never committed"
+    );
+}
+
+#[test]
+fn the_env_example_values_are_refused_as_the_services_would_run_in_compose() {
+    let Some(result) = validate("docker-compose.yml") else {
+        return;
+    };
+    let mut by_service: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    for var in result["facteur_env"].as_array().expect("a list") {
+        let field = |i: usize| var[i].as_str().expect("a string").to_string();
+        by_service
+            .entry(field(0))
+            .or_default()
+            .push((field(1), interpolate(&field(2))));
+    }
+    for (service, process) in [("users", Process::Users), ("mailer", Process::Mailer)] {
+        let vars = by_service
+            .remove(service)
+            .expect("the service is in the file");
+        let config = Config::from_yaml_and_env("{}", vars.clone()).expect("a valid configuration");
+        let refused = config
+            .check_secrets(process)
+            .expect_err("the placeholders are refused");
+        assert!(
+            refused.key.ends_with("token") || refused.key.ends_with("secret"),
+            "{refused}"
+        );
+        // With secrets of one's own, the same file starts.
+        let own: Vec<(String, String)> = vars
+            .into_iter()
+            .map(|(name, value)| {
+                if name.ends_with("TOKEN") || name.ends_with("SECRET") {
+                    (name.clone(), format!("{name}-0123456789abcdef0123456789"))
+                } else {
+                    (name, value)
+                }
+            })
+            .collect();
+        let config = Config::from_yaml_and_env("{}", own).expect("a valid configuration");
+        assert_eq!(
+            config.check_secrets(process).expect("accepted").warning(),
+            None
+        );
+    }
 }

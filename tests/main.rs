@@ -6,6 +6,7 @@ mod config_errors;
 mod deploy;
 mod end_to_end;
 mod faults;
+mod http_limits;
 mod observability;
 mod readme;
 mod scale;

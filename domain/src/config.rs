@@ -13,7 +13,7 @@ use figment::Figment;
 use figment::providers::{Format, Serialized, Yaml};
 use serde::{Deserialize, Deserializer};
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use url::Url;
 
@@ -128,6 +128,42 @@ pub struct UsersConfig {
     /// The link put in password-reset mails; `{token}` is replaced by the reset token.
     #[serde(deserialize_with = "string_or_scalar")]
     pub reset_url: String,
+    /// Password hashes that may wait for a hashing thread; past that, 503 `unavailable`.
+    pub max_pending_hashes: usize,
+    /// HTTP connections held at once; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// Peers whose `X-Forwarded-For` header names the client for the rate limits.
+    pub trusted_proxies: Vec<IpAddr>,
+    /// The rate limits of the open routes.
+    pub limits: UsersLimits,
+}
+
+/// `users.limits.*`: how many of each thing one key may do per window; 0 turns a limit off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UsersLimits {
+    /// Failed `POST /authenticate` per login per 15 minutes.
+    pub login_failures_per_login: u32,
+    /// Failed `POST /authenticate` per client address per 15 minutes.
+    pub login_failures_per_client: u32,
+    /// Reset mails per email address per hour (past that the answer stays 202, no mail).
+    pub reset_mails_per_address: u32,
+    /// `POST /password-resets` per client address per minute.
+    pub resets_per_client: u32,
+    /// `POST /users` per client address per minute.
+    pub creates_per_client: u32,
+}
+
+impl Default for UsersLimits {
+    fn default() -> Self {
+        Self {
+            login_failures_per_login: 10,
+            login_failures_per_client: 30,
+            reset_mails_per_address: 3,
+            resets_per_client: 20,
+            creates_per_client: 20,
+        }
+    }
 }
 
 impl Default for UsersConfig {
@@ -138,6 +174,10 @@ impl Default for UsersConfig {
             admin_token: Secret::new("change-me-too"),
             session_secret: Secret::new("change-me-three"),
             reset_url: "http://127.0.0.1:3000/password-resets/{token}".into(),
+            max_pending_hashes: 64,
+            max_connections: 1024,
+            trusted_proxies: Vec::new(),
+            limits: UsersLimits::default(),
         }
     }
 }
@@ -163,6 +203,15 @@ pub struct MailerConfig {
     /// Tokio worker threads of the mailer process (socket.io, HTTP, rendering, SMTP and the
     /// SQLite store's writes). SQLite checkpoints run on a thread of their own besides these.
     pub worker_threads: usize,
+    /// HTTP connections (socket.io included) held at once; more wait in the accept backlog.
+    pub max_connections: usize,
+    /// engine.io sessions held at once; a handshake past that is refused.
+    pub max_sockets: usize,
+    /// Browser origins (`https://ops.example.com`) allowed to open a socket.io session,
+    /// besides the mailer's own.
+    pub allowed_origins: Vec<String>,
+    /// When set, `/live` needs `{"token": …}` at connect and shows whole recipients.
+    pub live_token: Option<Secret>,
 }
 
 impl Default for MailerConfig {
@@ -177,6 +226,10 @@ impl Default for MailerConfig {
             // One worker measured cheaper per mail and faster than one per core on two cores
             // (docs/benchmarks/mailer.md): no wake-ups of a second worker for each new task.
             worker_threads: 1,
+            max_connections: 1024,
+            max_sockets: 10_000,
+            allowed_origins: Vec::new(),
+            live_token: None,
         }
     }
 }
@@ -294,7 +347,7 @@ const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
 
 /// Keys whose environment value is taken as a string exactly as written (so are keys ending in
 /// `password`): figment would otherwise read `FACTEUR_MAILER__SMTP__PASSWORD=0123` as a number.
-const STRING_KEYS: [&str; 13] = [
+const STRING_KEYS: [&str; 14] = [
     "transport.socketio.url",
     "transport.socketio.token",
     "transport.amqp.url",
@@ -308,6 +361,7 @@ const STRING_KEYS: [&str; 13] = [
     "mailer.from",
     "mailer.smtp.host",
     "mailer.smtp.username",
+    "mailer.live_token",
 ];
 
 /// Where the configuration file comes from.
@@ -450,6 +504,16 @@ impl Config {
         if self.mailer.outbox_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("mailer.outbox_dir", "must not be empty"));
         }
+        at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
+        at_least_one("users.max_connections", self.users.max_connections)?;
+        at_least_one("mailer.max_connections", self.mailer.max_connections)?;
+        at_least_one("mailer.max_sockets", self.mailer.max_sockets)?;
+        for (n, origin) in self.mailer.allowed_origins.iter().enumerate() {
+            check_origin(&format!("mailer.allowed_origins.{n}"), origin)?;
+        }
+        if let Some(token) = &self.mailer.live_token {
+            non_empty("mailer.live_token", token)?;
+        }
         Ok(())
     }
 }
@@ -475,10 +539,15 @@ pub fn sqlite_folder(url: &str) -> Option<PathBuf> {
 }
 
 /// Creates the folder of an SQLite URL's file if it is missing: SQLite creates the file
-/// (`mode=rwc`) but not its folder, `./var/` on a fresh checkout.
+/// (`mode=rwc`) but not its folder, `./var/` on a fresh checkout. Folders it creates are
+/// readable by their owner only (0700 on Unix); existing ones are left as they are.
 pub fn create_sqlite_folder(url: &str) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
     match sqlite_folder(url) {
-        Some(folder) => std::fs::create_dir_all(&folder).map_err(|e| {
+        Some(folder) => builder.create(&folder).map_err(|e| {
             std::io::Error::new(
                 e.kind(),
                 format!(
@@ -489,6 +558,33 @@ pub fn create_sqlite_folder(url: &str) -> std::io::Result<()> {
         }),
         None => Ok(()),
     }
+}
+
+fn at_least_one(key: &str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(key, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(key: &str, origin: &str) -> Result<(), ConfigError> {
+    let wrong = || {
+        ConfigError::new(
+            key,
+            format!(
+                "{origin:?} is not an origin: expected scheme://host[:port], as in https://ops.example.com"
+            ),
+        )
+    };
+    let url = Url::parse(origin).map_err(|_| wrong())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(wrong());
+    }
+    if url.origin().ascii_serialization() != origin.trim_end_matches('/') {
+        return Err(wrong());
+    }
+    Ok(())
 }
 
 fn non_empty(key: &str, secret: &Secret) -> Result<(), ConfigError> {
@@ -597,6 +693,9 @@ pub(crate) fn string_or_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<String
 fn option_string_or_scalar<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     string_or_scalar(d).map(Some)
 }
+
+mod secrets;
+pub use secrets::{Process, SecretsCheck};
 
 #[cfg(test)]
 mod tests;

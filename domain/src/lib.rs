@@ -11,9 +11,11 @@ mod invalid;
 pub mod mail;
 mod secret;
 pub mod telemetry;
+mod text;
 pub mod user;
 
 pub use invalid::Invalid;
 pub use mail::{Locale, MailAnswer, MailRequest, MailRequestId, MailStatus, Recipient, Template};
-pub use secret::Secret;
+pub use secret::{Secret, constant_time_eq};
+pub use text::plain_text;
 pub use user::{Email, Login, Password};

@@ -19,6 +19,12 @@ impl Secret {
         &self.0
     }
 
+    /// True when `candidate` is this secret, compared in a time that depends only on the
+    /// lengths, so a caller cannot learn the secret byte by byte from response times.
+    pub fn matches(&self, candidate: &str) -> bool {
+        constant_time_eq(self.0.as_bytes(), candidate.as_bytes())
+    }
+
     /// True when the secret is the empty string.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -35,4 +41,12 @@ impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         crate::config::string_or_scalar(deserializer).map(Secret)
     }
+}
+
+/// Compares two byte strings in a time that depends only on their lengths.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }

