@@ -186,6 +186,14 @@ pub struct Recipient {
     pub name: String,
 }
 
+impl Recipient {
+    /// Refuses a name that holds a control character or a line separator: it goes into
+    /// the `To` header, where a line break would end the header early.
+    pub fn check(&self) -> Result<(), Invalid> {
+        crate::plain_text("to.name", &self.name)
+    }
+}
+
 /// A request to send one mail, identical on every transport.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MailRequest {
@@ -212,6 +220,7 @@ impl MailRequest {
         to: Recipient,
         vars: Map<String, Value>,
     ) -> Result<Self, Invalid> {
+        to.check()?;
         template.check_vars(&vars)?;
         Ok(Self {
             id: MailRequestId::new(),
@@ -261,6 +270,7 @@ impl MailRequest {
         }
         let request: MailRequest = serde_json::from_value(Value::Object(object))
             .map_err(|e| Invalid::new("request", e.to_string()))?;
+        request.to.check()?;
         request.template.check_vars(&request.vars)?;
         Ok(request)
     }
@@ -403,6 +413,15 @@ mod tests {
         assert!(with("to", json!({"email": "x"})).starts_with("to.email:"));
         assert!(with("vars", json!({})).contains("vars.login: is required"));
         assert!(with("requested_at", json!(12)).contains("request:"));
+        for name in [
+            "Ada\r\nBcc: eve@example.com",
+            "Ada\u{2028}",
+            "Ada\u{85}",
+            "\u{0}",
+        ] {
+            let error = with("to", json!({"email": "ada@example.com", "name": name}));
+            assert!(error.starts_with("to.name:"), "{name:?}: {error}");
+        }
         let mut missing = contract_example();
         missing.as_object_mut().unwrap().remove("id");
         assert!(
