@@ -4,6 +4,14 @@
 //!
 //! Events are best effort: a client that is gone, or a broker that is down, never holds up
 //! or fails a delivery. The store is the source of truth (`get-mail`, `GET /mails/{id}`).
+//!
+//! `/live` is fed through a queue ([`LiveFeed`]) rather than emitted inline: it may hold
+//! thousands of browsers, and broadcasting to them on the request path would delay the
+//! sender's answer.
+
+mod live;
+
+pub use live::{LIVE_SHARDS, LiveFeed, LiveRecipients, live_shard_room, mask_email};
 
 use crate::store::DeliveryStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -35,7 +43,7 @@ pub struct MailActivityEvent {
     pub id: MailRequestId,
     /// Which mail.
     pub template: Template,
-    /// The recipient.
+    /// The recipient (whole on `/`; on `/live` see [`LiveRecipients`]).
     pub to: Recipient,
     /// `queued`, `sent`, `retrying` or `failed`.
     pub status: &'static str,
@@ -58,6 +66,7 @@ pub struct Events {
     /// `std::sync::Mutex`: it is held for a map operation only, never across an await.
     senders: Arc<Mutex<HashMap<MailRequestId, Sid>>>,
     extra: Option<Arc<dyn StatusPublisher>>,
+    live: LiveFeed,
 }
 
 /// The room of one request.
@@ -75,12 +84,13 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 impl Events {
-    /// Emits through `io`, and through `extra` when given.
-    pub fn new(io: SocketIo, extra: Option<Arc<dyn StatusPublisher>>) -> Self {
+    /// Emits through `io` (`/live` through `live`), and through `extra` when given.
+    pub fn new(io: SocketIo, extra: Option<Arc<dyn StatusPublisher>>, live: LiveFeed) -> Self {
         Self {
             io,
             senders: Arc::new(Mutex::new(HashMap::new())),
             extra,
+            live,
         }
     }
 
@@ -156,13 +166,13 @@ impl Events {
         }
     }
 
+    /// `mail-activity` to `/` now, and to `/live` through its queue.
     async fn activity(&self, event: MailActivityEvent) {
-        for ns in ["/", "/live"] {
-            if let Some(ops) = self.io.of(ns)
-                && let Err(e) = ops.emit("mail-activity", &event).await
-            {
-                tracing::debug!(error = %e, namespace = ns, "could not emit mail-activity");
-            }
+        if let Some(ops) = self.io.of("/")
+            && let Err(e) = ops.emit("mail-activity", &event).await
+        {
+            tracing::debug!(error = %e, "could not emit mail-activity");
         }
+        self.live.push(event);
     }
 }

@@ -50,6 +50,13 @@ pub struct NamespaceLabel {
     pub namespace: &'static str,
 }
 
+/// The `reason` label of a refused socket.io request.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `origin` (a browser origin not allowed) or `sessions` (`mailer.max_sockets` reached).
+    pub reason: &'static str,
+}
+
 type HistogramFamily<L> = Family<L, Histogram, fn() -> Histogram>;
 
 /// Every metric of the mailer.
@@ -71,6 +78,12 @@ pub struct Metrics {
     pub smtp_possible_resends: Counter,
     /// Connected socket.io clients by namespace.
     pub socketio_clients: Family<NamespaceLabel, Gauge>,
+    /// socket.io requests refused before the engine saw them, by reason.
+    pub socketio_refused: Family<ReasonLabel, Counter>,
+    /// engine.io sessions held now.
+    pub socketio_sessions: Gauge,
+    /// `mail-activity` events not shown on `/live` because its queue was full.
+    pub live_events_dropped: Counter,
     /// Transactions committed by the SQLite writer.
     pub store_commits: Counter,
     /// Rows those transactions inserted, claimed or updated.
@@ -102,6 +115,9 @@ impl Metrics {
         let smtp_errors = Family::<ClassLabel, Counter>::default();
         let smtp_possible_resends = Counter::default();
         let socketio_clients = Family::<NamespaceLabel, Gauge>::default();
+        let socketio_refused = Family::<ReasonLabel, Counter>::default();
+        let socketio_sessions = Gauge::default();
+        let live_events_dropped = Counter::default();
         let store_commits = Counter::default();
         let store_rows = Counter::default();
         let store_checkpoint_waits = Counter::default();
@@ -142,6 +158,21 @@ impl Metrics {
             socketio_clients.clone(),
         );
         registry.register(
+            "socketio_refused",
+            "socket.io requests refused before a session opened, by reason (origin, sessions)",
+            socketio_refused.clone(),
+        );
+        registry.register(
+            "socketio_sessions",
+            "engine.io sessions held (at most mailer.max_sockets)",
+            socketio_sessions.clone(),
+        );
+        registry.register(
+            "live_events_dropped",
+            "mail-activity events not shown on /live because its queue was full",
+            live_events_dropped.clone(),
+        );
+        registry.register(
             "store_commits",
             "Transactions committed by the delivery store's SQLite writer (SQLite file only)",
             store_commits.clone(),
@@ -166,6 +197,9 @@ impl Metrics {
             smtp_errors,
             smtp_possible_resends,
             socketio_clients,
+            socketio_refused,
+            socketio_sessions,
+            live_events_dropped,
             store_commits,
             store_rows,
             store_checkpoint_waits,

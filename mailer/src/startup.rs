@@ -3,7 +3,7 @@
 //! then shuts down gracefully.
 
 use crate::core::MailerCore;
-use crate::events::Events;
+use crate::events::{Events, LiveFeed, LiveRecipients};
 use crate::http::{self, AppState};
 use crate::metrics::Metrics;
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
@@ -121,16 +121,18 @@ impl App {
                 addr: mc.listen,
                 source,
             })?;
-        let (layer, io) = SocketIo::builder()
-            // Above the 64 KiB request limit, so an oversize send-mail reaches the handler
-            // and gets a `rejected` ack instead of the engine closing the connection.
-            .max_payload(1 << 20)
-            // Packets queued per socket before emits fail. The default (128) was measured to
-            // drop acks under load, as every request also broadcasts `mail-activity`.
-            .max_buffer_size(8192)
-            .build_layer();
+        let (layer, io) = socket::engine();
         let amqp = crate::amqp::prepare(config);
-        let events = Events::new(io.clone(), amqp.status_publisher.clone());
+        let live_recipients = match mc.live_token {
+            Some(_) => LiveRecipients::Whole,
+            None => LiveRecipients::Masked,
+        };
+        let live = LiveFeed::start(
+            io.clone(),
+            live_recipients,
+            metrics.live_events_dropped.clone(),
+        );
+        let events = Events::new(io.clone(), amqp.status_publisher.clone(), live);
         let sender = match &mc.smtp {
             Some(smtp) => MailSender::smtp(smtp, u32::try_from(options.workers).unwrap_or(16))?,
             None => MailSender::Files(mc.outbox_dir.clone()),
@@ -161,16 +163,21 @@ impl App {
             events,
             metrics.clone(),
         );
-        socket::mount(&io, config.transport.socketio.token.clone(), core.clone());
+        socket::mount(
+            &io,
+            config.transport.socketio.token.clone(),
+            mc,
+            core.clone(),
+        );
         let background = amqp.start_consumer(core.clone());
         let state = AppState {
             core,
             token: config.transport.socketio.token.clone(),
-            metrics,
+            metrics: metrics.clone(),
             sender_kind,
             transport: amqp.health.clone(),
         };
-        let router = http::router(state).layer(layer);
+        let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {
             listener,
             router,

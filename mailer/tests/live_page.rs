@@ -149,6 +149,127 @@ async fn a_mail_sent_through_rest_appears_on_the_live_page_in_headless_chromium(
         .await;
     let _ = driver.child.kill().await;
     assert!(text.contains(&id), "the page shows the mail id: {text}");
-    assert!(text.contains("ada@example.com"));
+    assert!(
+        text.contains("a\u{2026}@example.com"),
+        "the recipient is masked: {text}"
+    );
+    assert!(!text.contains("ada@example.com") && !text.contains("Ada Lovelace"));
     assert!(text.contains("sent"));
+}
+
+#[tokio::test]
+async fn with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipients() {
+    let test = "with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipients";
+    if let Some(why) = chromium_missing() {
+        skip(test, why);
+        return;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = crate::common::test_config(&dir);
+    let live_token = format!("live-{}", uuid::Uuid::new_v4());
+    config.mailer.live_token = Some(domain::Secret::new(live_token.clone()));
+    let app = crate::common::spawn_with(
+        config,
+        crate::common::fast_options(),
+        std::sync::Arc::new(dir),
+    )
+    .await;
+    let mut driver = Driver::start().await.expect("chromedriver starts");
+    // "ignore": the prompt stays open until this test answers it.
+    let session = driver
+        .post(
+            "/session",
+            json!({"capabilities": {"alwaysMatch": {"browserName": "chrome", "unhandledPromptBehavior": "ignore", "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-dev-shm-usage"]
+            }}}}),
+        )
+        .await;
+    let sid = session["value"]["sessionId"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a WebDriver session: {session}"))
+        .to_string();
+    let session_url = format!("{}/session/{sid}", driver.base);
+    let http = driver.http.clone();
+    let alert_text = || {
+        let http = http.clone();
+        let url = format!("{session_url}/alert/text");
+        async move {
+            let v: Value = http.get(url).send().await.ok()?.json().await.ok()?;
+            v["value"].as_str().map(str::to_string)
+        }
+    };
+
+    driver
+        .post(
+            &format!("/session/{sid}/url"),
+            json!({"url": format!("{}/", app.base)}),
+        )
+        .await;
+    let mut prompt = None;
+    for _ in 0..100 {
+        prompt = alert_text().await;
+        if prompt.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    driver
+        .post(
+            &format!("/session/{sid}/alert/text"),
+            json!({"text": live_token}),
+        )
+        .await;
+    driver
+        .post(&format!("/session/{sid}/alert/accept"), json!({}))
+        .await;
+    let page_text = || {
+        let http = http.clone();
+        let url = format!("{session_url}/execute/sync");
+        async move {
+            let v: Value = http
+                .post(url)
+                .json(&json!({"script": "return document.body.innerText + '|' + sessionStorage.getItem('facteur.live_token')", "args": []}))
+                .send()
+                .await
+                .expect("execute")
+                .json()
+                .await
+                .expect("JSON");
+            v["value"].as_str().unwrap_or("").to_string()
+        }
+    };
+    let mut text = String::new();
+    for _ in 0..100 {
+        text = page_text().await;
+        if text.contains("Connection: connected") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let request = mail_request("welcome", "en");
+    let id = request["id"].as_str().unwrap().to_string();
+    assert_eq!(app.post_mail(&request).await.0, 202);
+    for _ in 0..100 {
+        text = page_text().await;
+        if text.contains(&id) && text.contains("sent") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let asked_again = alert_text().await;
+
+    let _ = http.delete(session_url.clone()).send().await;
+    let _ = driver.child.kill().await;
+    assert!(
+        prompt.is_some_and(|p| p.contains("live token")),
+        "the page asks for the live token"
+    );
+    assert!(text.contains("Connection: connected"), "{text}");
+    assert!(text.contains(&live_token), "kept in sessionStorage: {text}");
+    assert!(
+        text.contains("Ada Lovelace <ada@example.com>"),
+        "whole recipients: {text}"
+    );
+    assert!(asked_again.is_none(), "asked once");
 }

@@ -4,10 +4,13 @@
 mod amqp;
 mod backoff;
 mod common;
+mod delivery_safety;
 mod live_page;
+mod live_privacy;
 mod rest;
 mod smtp_delivery;
 mod smtp_pipelining;
 mod socketio_js;
+mod socketio_limits;
 mod store_backends;
 mod templates;

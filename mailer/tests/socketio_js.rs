@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
+pub async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/js")
         .join(script);
@@ -81,8 +81,9 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     );
     assert_eq!(seen["live_activity_queued"]["template"], "welcome");
     assert_eq!(
-        seen["live_activity_queued"]["to"]["email"],
-        "ada@example.com"
+        seen["live_activity_queued"]["to"],
+        json!({"email": "a\u{2026}@example.com"}),
+        "anonymous /live viewers see a masked address and no name"
     );
     assert!(seen["live_activity_sent"]["at"].is_string());
     assert_eq!(seen["get_mail"]["id"], id.as_str());
@@ -131,6 +132,13 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     );
     assert_eq!(seen["still_connected"], true);
     assert_eq!(seen["ack_after_bad_input"]["status"], "accepted");
+    let reason = seen["oversize_disconnect"].as_str().unwrap_or("");
+    assert!(
+        reason.starts_with("transport"),
+        "a message over 128 KiB closes the connection: {:?}",
+        seen["oversize_disconnect"]
+    );
+    assert_eq!(seen["watcher_still_connected"], true);
     let metrics = app.metrics().await;
     assert!(
         metrics.contains("mail_requests_total{door=\"socketio\",status=\"accepted\"} 2"),

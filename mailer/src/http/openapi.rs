@@ -13,7 +13,8 @@ use utoipa_swagger_ui::SwaggerUi;
 pub struct RecipientDoc {
     /// The address.
     email: String,
-    /// The display name.
+    /// The display name; no control characters or U+2028/U+2029 (`rejected`, naming
+    /// `to.name`).
     name: String,
 }
 
@@ -33,6 +34,31 @@ pub struct MailRequestDoc {
     vars: serde_json::Value,
     /// When the sender asked (RFC 3339).
     requested_at: String,
+}
+
+/// `{"email": "a…@example.com"}`: the recipient as anonymous `/live` viewers see it.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MaskedRecipientDoc {
+    /// The address's first character, an ellipsis (U+2026), `@` and the domain.
+    email: String,
+}
+
+/// The `mail-activity` socket.io event, broadcast to `/` and `/live`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct MailActivityDoc {
+    /// The request id.
+    id: String,
+    /// The template.
+    template: String,
+    /// On `/` the whole recipient ([`RecipientDoc`]); on `/live` a [`MaskedRecipientDoc`],
+    /// or the whole recipient when `mailer.live_token` is set.
+    to: serde_json::Value,
+    /// `queued`, `sent`, `retrying` or `failed`.
+    status: String,
+    /// When the status changed (RFC 3339).
+    at: String,
 }
 
 /// The answer to a mail request.
@@ -126,9 +152,9 @@ impl Modify for BearerAuth {
 /// The mailer's API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/`."),
+    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\"}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`."),
     paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails, super::health::health, super::health::metrics),
-    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc)),
+    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

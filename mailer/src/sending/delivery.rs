@@ -280,20 +280,7 @@ pub fn backoff(options: &DeliveryOptions, attempts: u32) -> Duration {
 #[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %record.id))]
 async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaphorePermit) {
     let attempts = record.attempts + 1;
-    let outcome = match inner
-        .templates
-        .render(record.template, record.locale, &record.to, &record.vars)
-        .map_err(|e| e.to_string())
-        .and_then(|mail| {
-            build_message(
-                &inner.from,
-                &inner.domain,
-                record.id,
-                record.template,
-                &record.to,
-                mail,
-            )
-        }) {
+    let outcome = match compose(inner, &record) {
         Ok(message) => {
             let started = Instant::now();
             let result = inner
@@ -306,11 +293,15 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
                 .observe(started.elapsed().as_secs_f64());
             result
         }
-        Err(e) => Err(SendFailure::Permanent(e)),
+        Err(e) => Err(SendFailure::Unbuildable(e)),
     };
     let now = Utc::now();
     let (status, error, next) = match outcome {
         Ok(()) => (DeliveryStatus::Sent, None, now),
+        Err(SendFailure::Unbuildable(e)) => {
+            inner.metrics.count_smtp_error("message");
+            (DeliveryStatus::Failed, Some(e), now)
+        }
         Err(SendFailure::Permanent(e)) => {
             inner.metrics.count_smtp_error("permanent");
             (DeliveryStatus::Failed, Some(e), now)
@@ -333,7 +324,9 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
                     (error, class)
                 }
                 SendFailure::Transient { error, class } => (error, class),
-                SendFailure::Permanent(error) => (error, "permanent"),
+                SendFailure::Permanent(error) | SendFailure::Unbuildable(error) => {
+                    (error, "permanent")
+                }
             };
             inner.metrics.count_smtp_error(class);
             let wait = backoff(&inner.options, attempts);
@@ -355,4 +348,35 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
         next_attempt_at: (status == DeliveryStatus::Retrying).then_some(next),
     });
     drop(permit);
+}
+
+/// Renders and builds the message of `record`. A render or build error, and a panic on the
+/// way (caught here, so the worker lives on to record it), is the reason the delivery fails:
+/// the same record would fail the same way at every try.
+fn compose(inner: &Inner, record: &DeliveryRecord) -> Result<lettre::Message, String> {
+    let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mail = inner
+            .templates
+            .render(record.template, record.locale, &record.to, &record.vars)
+            .map_err(|e| e.to_string())?;
+        build_message(
+            &inner.from,
+            &inner.domain,
+            record.id,
+            record.template,
+            &record.to,
+            mail,
+        )
+    }));
+    built.unwrap_or_else(|panic| {
+        let why = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "no message".into());
+        tracing::error!(mail_id = %record.id, panic = %why, "building a mail panicked");
+        Err(format!(
+            "the message could not be built: it panicked ({why})"
+        ))
+    })
 }

@@ -33,6 +33,9 @@ pub enum SendFailure {
         /// The `smtp_errors_total` class.
         class: &'static str,
     },
+    /// The message could not be rendered or built (a template error, a value lettre
+    /// refuses, a panic while building): nothing was handed over; the delivery fails at once.
+    Unbuildable(String),
     /// Timed out or the connection dropped mid-conversation: the server may have taken
     /// the mail. Retry (a possible resend, recognisable by its Message-ID).
     Uncertain {
@@ -168,15 +171,29 @@ fn classify(e: &lettre::transport::smtp::Error) -> SendFailure {
 }
 
 /// Writes `<dir>/<id>.eml` through a temporary file and a rename, so a reader never sees
-/// half a mail and a second write of the same id replaces the first.
+/// half a mail and a second write of the same id replaces the first. Mails hold addresses
+/// and reset links: the folder is created readable by its owner only (0700), each file too
+/// (0600).
 async fn write_eml(dir: &std::path::Path, id: &str, bytes: &[u8]) -> Result<(), SendFailure> {
+    use tokio::io::AsyncWriteExt;
     let fail = |e: std::io::Error| SendFailure::Transient {
         error: format!("could not write the mail into {}: {e}", dir.display()),
         class: "connection",
     };
-    tokio::fs::create_dir_all(dir).await.map_err(fail)?;
+    let mut folder = tokio::fs::DirBuilder::new();
+    folder.recursive(true);
+    #[cfg(unix)]
+    folder.mode(0o700);
+    folder.create(dir).await.map_err(fail)?;
     let tmp = dir.join(format!(".{id}.eml.tmp"));
-    tokio::fs::write(&tmp, bytes).await.map_err(fail)?;
+    let mut options = tokio::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    options.mode(0o600);
+    let mut file = options.open(&tmp).await.map_err(fail)?;
+    file.write_all(bytes).await.map_err(fail)?;
+    file.flush().await.map_err(fail)?;
+    drop(file);
     tokio::fs::rename(&tmp, dir.join(format!("{id}.eml")))
         .await
         .map_err(fail)

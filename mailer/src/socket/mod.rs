@@ -3,31 +3,68 @@
 //! - Namespace `/`, for services: the token is checked at connect and `send-mail` is
 //!   handled by the transport crate's receiver, which calls the core; this module adds
 //!   `get-mail`, `join` and `leave`.
-//! - Namespace `/live`, for browsers: no token, no events of its own; it only receives
-//!   `mail-activity` broadcasts.
+//! - Namespace `/live`, for browsers ([`live`]): no events of its own; it only receives
+//!   `mail-activity` broadcasts, with a token when `mailer.live_token` is set.
+//! - Limits: [`engine`] caps what one message or polling body may hold, and [`handshake`]
+//!   refuses foreign browser origins and sessions past `mailer.max_sockets`.
+
+pub mod handshake;
+mod live;
 
 use crate::core::MailerCore;
 use crate::events::{mail_room, template_room};
 use crate::metrics::Metrics;
+use domain::config::MailerConfig;
 use domain::{MailRequestId, Secret, Template};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
-use std::sync::Arc;
+use socketioxide::layer::SocketIoLayer;
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 use transport::MailHandler;
 
-/// Mounts both namespaces on `io`.
-pub fn mount(io: &SocketIo, token: Secret, core: MailerCore) {
+pub use handshake::protect;
+
+/// The largest websocket message or polling body; past it the engine closes that
+/// connection. Above the 64 KiB request limit, so an oversize `send-mail` still reaches
+/// the handler and gets a `rejected` ack.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// The most rooms a socket may join with `join`. The room named by the socket's own id,
+/// which the mailer joins for it, does not count.
+pub const MAX_ROOMS: usize = 1000;
+
+/// How long a new session may take to join a namespace (socketioxide's default is 45 s).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Builds the socket.io layer and its handle with the contract's limits.
+pub fn engine() -> (SocketIoLayer, SocketIo) {
+    SocketIo::builder()
+        .max_payload(MAX_MESSAGE_BYTES as u64)
+        // A frame longer than this is refused from its header, before its payload is read.
+        .ws_max_frame_size(MAX_MESSAGE_BYTES)
+        .ws_max_message_size(MAX_MESSAGE_BYTES)
+        // Packets queued per socket before emits fail. The default (128) was measured to
+        // drop acks under load, as every request also broadcasts `mail-activity`.
+        .max_buffer_size(8192)
+        // A session that joins no namespace is closed after this; until then it holds its
+        // place among `mailer.max_sockets`.
+        .connect_timeout(CONNECT_TIMEOUT)
+        .build_layer()
+}
+
+/// Mounts both namespaces on `io`: `/` with the service `token`, `/live` as
+/// `mailer.live_token` says.
+pub fn mount(io: &SocketIo, token: Secret, config: &MailerConfig, core: MailerCore) {
     let metrics = core.metrics().clone();
     let handler: Arc<dyn MailHandler> = Arc::new(core.clone());
     let service_metrics = metrics.clone();
     transport::socketio::mount_service_namespace(io, token, handler, move |socket: SocketRef| {
         on_service_connect(socket, core.clone(), service_metrics.clone());
     });
-    io.ns("/live", move |socket: SocketRef| {
-        count_client(&socket, &metrics, "/live");
-        std::future::ready(())
-    });
+    live::mount(io, config.live_token.clone(), metrics);
 }
 
 fn count_client(socket: &SocketRef, metrics: &Arc<Metrics>, namespace: &'static str) {
@@ -43,6 +80,10 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     count_client(&socket, &metrics, "/");
     // A room named by the socket id lets one emit reach the sender and the rooms at once.
     socket.join(socket.id.to_string());
+    // The rooms this socket joined itself, to hold it to `MAX_ROOMS`. A `std::sync::Mutex`:
+    // held for a set operation only.
+    let joined: Arc<Mutex<HashSet<String>>> = Arc::default();
+    let left = joined.clone();
     socket.on(
         "get-mail",
         move |TryData(payload): TryData<Value>, ack: AckSender| {
@@ -55,11 +96,19 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     );
     socket.on(
         "join",
-        |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+        move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
             let reply = match room_name(payload.ok()) {
                 Ok(room) => {
-                    socket.join(room);
-                    json!({"ok": true})
+                    let mut rooms = joined.lock().unwrap_or_else(|e| e.into_inner());
+                    if rooms.contains(&room) {
+                        json!({"ok": true})
+                    } else if rooms.len() >= MAX_ROOMS {
+                        json!({"ok": false, "error": "too_many_rooms"})
+                    } else {
+                        rooms.insert(room.clone());
+                        socket.join(room);
+                        json!({"ok": true})
+                    }
                 }
                 Err(error) => json!({"ok": false, "error": error}),
             };
@@ -69,9 +118,10 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     );
     socket.on(
         "leave",
-        |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+        move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
             let reply = match room_name(payload.ok()) {
                 Ok(room) => {
+                    left.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
                     socket.leave(room);
                     json!({"ok": true})
                 }

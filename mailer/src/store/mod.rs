@@ -29,6 +29,14 @@ use std::time::Duration;
 /// Connects to `url` and brings the schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+    if let Some(path) = domain::config::sqlite_file(url) {
+        create_private_file(&path).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot create the database {}: {e}",
+                path.display()
+            ))
+        })?;
+    }
     let mut options = ConnectOptions::new(url.to_string());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
@@ -43,14 +51,29 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
         // the way a network connection can. PostgreSQL keeps the check.
         .test_before_acquire(!sqlite)
         .sqlx_logging(false)
-        // WAL lets readers (GET /mails) run while the batch writer writes; NORMAL
-        // synchronous is durable across process crashes, which is what a restart needs.
+        // WAL lets readers (GET /mails) run while the batch writer writes. FULL: a commit
+        // this connection makes (the schema, putting back abandoned claims) is on disk
+        // before it returns, like the writer's (see `sqlite_writer`).
         .map_sqlx_sqlite_opts(|o| {
             o.pragma("journal_mode", "WAL")
-                .pragma("synchronous", "NORMAL")
+                .pragma("synchronous", "FULL")
                 .busy_timeout(Duration::from_secs(10))
         });
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Creates an empty database file readable by its owner only (0600), unless it exists:
+/// SQLite would create it with 0644, and its `-wal` and `-shm` files copy the file's mode.
+fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }

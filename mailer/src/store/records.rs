@@ -293,7 +293,8 @@ impl Store {
             .value("next_attempt_at", to_millis(next_attempt_at))
             .and_where(Expr::col("id").eq(id.to_string()));
         if status == DeliveryStatus::Sent {
-            q.value("sent_at", to_millis(at));
+            // A sent mail keeps no `vars`: they are only needed to render it again.
+            q.value("sent_at", to_millis(at)).value("vars", "{}");
         }
         self.db.execute(&q).await?;
         Ok(())

@@ -15,13 +15,13 @@
 //! claim is committed before its mail is handed over, and an outcome is acknowledged only
 //! once written.
 //!
-//! The transaction runs on the runtime's thread. It used to run on a thread of its own, and
-//! waking that thread and being woken by it for every commit cost more CPU than the commit
-//! (measured, docs/benchmarks/mailer.md). A commit in WAL mode with `synchronous=NORMAL`
-//! does not wait for the disk, so nothing here blocks for long, with two exceptions kept off
-//! the runtime: when another connection holds the write lock, the batch waits for it on a
-//! blocking thread; and copying the WAL back into the database (a checkpoint, with an
-//! `fsync`) is done by a thread of its own, asked every [`CHECKPOINT_EVERY`] commits.
+//! Every commit is durable across an OS crash or a power loss, not only a process crash:
+//! `synchronous=FULL`, so a commit returns once the WAL is on disk, and every write of the
+//! batch shares that one sync. Because a commit waits for the disk, the transaction
+//! runs on a blocking thread: the runtime goes on reading requests meanwhile, and those
+//! form the next batch. The same thread waits, with [`BUSY_TIMEOUT`], when another
+//! connection holds the write lock. Copying the WAL back into the database (a checkpoint)
+//! is done by a thread of its own, asked every [`CHECKPOINT_EVERY`] commits.
 //!
 //! A checkpoint that runs beside the writer copies the frames committed before it began, and
 //! the writer has added more by the time it ends. SQLite starts the WAL over from its
@@ -117,8 +117,10 @@ const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_emai
 /// `Store::claim_due`).
 const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
      AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ?2 RETURNING attempts";
+/// A sent mail keeps no `vars`: they are only needed to render it again.
 const FINISH: &str = "UPDATE mail_deliveries SET status = ?1, attempts = ?2, last_error = ?3, \
-     next_attempt_at = ?4, sent_at = coalesce(?5, sent_at) WHERE id = ?6";
+     next_attempt_at = ?4, sent_at = coalesce(?5, sent_at), \
+     vars = CASE WHEN ?1 = 'sent' THEN '{}' ELSE vars END WHERE id = ?6";
 
 impl SqliteWriter {
     /// A writer for `url` when it names an SQLite file, else `None`. Call it after the
@@ -201,19 +203,18 @@ fn connect(path: &std::path::Path) -> rusqlite::Result<Connection> {
     )
 }
 
+/// The writer's connection. WAL is a property of the file (set by the pool's connection);
+/// `synchronous` is per connection: FULL makes each commit wait until the WAL is on disk,
+/// which is what an `accepted` answer or an AMQP ack relies on. Checkpoints are the
+/// checkpoint thread's, so a commit does not also copy the log.
 fn open(path: &std::path::Path) -> rusqlite::Result<Connection> {
     let connection = connect(path)?;
-    // WAL is a property of the file (set by the pool's connection); `synchronous` is per
-    // connection and must match: NORMAL is durable across a process crash. Checkpoints are
-    // the checkpoint thread's: one here would `fsync` on the runtime's thread.
     connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;",
     )?;
     // After the pragma: `wal_autocheckpoint` installs a WAL hook of its own.
     connection.wal_hook(Some(note_wal_frames));
-    // No waiting on the runtime's thread: a locked database sends the batch to a blocking
-    // thread, which waits with `BUSY_TIMEOUT` (see `write_on_blocking_thread`).
-    connection.busy_timeout(Duration::ZERO)?;
+    connection.busy_timeout(BUSY_TIMEOUT)?;
     Ok(connection)
 }
 
@@ -242,6 +243,9 @@ fn start_checkpoints(path: &std::path::Path) -> Result<Checkpoints, DbErr> {
         ))
     };
     let connection = connect(path).map_err(|e| failed(&e))?;
+    connection
+        .execute_batch("PRAGMA synchronous = FULL;")
+        .map_err(|e| failed(&e))?;
     let (ask, mut asked) = mpsc::channel::<CheckpointRequest>(1);
     std::thread::Builder::new()
         .name("sqlite-checkpoint".into())
@@ -308,19 +312,14 @@ async fn run(
                 }
             }
         }
-        let frames = match write_batch(&mut connection, &mut batch, &counters, false) {
-            Attempt::Done(frames) => frames,
-            Attempt::Locked => {
-                match write_on_blocking_thread(connection, batch, counters.clone()).await {
-                    Some((c, b, frames)) => {
-                        (connection, batch) = (c, b);
-                        frames
-                    }
-                    // The runtime is shutting down; the callers of the batch hear it was not
-                    // written (their answer channels are dropped).
-                    None => return,
-                }
+        let frames = match write_on_blocking_thread(connection, batch, counters.clone()).await {
+            Some((c, b, frames)) => {
+                (connection, batch) = (c, b);
+                frames
             }
+            // The runtime is shutting down; the callers of the batch hear it was not
+            // written (their answer channels are dropped).
+            None => return,
         };
         batches += 1;
         if frames < last_frames {
@@ -339,32 +338,20 @@ async fn run(
     }
 }
 
-/// Writes `batch` on a blocking thread, waiting up to `BUSY_TIMEOUT` for the lock another
-/// connection holds, and gives the connection, the emptied batch and the frames in the WAL
-/// back.
+/// Writes `batch` on a blocking thread (the commit waits for the disk, and for the lock
+/// another connection may hold), and gives the connection, the emptied batch and the
+/// frames in the WAL back.
 async fn write_on_blocking_thread(
     mut connection: Connection,
     mut batch: Vec<Op>,
     counters: WriteCounters,
 ) -> Option<(Connection, Vec<Op>, u32)> {
     tokio::task::spawn_blocking(move || {
-        let _ = connection.busy_timeout(BUSY_TIMEOUT);
-        let frames = match write_batch(&mut connection, &mut batch, &counters, true) {
-            Attempt::Done(frames) => frames,
-            Attempt::Locked => 0,
-        };
-        let _ = connection.busy_timeout(Duration::ZERO);
+        let frames = write_batch(&mut connection, &mut batch, &counters);
         (connection, batch, frames)
     })
     .await
     .ok()
-}
-
-/// Whether a batch was written (or failed and answered), with the frames in the WAL after
-/// it, or found the database locked before anything was done.
-enum Attempt {
-    Done(u32),
-    Locked,
 }
 
 /// What one write gave, to send once the transaction is committed.
@@ -375,14 +362,8 @@ enum Written {
 }
 
 /// Runs `batch` in one transaction and answers every write: with its result once committed,
-/// or with the error when the transaction failed. Without `wait`, a database locked by
-/// another connection leaves the batch untouched and unanswered ([`Attempt::Locked`]).
-fn write_batch(
-    connection: &mut Connection,
-    batch: &mut Vec<Op>,
-    counters: &WriteCounters,
-    wait: bool,
-) -> Attempt {
+/// or with the error when the transaction failed. Returns the frames in the WAL after it.
+fn write_batch(connection: &mut Connection, batch: &mut Vec<Op>, counters: &WriteCounters) -> u32 {
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = 0;
     // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
@@ -396,13 +377,6 @@ fn write_batch(
         }
         tx.commit()
     })();
-    if !wait
-        && let Err(e) = &result
-        && written.is_empty()
-        && e.sqlite_error_code() == Some(rusqlite::ErrorCode::DatabaseBusy)
-    {
-        return Attempt::Locked;
-    }
     // Read on the thread that committed, which is where the hook wrote it.
     let frames = WAL_FRAMES.with(Cell::get);
     match result {
@@ -423,7 +397,7 @@ fn write_batch(
             }
         }
     }
-    Attempt::Done(frames)
+    frames
 }
 
 /// Sends `op`'s caller its result.
@@ -508,5 +482,38 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
             }
             Ok((Written::Finish, n))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    /// 2 is FULL: a commit returns once the WAL is on disk, so an answer that followed it
+    /// survives an OS crash.
+    #[tokio::test]
+    async fn the_writer_and_the_pool_sync_every_commit_to_disk() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("mailer.db");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = super::super::connect(&url).await.expect("the store opens");
+
+        let writer = open(&path).expect("the writer's connection");
+        let synchronous: i64 = writer
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .expect("the pragma");
+        assert_eq!(synchronous, 2, "the writer's connection");
+
+        let row = pool
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+            .await
+            .expect("the pragma")
+            .expect("a row");
+        let synchronous: i64 = row.try_get_by_index(0).expect("a number");
+        assert_eq!(synchronous, 2, "the pool's connection");
     }
 }

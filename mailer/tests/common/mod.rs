@@ -6,6 +6,7 @@
 
 pub mod mime;
 pub mod node_smtp;
+pub mod raw_ws;
 pub mod smtp;
 
 use domain::Secret;
@@ -253,5 +254,87 @@ pub fn outbox_files(app: &TestApp) -> Vec<PathBuf> {
             .filter(|p| p.extension().is_some_and(|e| e == "eml"))
             .collect(),
         Err(_) => Vec::new(),
+    }
+}
+
+/// The real `mailer` binary, started on a free port with its files in a temporary folder;
+/// killed when dropped.
+pub struct MailerProcess {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// The service token.
+    pub token: String,
+    /// The process id, for `/proc/<pid>/status`.
+    pub pid: u32,
+    child: tokio::process::Child,
+    _dir: TempDir,
+}
+
+impl MailerProcess {
+    /// Starts the binary with `FACTEUR_*` variables for a fresh SQLite file and outbox, plus
+    /// `env`, and waits for `/health`.
+    pub async fn start(env: &[(&str, &str)]) -> MailerProcess {
+        let dir = TempDir::new().expect("a temporary directory");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let base = format!("http://{addr}");
+        let token = format!("token-{}", uuid::Uuid::new_v4());
+        let d = dir.path().display();
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
+            .current_dir(dir.path())
+            .env_remove("FACTEUR_CONFIG")
+            .env("FACTEUR_MAILER__LISTEN", &addr)
+            .env(
+                "FACTEUR_MAILER__DATABASE",
+                format!("sqlite://{d}/mailer.db?mode=rwc"),
+            )
+            .env("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail"))
+            .env("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", &token)
+            .env("FACTEUR_LOG__LEVEL", "error")
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("the mailer binary starts");
+        let pid = child.id().expect("a pid");
+        let http = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = http.get(format!("{base}/health")).send().await
+                && r.status().is_success()
+            {
+                return MailerProcess {
+                    base,
+                    addr,
+                    token,
+                    pid,
+                    child,
+                    _dir: dir,
+                };
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the mailer binary did not answer /health within 20 s");
+    }
+
+    /// Its `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.base))
+            .await
+            .expect("/metrics answers")
+            .text()
+            .await
+            .expect("a body")
+    }
+
+    /// Stops it.
+    pub async fn kill(mut self) {
+        let _ = self.child.kill().await;
     }
 }

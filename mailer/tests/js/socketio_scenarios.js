@@ -78,12 +78,22 @@ async function ack(socket, event, payload) {
   report("bad_missing_field", await ack(sender.socket, "send-mail", missing));
   report("bad_wrong_type", await ack(sender.socket, "send-mail", request({ locale: 42 })));
   report("bad_unknown_template", await ack(sender.socket, "send-mail", request({ template: "newsletter" })));
-  report("bad_huge", await ack(sender.socket, "send-mail", request({ vars: { login: "x".repeat(200 * 1024) } })));
+  // Over the 64 KiB request limit but under the 128 KiB message limit: an answer, not a close.
+  report("bad_huge", await ack(sender.socket, "send-mail", request({ vars: { login: "x".repeat(100 * 1024) } })));
   report("bad_string", await ack(sender.socket, "send-mail", "hello"));
   report("bad_array", await ack(sender.socket, "send-mail", [1, 2, 3]));
   report("bad_number", await ack(sender.socket, "send-mail", 12));
   report("still_connected", sender.socket.connected);
   report("ack_after_bad_input", await ack(sender.socket, "send-mail", request()));
+
+  // Over the 128 KiB message limit: the mailer closes this connection.
+  const closed = new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(null), 10000);
+    sender.socket.on("disconnect", (reason) => { clearTimeout(timer); resolve(reason); });
+  });
+  sender.socket.emit("send-mail", request({ vars: { login: "x".repeat(200 * 1024) } }));
+  report("oversize_disconnect", await closed);
+  report("watcher_still_connected", watcher.socket.connected);
 
   await sleep(50);
   for (const s of [sender.socket, watcher.socket, live.socket]) s.close();

@@ -1,0 +1,155 @@
+//! The `/live` side of `mail-activity`: a bounded queue and one task that broadcasts.
+//!
+//! The doors and the outcome writer only put an event in the queue, which never waits, and
+//! one task writes what gathered every [`GATHER`] at most, so however many browsers watch
+//! `/live`, the answer to the sender is not delayed, and the cost of `/live` grows with the
+//! number of browsers, not of mails. When the queue is full (the browsers cannot keep up),
+//! new events are dropped for `/live` and counted in `live_events_dropped_total`: the page
+//! is a view, and the store and `/` keep every change.
+
+use super::MailActivityEvent;
+use prometheus_client::metrics::counter::Counter;
+use serde::Serialize;
+use socketioxide::SocketIo;
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::sync::mpsc::error::TrySendError;
+
+/// Events waiting for the `/live` broadcast; beyond this they are dropped.
+const QUEUE: usize = 1024;
+/// How long the broadcaster gathers events before it writes them to every browser: the
+/// answer to the request that queued the first one is out by then, and each browser gets
+/// the events of that moment in one write instead of one write each.
+const GATHER: Duration = Duration::from_millis(50);
+
+/// `/live` sockets are spread over this many rooms, and a broadcast writes to one room at a
+/// time, letting other work run in between: a request that arrives meanwhile waits for at
+/// most one room's writes, not for every browser's.
+pub const LIVE_SHARDS: usize = 32;
+
+/// The room of shard `n` of `/live`.
+pub fn live_shard_room(n: usize) -> String {
+    format!("live-shard:{}", n % LIVE_SHARDS)
+}
+
+/// How `/live` shows recipients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LiveRecipients {
+    /// `{"email": "a…@example.com"}`: no name, the address cut to its first character and
+    /// its domain. For anonymous viewers (`mailer.live_token` unset).
+    Masked,
+    /// The recipient as the request gave it (viewers presented `mailer.live_token`).
+    Whole,
+}
+
+/// The handle that queues events for `/live`; cheap to clone.
+#[derive(Clone)]
+pub struct LiveFeed {
+    queue: mpsc::Sender<MailActivityEvent>,
+    dropped: Counter,
+}
+
+/// A masked `to`.
+#[derive(Serialize)]
+struct MaskedRecipient {
+    email: String,
+}
+
+/// `mail-activity` as `/live` shows it when recipients are masked.
+#[derive(Serialize)]
+struct MaskedActivity<'a> {
+    id: domain::MailRequestId,
+    template: domain::Template,
+    to: MaskedRecipient,
+    status: &'static str,
+    at: &'a str,
+}
+
+/// `ada@example.com` → `a…@example.com`: the first character, an ellipsis, the domain.
+pub fn mask_email(email: &str) -> String {
+    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
+    let first: String = local.chars().take(1).collect();
+    format!("{first}\u{2026}@{domain}")
+}
+
+impl LiveFeed {
+    /// Starts the task that broadcasts to `/live` of `io`, showing recipients as `recipients`
+    /// says and counting dropped events in `dropped`.
+    pub fn start(io: SocketIo, recipients: LiveRecipients, dropped: Counter) -> Self {
+        let (queue, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(broadcast(io, recipients, rx));
+        Self { queue, dropped }
+    }
+
+    /// Queues `event` for `/live`, or drops it when the queue is full.
+    pub fn push(&self, event: MailActivityEvent) {
+        if let Err(TrySendError::Full(_)) = self.queue.try_send(event) {
+            self.dropped.inc();
+        }
+    }
+}
+
+async fn broadcast(
+    io: SocketIo,
+    recipients: LiveRecipients,
+    mut rx: mpsc::Receiver<MailActivityEvent>,
+) {
+    let mut batch = Vec::with_capacity(QUEUE);
+    while rx.recv_many(&mut batch, QUEUE).await > 0 {
+        tokio::time::sleep(GATHER).await;
+        while batch.len() < QUEUE {
+            match rx.try_recv() {
+                Ok(event) => batch.push(event),
+                Err(_) => break,
+            }
+        }
+        let payloads: Vec<serde_json::Value> = batch
+            .drain(..)
+            .filter_map(|event| payload(event, recipients))
+            .collect();
+        for shard in 0..LIVE_SHARDS {
+            for payload in &payloads {
+                let Some(live) = io.of("/live") else {
+                    break;
+                };
+                if let Err(e) = live
+                    .to(live_shard_room(shard))
+                    .emit("mail-activity", payload)
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not emit mail-activity to /live");
+                }
+            }
+            tokio::task::yield_now().await;
+        }
+    }
+}
+
+/// `event` as `/live` shows it.
+fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde_json::Value> {
+    let value = match recipients {
+        LiveRecipients::Whole => serde_json::to_value(&event),
+        LiveRecipients::Masked => serde_json::to_value(MaskedActivity {
+            id: event.id,
+            template: event.template,
+            to: MaskedRecipient {
+                email: mask_email(event.to.email.as_str()),
+            },
+            status: event.status,
+            at: &event.at,
+        }),
+    };
+    value.ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::mask_email;
+
+    #[test]
+    fn a_masked_address_keeps_its_first_character_and_its_domain() {
+        assert_eq!(mask_email("ada@example.com"), "a\u{2026}@example.com");
+        assert_eq!(mask_email("é.x@exemple.fr"), "é\u{2026}@exemple.fr");
+        assert_eq!(mask_email("a@b.c"), "a\u{2026}@b.c");
+    }
+}

@@ -1,0 +1,213 @@
+//! What the HTTP side checks before socket.io sees a request to `/socket.io/`:
+//!
+//! - **Origin.** A request with an `Origin` header comes from a browser, which attaches
+//!   the mailer's cookies and credentials whatever page opened it. It is refused with 403
+//!   unless the origin is the mailer's own (`http://` or `https://` followed by the
+//!   request's `Host`) or listed in `mailer.allowed_origins`. Services send no `Origin`.
+//! - **Sessions.** At most `mailer.max_sockets` engine.io sessions are held at once; a
+//!   handshake past that gets 503. A handshake is a request without `sid`; it is given a
+//!   [`SessionTicket`] in its extensions, which the engine keeps with the session's
+//!   request parts for as long as the session lives, so the count falls when the session
+//!   is gone (closed, timed out, or refused before it opened).
+
+use crate::http::error_body;
+use crate::metrics::Metrics;
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use domain::config::MailerConfig;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// The path socketioxide serves.
+const ENGINE_PATH: &str = "/socket.io";
+
+/// The checks and the session count; shared by every request.
+struct Guard {
+    max_sessions: usize,
+    /// Lowercase, without a trailing slash.
+    allowed_origins: Vec<String>,
+    open: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+/// One engine.io session's place in the count; the last clone dropped gives it back.
+#[derive(Clone)]
+pub struct SessionTicket(#[allow(dead_code)] Arc<Seat>);
+
+/// Gives its place back when dropped.
+pub struct Seat {
+    open: Arc<AtomicUsize>,
+    metrics: Arc<Metrics>,
+}
+
+impl Drop for Seat {
+    fn drop(&mut self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+        self.metrics.socketio_sessions.dec();
+    }
+}
+
+/// Wraps `router` (which carries the socket.io layer) with the origin and session checks.
+pub fn protect(router: Router, config: &MailerConfig, metrics: Arc<Metrics>) -> Router {
+    let guard = Arc::new(Guard {
+        max_sessions: config.max_sockets,
+        allowed_origins: config
+            .allowed_origins
+            .iter()
+            .map(|o| normalise_origin(o))
+            .collect(),
+        open: Arc::new(AtomicUsize::new(0)),
+        metrics,
+    });
+    router.layer(middleware::from_fn_with_state(guard, check))
+}
+
+fn normalise_origin(origin: &str) -> String {
+    origin.trim().trim_end_matches('/').to_ascii_lowercase()
+}
+
+fn is_engine_path(path: &str) -> bool {
+    path.strip_prefix(ENGINE_PATH)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+}
+
+/// A request that opens a session: it names none.
+fn is_handshake(query: Option<&str>) -> bool {
+    !query
+        .unwrap_or("")
+        .split('&')
+        .any(|pair| pair.split('=').next() == Some("sid"))
+}
+
+impl Guard {
+    fn origin_allowed(&self, origin: &HeaderValue, host: Option<&str>) -> bool {
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        let origin = normalise_origin(origin);
+        if let Some(host) = host {
+            let host = host.to_ascii_lowercase();
+            let own = origin
+                .strip_prefix("http://")
+                .or_else(|| origin.strip_prefix("https://"));
+            if own == Some(host.as_str()) {
+                return true;
+            }
+        }
+        self.allowed_origins.contains(&origin)
+    }
+
+    fn take_seat(&self) -> Option<SessionTicket> {
+        let taken = self
+            .open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max_sessions).then_some(n + 1)
+            });
+        taken.ok().map(|_| {
+            self.metrics.socketio_sessions.inc();
+            SessionTicket(Arc::new(Seat {
+                open: self.open.clone(),
+                metrics: self.metrics.clone(),
+            }))
+        })
+    }
+
+    fn refuse(&self, reason: &'static str) {
+        self.metrics
+            .socketio_refused
+            .get_or_create(&crate::metrics::ReasonLabel { reason })
+            .inc();
+    }
+}
+
+async fn check(State(guard): State<Arc<Guard>>, mut request: Request, next: Next) -> Response {
+    if !is_engine_path(request.uri().path()) {
+        return next.run(request).await;
+    }
+    if let Some(origin) = request.headers().get(header::ORIGIN) {
+        let host = request
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .or_else(|| request.uri().authority().map(|a| a.as_str()));
+        if !guard.origin_allowed(origin, host) {
+            guard.refuse("origin");
+            return error_body(
+                StatusCode::FORBIDDEN,
+                "forbidden_origin",
+                "This origin may not open a socket.io session: only the mailer's own page and mailer.allowed_origins may.",
+            );
+        }
+    }
+    if is_handshake(request.uri().query()) {
+        let Some(ticket) = guard.take_seat() else {
+            guard.refuse("sessions");
+            let mut response = error_body(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "too_many_sessions",
+                "The mailer holds as many socket.io sessions as mailer.max_sockets allows; try again later.",
+            );
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+            return response.into_response();
+        };
+        request.extensions_mut().insert(ticket);
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn guard(allowed: &[&str]) -> Guard {
+        Guard {
+            max_sessions: 2,
+            allowed_origins: allowed.iter().map(|o| normalise_origin(o)).collect(),
+            open: Arc::new(AtomicUsize::new(0)),
+            metrics: Arc::new(Metrics::new()),
+        }
+    }
+
+    #[test]
+    fn only_the_own_origin_and_listed_ones_pass() {
+        let g = guard(&["https://ops.example.com"]);
+        let allowed = |origin: &str, host: &str| {
+            g.origin_allowed(&HeaderValue::from_str(origin).unwrap(), Some(host))
+        };
+        assert!(allowed("http://127.0.0.1:8080", "127.0.0.1:8080"));
+        assert!(allowed("https://Mail.Example.com", "mail.example.com"));
+        assert!(allowed("https://ops.example.com", "127.0.0.1:8080"));
+        assert!(!allowed("http://evil.example", "127.0.0.1:8080"));
+        assert!(!allowed("http://127.0.0.1:8081", "127.0.0.1:8080"));
+        assert!(!allowed("null", "127.0.0.1:8080"));
+        assert!(!allowed("http://ops.example.com", "127.0.0.1:8080"));
+    }
+
+    #[test]
+    fn seats_come_back_when_the_last_ticket_is_dropped() {
+        let g = guard(&[]);
+        let a = g.take_seat().expect("first");
+        let b = g.take_seat().expect("second");
+        assert!(g.take_seat().is_none());
+        let a2 = a.clone();
+        drop(a);
+        assert!(g.take_seat().is_none(), "a clone still holds the seat");
+        drop(a2);
+        let _c = g.take_seat().expect("a seat again");
+        drop(b);
+    }
+
+    #[test]
+    fn handshakes_are_requests_without_a_session_id() {
+        assert!(is_handshake(Some("EIO=4&transport=polling")));
+        assert!(is_handshake(None));
+        assert!(!is_handshake(Some("EIO=4&transport=websocket&sid=abc")));
+        assert!(is_engine_path("/socket.io/"));
+        assert!(!is_engine_path("/socket.iox"));
+    }
+}

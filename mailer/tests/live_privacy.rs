@@ -1,0 +1,146 @@
+//! `/live` shows no addresses to anonymous viewers, needs `mailer.live_token` when one is
+//! set, and never delays the answer to the sender, however many browsers watch it.
+
+use crate::common::raw_ws::RawWs;
+use crate::common::{
+    MailerProcess, fast_options, mail_request, node_package, spawn_app, spawn_with, test_config,
+};
+use crate::socketio_js::run_script;
+use domain::{MailRequest, MailStatus, Secret};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use transport::socketio::SocketIoPublisher;
+use transport::{Receipt, Transport};
+
+#[tokio::test]
+async fn anonymous_live_viewers_see_a_masked_address_and_no_name() {
+    let test = "anonymous_live_viewers_see_a_masked_address_and_no_name";
+    let Some(modules) = node_package(test, "socket.io-client") else {
+        return;
+    };
+    let app = spawn_app().await;
+
+    let seen = run_script(
+        &modules,
+        "socketio_limits.js",
+        &[&app.base, &app.token, "anonymous"],
+    )
+    .await;
+
+    assert_eq!(seen["live_connect"], serde_json::Value::Null);
+    assert_eq!(seen["ack"]["status"], "accepted");
+    assert_eq!(
+        seen["live_activity"]["to"],
+        json!({"email": "a\u{2026}@example.com"})
+    );
+    assert_eq!(
+        seen["service_activity"]["to"],
+        json!({"email": "ada@example.com", "name": "Ada Lovelace"}),
+        "service clients on / see the whole recipient"
+    );
+}
+
+#[tokio::test]
+async fn with_a_live_token_live_needs_it_and_shows_whole_recipients() {
+    let test = "with_a_live_token_live_needs_it_and_shows_whole_recipients";
+    let Some(modules) = node_package(test, "socket.io-client") else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = test_config(&dir);
+    let live_token = format!("live-{}", uuid::Uuid::new_v4());
+    config.mailer.live_token = Some(Secret::new(live_token.clone()));
+    let app = spawn_with(config, fast_options(), Arc::new(dir)).await;
+
+    let seen = run_script(
+        &modules,
+        "socketio_limits.js",
+        &[&app.base, &app.token, "live_token", &live_token],
+    )
+    .await;
+
+    for refused in ["no_token", "wrong_token"] {
+        let error = seen[refused].as_str().unwrap_or("");
+        assert!(
+            error.contains("live token"),
+            "{refused}: {:?}",
+            seen[refused]
+        );
+    }
+    assert_eq!(seen["live_connect"], serde_json::Value::Null);
+    assert_eq!(
+        seen["live_activity"]["to"],
+        json!({"email": "ada@example.com", "name": "Ada Lovelace"})
+    );
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+/// Sends `count` requests one after the other, each once the previous is answered and the
+/// events it caused had time to go out (what is measured is the request's own path, not
+/// its share of a busy machine), and returns each answer's wait.
+async fn ack_times(publisher: &SocketIoPublisher, count: usize) -> Vec<Duration> {
+    let mut times = Vec::with_capacity(count);
+    for _ in 0..count {
+        let request = MailRequest::from_value(mail_request("welcome", "en")).unwrap();
+        let started = Instant::now();
+        let receipt = publisher.publish(&request).await.expect("an answer");
+        times.push(started.elapsed());
+        assert!(
+            matches!(&receipt, Receipt::Answered(a) if a.status == MailStatus::Accepted),
+            "{receipt:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    times
+}
+
+/// Against the real binary, which runs on its own worker thread as in production, while
+/// this process holds the 2,000 sockets and reads what they receive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_thousand_idle_live_sockets_do_not_delay_the_senders_answer() {
+    let mailer = MailerProcess::start(&[]).await;
+    let publisher = SocketIoPublisher::start(&domain::config::SocketIoConfig {
+        url: mailer.base.clone(),
+        token: Secret::new(mailer.token.clone()),
+    });
+    assert!(publisher.wait_until_connected(Duration::from_secs(5)).await);
+    ack_times(&publisher, 10).await;
+    let alone = median(ack_times(&publisher, 30).await);
+
+    let mut watchers = Vec::new();
+    for _ in 0..2000 {
+        let ws = RawWs::connect(&mailer.addr)
+            .await
+            .expect("a /live websocket");
+        watchers.push(tokio::spawn(ws.idle_in("/live")));
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !mailer
+        .metrics()
+        .await
+        .contains("socketio_connected_clients{namespace=\"/live\"} 2000")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "2,000 /live sockets connect within 20 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    ack_times(&publisher, 5).await;
+    let watched = median(ack_times(&publisher, 30).await);
+    for watcher in &watchers {
+        watcher.abort();
+    }
+    publisher.close().await;
+    mailer.kill().await;
+
+    assert!(
+        watched <= alone + Duration::from_millis(2),
+        "the median answer took {watched:?} with 2,000 /live sockets, {alone:?} without"
+    );
+}
