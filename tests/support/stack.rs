@@ -114,6 +114,22 @@ impl Stack {
                 format!("sqlite://{d}/users.db?mode=rwc"),
             ),
             ("FACTEUR_USERS__ADMIN_TOKEN", ADMIN_TOKEN.to_string()),
+            // Tests and benches create many accounts from 127.0.0.1: the rate limits are off
+            // (users/tests covers them).
+            (
+                "FACTEUR_USERS__LIMITS__LOGIN_FAILURES_PER_LOGIN",
+                "0".to_string(),
+            ),
+            (
+                "FACTEUR_USERS__LIMITS__LOGIN_FAILURES_PER_CLIENT",
+                "0".to_string(),
+            ),
+            (
+                "FACTEUR_USERS__LIMITS__RESET_MAILS_PER_ADDRESS",
+                "0".to_string(),
+            ),
+            ("FACTEUR_USERS__LIMITS__RESETS_PER_CLIENT", "0".to_string()),
+            ("FACTEUR_USERS__LIMITS__CREATES_PER_CLIENT", "0".to_string()),
             (
                 "FACTEUR_USERS__RESET_URL",
                 format!("http://127.0.0.1:{users_port}/password-resets/{{token}}"),

@@ -21,6 +21,12 @@ users:
   listen: 127.0.0.1:$port
   database: sqlite://$work/users.db?mode=rwc
   admin_token: bench-admin-token
+  limits:                 # wrk creates thousands of accounts from one address
+    creates_per_client: 0
+    login_failures_per_login: 0
+    login_failures_per_client: 0
+    reset_mails_per_address: 0
+    resets_per_client: 0
 log:
   level: info
 YAML

@@ -2,13 +2,17 @@
 //!
 //! [`Caller`] is an extractor, so a handler that takes one is protected: no token or a bad
 //! one is a 401 before the handler runs. [`Caller::may_act_on`] is the 403 rule.
+//!
+//! A session token is checked against its user's current password hash (see `session`), so
+//! a token of a deleted user, or one issued before a password change, is a 401.
 
+use crate::entities::user;
 use crate::error::ApiError;
-use crate::session::constant_time_eq;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use sea_orm::{EntityTrait, QuerySelect};
 use uuid::Uuid;
 
 /// The authenticated caller of a protected route.
@@ -53,13 +57,37 @@ impl FromRequestParts<AppState> for Caller {
             .or_else(|| header.strip_prefix("bearer "))
             .map(str::trim)
             .ok_or(ApiError::Unauthorized)?;
-        if constant_time_eq(token.as_bytes(), state.admin_token.expose().as_bytes()) {
+        if state.admin_token.matches(token) {
             return Ok(Caller::Admin);
         }
-        state
+        let claim = state
             .sessions
-            .verify(token, chrono::Utc::now())
-            .map(Caller::User)
-            .ok_or(ApiError::Unauthorized)
+            .parse(token, chrono::Utc::now())
+            .ok_or(ApiError::Unauthorized)?;
+        let hash = current_password_hash(state, claim.user)
+            .await?
+            .ok_or(ApiError::Unauthorized)?;
+        if state.sessions.verify(&claim, &hash) {
+            Ok(Caller::User(claim.user))
+        } else {
+            Err(ApiError::Unauthorized)
+        }
     }
+}
+
+/// The stored PHC string of `id`, `None` when there is no such user.
+async fn current_password_hash(state: &AppState, id: Uuid) -> Result<Option<String>, ApiError> {
+    if let Some(found) = state
+        .reader
+        .as_deref()
+        .and_then(|reader| reader.try_find(id))
+    {
+        return Ok(found.map(|u| u.password_hash));
+    }
+    Ok(user::Entity::find_by_id(id)
+        .select_only()
+        .column(user::Column::PasswordHash)
+        .into_tuple::<String>()
+        .one(&state.db)
+        .await?)
 }

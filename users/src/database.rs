@@ -1,14 +1,28 @@
 //! Connecting to the users database (SQLite or PostgreSQL, chosen by the URL) and migrating it.
+//!
+//! SQLite runs with `synchronous=FULL`: in WAL mode, `NORMAL` may lose the last commits on an
+//! OS crash or power loss, and each commit here may carry a mail request already answered
+//! for. The file is created empty, readable by its owner only, before SQLite opens it; SQLite
+//! gives its `-wal` and `-shm` files the same permissions.
 
 use crate::migration::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
+use std::path::Path;
 use std::time::Duration;
 
 /// Opens the pool and brings the schema up to date.
 pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
     domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+    if let Some(file) = domain::config::sqlite_file(url) {
+        create_private_file(&file).map_err(|e| {
+            DbErr::Custom(format!(
+                "cannot create the database file {}: {e}",
+                file.display()
+            ))
+        })?;
+    }
     let mut options = ConnectOptions::new(url.to_owned());
     // sea-orm gives SQLite a pool of one connection unless told otherwise; readers then queue
     // behind every writer. WAL lets readers work while one writer commits.
@@ -19,11 +33,47 @@ pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection,
         .sqlx_logging(false)
         .map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(SqliteSynchronous::Full)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
     Ok(db)
+}
+
+/// Creates `path` empty with mode 0600 when it does not exist yet.
+fn create_private_file(path: &Path) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::{ConnectionTrait, Statement};
+
+    #[tokio::test]
+    async fn sqlite_commits_are_synced_in_full() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
+        let db = connect_and_migrate(&url).await.expect("database");
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                "PRAGMA synchronous",
+            ))
+            .await
+            .expect("pragma")
+            .expect("a row");
+        // 2 is FULL.
+        assert_eq!(row.try_get_by_index::<i32>(0).expect("a number"), 2);
+    }
 }

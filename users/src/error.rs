@@ -4,12 +4,15 @@
 //! `{"error": "<code>", "message": "<sentence>", "details": {…}}`. 5xx causes are logged here
 //! with their chain and never sent to the client.
 
+use crate::hashing::HashError;
 use axum::Json;
 use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Why a request failed.
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +50,15 @@ pub enum ApiError {
     /// 400 from `POST /password-resets/{token}`.
     #[error("this reset token is unknown, expired or already used")]
     InvalidToken,
+    /// 429 with `Retry-After`: a rate limit of `users.limits` refuses the request for now.
+    #[error("too many requests; try again later")]
+    TooManyRequests {
+        /// When the limit lets the next request through.
+        retry_after: Duration,
+    },
+    /// 503 with `Retry-After: 1`: more password hashes wait than `users.max_pending_hashes`.
+    #[error("the service is busy; try again in a second")]
+    Busy,
     /// 503: the database does not answer.
     #[error("the service cannot reach its database right now; try again later")]
     Unavailable(#[source] anyhow::Error),
@@ -85,7 +97,8 @@ impl ApiError {
         body(status, code, message, Map::new())
     }
 
-    fn status_and_code(&self) -> (StatusCode, &'static str) {
+    /// The status and the `error` code of this error's answer.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             ApiError::Invalid(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
             ApiError::InvalidJson(_) => (StatusCode::BAD_REQUEST, "invalid_json"),
@@ -100,7 +113,12 @@ impl ApiError {
             ApiError::Taken(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
-            ApiError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::TooManyRequests { .. } => {
+                (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
+            }
+            ApiError::Busy | ApiError::Unavailable(_) => {
+                (StatusCode::SERVICE_UNAVAILABLE, "unavailable")
+            }
             ApiError::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }
     }
@@ -132,7 +150,36 @@ impl IntoResponse for ApiError {
             }
             _ => {}
         }
-        body(status, code, &self.to_string(), details)
+        let mut response = body(status, code, &self.to_string(), details);
+        if let Some(seconds) = self.retry_after_seconds() {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl ApiError {
+    /// Whole seconds for `Retry-After`, rounded up and at least 1.
+    fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            ApiError::TooManyRequests { retry_after } => {
+                let whole = retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0);
+                Some(whole.max(1))
+            }
+            ApiError::Busy => Some(1),
+            _ => None,
+        }
+    }
+}
+
+impl From<HashError> for ApiError {
+    fn from(err: HashError) -> Self {
+        match err {
+            HashError::Busy => ApiError::Busy,
+            HashError::Failed(cause) => ApiError::Internal(cause),
+        }
     }
 }
 

@@ -19,15 +19,21 @@
 //! checks them against the argon2 crate's own hasher and verifier. Verification reads the
 //! parameters from the stored PHC string, so hashes made with other parameters (p = 1 in
 //! earlier versions) still verify.
+//!
+//! The queue is bounded: at most `users.max_pending_hashes` callers wait for a hash, and one
+//! more is refused at once ([`HashError::Busy`], a 503) instead of waiting behind the others.
+//! A job whose caller has gone away (its request was dropped, so nobody awaits the result)
+//! frees its place at once and is skipped without hashing, so clients that send and hang up
+//! cost no Argon2id time and do not hold the queue.
 
-use crate::session::constant_time_eq;
 use argon2::{Algorithm, Argon2, Block, Params, Version};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD_NO_PAD;
-use domain::Password;
+use domain::{Password, constant_time_eq};
+use prometheus_client::metrics::counter::Counter;
 use std::sync::mpsc::{Receiver, Sender, channel};
 use std::sync::{Arc, Mutex};
-use tokio::sync::oneshot;
+use tokio::sync::{Semaphore, oneshot};
 
 /// Memory cost in KiB.
 const M_COST_KIB: u32 = 7168;
@@ -49,19 +55,46 @@ fn argon2(m: u32, t: u32, p: u32, output_len: usize) -> anyhow::Result<Argon2<'s
 /// A job for the hashing threads; it borrows the thread's Argon2 buffer.
 type Job = Box<dyn FnOnce(&mut [Block]) + Send>;
 
+/// Why a hash was not computed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HashError {
+    /// `max_pending_hashes` jobs already wait or run.
+    #[error("too many password hashes are waiting")]
+    Busy,
+    /// The hashing threads stopped, or a stored hash is malformed.
+    #[error(transparent)]
+    Failed(#[from] anyhow::Error),
+}
+
+/// What the hasher counts, for `/metrics`.
+#[derive(Clone, Default)]
+pub(crate) struct HashCounters {
+    /// Jobs refused because the queue was full.
+    pub refused: Counter,
+    /// Jobs skipped because their caller had gone away.
+    pub abandoned: Counter,
+}
+
 /// Hashes and verifies passwords.
 #[derive(Clone)]
 pub(crate) struct PasswordHasher {
     jobs: Sender<Job>,
+    /// One permit per caller that may wait for a hash.
+    slots: Arc<Semaphore>,
+    counters: HashCounters,
     /// A hash of a random password with the current parameters. Logins that match no user
     /// are verified against it, so an unknown login costs the same time as a wrong password.
     dummy_hash: Arc<str>,
 }
 
 impl PasswordHasher {
-    /// Starts the hashing threads for a machine with `cores` cores (they end when the last
-    /// clone of the hasher goes).
-    pub async fn new(cores: usize) -> anyhow::Result<Self> {
+    /// Starts the hashing threads for a machine with `cores` cores, holding at most
+    /// `max_pending` jobs (they end when the last clone of the hasher goes).
+    pub async fn new(
+        cores: usize,
+        max_pending: usize,
+        counters: HashCounters,
+    ) -> anyhow::Result<Self> {
         let cores = cores.max(1);
         let lanes = Arc::new(
             rayon::ThreadPoolBuilder::new()
@@ -84,6 +117,8 @@ impl PasswordHasher {
         let dummy: String = random.iter().map(|b| format!("{b:02x}")).collect();
         let mut hasher = Self {
             jobs,
+            slots: Arc::new(Semaphore::new(max_pending.clamp(1, Semaphore::MAX_PERMITS))),
+            counters,
             dummy_hash: Arc::from(""),
         };
         hasher.dummy_hash = hasher
@@ -93,31 +128,48 @@ impl PasswordHasher {
         Ok(hasher)
     }
 
-    /// Runs `work` on a hashing thread and waits for its result.
+    /// Runs `work` on a hashing thread and waits for its result; [`HashError::Busy`] at once
+    /// when the queue is full. Dropping the returned future before the job starts skips it.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce(&mut [Block]) -> T + Send + 'static,
-    ) -> anyhow::Result<T> {
+    ) -> Result<T, HashError> {
+        // The caller holds the slot while it waits: a caller that goes away frees it at once,
+        // and its job, left in the queue, is skipped when a thread reaches it.
+        let Ok(_slot) = self.slots.try_acquire() else {
+            self.counters.refused.inc();
+            return Err(HashError::Busy);
+        };
+        let abandoned = self.counters.abandoned.clone();
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move |memory: &mut [Block]| {
+                if done.is_closed() {
+                    abandoned.inc();
+                    return;
+                }
                 let _ = done.send(work(memory));
             }))
             .map_err(|_| anyhow::anyhow!("the hashing threads have stopped"))?;
-        result
+        Ok(result
             .await
-            .map_err(|_| anyhow::anyhow!("a hashing thread stopped during a hash"))
+            .map_err(|_| anyhow::anyhow!("a hashing thread stopped during a hash"))?)
     }
 
     /// The PHC string of `password`.
-    pub async fn hash(&self, password: Password) -> anyhow::Result<String> {
-        self.run(move |memory| hash_now(password.expose().as_bytes(), memory))
-            .await?
+    pub async fn hash(&self, password: Password) -> Result<String, HashError> {
+        Ok(self
+            .run(move |memory| hash_now(password.expose().as_bytes(), memory))
+            .await??)
     }
 
     /// True when `password` matches `stored`. With no stored hash (unknown login), the
     /// password is checked against the dummy hash and the answer is false.
-    pub async fn verify(&self, password: String, stored: Option<String>) -> anyhow::Result<bool> {
+    pub async fn verify(
+        &self,
+        password: String,
+        stored: Option<String>,
+    ) -> Result<bool, HashError> {
         let known = stored.is_some();
         let phc = stored.unwrap_or_else(|| self.dummy_hash.to_string());
         let matches = self
@@ -226,7 +278,9 @@ mod tests {
 
     #[tokio::test]
     async fn a_hash_verifies_its_password_only() {
-        let hasher = PasswordHasher::new(1).await.unwrap();
+        let hasher = PasswordHasher::new(1, 4, HashCounters::default())
+            .await
+            .unwrap();
         let phc = hasher
             .hash(Password::parse("correct horse").unwrap())
             .await
@@ -245,5 +299,73 @@ mod tests {
                 .unwrap()
         );
         assert!(!hasher.verify("correct horse".into(), None).await.unwrap());
+    }
+}
+
+#[cfg(test)]
+mod queue_tests {
+    use super::*;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::time::Duration;
+
+    /// Occupies a slot and the hashing thread until the returned sender is used or dropped.
+    async fn occupy(
+        hasher: &PasswordHasher,
+    ) -> (std::sync::mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (started, has_started) = oneshot::channel();
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let hasher = hasher.clone();
+        let running = tokio::spawn(async move {
+            hasher
+                .run(move |_| {
+                    let _ = started.send(());
+                    let _ = released.recv();
+                })
+                .await
+                .unwrap();
+        });
+        has_started.await.unwrap();
+        (release, running)
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_at_once() {
+        let counters = HashCounters::default();
+        let hasher = PasswordHasher::new(1, 1, counters.clone()).await.unwrap();
+        let (release, running) = occupy(&hasher).await;
+
+        let refused = hasher.hash(Password::parse("correct horse").unwrap()).await;
+
+        assert!(matches!(refused, Err(HashError::Busy)));
+        assert_eq!(counters.refused.get(), 1);
+        release.send(()).unwrap();
+        running.await.unwrap();
+        hasher.run(|_| ()).await.unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_job_whose_caller_has_gone_is_skipped() {
+        let counters = HashCounters::default();
+        let hasher = PasswordHasher::new(1, 2, counters.clone()).await.unwrap();
+        let (release, running) = occupy(&hasher).await;
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = ran.clone();
+
+        let gave_up = tokio::time::timeout(
+            Duration::from_millis(50),
+            hasher.run(move |_| flag.store(true, Ordering::SeqCst)),
+        )
+        .await;
+        // Its place is free again while its job still sits in the queue.
+        let free_while_queued = hasher.slots.available_permits();
+        release.send(()).unwrap();
+        running.await.unwrap();
+        // Jobs run in order: once this one is done, the abandoned one was taken off the queue.
+        hasher.run(|_| ()).await.unwrap();
+
+        assert!(gave_up.is_err());
+        assert_eq!(free_while_queued, 1);
+        assert!(!ran.load(Ordering::SeqCst));
+        assert_eq!(counters.abandoned.get(), 1);
     }
 }

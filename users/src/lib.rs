@@ -6,6 +6,7 @@
 //! - `outbox`: the outbox rows and the relay that publishes them through a
 //!   [`transport::Transport`];
 //! - `hashing`, `session`, `auth`: Argon2id, session tokens, who may do what;
+//! - `limits`: the rate limits of the open routes, and who the client is;
 //! - `entities`, `migration`, `database`: the schema, identical on SQLite and PostgreSQL.
 
 mod auth;
@@ -15,6 +16,7 @@ mod entities;
 mod error;
 mod extract;
 mod hashing;
+mod limits;
 mod mails;
 mod metrics;
 mod migration;

@@ -1,8 +1,10 @@
 //! Prometheus metrics of the users service, served at `/metrics`.
 //!
 //! HTTP metrics are labelled with the matched route template (`/users/{id}`), never the raw
-//! path, so the number of series stays bounded whatever clients send.
+//! path, and with the method as one of the standard ones or `other`, so the number of series
+//! stays bounded whatever clients send.
 
+use crate::hashing::HashCounters;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -15,8 +17,30 @@ use std::sync::atomic::AtomicU64;
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub(crate) struct RequestLabels {
     pub route: String,
-    pub method: String,
+    pub method: &'static str,
     pub status: u16,
+}
+
+/// Labels of `rate_limited_total`.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub(crate) struct LimitLabels {
+    /// The `users.limits` key that refused.
+    pub limit: &'static str,
+}
+
+/// The method as a metrics label: one of the methods the API knows, else `other`.
+pub(crate) fn method_label(method: &axum::http::Method) -> &'static str {
+    use axum::http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::PATCH => "PATCH",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    }
 }
 
 /// Labels of `http_request_duration_seconds`.
@@ -42,6 +66,8 @@ pub(crate) struct Metrics {
     pub outbox_pending: Gauge,
     pub outbox_oldest_pending_seconds: Gauge<f64, AtomicU64>,
     pub publish_duration: Histogram,
+    pub rate_limited: Family<LimitLabels, Counter>,
+    pub hashes: HashCounters,
 }
 
 impl Metrics {
@@ -96,6 +122,23 @@ impl Metrics {
             "Time the transport took to confirm one publish",
             publish_duration.clone(),
         );
+        let rate_limited = Family::<LimitLabels, Counter>::default();
+        registry.register(
+            "rate_limited",
+            "Requests refused, or reset mails not sent, by a limit of users.limits",
+            rate_limited.clone(),
+        );
+        let hashes = HashCounters::default();
+        registry.register(
+            "password_hashes_refused",
+            "Password hashes refused (503) because users.max_pending_hashes were waiting",
+            hashes.refused.clone(),
+        );
+        registry.register(
+            "password_hashes_abandoned",
+            "Password hashes skipped because their client had gone away",
+            hashes.abandoned.clone(),
+        );
         Self {
             registry,
             requests,
@@ -105,6 +148,8 @@ impl Metrics {
             outbox_pending,
             outbox_oldest_pending_seconds,
             publish_duration,
+            rate_limited,
+            hashes,
         }
     }
 

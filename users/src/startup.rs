@@ -2,6 +2,7 @@
 
 use crate::database::connect_and_migrate;
 use crate::hashing::PasswordHasher;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::outbox::relay::OutboxRelay;
 use crate::routes::router;
@@ -9,7 +10,6 @@ use crate::session::SessionKeys;
 use crate::state::AppState;
 use crate::user_reader::UserReader;
 use axum::Router;
-use axum::serve::ListenerExt;
 use domain::config::Config;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,6 +17,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use transport::Transport;
+use transport::http_server::ServeLimits;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +54,7 @@ pub struct App {
     listener: TcpListener,
     router: Router,
     relay: OutboxRelay,
+    limits: ServeLimits,
 }
 
 impl App {
@@ -67,10 +69,10 @@ impl App {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1);
-        let hasher = PasswordHasher::new(cores)
+        let metrics = Arc::new(Metrics::new(transport.kind()));
+        let hasher = PasswordHasher::new(cores, users.max_pending_hashes, metrics.hashes.clone())
             .await
             .map_err(StartupError::Hasher)?;
-        let metrics = Arc::new(Metrics::new(transport.kind()));
         let outbox_wakeup = Arc::new(Notify::new());
         let relay = OutboxRelay::new(
             db.clone(),
@@ -86,6 +88,8 @@ impl App {
             sessions: SessionKeys::new(&users.session_secret),
             admin_token: users.admin_token.clone(),
             reset_url: users.reset_url.as_str().into(),
+            limits: Arc::new(RateLimits::new(&users.limits, metrics.clone())),
+            trusted_proxies: users.trusted_proxies.clone().into(),
             metrics,
             outbox_wakeup,
         };
@@ -100,6 +104,7 @@ impl App {
             listener,
             router: router(state),
             relay,
+            limits: ServeLimits::with_max_connections(users.max_connections),
         })
     }
 
@@ -124,16 +129,8 @@ impl App {
     ) -> Result<(), RunError> {
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = tokio::spawn(self.relay.run(relay_stopped));
-        // TCP_NODELAY on every accepted connection (axum::serve does not set it): a response
-        // written in pieces would otherwise wait for the client's delayed ACK.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let served = axum::serve(listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await;
+        let served =
+            transport::http_server::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop_relay.send(true);
         relay.await?;
         served?;

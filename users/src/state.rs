@@ -1,11 +1,13 @@
 //! The state every handler shares: one clone per request, all of it cheap to clone.
 
 use crate::hashing::PasswordHasher;
+use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
 use crate::user_reader::UserReader;
 use domain::Secret;
 use sea_orm::DatabaseConnection;
+use std::net::IpAddr;
 use std::sync::Arc;
 use tokio::sync::Notify;
 use transport::Transport;
@@ -23,6 +25,9 @@ pub(crate) struct AppState {
     /// `users.reset_url`, with `{token}` to replace.
     pub reset_url: Arc<str>,
     pub metrics: Arc<Metrics>,
+    pub limits: Arc<RateLimits>,
+    /// `users.trusted_proxies`: peers whose `X-Forwarded-For` names the client.
+    pub trusted_proxies: Arc<[IpAddr]>,
     /// Wakes the outbox relay after a commit that wrote a mail request.
     pub outbox_wakeup: Arc<Notify>,
 }

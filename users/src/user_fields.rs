@@ -1,9 +1,14 @@
 //! The account fields a client sends, checked all at once: [`NewUser`] for `POST /users`,
 //! [`UserPatch`] for `PATCH /users/{id}`.
+//!
+//! Names, company and functions end up in mail headers and log lines, so they may hold no
+//! control character (CR and LF among them) and no Unicode line separator: see
+//! [`domain::plain_text`]. That is checked before trimming, so a trailing newline is refused
+//! too rather than quietly cut.
 
 use crate::body_fields::Fields;
 use crate::error::ApiError;
-use domain::{Email, Invalid, Locale, Login, Password};
+use domain::{Email, Invalid, Locale, Login, Password, plain_text};
 use serde_json::{Map, Value};
 
 /// Longest first name, last name, company or function, in characters.
@@ -50,6 +55,7 @@ pub(crate) struct UserPatch {
 
 fn name(field: &'static str) -> impl FnOnce(String) -> Result<String, Invalid> {
     move |value| {
+        plain_text(field, &value)?;
         let value = value.trim().to_owned();
         let chars = value.chars().count();
         if chars == 0 {
@@ -66,6 +72,9 @@ fn name(field: &'static str) -> impl FnOnce(String) -> Result<String, Invalid> {
 }
 
 fn company(value: Option<String>) -> Result<Option<String>, Invalid> {
+    if let Some(v) = &value {
+        plain_text("company", v)?;
+    }
     match value.map(|v| v.trim().to_owned()) {
         None => Ok(None),
         Some(v) if v.is_empty() => Ok(None),
@@ -83,6 +92,9 @@ fn functions(values: Vec<String>) -> Result<Vec<String>, Invalid> {
             "functions",
             format!("may list at most {MAX_FUNCTIONS} functions"),
         ));
+    }
+    for v in &values {
+        plain_text("functions", v)?;
     }
     values
         .into_iter()

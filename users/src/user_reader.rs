@@ -113,7 +113,10 @@ impl UserReader {
         )?;
         // Never write through this connection, never wait, and keep its page cache small:
         // a lookup by primary key touches a handful of pages.
-        connection.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")?;
+        // synchronous=FULL like the pool's connections (see `database`), though this one only reads.
+        connection.execute_batch(
+            "PRAGMA query_only = ON; PRAGMA cache_size = -256; PRAGMA synchronous = FULL;",
+        )?;
         connection.busy_timeout(std::time::Duration::ZERO)?;
         Ok(connection)
     }

@@ -10,7 +10,7 @@ pub struct Model {
     /// The mail request's id, also its idempotency key.
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
-    /// The mail request as JSON text, exactly as it will be published.
+    /// The mail request as JSON text, exactly as it will be published; emptied once published.
     #[sea_orm(column_type = "Text")]
     pub payload: String,
     /// When the row was written (ms since the epoch).

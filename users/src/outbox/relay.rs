@@ -115,6 +115,8 @@ impl OutboxRelay {
         if !published.is_empty() {
             outbox::Entity::update_many()
                 .col_expr(outbox::Column::PublishedAtMs, Expr::value(now_ms()))
+                // A published row keeps no payload: a reset mail's link must not outlive it.
+                .col_expr(outbox::Column::Payload, Expr::value(""))
                 .col_expr(
                     outbox::Column::ClaimedUntilMs,
                     Expr::value(Option::<i64>::None),

@@ -2,11 +2,15 @@
 //!
 //! An unknown login is checked against a dummy hash with the same parameters, so it costs
 //! one Argon2id verification like a wrong password, and both get the same 401.
+//!
+//! Failures are limited per login and per client: once either has used its failures, every
+//! attempt is a 429 (the right password too), decided before any hash is computed.
 
 use crate::body_fields::Fields;
 use crate::entities::user;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, JsonObject};
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 use crate::user_body::UserBody;
 use axum::Json;
@@ -29,9 +33,12 @@ pub(crate) struct SessionBody {
 /// `POST /authenticate`.
 #[utoipa::path(post, path = "/authenticate", tag = "sessions",
     request_body(content = serde_json::Value, description = "{login, password}"),
-    responses((status = 200, body = SessionBody), (status = 400), (status = 401)))]
+    responses((status = 200, body = SessionBody), (status = 400), (status = 401),
+        (status = 429, description = "too many failures for this login or client; see Retry-After"),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn authenticate(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(body): JsonObject,
 ) -> Result<Json<SessionBody>, ApiError> {
     let mut fields = Fields::new(body, &["login", "password"]);
@@ -41,15 +48,19 @@ pub(crate) async fn authenticate(
     let (Some(login), Some(password)) = (login, password) else {
         return Err(ApiError::InvalidCredentials);
     };
+    state.limits.check_login(&login, client)?;
     let found = user::Entity::find()
-        .filter(user::Column::Login.eq(login))
+        .filter(user::Column::Login.eq(login.as_str()))
         .one(&state.db)
         .await?;
     let stored = found.as_ref().map(|u| u.password_hash.clone());
     let matches = state.hasher.verify(password, stored).await?;
     match found {
         Some(user) if matches => {
-            let (token, expires_at) = state.sessions.issue(user.id, Utc::now());
+            let (token, expires_at) =
+                state
+                    .sessions
+                    .issue(user.id, &user.password_hash, Utc::now());
             tracing::info!(user_id = %user.id, "session opened");
             Ok(Json(SessionBody {
                 token,
@@ -57,6 +68,9 @@ pub(crate) async fn authenticate(
                 user: user.into(),
             }))
         }
-        _ => Err(ApiError::InvalidCredentials),
+        _ => {
+            state.limits.record_login_failure(&login, client);
+            Err(ApiError::InvalidCredentials)
+        }
     }
 }

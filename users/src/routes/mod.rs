@@ -8,11 +8,12 @@ mod authenticate;
 mod health;
 mod openapi;
 mod password_resets;
+mod reset_page;
 mod user_changes;
 mod users;
 
 use crate::error::ApiError;
-use crate::metrics::{Metrics, RequestLabels, RouteLabels};
+use crate::metrics::{Metrics, RequestLabels, RouteLabels, method_label};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
@@ -55,7 +56,7 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route(
             "/password-resets/{token}",
-            post(password_resets::complete_password_reset),
+            get(reset_page::show_reset_page).post(password_resets::complete_password_reset),
         )
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
@@ -138,7 +139,7 @@ async fn record_metrics(
         .get::<MatchedPath>()
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "unmatched".to_owned());
-    let method = request.method().to_string();
+    let method = method_label(request.method());
     let started = Instant::now();
     let response = next.run(request).await;
     metrics

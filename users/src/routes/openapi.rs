@@ -17,6 +17,7 @@ use utoipa::{Modify, OpenApi};
         super::authenticate::authenticate,
         super::password_resets::request_password_reset,
         super::password_resets::complete_password_reset,
+        super::reset_page::show_reset_page,
         super::health::health,
         super::health::metrics,
     ),

@@ -1,25 +1,29 @@
 //! `POST /password-resets` (mail a single-use link) and `POST /password-resets/{token}`
-//! (set a new password with it).
+//! (set a new password with it, from a JSON client or from the form of `reset_page`).
 //!
 //! Tokens are 32 random bytes; only their SHA-256 is stored, so a copy of the database
-//! cannot reset anyone's password. A token works once and for one hour.
+//! cannot reset anyone's password. A token works once and for one hour. The mail that
+//! carries a token leaves the outbox with its payload cleared once published.
 
 use crate::body_fields::Fields;
 use crate::entities::{password_reset, user};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, JsonObject};
+use crate::limits::ClientAddr;
 use crate::mails;
 use crate::outbox::{self, now_ms};
 use crate::state::AppState;
 use crate::write_txn::begin_write;
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use domain::{Email, Password};
 use sea_orm::sea_query::Expr;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, ExprTrait, QueryFilter};
+use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -29,7 +33,7 @@ const RESET_LIFETIME: Duration = Duration::from_secs(3600);
 /// (a lookup, a transaction) or not (a lookup), so its timing tells nothing.
 const ANSWER_FLOOR: Duration = Duration::from_millis(200);
 
-fn token_hash(token: &str) -> String {
+pub(super) fn token_hash(token: &str) -> String {
     Sha256::digest(token.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -39,11 +43,15 @@ fn token_hash(token: &str) -> String {
 /// `POST /password-resets`: 202 whether or not the address belongs to a user.
 #[utoipa::path(post, path = "/password-resets", tag = "password resets",
     request_body(content = serde_json::Value, description = "{email}"),
-    responses((status = 202), (status = 400)))]
+    responses((status = 202, description = "accepted; past reset_mails_per_address per hour no mail is sent"),
+        (status = 400),
+        (status = 429, description = "too many requests from this client; see Retry-After")))]
 pub(crate) async fn request_password_reset(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(body): JsonObject,
 ) -> Result<StatusCode, ApiError> {
+    state.limits.admit_reset(client)?;
     let started = Instant::now();
     let mut fields = Fields::new(body, &["email"]);
     let email = fields.required_string("email");
@@ -74,6 +82,10 @@ async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
     else {
         return Ok(());
     };
+    if !state.limits.allow_reset_mail(&found.email) {
+        tracing::info!(user_id = %found.id, "password reset not mailed: the address had its reset mails for the hour");
+        return Ok(());
+    }
     let mut raw = [0u8; 32];
     rand::fill(&mut raw);
     let token = URL_SAFE_NO_PAD.encode(raw);
@@ -99,31 +111,55 @@ async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
 }
 
 /// `POST /password-resets/{token}`: sets the password; 400 for an unknown, expired or used
-/// token.
+/// token. A JSON body gets 204 or the error as JSON; the reset page's form
+/// (`application/x-www-form-urlencoded`) gets an HTML page.
 #[utoipa::path(post, path = "/password-resets/{token}", tag = "password resets",
     params(("token" = String, Path)),
-    request_body(content = serde_json::Value, description = "{password}"),
-    responses((status = 204), (status = 400)))]
+    request_body(content = serde_json::Value, description = "{password} as JSON, or password=… as a form (answered with an HTML page)"),
+    responses((status = 204), (status = 200, description = "form submissions: the password is set", content_type = "text/html"),
+        (status = 400),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn complete_password_reset(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,
-    ApiJson(body): JsonObject,
-) -> Result<StatusCode, ApiError> {
+    request: Request,
+) -> Response {
+    let is_form = request
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if is_form {
+        return super::reset_page::submit_form(state, token, request).await;
+    }
+    let body = match JsonObject::from_request(request, &state).await {
+        Ok(ApiJson(body)) => body,
+        Err(e) => return e.into_response(),
+    };
     let mut fields = Fields::new(body, &["password"]);
     let password = fields.required_string("password");
     let password = fields.parse(password, Password::parse);
-    fields.finish()?;
-    let Some(password) = password else {
-        return Err(ApiError::field("password", "is required"));
-    };
-    let hash = token_hash(&token);
+    let password = fields
+        .finish()
+        .and_then(|()| password.ok_or_else(|| ApiError::field("password", "is required")));
+    match password {
+        Ok(password) => match reset_password(&state, &token, password).await {
+            Ok(()) => StatusCode::NO_CONTENT.into_response(),
+            Err(e) => e.into_response(),
+        },
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Sets `password` for the user of the reset `token`, and uses the token up.
+pub(super) async fn reset_password(
+    state: &AppState,
+    token: &str,
+    password: Password,
+) -> Result<(), ApiError> {
+    let hash = token_hash(token);
     let now = now_ms();
-    let unused_and_valid = || {
-        password_reset::Column::TokenHash
-            .eq(hash.clone())
-            .and(password_reset::Column::UsedAtMs.is_null())
-            .and(password_reset::Column::ExpiresAtMs.gt(now))
-    };
+    let unused_and_valid = || usable(&hash, now);
     // A cheap check first, so an invalid token costs no hashing.
     let reset = password_reset::Entity::find()
         .filter(unused_and_valid())
@@ -158,5 +194,23 @@ pub(crate) async fn complete_password_reset(
     txn.commit().await?;
     state.outbox_wakeup.notify_one();
     tracing::info!(user_id = %found.id, mail_id = %mail.id, "password reset completed");
-    Ok(StatusCode::NO_CONTENT)
+    Ok(())
+}
+
+/// True when `token` is known, unused and unexpired (the reset page asks before showing its
+/// form).
+pub(super) async fn token_is_usable(state: &AppState, token: &str) -> Result<bool, ApiError> {
+    let found = password_reset::Entity::find()
+        .filter(usable(&token_hash(token), now_ms()))
+        .one(&state.db)
+        .await?;
+    Ok(found.is_some())
+}
+
+/// The reset with this token hash, if it is unused and unexpired at `now` (ms).
+fn usable(hash: &str, now: i64) -> Condition {
+    Condition::all()
+        .add(password_reset::Column::TokenHash.eq(hash))
+        .add(password_reset::Column::UsedAtMs.is_null())
+        .add(password_reset::Column::ExpiresAtMs.gt(now))
 }

@@ -1,5 +1,5 @@
 //! `PATCH /users/{id}` and `DELETE /users/{id}`: each change writes its mail request in the
-//! same transaction.
+//! same transaction. A new password ends the user's older session tokens (see `session`).
 
 use crate::auth::Caller;
 use crate::entities::user;
@@ -21,7 +21,8 @@ use uuid::Uuid;
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}"),
     security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409)))]
+    responses((status = 200, body = UserBody), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+        (status = 503, description = "a new password, and too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn update_user(
     caller: Caller,
     State(state): State<AppState>,

@@ -4,6 +4,7 @@ use crate::auth::Caller;
 use crate::entities::user;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, JsonObject};
+use crate::limits::ClientAddr;
 use crate::state::AppState;
 use crate::user_body::UserBody;
 use crate::user_fields::NewUser;
@@ -25,11 +26,15 @@ const MAX_PER_PAGE: u64 = 100;
 /// `POST /users`: creates a user and, in the same transaction, its welcome mail request.
 #[utoipa::path(post, path = "/users", tag = "users",
     request_body(content = serde_json::Value, description = "{login, email, password, first_name, last_name, company?, functions?, locale?}"),
-    responses((status = 201, body = UserBody), (status = 400), (status = 409)))]
+    responses((status = 201, body = UserBody), (status = 400), (status = 409),
+        (status = 429, description = "too many creates from this client; see Retry-After"),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiJson(body): JsonObject,
 ) -> Result<(StatusCode, HeaderMap, Json<UserBody>), ApiError> {
+    state.limits.admit_create(client)?;
     let new = NewUser::parse(body)?;
     let password_hash = state.hasher.hash(new.password).await?;
     let now = user::now();
@@ -107,11 +112,16 @@ pub(crate) async fn list_users(
     if !errors.is_empty() {
         return Err(ApiError::Invalid(errors));
     }
+    // The offset must fit the databases' signed 64-bit integers.
+    let offset = (page - 1)
+        .checked_mul(per_page)
+        .filter(|offset| i64::try_from(*offset).is_ok())
+        .ok_or_else(|| ApiError::field("page", "is too large"))?;
     let total = user::Entity::find().count(&state.db).await?;
     let items = user::Entity::find()
         .order_by_asc(user::Column::CreatedAt)
         .order_by_asc(user::Column::Id)
-        .offset((page - 1).saturating_mul(per_page))
+        .offset(offset)
         .limit(per_page)
         .all(&state.db)
         .await?;

@@ -84,10 +84,11 @@ async fn a_session_token_acts_on_its_own_user_only(backend: Backend) {
         "Ada"
     );
     app.delete(&ada_path, Some(&token)).await.assert_status(204);
-    // The token of a deleted user finds nothing.
+    // The token of a deleted user is no longer valid: there is no password hash to check it
+    // against.
     app.get(&ada_path, Some(&token))
         .await
-        .assert_error(404, "not_found");
+        .assert_error(401, "unauthorized");
 }
 
 async fn authenticate_answers_an_unknown_login_and_a_wrong_password_alike(backend: Backend) {

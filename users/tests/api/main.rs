@@ -9,8 +9,13 @@ mod helpers;
 
 mod access;
 mod bad_input;
+mod hardening;
+mod hash_bound;
 mod logs;
 mod operations;
 mod outbox;
 mod password_resets;
+mod rate_limits;
+mod reset_page;
+mod sessions;
 mod users_crud;

@@ -3,7 +3,7 @@
 use super::backend::{Backend, PgDatabase};
 use super::transport_double::RecordingTransport;
 use domain::Secret;
-use domain::config::Config;
+use domain::config::{Config, UsersLimits};
 use reqwest::header::HeaderMap;
 use serde_json::{Value, json};
 use std::net::SocketAddr;
@@ -78,8 +78,18 @@ pub fn ada(login: &str) -> Value {
     })
 }
 
-/// Spawns the app on a fresh database.
+/// Spawns the app on a fresh database, with the rate limits off: tests create many users
+/// from 127.0.0.1.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_configured(backend, |_| {}).await
+}
+
+/// Spawns the app on a fresh database, with `configure` applied to the test configuration
+/// (rate limits off unless it turns them on).
+pub async fn spawn_app_configured(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let (url, pg) = match &backend {
         Backend::Sqlite => (
@@ -91,14 +101,34 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
             (db.url(), Some(Arc::new(db)))
         }
     };
-    spawn_app_with(url, pg, dir, Arc::new(RecordingTransport::new())).await
+    let mut config = test_config(url);
+    configure(&mut config);
+    spawn_app_with(config, pg, dir, Arc::new(RecordingTransport::new())).await
+}
+
+/// Every test app's configuration: port 0, `database_url`, known tokens, no rate limits.
+fn test_config(database_url: String) -> Config {
+    let mut config = Config::default();
+    config.users.listen = "127.0.0.1:0".parse().expect("address");
+    config.users.database = database_url;
+    config.users.admin_token = Secret::new(ADMIN);
+    config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
+    config.users.reset_url = "http://reset.test/password-resets/{token}".into();
+    config.users.limits = UsersLimits {
+        login_failures_per_login: 0,
+        login_failures_per_client: 0,
+        reset_mails_per_address: 0,
+        resets_per_client: 0,
+        creates_per_client: 0,
+    };
+    config
 }
 
 impl TestApp {
     /// A second instance of the service on the same database and transport.
     pub async fn second_instance(&self) -> TestApp {
         spawn_app_with(
-            self.database_url.clone(),
+            test_config(self.database_url.clone()),
             self._pg.clone(),
             self._dir.clone(),
             self.transport.clone(),
@@ -107,19 +137,14 @@ impl TestApp {
     }
 }
 
-/// Spawns the app on `database_url`.
-pub async fn spawn_app_with(
-    database_url: String,
+/// Spawns the app with `config`.
+async fn spawn_app_with(
+    config: Config,
     pg: Option<Arc<PgDatabase>>,
     dir: Arc<tempfile::TempDir>,
     transport: Arc<RecordingTransport>,
 ) -> TestApp {
-    let mut config = Config::default();
-    config.users.listen = "127.0.0.1:0".parse().expect("address");
-    config.users.database = database_url.clone();
-    config.users.admin_token = Secret::new(ADMIN);
-    config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
-    config.users.reset_url = "http://reset.test/password-resets/{token}".into();
+    let database_url = config.users.database.clone();
     let app = App::build(&config, transport.clone())
         .await
         .expect("the app builds");
@@ -179,6 +204,23 @@ impl TestApp {
             .bearer_auth(ADMIN)
             .body(body);
         read(request.send().await.expect("the request is sent")).await
+    }
+
+    /// Posts `body` as an HTML form would (`application/x-www-form-urlencoded`).
+    pub async fn post_form(&self, path: &str, body: &str) -> TestResponse {
+        let request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.to_owned());
+        read(request.send().await.expect("the request is sent")).await
+    }
+
+    /// `GET /metrics` as text.
+    pub async fn metrics(&self) -> String {
+        let response = self.get("/metrics", None).await;
+        response.assert_status(200);
+        response.text
     }
 
     pub async fn get(&self, path: &str, token: Option<&str>) -> TestResponse {
