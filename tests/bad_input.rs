@@ -126,7 +126,7 @@ async fn socketio_rejects_garbage(stack: &Stack) -> bool {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    assert_eq!(lines.len(), 7, "one ack per case: {stdout}");
+    assert_eq!(lines.len(), 8, "one ack per case: {stdout}");
     for line in &lines {
         let answer = &line["ack"];
         if line["case"] == "valid" {

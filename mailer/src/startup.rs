@@ -10,7 +10,6 @@ use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, S
 use crate::socket;
 use crate::store::{self, BatchWriter, SqliteWriter, Store};
 use axum::Router;
-use axum::serve::ListenerExt;
 use domain::config::Config;
 use lettre::message::Mailbox;
 use socketioxide::SocketIo;
@@ -19,6 +18,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use transport::http_server::ServeLimits;
 
 /// Why the mailer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +91,7 @@ pub struct App {
     deliveries: Deliveries,
     grace: Duration,
     background: Vec<Box<dyn crate::amqp::Stoppable>>,
+    limits: ServeLimits,
 }
 
 impl App {
@@ -185,6 +186,7 @@ impl App {
             deliveries,
             grace: options.shutdown_grace,
             background,
+            limits: ServeLimits::with_max_connections(mc.max_connections),
         })
     }
 
@@ -204,16 +206,8 @@ impl App {
     ) -> Result<(), RunError> {
         let io = self.io.clone();
         tracing::info!(addr = %self.local_addr(), "mailer listening");
-        // TCP_NODELAY on every accepted connection: acks and events are small writes, and
-        // under Nagle's algorithm each one written while the previous is unacknowledged waits
-        // for the client's delayed ACK (up to 40 ms). axum::serve does not set it.
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "could not set TCP_NODELAY");
-            }
-        });
-        let result = axum::serve(listener, self.router)
-            .with_graceful_shutdown(async move {
+        let result =
+            transport::http_server::serve(self.listener, self.router, self.limits, async move {
                 shutdown.await;
                 io.close().await;
             })
