@@ -96,6 +96,9 @@ fn each_program_names_the_bad_key_and_exits_2() {
     }
 }
 
+/// The program, its environment, and the key its one error line must name.
+type SecretCase<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a str);
+
 /// A secret of the right length that ships nowhere.
 const OWN_SECRET: &str = "a-secret-of-this-deployment-0123456789";
 
@@ -103,7 +106,7 @@ const OWN_SECRET: &str = "a-secret-of-this-deployment-0123456789";
 fn off_loopback_each_shipped_secret_stops_the_start_and_is_named() {
     let own = |key: &'static str| (key, OWN_SECRET);
     // Each case sets every secret before the one expected, so each key is reached in turn.
-    let cases: Vec<(&str, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<SecretCase> = vec![
         (
             "users",
             vec![("FACTEUR_USERS__LISTEN", "0.0.0.0:0")],
