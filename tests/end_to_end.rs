@@ -96,6 +96,40 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
         .collect();
     let link = format!("{}{marker}{token}", stack.users_url());
+    // Once the reset mail is out, neither database keeps its token: the users outbox row is
+    // emptied when published, the mailer's vars once sent (a copy of either database cannot
+    // reset a password).
+    let databases = ["users.db", "mailer.db"].map(|name| stack.dir().join(name));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let holding = loop {
+        let holding: Vec<String> = databases
+            .iter()
+            .flat_map(|db| columns_holding(db, &token))
+            .collect();
+        if holding.is_empty() || std::time::Instant::now() > deadline {
+            break holding;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert!(
+        holding.is_empty(),
+        "the reset token is still stored in {holding:?}"
+    );
+    // The link in the mail opens a page with a form (a browser follows it with GET).
+    let page = stack
+        .http()
+        .get(&link)
+        .send()
+        .await
+        .expect("GET the reset link");
+    assert_eq!(page.status(), StatusCode::OK);
+    let content_type = page.headers()[reqwest::header::CONTENT_TYPE]
+        .to_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let html = page.text().await.expect("the page");
+    assert!(html.contains("<form"), "{html}");
     let response = stack
         .http()
         .post(&link)
@@ -181,4 +215,35 @@ async fn amqp_account_lifecycle_sends_one_mail_per_change() {
     }
     let _broker = crate::faults::broker_shared().await;
     account_lifecycle_sends_one_mail_per_change(Kind::Amqp).await;
+}
+
+/// `table.column` of every text value in the SQLite file at `db` that contains `needle`.
+fn columns_holding(db: &std::path::Path, needle: &str) -> Vec<String> {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("{}: {e}", db.display()));
+    let tables: Vec<String> = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("the tables");
+    let mut found = Vec::new();
+    for table in tables {
+        let columns: Vec<String> = conn
+            .prepare(&format!("SELECT name FROM pragma_table_info('{table}')"))
+            .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+            .expect("the columns");
+        for column in columns {
+            let hits: i64 = conn
+                .query_row(
+                    &format!("SELECT count(*) FROM \"{table}\" WHERE instr(CAST(\"{column}\" AS TEXT), ?1) > 0"),
+                    [needle],
+                    |r| r.get(0),
+                )
+                .expect("a count");
+            if hits > 0 {
+                found.push(format!("{}: {table}.{column}", db.display()));
+            }
+        }
+    }
+    found
 }

@@ -126,6 +126,51 @@ async fn a_mail_that_cannot_be_rendered_fails_at_once_and_is_not_sent_again_afte
 }
 
 #[tokio::test]
+async fn a_stored_name_with_a_line_break_fails_its_delivery_instead_of_jamming_it() {
+    // Arrange: a row stored before names were checked at the door, with a line break in the
+    // recipient's name, which the message builder cannot write into `To:`.
+    let mut app = spawn_app().await;
+    app.stop().await;
+    let id = uuid::Uuid::now_v7().to_string();
+    {
+        let db = rusqlite::Connection::open(database_path(&app)).expect("the database opens");
+        let now = chrono::Utc::now().timestamp_millis();
+        db.execute(
+            "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, vars, status, \
+             attempts, created_at, next_attempt_at) \
+             VALUES (?1, 'welcome', 'en', 'ada@example.com', 'Ada\r\nBcc: eve@example.com', \
+             '{\"login\": \"ada\"}', 'queued', 0, ?2, ?2)",
+            rusqlite::params![id, now],
+        )
+        .expect("the row is stored");
+    }
+
+    // Act
+    let app = app.restart().await;
+    let record = app
+        .wait_for_status(&id, "failed", Duration::from_secs(10))
+        .await;
+    let app = app.restart().await;
+    let (_, after_restart) = app.get(&format!("/mails/{id}")).await;
+    let metrics = app.metrics().await;
+
+    // Assert: failed with a reason, never left `sending`, nothing sent, no resend counted.
+    assert!(
+        record["last_error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{record}"
+    );
+    assert_eq!(after_restart["status"], "failed", "{after_restart}");
+    assert!(
+        crate::common::outbox_files(&app).is_empty(),
+        "nothing was sent"
+    );
+    assert!(
+        metrics.contains("smtp_possible_resends_total 0"),
+        "{metrics}"
+    );
+}
+
+#[tokio::test]
 async fn a_sent_mail_keeps_no_vars_and_its_files_are_readable_by_their_owner_only() {
     let app = spawn_app().await;
     let request = mail_request("password_reset", "en");

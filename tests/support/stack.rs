@@ -197,6 +197,11 @@ impl Stack {
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"))
     }
 
+    /// The folder both services run in (their SQLite databases, `users.db` and `mailer.db`).
+    pub fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+
     /// The users service's base URL.
     pub fn users_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.users_port)

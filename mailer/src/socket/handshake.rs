@@ -3,7 +3,8 @@
 //! - **Origin.** A request with an `Origin` header comes from a browser, which attaches
 //!   the mailer's cookies and credentials whatever page opened it. It is refused with 403
 //!   unless the origin is the mailer's own (`http://` or `https://` followed by the
-//!   request's `Host`) or listed in `mailer.allowed_origins`. Services send no `Origin`.
+//!   request's `Host`, when that host is an IP address or `localhost`) or listed in
+//!   `mailer.allowed_origins`. Services send no `Origin`.
 //! - **Sessions.** At most `mailer.max_sockets` engine.io sessions are held at once; a
 //!   handshake past that gets 503. A handshake is a request without `sid`; it is given a
 //!   [`SessionTicket`] in its extensions, which the engine keeps with the session's
@@ -69,6 +70,20 @@ fn normalise_origin(origin: &str) -> String {
     origin.trim().trim_end_matches('/').to_ascii_lowercase()
 }
 
+/// True when `host` (a `Host` header) is an IP address or `localhost`, with or without a port.
+///
+/// Only such a host makes "the origin is the request's own host" mean the mailer's own page.
+/// A page on a DNS name that an attacker points at the mailer's address (DNS rebinding) sends
+/// that name as both `Origin` and `Host`, so a mailer reached by a name must list it in
+/// `mailer.allowed_origins`.
+fn names_no_dns_host(host: &str) -> bool {
+    if host.starts_with('[') {
+        return true;
+    }
+    let name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    name == "localhost" || name.parse::<std::net::Ipv4Addr>().is_ok()
+}
+
 fn is_engine_path(path: &str) -> bool {
     path.strip_prefix(ENGINE_PATH)
         .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
@@ -93,7 +108,7 @@ impl Guard {
             let own = origin
                 .strip_prefix("http://")
                 .or_else(|| origin.strip_prefix("https://"));
-            if own == Some(host.as_str()) {
+            if own == Some(host.as_str()) && names_no_dns_host(&host) {
                 return true;
             }
         }
@@ -180,7 +195,15 @@ mod tests {
             g.origin_allowed(&HeaderValue::from_str(origin).unwrap(), Some(host))
         };
         assert!(allowed("http://127.0.0.1:8080", "127.0.0.1:8080"));
-        assert!(allowed("https://Mail.Example.com", "mail.example.com"));
+        assert!(allowed("http://localhost:8080", "localhost:8080"));
+        assert!(allowed("http://[::1]:8080", "[::1]:8080"));
+        // A name is the mailer's only when listed: the same name in Origin and Host is what
+        // a DNS-rebinding page sends.
+        assert!(!allowed("https://mail.example.com", "mail.example.com"));
+        assert!(!allowed(
+            "http://rebound.evil.example:8080",
+            "rebound.evil.example:8080"
+        ));
         assert!(allowed("https://ops.example.com", "127.0.0.1:8080"));
         assert!(!allowed("http://evil.example", "127.0.0.1:8080"));
         assert!(!allowed("http://127.0.0.1:8081", "127.0.0.1:8080"));
