@@ -200,8 +200,8 @@ pub struct MailerConfig {
     pub outbox_dir: PathBuf,
     /// SMTP tries before a mail is marked failed.
     pub max_attempts: u32,
-    /// Tokio worker threads of the mailer process (socket.io, HTTP, rendering, SMTP and the
-    /// SQLite store's writes). SQLite checkpoints run on a thread of their own besides these.
+    /// Tokio worker threads of the mailer process (socket.io, HTTP, rendering, SMTP). The
+    /// SQLite store's commits run on a blocking thread, its checkpoints on a thread of their own.
     pub worker_threads: usize,
     /// HTTP connections (socket.io included) held at once; more wait in the accept backlog.
     pub max_connections: usize,
