@@ -11,7 +11,7 @@
 
 mod live;
 
-pub use live::{LIVE_SHARDS, LiveFeed, LiveRecipients, live_shard_room, mask_email};
+pub use live::{LIVE_SHARDS, LiveFeed, LiveRecipients, LiveViewers, live_shard_room, mask_email};
 
 use crate::store::DeliveryStatus;
 use chrono::{DateTime, SecondsFormat, Utc};

@@ -133,6 +133,7 @@ impl App {
             live_recipients,
             metrics.live_events_dropped.clone(),
         );
+        let live_viewers = live.viewers();
         let events = Events::new(io.clone(), amqp.status_publisher.clone(), live);
         let sender = match &mc.smtp {
             Some(smtp) => MailSender::smtp(smtp, u32::try_from(options.workers).unwrap_or(16))?,
@@ -169,6 +170,7 @@ impl App {
             config.transport.socketio.token.clone(),
             mc,
             core.clone(),
+            live_viewers,
         );
         let background = amqp.start_consumer(core.clone());
         let state = AppState {

@@ -11,6 +11,8 @@ use super::MailActivityEvent;
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use socketioxide::SocketIo;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::sync::mpsc::error::TrySendError;
@@ -42,11 +44,32 @@ pub enum LiveRecipients {
     Whole,
 }
 
+/// How many browsers are connected to `/live`: with none, events are not even queued.
+#[derive(Clone, Default)]
+pub struct LiveViewers(Arc<AtomicUsize>);
+
+impl LiveViewers {
+    /// A browser connected.
+    pub fn joined(&self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A browser went away.
+    pub fn left(&self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    fn any(&self) -> bool {
+        self.0.load(Ordering::Relaxed) > 0
+    }
+}
+
 /// The handle that queues events for `/live`; cheap to clone.
 #[derive(Clone)]
 pub struct LiveFeed {
     queue: mpsc::Sender<MailActivityEvent>,
     dropped: Counter,
+    viewers: LiveViewers,
 }
 
 /// A masked `to`.
@@ -78,11 +101,24 @@ impl LiveFeed {
     pub fn start(io: SocketIo, recipients: LiveRecipients, dropped: Counter) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
         tokio::spawn(broadcast(io, recipients, rx));
-        Self { queue, dropped }
+        Self {
+            queue,
+            dropped,
+            viewers: LiveViewers::default(),
+        }
     }
 
-    /// Queues `event` for `/live`, or drops it when the queue is full.
+    /// The count of `/live` browsers that `/live`'s connect and disconnect handlers keep.
+    pub fn viewers(&self) -> LiveViewers {
+        self.viewers.clone()
+    }
+
+    /// Queues `event` for `/live`, or drops it when the queue is full. With no browser on
+    /// `/live` there is nobody to write to: each event would otherwise cost one emit per shard.
     pub fn push(&self, event: MailActivityEvent) {
+        if !self.viewers.any() {
+            return;
+        }
         if let Err(TrySendError::Full(_)) = self.queue.try_send(event) {
             self.dropped.inc();
         }

@@ -3,8 +3,7 @@
 //! must carry `{"token": <live_token>}` and recipients are shown whole (see
 //! [`crate::events::LiveRecipients`]).
 
-use super::count_client;
-use crate::events::live_shard_room;
+use crate::events::{LiveViewers, live_shard_room};
 use crate::metrics::Metrics;
 use domain::Secret;
 use serde::Deserialize;
@@ -28,10 +27,18 @@ struct LiveAuth {
 struct Unauthorized;
 
 /// Mounts `/live` on `io`, behind `token` when given.
-pub fn mount(io: &SocketIo, token: Option<Secret>, metrics: Arc<Metrics>) {
+pub fn mount(io: &SocketIo, token: Option<Secret>, metrics: Arc<Metrics>, viewers: LiveViewers) {
     let next_shard = Arc::new(AtomicUsize::new(0));
     let on_connect = move |socket: SocketRef| {
-        count_client(&socket, &metrics, "/live");
+        // One disconnect handler for both counts: a second `on_disconnect` would replace it.
+        metrics.clients("/live", 1);
+        viewers.joined();
+        let (metrics, viewers) = (metrics.clone(), viewers.clone());
+        socket.on_disconnect(move || {
+            metrics.clients("/live", -1);
+            viewers.left();
+            std::future::ready(())
+        });
         // Round robin keeps the shards even; see `events::LIVE_SHARDS`.
         socket.join(live_shard_room(next_shard.fetch_add(1, Ordering::Relaxed)));
         std::future::ready(())

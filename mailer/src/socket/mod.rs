@@ -12,7 +12,7 @@ pub mod handshake;
 mod live;
 
 use crate::core::MailerCore;
-use crate::events::{mail_room, template_room};
+use crate::events::{LiveViewers, mail_room, template_room};
 use crate::metrics::Metrics;
 use domain::config::MailerConfig;
 use domain::{MailRequestId, Secret, Template};
@@ -57,14 +57,20 @@ pub fn engine() -> (SocketIoLayer, SocketIo) {
 
 /// Mounts both namespaces on `io`: `/` with the service `token`, `/live` as
 /// `mailer.live_token` says.
-pub fn mount(io: &SocketIo, token: Secret, config: &MailerConfig, core: MailerCore) {
+pub fn mount(
+    io: &SocketIo,
+    token: Secret,
+    config: &MailerConfig,
+    core: MailerCore,
+    live_viewers: LiveViewers,
+) {
     let metrics = core.metrics().clone();
     let handler: Arc<dyn MailHandler> = Arc::new(core.clone());
     let service_metrics = metrics.clone();
     transport::socketio::mount_service_namespace(io, token, handler, move |socket: SocketRef| {
         on_service_connect(socket, core.clone(), service_metrics.clone());
     });
-    live::mount(io, config.live_token.clone(), metrics);
+    live::mount(io, config.live_token.clone(), metrics, live_viewers);
 }
 
 fn count_client(socket: &SocketRef, metrics: &Arc<Metrics>, namespace: &'static str) {
