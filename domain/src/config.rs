@@ -560,6 +560,29 @@ pub fn create_sqlite_folder(url: &str) -> std::io::Result<()> {
     }
 }
 
+/// Prepares an SQLite URL's file before SQLite opens it: its folder (0700, see
+/// [`create_sqlite_folder`]) and, when missing, the file itself, empty and readable by its
+/// owner only (0600). SQLite would create it 0644, and its `-wal` and `-shm` files take the
+/// database file's mode. Nothing to do for in-memory and non-SQLite URLs.
+pub fn prepare_sqlite_file(url: &str) -> std::io::Result<()> {
+    create_sqlite_folder(url)?;
+    let Some(path) = sqlite_file(url) else {
+        return Ok(());
+    };
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(&path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(std::io::Error::new(
+            e.kind(),
+            format!("cannot create the database file {}: {e}", path.display()),
+        )),
+    }
+}
+
 fn at_least_one(key: &str, value: usize) -> Result<(), ConfigError> {
     if value == 0 {
         return Err(ConfigError::new(key, "must be at least 1"));

@@ -9,20 +9,11 @@ use crate::migration::Migrator;
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
 use sea_orm_migration::MigratorTrait;
-use std::path::Path;
 use std::time::Duration;
 
 /// Opens the pool and brings the schema up to date.
 pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection, DbErr> {
-    domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
-    if let Some(file) = domain::config::sqlite_file(url) {
-        create_private_file(&file).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create the database file {}: {e}",
-                file.display()
-            ))
-        })?;
-    }
+    domain::config::prepare_sqlite_file(url).map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut options = ConnectOptions::new(url.to_owned());
     // sea-orm gives SQLite a pool of one connection unless told otherwise; readers then queue
     // behind every writer. WAL lets readers work while one writer commits.
@@ -40,19 +31,6 @@ pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection,
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
     Ok(db)
-}
-
-/// Creates `path` empty with mode 0600 when it does not exist yet.
-fn create_private_file(path: &Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
 
 #[cfg(test)]

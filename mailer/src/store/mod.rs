@@ -28,15 +28,7 @@ use std::time::Duration;
 
 /// Connects to `url` and brings the schema up to date.
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    domain::config::create_sqlite_folder(url).map_err(|e| DbErr::Custom(e.to_string()))?;
-    if let Some(path) = domain::config::sqlite_file(url) {
-        create_private_file(&path).map_err(|e| {
-            DbErr::Custom(format!(
-                "cannot create the database {}: {e}",
-                path.display()
-            ))
-        })?;
-    }
+    domain::config::prepare_sqlite_file(url).map_err(|e| DbErr::Custom(e.to_string()))?;
     let mut options = ConnectOptions::new(url.to_string());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
@@ -62,18 +54,4 @@ pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     let db = Database::connect(options).await?;
     migration::Migrator::up(&db, None).await?;
     Ok(db)
-}
-
-/// Creates an empty database file readable by its owner only (0600), unless it exists:
-/// SQLite would create it with 0644, and its `-wal` and `-shm` files copy the file's mode.
-fn create_private_file(path: &std::path::Path) -> std::io::Result<()> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    match options.open(path) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
-        Err(e) => Err(e),
-    }
 }
