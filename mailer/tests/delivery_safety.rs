@@ -33,6 +33,22 @@ fn stored_vars(app: &crate::common::TestApp, id: &str) -> String {
     .expect("the row")
 }
 
+/// Writes a queued `welcome` delivery to ada straight into the stopped app's database, as
+/// an older version (or a template change since) would have left it; returns its id.
+fn store_welcome_row(app: &crate::common::TestApp, to_name: &str, vars: &str) -> String {
+    let id = uuid::Uuid::now_v7().to_string();
+    let db = rusqlite::Connection::open(database_path(app)).expect("the database opens");
+    let now = chrono::Utc::now().timestamp_millis();
+    db.execute(
+        "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, vars, status, \
+         attempts, created_at, next_attempt_at) \
+         VALUES (?1, 'welcome', 'en', 'ada@example.com', ?2, ?3, 'queued', 0, ?4, ?4)",
+        rusqlite::params![id, to_name, vars, now],
+    )
+    .expect("the row is stored");
+    id
+}
+
 #[tokio::test]
 async fn a_recipient_name_with_a_line_break_is_rejected_by_rest_and_socket_io() {
     let app = spawn_app().await;
@@ -76,19 +92,7 @@ async fn a_mail_that_cannot_be_rendered_fails_at_once_and_is_not_sent_again_afte
     // another version would be. The mailer renders at send time, from the store.
     let mut app = spawn_app().await;
     app.stop().await;
-    let id = uuid::Uuid::now_v7().to_string();
-    {
-        let db = rusqlite::Connection::open(database_path(&app)).expect("the database opens");
-        let now = chrono::Utc::now().timestamp_millis();
-        db.execute(
-            "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, vars, status, \
-             attempts, created_at, next_attempt_at) \
-             VALUES (?1, 'welcome', 'en', 'ada@example.com', 'Ada', '{\"nickname\": \"ada\"}', \
-             'queued', 0, ?2, ?2)",
-            rusqlite::params![id, now],
-        )
-        .expect("the row is stored");
-    }
+    let id = store_welcome_row(&app, "Ada", r#"{"nickname": "ada"}"#);
 
     // Act
     let app = app.restart().await;
@@ -131,19 +135,7 @@ async fn a_stored_name_with_a_line_break_fails_its_delivery_instead_of_jamming_i
     // recipient's name, which the message builder cannot write into `To:`.
     let mut app = spawn_app().await;
     app.stop().await;
-    let id = uuid::Uuid::now_v7().to_string();
-    {
-        let db = rusqlite::Connection::open(database_path(&app)).expect("the database opens");
-        let now = chrono::Utc::now().timestamp_millis();
-        db.execute(
-            "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, vars, status, \
-             attempts, created_at, next_attempt_at) \
-             VALUES (?1, 'welcome', 'en', 'ada@example.com', 'Ada\r\nBcc: eve@example.com', \
-             '{\"login\": \"ada\"}', 'queued', 0, ?2, ?2)",
-            rusqlite::params![id, now],
-        )
-        .expect("the row is stored");
-    }
+    let id = store_welcome_row(&app, "Ada\r\nBcc: eve@example.com", r#"{"login": "ada"}"#);
 
     // Act
     let app = app.restart().await;

@@ -10,26 +10,10 @@ on_both_databases!(
     once_the_reset_mail_is_published_no_table_holds_its_token,
 );
 
-/// Asks for a reset of ada's password and returns the mailed link's path and token.
-async fn mailed_reset_link(app: &TestApp) -> (String, String) {
-    app.post("/password-resets", &json!({"email": "ada@example.com"}))
-        .await
-        .assert_status(202);
-    app.transport.wait_for(2).await;
-    let reset = app.transport.with_template("password_reset");
-    let url = reset[0].vars["reset_url"].as_str().expect("a reset_url");
-    let path = url
-        .strip_prefix("http://reset.test")
-        .expect("the configured URL")
-        .to_owned();
-    let token = path.rsplit('/').next().expect("a token").to_owned();
-    (path, token)
-}
-
 async fn the_mailed_reset_link_serves_a_form_that_sets_the_password(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("ada").await;
-    let (path, _) = mailed_reset_link(&app).await;
+    let (path, _) = app.mailed_reset_link("ada@example.com", 2).await;
 
     let page = app.get(&path, None).await;
     let mismatch = app
@@ -149,7 +133,7 @@ async fn once_the_reset_mail_is_published_no_table_holds_its_token(backend: Back
     let app = spawn_app(backend).await;
     app.create_user("ada").await;
 
-    let (_, token) = mailed_reset_link(&app).await;
+    let (_, token) = app.mailed_reset_link("ada@example.com", 2).await;
     app.wait_until_outbox_empty().await;
     let values = every_value(&app).await;
 

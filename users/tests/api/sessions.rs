@@ -58,13 +58,7 @@ async fn a_password_reset_ends_the_sessions_issued_before(backend: Backend) {
         .to_owned();
     let path = format!("/users/{id}");
     let before = app.session_for("ada").await;
-    app.post("/password-resets", &json!({"email": "ada@example.com"}))
-        .await
-        .assert_status(202);
-    app.transport.wait_for(2).await;
-    let reset = app.transport.with_template("password_reset");
-    let url = reset[0].vars["reset_url"].as_str().expect("a reset_url");
-    let token = url.rsplit('/').next().expect("a token");
+    let (_, token) = app.mailed_reset_link("ada@example.com", 2).await;
 
     app.post(
         &format!("/password-resets/{token}"),

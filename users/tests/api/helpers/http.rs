@@ -260,6 +260,26 @@ impl TestApp {
         response.json["token"].as_str().expect("a token").to_owned()
     }
 
+    /// Asks for a reset of `email`'s password and returns the mailed link's path and token
+    /// (the `n`th mail of the app, counting from 1).
+    pub async fn mailed_reset_link(&self, email: &str, n: usize) -> (String, String) {
+        self.post("/password-resets", &json!({ "email": email }))
+            .await
+            .assert_status(202);
+        self.transport.wait_for(n).await;
+        let reset = self.transport.with_template("password_reset");
+        let url = reset
+            .last()
+            .and_then(|mail| mail.vars["reset_url"].as_str())
+            .expect("a reset_url");
+        let path = url
+            .strip_prefix("http://reset.test")
+            .expect("the configured URL")
+            .to_owned();
+        let token = path.rsplit('/').next().expect("a token").to_owned();
+        (path, token)
+    }
+
     /// Runs relay passes until nothing is due, without waiting for the background loop.
     pub async fn relay_until_idle(&self) {
         while self.relay.relay_once().await.expect("a relay pass").claimed > 0 {}
