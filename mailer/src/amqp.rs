@@ -5,13 +5,21 @@
 //! The consumer and publisher live in the transport crate; this module only wires them to
 //! the core. With the socket.io transport, nothing here runs.
 
-use crate::core::MailerCore;
 use crate::events::StatusPublisher;
-use crate::http::TransportHealth;
+use crate::mailer_core::MailerCore;
 use domain::config::{Config, TransportKind};
 use std::sync::{Arc, Mutex};
 use transport::amqp::{AmqpConsumer, AmqpEvents};
 use transport::{LinkState, MailHandler};
+
+/// What `/health` reports about the transport.
+#[derive(Clone)]
+pub enum TransportHealth {
+    /// socket.io: the mailer is the server, so the link is up while it runs.
+    Socketio,
+    /// AMQP: the consumer's link state.
+    Amqp(Arc<dyn Fn() -> LinkState + Send + Sync>),
+}
 
 /// A background task that must be stopped at shutdown.
 #[async_trait::async_trait]

@@ -11,7 +11,7 @@
 
 mod live;
 
-pub use live::{LIVE_SHARDS, LiveFeed, LiveRecipients, LiveViewers, live_shard_room, mask_email};
+pub use live::{LiveFeed, LiveRecipients, LiveViewers, live_shard_room};
 
 use crate::store::DeliveryStatus;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -65,7 +65,8 @@ pub struct Events {
     /// Which socket sent which request, so `mail-status` reaches it. This is a
     /// `std::sync::Mutex`: it is held for a map operation only, never across an await.
     senders: Arc<Mutex<HashMap<MailRequestId, Sid>>>,
-    extra: Option<Arc<dyn StatusPublisher>>,
+    /// With AMQP, the events exchange, which also receives every `mail-status`.
+    publisher: Option<Arc<dyn StatusPublisher>>,
     live: LiveFeed,
 }
 
@@ -84,12 +85,12 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 impl Events {
-    /// Emits through `io` (`/live` through `live`), and through `extra` when given.
-    pub fn new(io: SocketIo, extra: Option<Arc<dyn StatusPublisher>>, live: LiveFeed) -> Self {
+    /// Emits through `io` (`/live` through `live`), and through `publisher` when given.
+    pub fn new(io: SocketIo, publisher: Option<Arc<dyn StatusPublisher>>, live: LiveFeed) -> Self {
         Self {
             io,
             senders: Arc::new(Mutex::new(HashMap::new())),
-            extra,
+            publisher,
             live,
         }
     }
@@ -159,10 +160,10 @@ impl Events {
             at: rfc3339(Utc::now()),
         })
         .await;
-        if let Some(extra) = &self.extra
+        if let Some(publisher) = &self.publisher
             && let Ok(payload) = serde_json::to_value(&event)
         {
-            extra.publish_status(status_name, &payload).await;
+            publisher.publish_status(status_name, &payload).await;
         }
     }
 

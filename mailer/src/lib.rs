@@ -1,20 +1,31 @@
 //! The mailer: turns mail requests into mails.
 //!
-//! One core ([`core`]) behind three doors: the socket.io `send-mail` event ([`socket`]),
-//! `POST /mails` ([`http`]) and, with AMQP, the RabbitMQ consumer ([`amqp`]). Requests are
-//! stored in batches ([`store`]), rendered from embedded templates ([`templates`]) and sent
-//! over SMTP or written as `.eml` files ([`sending`]); each change of status is announced
-//! ([`events`]) and counted ([`metrics`]). [`App`] puts it together.
+//! One core (`mailer_core`) behind three doors: the socket.io `send-mail` event (`socket`),
+//! `POST /mails` (`http`) and, with AMQP, the RabbitMQ consumer (`amqp`). Requests are stored
+//! (`store`), rendered from embedded templates (`templates`) and sent over SMTP or written as
+//! `.eml` files (`sending`); each change of status is announced (`events`) and counted
+//! (`metrics`). Errors have one type ([`MailError`]). [`App`] puts it together;
+//! `docs/mail-flow.md` follows one request through these modules.
+//!
+//! What is exported is what the binaries and the tests use.
 
-pub mod amqp;
-pub mod core;
-pub mod events;
-pub mod http;
-pub mod metrics;
-pub mod sending;
-pub mod socket;
+mod amqp;
+mod error;
+mod events;
+mod http;
+mod mailer_core;
+mod metrics;
+mod sending;
+mod socket;
 mod startup;
-pub mod store;
-pub mod templates;
+mod store;
+mod templates;
 
+pub use error::MailError;
+pub use sending::DeliveryOptions;
 pub use startup::{App, MailerOptions, RunError, StartupError};
+pub use store::{
+    Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, Store, WriteCounters,
+    connect as connect_store,
+};
+pub use templates::Templates;

@@ -3,7 +3,7 @@
 //! One [`Metrics`] is built at start and shared; every counter is lock-free, so counting on
 //! the hot path (each accepted request, each SMTP send) costs an atomic add.
 
-use crate::store::sqlite_writer::WriteCounters;
+use crate::store::WriteCounters;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;

@@ -2,13 +2,14 @@
 //! background tasks; [`App::run_until_stopped`] serves until the given future completes,
 //! then shuts down gracefully.
 
-use crate::core::MailerCore;
+use crate::error::MailError;
 use crate::events::{Events, LiveFeed, LiveRecipients};
 use crate::http::{self, AppState};
+use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
 use crate::socket;
-use crate::store::{self, BatchWriter, SqliteWriter, Store};
+use crate::store;
 use axum::Router;
 use domain::config::Config;
 use lettre::message::Mailbox;
@@ -25,7 +26,7 @@ use transport::http_server::ServeLimits;
 pub enum StartupError {
     /// The database could not be reached or migrated.
     #[error("the mailer database could not be opened or migrated: {0}")]
-    Database(#[from] sea_orm::DbErr),
+    Database(#[from] MailError),
     /// The listen address could not be bound.
     #[error("the mailer could not listen on {addr}: {source}")]
     Bind {
@@ -58,26 +59,16 @@ pub enum RunError {
 /// Tuning that tests and benchmarks change; production uses the defaults.
 #[derive(Debug, Clone)]
 pub struct MailerOptions {
-    /// The first retry waits about this long (doubling each time, with jitter).
-    pub retry_base: Duration,
-    /// No retry waits longer than this.
-    pub retry_cap: Duration,
-    /// The longest one SMTP send may take.
-    pub send_timeout: Duration,
-    /// Concurrent SMTP sends (and pooled connections).
-    pub workers: usize,
+    /// Workers, retry waits and the send timeout.
+    pub delivery: DeliveryOptions,
     /// How long shutdown waits for sends under way.
     pub shutdown_grace: Duration,
 }
 
 impl Default for MailerOptions {
     fn default() -> Self {
-        let d = DeliveryOptions::default();
         Self {
-            retry_base: d.retry_base,
-            retry_cap: d.retry_cap,
-            send_timeout: d.send_timeout,
-            workers: d.workers,
+            delivery: DeliveryOptions::default(),
             shutdown_grace: Duration::from_secs(10),
         }
     }
@@ -111,10 +102,8 @@ impl App {
             value: mc.from.clone(),
             reason: format!("{e}"),
         })?;
-        let db = store::connect(&mc.database).await?;
         let metrics = Arc::new(Metrics::new());
-        let sqlite_writer = SqliteWriter::for_database(&mc.database, metrics.write_counters())?;
-        let store = Store::with_writer(db.clone(), sqlite_writer.clone());
+        let store = store::connect(&mc.database, metrics.write_counters()).await?;
         // Bound before any background work starts, so a taken port stops the start cleanly.
         let listener = TcpListener::bind(mc.listen)
             .await
@@ -136,10 +125,13 @@ impl App {
         let live_viewers = live.viewers();
         let events = Events::new(io.clone(), amqp.status_publisher.clone(), live);
         let sender = match &mc.smtp {
-            Some(smtp) => MailSender::smtp(smtp, u32::try_from(options.workers).unwrap_or(16))?,
+            Some(smtp) => {
+                let pool_size = u32::try_from(options.delivery.workers).unwrap_or(16);
+                MailSender::smtp(smtp, pool_size)?
+            }
             None => MailSender::Files(mc.outbox_dir.clone()),
         };
-        let sender_kind = sender.kind();
+        let sender_health = sender.health_label();
         let deliveries = Deliveries::start(
             DeliveryContext {
                 store: store.clone(),
@@ -148,23 +140,12 @@ impl App {
                 metrics: metrics.clone(),
                 from,
                 domain: mc.from_domain().to_string(),
-            },
-            DeliveryOptions {
-                workers: options.workers,
-                retry_base: options.retry_base,
-                retry_cap: options.retry_cap,
-                send_timeout: options.send_timeout,
                 max_attempts: mc.max_attempts,
             },
+            options.delivery,
         )
         .await?;
-        let core = MailerCore::new(
-            BatchWriter::start(db, sqlite_writer),
-            store,
-            deliveries.clone(),
-            events,
-            metrics.clone(),
-        );
+        let core = MailerCore::new(store, deliveries.clone(), events, metrics.clone());
         socket::mount(
             &io,
             config.transport.socketio.token.clone(),
@@ -177,7 +158,7 @@ impl App {
             core,
             token: config.transport.socketio.token.clone(),
             metrics: metrics.clone(),
-            sender_kind,
+            sender_health,
             transport: amqp.health.clone(),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);

@@ -1,7 +1,6 @@
 //! Retry waits: exponential from the base, capped, with jitter between half and all of it.
 
-use mailer::sending::DeliveryOptions;
-use mailer::sending::delivery::backoff;
+use mailer::DeliveryOptions;
 use std::time::Duration;
 
 #[test]
@@ -20,7 +19,7 @@ fn retry_waits_double_from_the_base_stay_under_the_cap_and_are_jittered() {
         (40, 8000),
     ] {
         let waits: Vec<u128> = (0..200)
-            .map(|_| backoff(&options, attempts).as_millis())
+            .map(|_| options.retry_delay(attempts).as_millis())
             .collect();
         let (min, max) = (*waits.iter().min().unwrap(), *waits.iter().max().unwrap());
         assert!(

@@ -209,10 +209,8 @@ async fn a_mail_left_mid_send_by_a_stopped_process_is_sent_again_and_counted_as_
 {
     let smtp = TestSmtp::start();
     // A long retry wait, so the retry cannot happen before the test stops the mailer.
-    let options = MailerOptions {
-        retry_base: Duration::from_secs(20),
-        ..fast_options()
-    };
+    let mut options = fast_options();
+    options.delivery.retry_base = Duration::from_secs(20);
     let app = spawn_with_smtp_and(&smtp, 8, options).await;
     smtp.fail_next(1, Reply::Transient);
     let request = mail_request("welcome", "en");

@@ -63,6 +63,14 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     assert_eq!(seen["live_connect"], Value::Null);
     assert_eq!(seen["join"], json!({"ok": true}));
     assert_eq!(seen["join_bad_room"]["ok"], false);
+    assert_eq!(seen["join_bad_room"]["error"], "invalid_room");
+    assert!(
+        seen["join_bad_room"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not a room")),
+        "{}",
+        seen["join_bad_room"]
+    );
     assert_eq!(
         seen["ack_accepted"],
         json!({"id": id, "status": "accepted"})
@@ -88,7 +96,10 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
     assert!(seen["live_activity_sent"]["at"].is_string());
     assert_eq!(seen["get_mail"]["id"], id.as_str());
     assert_eq!(seen["get_mail"]["status"], "sent");
-    assert_eq!(seen["get_mail_unknown"], json!({"error": "not_found"}));
+    assert_eq!(
+        seen["get_mail_unknown"],
+        json!({"error": "not_found", "message": "No mail request has this id."})
+    );
     for bad in [
         "bad_missing_field",
         "bad_wrong_type",

@@ -180,7 +180,11 @@ async fn a_socket_may_join_at_most_1000_rooms() {
     assert_eq!(seen["joined"], 1000);
     assert_eq!(
         seen["join_1001"],
-        json!({"ok": false, "error": "too_many_rooms"})
+        json!({
+            "ok": false,
+            "error": "too_many_rooms",
+            "message": "A socket may be in at most 1000 rooms; leave one first."
+        })
     );
     assert_eq!(
         seen["join_again"],

@@ -1,10 +1,12 @@
 //! The delivery store on both backends: duplicate detection and restart survival, on SQLite
 //! and on a fresh PostgreSQL database per test.
 
+use chrono::{DateTime, Utc};
 use domain::{Email, Locale, MailRequest, Recipient, Template};
-use mailer::store::migration::Migrator;
-use mailer::store::sqlite_writer::WriteCounters;
-use mailer::store::{self, DeliveryStatus, Store, batch_writer::insert_batch};
+use mailer::{
+    DeliveryStatus, Finished, Inserted, MailError, Migrator, Store, WriteCounters, connect_store,
+};
+use sea_orm::sea_query::Query;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
 use serde_json::json;
@@ -63,44 +65,96 @@ fn request() -> MailRequest {
     .unwrap()
 }
 
+/// The outcome of one try of `id`.
+fn finished(
+    id: domain::MailRequestId,
+    status: DeliveryStatus,
+    attempts: u32,
+    error: Option<&str>,
+    at: DateTime<Utc>,
+    next_attempt_at: DateTime<Utc>,
+) -> Finished {
+    Finished {
+        id,
+        status,
+        attempts,
+        error: error.map(str::to_string),
+        at,
+        next_attempt_at,
+    }
+}
+
+/// Stores `request` and says whether it was new.
+async fn stored(store: &Store, request: &MailRequest) -> bool {
+    match store
+        .insert(request.clone())
+        .await
+        .expect("the store answers")
+    {
+        Inserted::Stored(record) => {
+            assert_eq!(record.id, request.id);
+            true
+        }
+        Inserted::Duplicate => false,
+    }
+}
+
+/// Closes `store`'s pool and stops its writer.
+async fn close(store: Store) {
+    store.db().close_by_ref().await.unwrap();
+    drop(store);
+}
+
 async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &str) {
-    let db = store::connect(url).await.expect("connect and migrate");
+    let store = connect_store(url, WriteCounters::default())
+        .await
+        .expect("connect and migrate");
     let (a, b) = (request(), request());
 
-    let first = insert_batch(&db, &[&a, &b]).await.unwrap();
-    let second = insert_batch(&db, &[&a]).await.unwrap();
-
-    assert_eq!(first.len(), 2);
-    assert!(second.is_empty(), "the same id again is not new");
-    let store = Store::new(db.clone());
-    let a_record = store.get(a.id).await.unwrap().expect("a is stored");
-    assert!(store.claim(&a_record).await.unwrap());
+    assert!(stored(&store, &a).await);
+    assert!(stored(&store, &b).await);
+    assert!(!stored(&store, &a).await, "the same id again is not new");
+    let now = Utc::now();
+    assert_eq!(store.claim_due(&[a.id], now).await.unwrap().len(), 1);
     assert!(
-        !store.claim(&a_record).await.unwrap(),
+        store.claim_due(&[a.id], now).await.unwrap().is_empty(),
         "a claimed record is not claimed twice"
     );
-    let now = chrono::Utc::now();
-    let b_record = store.get(b.id).await.unwrap().unwrap();
+    assert_eq!(store.claim_due(&[b.id], now).await.unwrap().len(), 1);
+    let later = now + chrono::Duration::hours(1);
     store
-        .finish_attempt(b.id, DeliveryStatus::Retrying, 1, Some("451"), now, now)
+        .finish(vec![finished(
+            b.id,
+            DeliveryStatus::Retrying,
+            1,
+            Some("451"),
+            now,
+            later,
+        )])
         .await
         .unwrap();
     assert!(
-        !store.claim(&b_record).await.unwrap(),
-        "a copy read before the last try does not claim"
+        store.claim_due(&[b.id], now).await.unwrap().is_empty(),
+        "a retry is not claimed before its time"
     );
     store
-        .finish_attempt(b.id, DeliveryStatus::Sent, 2, None, now, now)
+        .finish(vec![finished(
+            b.id,
+            DeliveryStatus::Sent,
+            2,
+            None,
+            now,
+            now,
+        )])
         .await
         .unwrap();
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 
     // A new connection (a restart) finds `a` abandoned mid-send, puts it back, and finds
     // nothing else to do.
-    let db = store::connect(url)
+    let store = connect_store(url, WriteCounters::default())
         .await
         .expect("reconnect; migrations run again harmlessly");
-    let store = Store::new(db.clone());
     assert_eq!(store.release_abandoned_claims().await.unwrap(), 1);
     let due = store.due(chrono::Utc::now(), 10).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -115,7 +169,44 @@ async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &
         .await
         .unwrap();
     assert_eq!(page.total, 1);
-    db.close_by_ref().await.unwrap();
+    close(store).await;
+}
+
+/// Inserts `requests` as the first schema's columns, without the store's writer.
+async fn insert_raw(db: &sea_orm::DatabaseConnection, requests: &[MailRequest]) {
+    let now = Utc::now().timestamp_millis();
+    for r in requests {
+        let q = Query::insert()
+            .into_table("mail_deliveries")
+            .columns([
+                "id",
+                "template",
+                "locale",
+                "to_email",
+                "to_name",
+                "vars",
+                "status",
+                "attempts",
+                "created_at",
+                "next_attempt_at",
+            ])
+            .values_panic([
+                r.id.to_string().into(),
+                r.template.as_str().into(),
+                r.locale.as_str().into(),
+                r.to.email.as_str().into(),
+                r.to.name.clone().into(),
+                serde_json::to_string(&r.vars).unwrap().into(),
+                "queued".into(),
+                0i32.into(),
+                now.into(),
+                now.into(),
+            ])
+            .to_owned();
+        db.execute(&q)
+            .await
+            .expect("an insert under the first schema");
+    }
 }
 
 /// The names of the delivery table's indexes.
@@ -143,51 +234,47 @@ async fn due_work_comes_oldest_first_a_page_at_a_time(url: &str) {
         .await
         .expect("the first schema");
     let requests: Vec<MailRequest> = (0..6).map(|_| request()).collect();
-    let refs: Vec<&MailRequest> = requests.iter().collect();
-    assert_eq!(insert_batch(&first, &refs).await.unwrap().len(), 6);
+    insert_raw(&first, &requests).await;
     first.close_by_ref().await.unwrap();
 
-    let db = store::connect(url).await.expect("connect and upgrade");
-    let indexes = index_names(&db).await;
+    let store = connect_store(url, WriteCounters::default())
+        .await
+        .expect("connect and upgrade");
+    let indexes = index_names(store.db()).await;
     assert!(
         indexes.contains(&"mail_deliveries_due".to_string())
             && !indexes.contains(&"mail_deliveries_status_next".to_string()),
         "{indexes:?}"
     );
-    let store = Store::new(db.clone());
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let hour = chrono::Duration::hours(1);
     let id = |i: usize| requests[i].id;
-    // 0: a retry due an hour ago, older than any fresh request.
     store
-        .finish_attempt(
-            id(0),
-            DeliveryStatus::Retrying,
-            1,
-            Some("451"),
-            now,
-            now - hour,
-        )
+        .finish(vec![
+            // 0: a retry due an hour ago, older than any fresh request.
+            finished(
+                id(0),
+                DeliveryStatus::Retrying,
+                1,
+                Some("451"),
+                now,
+                now - hour,
+            ),
+            // 1: a retry due in an hour; 2: sent.
+            finished(
+                id(1),
+                DeliveryStatus::Retrying,
+                1,
+                Some("451"),
+                now,
+                now + hour,
+            ),
+            finished(id(2), DeliveryStatus::Sent, 1, None, now, now),
+        ])
         .await
         .unwrap();
-    // 1: a retry due in an hour; 2: sent; 3: being sent.
-    store
-        .finish_attempt(
-            id(1),
-            DeliveryStatus::Retrying,
-            1,
-            Some("451"),
-            now,
-            now + hour,
-        )
-        .await
-        .unwrap();
-    store
-        .finish_attempt(id(2), DeliveryStatus::Sent, 1, None, now, now)
-        .await
-        .unwrap();
-    let record = store.get(id(3)).await.unwrap().unwrap();
-    assert!(store.claim(&record).await.unwrap());
+    // 3: being sent.
+    assert_eq!(store.claim_due(&[id(3)], now).await.unwrap().len(), 1);
 
     let later = now + chrono::Duration::seconds(1);
     let page = store.due(later, 2).await.unwrap();
@@ -205,7 +292,7 @@ async fn due_work_comes_oldest_first_a_page_at_a_time(url: &str) {
     assert!(all.contains(&page[1].id));
     let in_an_hour = store.due(now + hour * 2, 10).await.unwrap();
     assert_eq!(in_an_hour.len(), 4, "the waiting retry is due by then");
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 }
 
 #[tokio::test]
@@ -278,38 +365,39 @@ async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
 /// their rules: once per record, and not before it is due.
 #[tokio::test]
 async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
-    use mailer::store::sqlite_writer::WriteCounters;
-    use mailer::store::{SqliteWriter, StoreOutcome};
-    let dir = tempfile::TempDir::new().unwrap();
-    let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-    let db = store::connect(&url).await.expect("connect and migrate");
-    assert!(
-        SqliteWriter::for_database("sqlite::memory:", WriteCounters::default())
-            .unwrap()
-            .is_none(),
-        "an in-memory database has no separate writer"
+    let memory_counters = WriteCounters::default();
+    let memory = connect_store("sqlite::memory:", memory_counters.clone())
+        .await
+        .expect("an in-memory store");
+    assert!(stored(&memory, &request()).await);
+    assert_eq!(
+        memory_counters.commits.get(),
+        0,
+        "an in-memory database is written through the pool, not a writer of its own"
     );
-    let counters = WriteCounters::default();
-    let writer = SqliteWriter::for_database(&url, counters.clone())
-        .expect("open the writer")
-        .expect("an SQLite file has a writer");
-    let store = Store::with_writer(db.clone(), Some(writer.clone()));
+    let dir = tempfile::TempDir::new().unwrap();
+    let (_, store, counters) = file_with_writer(&dir).await;
     let (a, b) = (request(), request());
 
-    assert_eq!(writer.insert(a.clone()).await, Ok(StoreOutcome::Stored));
-    assert_eq!(writer.insert(a.clone()).await, Ok(StoreOutcome::Duplicate));
-    assert_eq!(writer.insert(b.clone()).await, Ok(StoreOutcome::Stored));
-    let stored = store.get(a.id).await.unwrap().expect("a reads back");
+    assert!(stored(&store, &a).await);
+    assert!(!stored(&store, &a).await, "a duplicate");
+    assert!(stored(&store, &b).await);
+    let stored_a = store.get(a.id).await.unwrap().expect("a reads back");
     assert_eq!(
-        (stored.template, stored.locale, &stored.to, &stored.vars),
+        (
+            stored_a.template,
+            stored_a.locale,
+            &stored_a.to,
+            &stored_a.vars
+        ),
         (a.template, a.locale, &a.to, &a.vars)
     );
     assert_eq!(
-        (stored.status, stored.attempts),
+        (stored_a.status, stored_a.attempts),
         (DeliveryStatus::Queued, 0)
     );
 
-    let now = chrono::Utc::now();
+    let now = Utc::now();
     let mut claimed = store.claim_due(&[a.id, b.id, a.id], now).await.unwrap();
     claimed.sort_by_key(|c| c.id);
     let mut expected = vec![a.id, b.id];
@@ -323,18 +411,17 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
 
     let later = now + chrono::Duration::hours(1);
     store
-        .finish_many(
-            &[b.id],
-            DeliveryStatus::Retrying,
-            1,
-            Some("451 later"),
-            now,
-            later,
-        )
-        .await
-        .unwrap();
-    store
-        .finish_many(&[a.id], DeliveryStatus::Sent, 1, None, now, now)
+        .finish(vec![
+            finished(
+                b.id,
+                DeliveryStatus::Retrying,
+                1,
+                Some("451 later"),
+                now,
+                later,
+            ),
+            finished(a.id, DeliveryStatus::Sent, 1, None, now, now),
+        ])
         .await
         .unwrap();
     let b_record = serde_json::to_value(store.get(b.id).await.unwrap().unwrap()).unwrap();
@@ -370,13 +457,13 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     blocker.execute_batch("BEGIN IMMEDIATE").unwrap();
     let mut inserts = tokio::task::JoinSet::new();
     for _ in 0..300 {
-        let writer = writer.clone();
-        inserts.spawn(async move { writer.insert(request()).await });
+        let store = store.clone();
+        inserts.spawn(async move { stored(&store, &request()).await });
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     blocker.execute_batch("COMMIT").unwrap();
-    while let Some(answer) = inserts.join_next().await {
-        assert_eq!(answer.unwrap(), Ok(StoreOutcome::Stored));
+    while let Some(new) = inserts.join_next().await {
+        assert!(new.unwrap(), "each of the 300 is stored");
     }
     let page = store
         .list(Some(DeliveryStatus::Queued), 1, 10)
@@ -388,48 +475,45 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     let commits = counters.commits.get() - before.1;
     assert!(commits <= 3, "300 queued inserts took {commits} commits");
 
-    // A store that cannot be written answers with the `unavailable` sentence, and claims
-    // and outcomes with an error: nothing is reported stored that is not.
-    db.execute_unprepared("DROP TABLE mail_deliveries")
+    // A store that cannot be written answers `unavailable`, and claims and outcomes with an
+    // error: nothing is reported stored that is not.
+    store
+        .db()
+        .execute_unprepared("DROP TABLE mail_deliveries")
         .await
         .unwrap();
-    let refused = writer
-        .insert(request())
+    let r = request();
+    let refused = store
+        .insert(r.clone())
         .await
         .expect_err("nothing to write to");
-    assert!(refused.contains("not stored"), "{refused}");
+    assert!(matches!(refused, MailError::Write(_)), "{refused:?}");
+    let answer = serde_json::to_value(refused.to_answer(r.id)).unwrap();
+    assert_eq!(answer["status"], "unavailable");
+    assert!(
+        answer["error"].as_str().unwrap().contains("not stored"),
+        "{answer}"
+    );
     assert!(store.claim_due(&[a.id], now).await.is_err());
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 }
 
-/// A new SQLite file `m.db` in `dir` with the schema in place, its pool, a writer on it,
-/// and the writer's counters.
-async fn file_with_writer(
-    dir: &tempfile::TempDir,
-) -> (
-    std::path::PathBuf,
-    sea_orm::DatabaseConnection,
-    mailer::store::SqliteWriter,
-    WriteCounters,
-) {
+/// A new SQLite file `m.db` in `dir` with the schema in place, its store (with the file's
+/// writer), and the writer's counters.
+async fn file_with_writer(dir: &tempfile::TempDir) -> (std::path::PathBuf, Store, WriteCounters) {
     let path = dir.path().join("m.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
-    let db = store::connect(&url).await.expect("connect and migrate");
     let counters = WriteCounters::default();
-    let writer = mailer::store::SqliteWriter::for_database(&url, counters.clone())
-        .expect("open the writer")
-        .expect("an SQLite file has a writer");
-    (path, db, writer, counters)
+    let store = connect_store(&url, counters.clone())
+        .await
+        .expect("connect and migrate");
+    (path, store, counters)
 }
 
-/// Stores `n` requests through `writer`, each awaited before the next is sent, so each is
-/// a commit of its own.
-async fn commit_one_by_one(writer: &mailer::store::SqliteWriter, n: usize) {
+/// Stores `n` requests, each awaited before the next is sent, so each is a commit of its own.
+async fn commit_one_by_one(store: &Store, n: usize) {
     for _ in 0..n {
-        assert_eq!(
-            writer.insert(request()).await,
-            Ok(mailer::store::StoreOutcome::Stored)
-        );
+        assert!(stored(store, &request()).await);
     }
 }
 
@@ -440,10 +524,10 @@ async fn commit_one_by_one(writer: &mailer::store::SqliteWriter, n: usize) {
 #[tokio::test]
 async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (path, db, writer, _) = file_with_writer(&dir).await;
+    let (path, store, _) = file_with_writer(&dir).await;
     let before = std::fs::metadata(&path).unwrap().len();
     // Four times the 64 batches after which a checkpoint is asked for.
-    commit_one_by_one(&writer, 256).await;
+    commit_one_by_one(&store, 256).await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let size = std::fs::metadata(&path).unwrap().len();
@@ -456,7 +540,7 @@ async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 }
 
 /// A checkpoint beside the writer copies only what was committed before it began, and
@@ -467,11 +551,11 @@ async fn the_sqlite_writer_checkpoints_its_log_into_the_database_file() {
 #[tokio::test]
 async fn the_sqlite_writers_log_stays_bounded_when_writes_never_pause() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (path, db, writer, _) = file_with_writer(&dir).await;
+    let (path, store, _) = file_with_writer(&dir).await;
     let wal = path.with_file_name("m.db-wal");
     // One insert per commit touches about five pages (the table and its four indexes): 6,000
     // commits write some 30,000 frames, about 120 MiB of log if it never started over.
-    commit_one_by_one(&writer, 6000).await;
+    commit_one_by_one(&store, 6000).await;
     let size = std::fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
     // 4,096 frames of 4 KiB with their headers, and room for the last commit's few pages:
     // the writer learns the size of the log from each commit and pauses right after the one
@@ -481,7 +565,7 @@ async fn the_sqlite_writers_log_stays_bounded_when_writes_never_pause() {
         size <= bound,
         "the WAL is {size} bytes after 6,000 commits; it should stay under {bound}"
     );
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 }
 
 /// The frames in the WAL now, from a passive checkpoint on a connection of the test's own.
@@ -499,7 +583,7 @@ fn wal_frames(path: &std::path::Path) -> i64 {
 #[tokio::test]
 async fn a_reader_on_an_old_snapshot_slows_the_writer_only_every_64_batches() {
     let dir = tempfile::TempDir::new().unwrap();
-    let (path, db, writer, counters) = file_with_writer(&dir).await;
+    let (path, store, counters) = file_with_writer(&dir).await;
     let reader = rusqlite::Connection::open(&path).expect("open the reader");
     reader.execute_batch("BEGIN").expect("begin");
     let _: i64 = reader
@@ -507,7 +591,7 @@ async fn a_reader_on_an_old_snapshot_slows_the_writer_only_every_64_batches() {
         .expect("a snapshot");
     // About five frames a commit: the log passes 4,096 frames after some 800 commits, and
     // 3,200 more follow while it cannot start over.
-    commit_one_by_one(&writer, 4000).await;
+    commit_one_by_one(&store, 4000).await;
     let waits = counters.checkpoint_waits.get();
     assert!(
         (1..=4000 / 64 + 1).contains(&waits),
@@ -520,7 +604,7 @@ async fn a_reader_on_an_old_snapshot_slows_the_writer_only_every_64_batches() {
 
     reader.execute_batch("COMMIT").expect("the reader ends");
     drop(reader);
-    commit_one_by_one(&writer, 300).await;
+    commit_one_by_one(&store, 300).await;
     let more = counters.checkpoint_waits.get() - waits;
     assert!(
         more <= 300 / 64 + 1,
@@ -531,5 +615,5 @@ async fn a_reader_on_an_old_snapshot_slows_the_writer_only_every_64_batches() {
         frames < 4096,
         "the log started over once the reader had gone: {frames} frames"
     );
-    db.close_by_ref().await.unwrap();
+    close(store).await;
 }

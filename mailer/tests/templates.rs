@@ -1,7 +1,7 @@
 //! Every template renders in every locale, HTML is escaped, and a missing variable is an error.
 
 use domain::{Email, Locale, Recipient, Template};
-use mailer::templates::Templates;
+use mailer::Templates;
 use serde_json::{Map, Value, json};
 
 fn vars(template: Template) -> Map<String, Value> {

@@ -1,13 +1,13 @@
 //! `/health` (is the mailer ready: database, sender, transport) and `/metrics`.
 
-use super::{AppState, TransportHealth};
+use super::AppState;
+use crate::amqp::TransportHealth;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
-use std::time::Duration;
 use transport::LinkState;
 
 /// The routes of this module.
@@ -24,10 +24,7 @@ pub fn router() -> Router<AppState> {
         (status = 503, description = "The database does not answer", body = super::openapi::HealthDoc),
     ))]
 pub async fn health(State(state): State<AppState>) -> Response {
-    let db_ok = matches!(
-        tokio::time::timeout(Duration::from_secs(2), state.core.store().db().ping()).await,
-        Ok(Ok(()))
-    );
+    let db_ok = state.core.store().is_up().await;
     let transport = match &state.transport {
         TransportHealth::Socketio => json!("socketio"),
         TransportHealth::Amqp(link) => json!({"amqp": match link() {
@@ -38,7 +35,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let body = json!({
         "status": if db_ok { "ok" } else { "unavailable" },
         "database": if db_ok { "ok" } else { "unavailable" },
-        "smtp": state.sender_kind,
+        "smtp": state.sender_health,
         "transport": transport,
     });
     let status = if db_ok {

@@ -1,7 +1,8 @@
 //! `POST /mails`, `GET /mails/{id}` and `GET /mails`: the REST doors of the same core the
 //! socket.io events use.
 
-use super::{AppState, error_body};
+use super::AppState;
+use crate::error::MailError;
 use crate::store::DeliveryStatus;
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
@@ -116,27 +117,11 @@ pub async fn create_mail(
     security(("bearer" = [])))]
 pub async fn get_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
     let Ok(id) = id.parse::<MailRequestId>() else {
-        return error_body(
-            StatusCode::BAD_REQUEST,
-            "invalid_id",
-            "The mail id must be a UUID.",
-        );
+        return MailError::InvalidId.into_response();
     };
     match state.core.get_mail(id).await {
-        Ok(Some(record)) => Json(record).into_response(),
-        Ok(None) => error_body(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "No mail request has this id.",
-        ),
-        Err(e) => {
-            tracing::error!(error = %e, "GET /mails/{{id}} could not read the store");
-            error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The delivery store is not answering; try again later.",
-            )
-        }
+        Ok(record) => Json(record).into_response(),
+        Err(e) => e.into_response(),
     }
 }
 
@@ -151,12 +136,15 @@ pub struct ListParams {
     per_page: Option<String>,
 }
 
-fn number(name: &str, value: Option<&str>, default: u64, max: u64) -> Result<u64, String> {
+fn number(name: &str, value: Option<&str>, default: u64, max: u64) -> Result<u64, MailError> {
     match value {
         None | Some("") => Ok(default),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(format!("{name} must be a whole number from 1 to {max}.")),
+            _ => Err(MailError::invalid(
+                "invalid_page",
+                format!("{name} must be a whole number from 1 to {max}."),
+            )),
         },
     }
 }
@@ -173,30 +161,18 @@ pub async fn list_mails(
     State(state): State<AppState>,
     Query(params): Query<ListParams>,
 ) -> Response {
+    match list(&state, &params).await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn list(state: &AppState, params: &ListParams) -> Result<crate::store::Page, MailError> {
     let status = match params.status.as_deref() {
         None | Some("") => None,
-        Some(s) => match DeliveryStatus::parse_public(s) {
-            Ok(s) => Some(s),
-            Err(message) => return error_body(StatusCode::BAD_REQUEST, "invalid_status", &message),
-        },
+        Some(s) => Some(DeliveryStatus::parse_public(s)?),
     };
-    let page = number("page", params.page.as_deref(), 1, 1_000_000);
-    let per_page = number("per_page", params.per_page.as_deref(), 20, 100);
-    let (page, per_page) = match (page, per_page) {
-        (Ok(p), Ok(pp)) => (p, pp),
-        (Err(m), _) | (_, Err(m)) => {
-            return error_body(StatusCode::BAD_REQUEST, "invalid_page", &m);
-        }
-    };
-    match state.core.store().list(status, page, per_page).await {
-        Ok(page) => Json(page).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "GET /mails could not read the store");
-            error_body(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "unavailable",
-                "The delivery store is not answering; try again later.",
-            )
-        }
-    }
+    let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
+    let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
+    state.core.store().list(status, page, per_page).await
 }

@@ -11,28 +11,18 @@ pub mod live;
 pub mod mails;
 pub mod openapi;
 
-use crate::core::MailerCore;
+use crate::amqp::TransportHealth;
+use crate::error::MailError;
+use crate::mailer_core::MailerCore;
 use crate::metrics::{HttpLabels, Metrics};
-use axum::Json;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use domain::Secret;
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Instant;
-use transport::LinkState;
-
-/// What `/health` reports about the transport.
-#[derive(Clone)]
-pub enum TransportHealth {
-    /// socket.io: the mailer is the server, so the link is up while it runs.
-    Socketio,
-    /// AMQP: the consumer's link state.
-    Amqp(Arc<dyn Fn() -> LinkState + Send + Sync>),
-}
 
 /// Shared by every handler.
 #[derive(Clone)]
@@ -44,18 +34,9 @@ pub struct AppState {
     /// Counters.
     pub metrics: Arc<Metrics>,
     /// `ok` (SMTP) or `files`.
-    pub sender_kind: &'static str,
+    pub sender_health: &'static str,
     /// The transport, for `/health`.
     pub transport: TransportHealth,
-}
-
-/// The contract's error body for non-mail routes.
-pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": code, "message": message, "details": {}})),
-    )
-        .into_response()
 }
 
 /// The whole router, without the socket.io layer.
@@ -74,15 +55,6 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// Compares in time independent of where the strings differ.
-fn same_secret(given: &[u8], expected: &[u8]) -> bool {
-    let mut diff = given.len() ^ expected.len();
-    for (i, x) in given.iter().enumerate() {
-        diff |= usize::from(x ^ expected.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let given = request
         .headers()
@@ -90,14 +62,8 @@ async fn require_token(State(state): State<AppState>, request: Request, next: Ne
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match given {
-        Some(token) if same_secret(token.as_bytes(), state.token.expose().as_bytes()) => {
-            next.run(request).await
-        }
-        _ => error_body(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "A valid bearer token is required: Authorization: Bearer <transport.socketio.token>.",
-        ),
+        Some(token) if state.token.matches(token) => next.run(request).await,
+        _ => MailError::Unauthorized.into_response(),
     }
 }
 

@@ -1,16 +1,19 @@
 //! Sending mails: where they go ([`MailSender`]: SMTP over a shared pool of lettre
-//! connections ([`SmtpPool`]), or `.eml` files), the delivery loop that claims, sends and
-//! retries ([`delivery`]), and the batched writing and announcing of outcomes (`outcomes`).
+//! connections (`smtp_pool`), or `.eml` files), the delivery loop that claims and hands work
+//! to workers (`delivery`), one try of one mail (`attempt`), and the batched writing and
+//! announcing of outcomes (`outcomes`).
 
+mod attempt;
 mod deferred_writes;
-pub mod delivery;
+mod delivery;
 mod message;
 mod outcomes;
 mod smtp_pool;
 
-pub use delivery::{Deliveries, DeliveryContext, DeliveryOptions};
-pub use message::build_message;
-pub use smtp_pool::SmtpPool;
+pub use attempt::DeliveryOptions;
+pub use delivery::{Deliveries, DeliveryContext};
+use message::build_message;
+use smtp_pool::SmtpPool;
 
 use domain::config::{SmtpConfig, SmtpTls};
 use lettre::Message;
@@ -100,8 +103,9 @@ impl MailSender {
         ))))
     }
 
-    /// What `/health` shows under `smtp`: `ok` for SMTP, `files` for `.eml` files.
-    pub fn kind(&self) -> &'static str {
+    /// What `/health` shows under `smtp`: `ok` for SMTP (the pool connects on demand),
+    /// `files` for `.eml` files.
+    pub fn health_label(&self) -> &'static str {
         match self {
             MailSender::Smtp(_) => "ok",
             MailSender::Files(_) => "files",

@@ -11,7 +11,7 @@
 //!   request parts for as long as the session lives, so the count falls when the session
 //!   is gone (closed, timed out, or refused before it opened).
 
-use crate::http::error_body;
+use crate::error::error_body;
 use crate::metrics::Metrics;
 use axum::Router;
 use axum::extract::{Request, State};

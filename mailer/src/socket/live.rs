@@ -39,7 +39,7 @@ pub fn mount(io: &SocketIo, token: Option<Secret>, metrics: Arc<Metrics>, viewer
             viewers.left();
             std::future::ready(())
         });
-        // Round robin keeps the shards even; see `events::LIVE_SHARDS`.
+        // Round robin keeps the shards even; see `LIVE_SHARDS` in `events::live`.
         socket.join(live_shard_room(next_shard.fetch_add(1, Ordering::Relaxed)));
         std::future::ready(())
     };

@@ -8,11 +8,12 @@
 //! - Limits: [`engine`] caps what one message or polling body may hold, and [`handshake`]
 //!   refuses foreign browser origins and sessions past `mailer.max_sockets`.
 
-pub mod handshake;
+mod handshake;
 mod live;
 
-use crate::core::MailerCore;
+use crate::error::MailError;
 use crate::events::{LiveViewers, mail_room, template_room};
+use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use domain::config::MailerConfig;
 use domain::{MailRequestId, Secret, Template};
@@ -109,14 +110,19 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                     if rooms.contains(&room) {
                         json!({"ok": true})
                     } else if rooms.len() >= MAX_ROOMS {
-                        json!({"ok": false, "error": "too_many_rooms"})
+                        refused(&MailError::invalid(
+                            "too_many_rooms",
+                            format!(
+                                "A socket may be in at most {MAX_ROOMS} rooms; leave one first."
+                            ),
+                        ))
                     } else {
                         rooms.insert(room.clone());
                         socket.join(room);
                         json!({"ok": true})
                     }
                 }
-                Err(error) => json!({"ok": false, "error": error}),
+                Err(e) => refused(&e),
             };
             let _ = ack.send(&reply);
             std::future::ready(())
@@ -131,7 +137,7 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                     socket.leave(room);
                     json!({"ok": true})
                 }
-                Err(error) => json!({"ok": false, "error": error}),
+                Err(e) => refused(&e),
             };
             let _ = ack.send(&reply);
             std::future::ready(())
@@ -149,36 +155,45 @@ async fn get_mail_reply(core: &MailerCore, payload: Option<Value>) -> Value {
         _ => None,
     };
     let Some(id) = id else {
-        return json!({"error": "invalid_id", "message": "get-mail expects a request id (a UUID)."});
+        return MailError::InvalidId.to_ack();
     };
     match core.get_mail(id).await {
-        Ok(Some(record)) => {
-            serde_json::to_value(&record).unwrap_or_else(|_| json!({"error": "internal"}))
-        }
-        Ok(None) => json!({"error": "not_found"}),
-        Err(e) => {
-            tracing::error!(error = %e, "get-mail could not read the store");
-            json!({"error": "unavailable", "message": "The delivery store is not answering; try again later."})
-        }
+        Ok(record) => match serde_json::to_value(&record) {
+            Ok(value) => value,
+            Err(e) => MailError::Corrupt(e.to_string()).to_ack(),
+        },
+        Err(e) => e.to_ack(),
     }
 }
 
+/// The ack of a `join` or `leave` that was refused: `{"ok": false, "error", "message"}`.
+fn refused(e: &MailError) -> Value {
+    let mut ack = e.to_ack();
+    ack["ok"] = false.into();
+    ack
+}
+
 /// Checks a `join`/`leave` room name: `mail:<uuid>` or `template:<name>`.
-fn room_name(payload: Option<Value>) -> Result<String, String> {
+fn room_name(payload: Option<Value>) -> Result<String, MailError> {
+    let bad = |message: String| MailError::invalid("invalid_room", message);
     let Some(Value::String(name)) = payload else {
-        return Err("a room name is expected: mail:<id> or template:<name>.".into());
+        return Err(bad(
+            "a room name is expected: mail:<id> or template:<name>.".into(),
+        ));
     };
     if let Some(id) = name.strip_prefix("mail:") {
         let id: MailRequestId = id.parse().map_err(|_| {
-            format!("{name:?} is not a mail room: the id after mail: must be a UUID.")
+            bad(format!(
+                "{name:?} is not a mail room: the id after mail: must be a UUID."
+            ))
         })?;
         return Ok(mail_room(id));
     }
     if let Some(template) = name.strip_prefix("template:") {
-        let template = Template::parse(template).map_err(|e| format!("{}.", e.message))?;
+        let template = Template::parse(template).map_err(|e| bad(format!("{}.", e.message)))?;
         return Ok(template_room(template));
     }
-    Err(format!(
+    Err(bad(format!(
         "{name:?} is not a room: expected mail:<id> or template:<name>."
-    ))
+    )))
 }

@@ -1,57 +1,187 @@
-//! The delivery store: one row per mail request id, on SQLite or PostgreSQL (sea-orm).
+//! The delivery store: one row per mail request id, on SQLite or PostgreSQL.
 //!
 //! - [`migration`]: the schema, applied at start.
-//! - [`records`]: reading and moving delivery records through their statuses.
+//! - [`rows`]: the row types every backend reads and writes.
 //! - [`status`]: the statuses a delivery goes through.
-//! - [`batch_writer`]: the single task that stores incoming requests in batches.
-//! - [`sqlite_writer`]: on an SQLite file, the thread that runs the hot writes (inserts,
-//!   claims, outcomes) together in shared transactions.
+//! - [`reads`]: reads, on the sea-orm pool.
+//! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for an SQLite file
+//!   (every write in shared transactions), else [`pool_writer`].
 //!
 //! The request id is the primary key, so "at most one mail per id" starts here: a second
-//! insert of the same id changes nothing and is answered `duplicate`.
+//! insert of the same id changes nothing and is answered `duplicate`. `sending` is internal:
+//! a record is claimed (`sending`) before the SMTP handoff, so two workers never hand the same
+//! request over, and a record found `sending` at start is one whose process died mid-send.
 
-pub mod batch_writer;
-mod batches;
-pub mod migration;
-pub mod records;
-pub mod sqlite_writer;
-pub mod status;
+mod migration;
+mod pool_writer;
+mod reads;
+mod rows;
+mod sqlite_file;
+mod status;
+mod writer;
 
-pub use batch_writer::{BatchWriter, StoreOutcome};
-pub use batches::Claimed;
-pub use records::{DeliveryRecord, DeliveryStatus, Page, Store};
-pub use sqlite_writer::SqliteWriter;
+pub use migration::Migrator;
+pub use rows::{Claimed, DeliveryRecord, Finished, Inserted, Page};
+pub use sqlite_file::WriteCounters;
+pub use status::DeliveryStatus;
+pub use writer::Gathering;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection, DbErr};
+use crate::error::MailError;
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
+use writer::Writer;
 
-/// Connects to `url` and brings the schema up to date.
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    domain::config::prepare_sqlite_file(url).map_err(|e| DbErr::Custom(e.to_string()))?;
+/// The delivery store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    /// Reads, the schema and the rare writes.
+    db: DatabaseConnection,
+    /// Inserts, claims and outcomes.
+    writer: Writer,
+}
+
+/// Connects to `url`, brings the schema up to date and starts the writer that suits the
+/// database.
+pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailError> {
+    domain::config::prepare_sqlite_file(url)
+        .map_err(|e| MailError::Write(format!("could not prepare the database file: {e}")))?;
+    let sqlite = is_sqlite(url);
     let mut options = ConnectOptions::new(url.to_string());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
     // queues them in the pool instead, without sleeping. PostgreSQL locks rows and takes
     // concurrent writers well.
-    let sqlite = url.starts_with("sqlite:");
     options
         .max_connections(if sqlite { 1 } else { 8 })
         .acquire_timeout(Duration::from_secs(5))
-        // sqlx pings a connection each time it leaves the pool: for SQLite that is one more
-        // round trip to the connection's thread per statement, and a file cannot go stale
-        // the way a network connection can. PostgreSQL keeps the check.
+        // A file cannot go stale the way a network connection can, and the check would be
+        // one more round trip to the connection's thread per statement.
         .test_before_acquire(!sqlite)
         .sqlx_logging(false)
-        // WAL lets readers (GET /mails) run while the batch writer writes. FULL: a commit
-        // this connection makes (the schema, putting back abandoned claims) is on disk
-        // before it returns, like the writer's (see `sqlite_writer`).
+        // WAL lets readers (GET /mails) run while the writer writes. FULL: a commit this
+        // connection makes (the schema, putting back abandoned claims) is on disk before it
+        // returns, like the writer's.
         .map_sqlx_sqlite_opts(|o| {
             o.pragma("journal_mode", "WAL")
                 .pragma("synchronous", "FULL")
                 .busy_timeout(Duration::from_secs(10))
         });
     let db = Database::connect(options).await?;
-    migration::Migrator::up(&db, None).await?;
-    Ok(db)
+    Migrator::up(&db, None).await?;
+    let writer = Writer::open(url, &db, counters)?;
+    Ok(Store { db, writer })
+}
+
+impl Store {
+    /// The pool, for tests and tools that look at the database directly.
+    pub fn db(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// True when the database answers within two seconds.
+    pub async fn is_up(&self) -> bool {
+        matches!(
+            tokio::time::timeout(Duration::from_secs(2), self.db.ping()).await,
+            Ok(Ok(()))
+        )
+    }
+
+    /// How long the delivery loop should let writes gather (see [`Gathering`]).
+    pub fn gathering(&self) -> Gathering {
+        self.writer.gathering()
+    }
+
+    /// Stores `request` unless its id is stored already, and returns the stored record.
+    pub async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+        self.writer.insert(request).await
+    }
+
+    /// Claims those of `ids` that are due at `now` (`queued`, or `retrying` whose time has
+    /// come), now `sending`, and returns which were claimed with their stored tries. Copies
+    /// of a record queued twice, or read before its last try, claim nothing: the status or
+    /// the time no longer matches. On PostgreSQL the row lock makes a second claimer see the
+    /// new status; on SQLite writes are serialised by the database lock.
+    pub async fn claim_due(
+        &self,
+        ids: &[MailRequestId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, MailError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.writer.claim_due(ids, now).await
+    }
+
+    /// Records the outcomes of tries. Writing the same outcome twice changes nothing, so a
+    /// failed call may be repeated.
+    pub async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.writer.finish(outcomes).await
+    }
+
+    /// The record of `id`, if stored.
+    pub async fn get(&self, id: MailRequestId) -> Result<Option<DeliveryRecord>, MailError> {
+        reads::get(&self.db, id).await
+    }
+
+    /// One page of records, newest first, optionally only those with `status`.
+    pub async fn list(
+        &self,
+        status: Option<DeliveryStatus>,
+        page: u64,
+        per_page: u64,
+    ) -> Result<Page, MailError> {
+        reads::list(&self.db, status, page, per_page).await
+    }
+
+    /// Up to `limit` records due for a try at `now`, oldest due first.
+    pub async fn due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<DeliveryRecord>, MailError> {
+        reads::due(&self.db, now, limit).await
+    }
+
+    /// At start: puts back every record a stopped process left `sending` (it died during
+    /// the handoff) so it is sent again, and returns how many there were.
+    pub async fn release_abandoned_claims(&self) -> Result<u64, MailError> {
+        reads::release_abandoned_claims(&self.db).await
+    }
+}
+
+fn is_sqlite(url: &str) -> bool {
+    url.starts_with("sqlite:")
+}
+
+#[cfg(test)]
+mod tests {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+
+    /// 2 is FULL: the pool's commits (the schema, putting back claims) are on disk before
+    /// they return, like the writer's.
+    #[tokio::test]
+    async fn the_pool_syncs_every_commit_to_disk() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
+        let store = super::connect(&url, Default::default())
+            .await
+            .expect("the store opens");
+        let row = store
+            .db()
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA synchronous",
+            ))
+            .await
+            .expect("the pragma")
+            .expect("a row");
+        let synchronous: i64 = row.try_get_by_index(0).expect("a number");
+        assert_eq!(synchronous, 2);
+    }
 }

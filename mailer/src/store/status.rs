@@ -1,11 +1,11 @@
 //! The statuses a delivery goes through: `queued` → (`sending`) → `sent`, or `retrying`
 //! between tries, or `failed`. `sending` is internal and shown as `queued`.
 
-use sea_orm::DbErr;
+use crate::error::MailError;
 use serde::Serialize;
 
 /// Where a delivery stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum DeliveryStatus {
     /// Stored, waiting for a sender.
     Queued,
@@ -40,7 +40,7 @@ impl DeliveryStatus {
     }
 
     /// Parses a stored value.
-    pub fn from_db(value: &str) -> Result<Self, DbErr> {
+    pub fn from_db(value: &str) -> Result<Self, MailError> {
         Ok(match value {
             "queued" => DeliveryStatus::Queued,
             "sending" => DeliveryStatus::Sending,
@@ -48,7 +48,7 @@ impl DeliveryStatus {
             "retrying" => DeliveryStatus::Retrying,
             "failed" => DeliveryStatus::Failed,
             other => {
-                return Err(DbErr::Type(format!(
+                return Err(MailError::Corrupt(format!(
                     "the stored status {other:?} is unknown"
                 )));
             }
@@ -56,13 +56,12 @@ impl DeliveryStatus {
     }
 
     /// Parses a public filter value (`?status=`), or says which values exist.
-    pub fn parse_public(value: &str) -> Result<Self, String> {
+    pub fn parse_public(value: &str) -> Result<Self, MailError> {
         match value {
-            "queued" | "sent" | "retrying" | "failed" => {
-                Self::from_db(value).map_err(|e| e.to_string())
-            }
-            other => Err(format!(
-                "status {other:?} is unknown: expected queued, sent, retrying or failed"
+            "queued" | "sent" | "retrying" | "failed" => Self::from_db(value),
+            other => Err(MailError::invalid(
+                "invalid_status",
+                format!("status {other:?} is unknown: expected queued, sent, retrying or failed"),
             )),
         }
     }

@@ -11,7 +11,7 @@ pub mod smtp;
 
 use domain::Secret;
 use domain::config::Config;
-use mailer::{App, MailerOptions};
+use mailer::{App, DeliveryOptions, MailerOptions};
 use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -88,10 +88,12 @@ pub fn test_config(dir: &TempDir) -> Config {
 /// Short retries, for tests.
 pub fn fast_options() -> MailerOptions {
     MailerOptions {
-        retry_base: Duration::from_millis(100),
-        retry_cap: Duration::from_millis(400),
-        send_timeout: Duration::from_secs(5),
-        workers: 8,
+        delivery: DeliveryOptions {
+            retry_base: Duration::from_millis(100),
+            retry_cap: Duration::from_millis(400),
+            send_timeout: Duration::from_secs(5),
+            workers: 8,
+        },
         shutdown_grace: Duration::from_secs(5),
     }
 }

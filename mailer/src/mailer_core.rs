@@ -5,11 +5,11 @@
 //! A request is answered `accepted` only once it is stored; a store failure is answered
 //! `unavailable` so the sender tries again.
 
+use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::sending::Deliveries;
-use crate::store::{BatchWriter, DeliveryRecord, DeliveryStatus, Store, StoreOutcome};
-use chrono::Utc;
+use crate::store::{DeliveryRecord, Inserted, Store};
 use domain::{MailAnswer, MailRequest, MailRequestId, MailStatus};
 use std::sync::Arc;
 use transport::{MailHandler, Origin};
@@ -17,7 +17,6 @@ use transport::{MailHandler, Origin};
 /// The mailer's core; cheap to clone.
 #[derive(Clone)]
 pub struct MailerCore {
-    writer: BatchWriter,
     store: Store,
     deliveries: Deliveries,
     events: Events,
@@ -46,14 +45,12 @@ pub fn answer_label(answer: &MailAnswer) -> &'static str {
 impl MailerCore {
     /// Puts the parts together.
     pub fn new(
-        writer: BatchWriter,
         store: Store,
         deliveries: Deliveries,
         events: Events,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
-            writer,
             store,
             deliveries,
             events,
@@ -72,47 +69,32 @@ impl MailerCore {
     }
 
     /// Stores `request` and answers: `accepted` once stored, `duplicate` when the id was
-    /// seen before (nothing new is sent), `unavailable` when the store did not answer.
+    /// seen before (nothing new is sent), `unavailable` when the store did not answer. The
+    /// stored record goes to the delivery loop as it is.
     #[tracing::instrument(name = "Accepting a mail request", skip_all, fields(mail_id = %request.id))]
     pub async fn accept_mail_request(&self, request: MailRequest, origin: Origin) -> MailAnswer {
         let id = request.id;
-        let answer = match self.writer.store(request.clone()).await {
-            Ok(StoreOutcome::Stored) => {
+        let answer = match self.store.insert(request).await {
+            Ok(Inserted::Stored(record)) => {
                 if let Origin::Socket(sid) = &origin {
                     self.events.remember_sender(id, sid);
                 }
-                self.events.queued(id, request.template, &request.to).await;
+                self.events.queued(id, record.template, &record.to).await;
                 self.metrics.count_delivery("queued");
-                let now = Utc::now();
-                self.deliveries.enqueue(DeliveryRecord {
-                    id,
-                    template: request.template,
-                    locale: request.locale,
-                    to: request.to,
-                    vars: request.vars,
-                    status: DeliveryStatus::Queued,
-                    attempts: 0,
-                    last_error: None,
-                    created_at: now,
-                    sent_at: None,
-                    next_attempt_at: now,
-                });
+                self.deliveries.enqueue(record);
                 MailAnswer::accepted(id)
             }
-            Ok(StoreOutcome::Duplicate) => MailAnswer::duplicate(id),
-            Err(sentence) => MailAnswer::unavailable(Some(id), sentence),
+            Ok(Inserted::Duplicate) => MailAnswer::duplicate(id),
+            Err(e) => e.to_answer(id),
         };
         self.metrics
             .count_request(door(&origin), answer_label(&answer));
         answer
     }
 
-    /// The delivery record of `id`, if stored.
-    pub async fn get_mail(
-        &self,
-        id: MailRequestId,
-    ) -> Result<Option<DeliveryRecord>, sea_orm::DbErr> {
-        self.store.get(id).await
+    /// The delivery record of `id`.
+    pub async fn get_mail(&self, id: MailRequestId) -> Result<DeliveryRecord, MailError> {
+        self.store.get(id).await?.ok_or(MailError::NotFound(id))
     }
 }
 

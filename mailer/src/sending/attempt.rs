@@ -1,0 +1,167 @@
+//! One try of one delivery: render, build, hand over, and decide what the outcome means —
+//! sent, retried after a backoff, or failed for good.
+
+use super::{MailSender, SendFailure, build_message};
+use crate::metrics::Metrics;
+use crate::store::{DeliveryRecord, DeliveryStatus, Finished};
+use crate::templates::Templates;
+use chrono::Utc;
+use lettre::message::Mailbox;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How deliveries are paced.
+#[derive(Debug, Clone)]
+pub struct DeliveryOptions {
+    /// Concurrent SMTP sends (and pooled SMTP connections).
+    pub workers: usize,
+    /// The first retry waits about this long; each next one twice as long.
+    pub retry_base: Duration,
+    /// No retry waits longer than this.
+    pub retry_cap: Duration,
+    /// The longest one SMTP send may take before it counts as a timeout.
+    pub send_timeout: Duration,
+}
+
+impl Default for DeliveryOptions {
+    fn default() -> Self {
+        Self {
+            workers: 16,
+            retry_base: Duration::from_secs(1),
+            retry_cap: Duration::from_secs(300),
+            send_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl DeliveryOptions {
+    /// The wait before try number `attempts + 1`: exponential from `retry_base`, capped at
+    /// `retry_cap`, with jitter between half and all of it so a burst of failures does not
+    /// retry in lockstep.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        let exp = self
+            .retry_base
+            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
+            .min(self.retry_cap);
+        let half = exp / 2;
+        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
+        half + Duration::from_millis(rand::random_range(0..=jitter_ms))
+    }
+}
+
+/// What a try needs; shared by every worker.
+pub(super) struct Attempts {
+    pub(super) sender: MailSender,
+    pub(super) templates: Templates,
+    pub(super) metrics: Arc<Metrics>,
+    pub(super) options: DeliveryOptions,
+    pub(super) max_attempts: u32,
+    pub(super) from: Mailbox,
+    pub(super) domain: String,
+}
+
+impl Attempts {
+    /// Tries `record` once (it is claimed) and returns the outcome to record.
+    #[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %record.id))]
+    pub(super) async fn run(&self, record: &DeliveryRecord) -> Finished {
+        let attempts = record.attempts + 1;
+        let outcome = match self.compose(record) {
+            Ok(message) => {
+                let started = Instant::now();
+                let result = self
+                    .sender
+                    .send(&record.id.to_string(), message, self.options.send_timeout)
+                    .await;
+                self.metrics
+                    .smtp_send_duration
+                    .observe(started.elapsed().as_secs_f64());
+                result
+            }
+            Err(e) => Err(SendFailure::Unbuildable(e)),
+        };
+        let now = Utc::now();
+        let (status, error, next) = match outcome {
+            Ok(()) => (DeliveryStatus::Sent, None, now),
+            Err(SendFailure::Unbuildable(e)) => {
+                self.metrics.count_smtp_error("message");
+                (DeliveryStatus::Failed, Some(e), now)
+            }
+            Err(SendFailure::Permanent(e)) => {
+                self.metrics.count_smtp_error("permanent");
+                (DeliveryStatus::Failed, Some(e), now)
+            }
+            Err(SendFailure::Transient { error, class })
+            | Err(SendFailure::Uncertain { error, class })
+                if attempts >= self.max_attempts =>
+            {
+                self.metrics.count_smtp_error(class);
+                (
+                    DeliveryStatus::Failed,
+                    Some(format!("gave up after {attempts} attempts: {error}")),
+                    now,
+                )
+            }
+            Err(SendFailure::Uncertain { error, class }) => {
+                self.metrics.smtp_possible_resends.inc();
+                self.metrics.count_smtp_error(class);
+                (
+                    DeliveryStatus::Retrying,
+                    Some(error),
+                    self.next_try(now, attempts),
+                )
+            }
+            Err(SendFailure::Transient { error, class }) => {
+                self.metrics.count_smtp_error(class);
+                (
+                    DeliveryStatus::Retrying,
+                    Some(error),
+                    self.next_try(now, attempts),
+                )
+            }
+        };
+        Finished {
+            id: record.id,
+            status,
+            attempts,
+            error,
+            at: now,
+            next_attempt_at: next,
+        }
+    }
+
+    fn next_try(&self, now: chrono::DateTime<Utc>, attempts: u32) -> chrono::DateTime<Utc> {
+        let wait = self.options.retry_delay(attempts);
+        now + chrono::Duration::from_std(wait).unwrap_or_default()
+    }
+
+    /// Renders and builds the message of `record`. A render or build error, and a panic on
+    /// the way (caught here, so the worker lives on to record it), is the reason the delivery
+    /// fails: the same record would fail the same way at every try.
+    fn compose(&self, record: &DeliveryRecord) -> Result<lettre::Message, String> {
+        let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let mail = self
+                .templates
+                .render(record.template, record.locale, &record.to, &record.vars)
+                .map_err(|e| e.to_string())?;
+            build_message(
+                &self.from,
+                &self.domain,
+                record.id,
+                record.template,
+                &record.to,
+                mail,
+            )
+        }));
+        built.unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            tracing::error!(mail_id = %record.id, panic = %why, "building a mail panicked");
+            Err(format!(
+                "the message could not be built: it panicked ({why})"
+            ))
+        })
+    }
+}

@@ -1,0 +1,197 @@
+//! Writes through the sea-orm pool, for PostgreSQL and in-memory SQLite: a task that stores
+//! the requests arriving together with one `INSERT … ON CONFLICT (id) DO NOTHING RETURNING
+//! id`, claims in one `UPDATE … RETURNING`, and outcomes in one `UPDATE … WHERE id IN (…)` per
+//! group of equal outcomes. Each statement is a round trip to the database, so the fewer
+//! the better.
+
+use super::migration::DELIVERIES;
+use super::rows::{
+    Claimed, DeliveryRecord, Finished, Inserted, claimed_from_row, parse_id, to_millis,
+};
+use super::status::DeliveryStatus;
+use crate::error::MailError;
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use std::collections::{HashMap, HashSet};
+use tokio::sync::{mpsc, oneshot};
+
+/// The most requests stored by one statement (10 parameters each keeps it far below the
+/// SQLite and PostgreSQL parameter limits).
+const MAX_BATCH: usize = 512;
+
+/// One request waiting for the insert task, with where to answer.
+type Job = (MailRequest, oneshot::Sender<Result<Inserted, MailError>>);
+
+/// The pool's writer; cheap to clone. The insert task ends once every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct PoolWriter {
+    db: DatabaseConnection,
+    inserts: mpsc::Sender<Job>,
+}
+
+impl PoolWriter {
+    /// Starts the insert task on `db`.
+    pub(crate) fn start(db: DatabaseConnection) -> Self {
+        let (inserts, rx) = mpsc::channel(8192);
+        tokio::spawn(store_batches(db.clone(), rx));
+        Self { db, inserts }
+    }
+
+    /// Stores `request` with the others that arrive together.
+    pub(crate) async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+        let (tx, rx) = oneshot::channel();
+        self.inserts
+            .send((request, tx))
+            .await
+            .map_err(|_| MailError::ShuttingDown)?;
+        rx.await.map_err(|_| MailError::ShuttingDown)?
+    }
+
+    /// Claims those of `ids` that are due at `now` (see `Store::claim_due`).
+    pub(crate) async fn claim_due(
+        &self,
+        ids: &[MailRequestId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, MailError> {
+        let rows = if self.db.get_database_backend() == DbBackend::Sqlite {
+            self.db.query_all_raw(sqlite_claim(ids, now)).await?
+        } else {
+            let q = Query::update()
+                .table(DELIVERIES)
+                .value("status", "sending")
+                .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+                .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+                .and_where(Expr::col("next_attempt_at").lte(to_millis(now)))
+                .returning(Query::returning().columns(["id", "attempts"]))
+                .to_owned();
+            self.db.query_all(&q).await?
+        };
+        rows.iter().map(claimed_from_row).collect()
+    }
+
+    /// Records `outcomes`, one statement per group of equal outcomes (most are "sent after
+    /// one try").
+    pub(crate) async fn finish(&self, outcomes: &[Finished]) -> Result<(), MailError> {
+        type Key<'a> = (DeliveryStatus, u32, Option<&'a str>, i64, Option<i64>);
+        let mut groups: HashMap<Key<'_>, Vec<MailRequestId>> = HashMap::new();
+        for o in outcomes {
+            let key = (
+                o.status,
+                o.attempts,
+                o.error.as_deref(),
+                to_millis(o.next_attempt_at),
+                o.sent_at_millis(),
+            );
+            groups.entry(key).or_default().push(o.id);
+        }
+        for ((status, attempts, error, next, sent_at), ids) in groups {
+            let mut q = Query::update();
+            q.table(DELIVERIES)
+                .value("status", status.as_db())
+                .value("attempts", i64::from(attempts))
+                .value("last_error", error.map(str::to_string))
+                .value("next_attempt_at", next)
+                .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())));
+            if let Some(sent_at) = sent_at {
+                // A sent mail keeps no `vars`: they are only needed to render it again.
+                q.value("sent_at", sent_at).value("vars", "{}");
+            }
+            self.db.execute(&q).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The claim for SQLite, written by hand: without statistics, SQLite's planner chose the
+/// `(status, next_attempt_at)` index over the primary key for this `UPDATE` and scanned every
+/// queued row per claim. A unary `+` keeps those columns off the index, so the lookup is by id.
+fn sqlite_claim(ids: &[MailRequestId], now: DateTime<Utc>) -> Statement {
+    let marks = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "UPDATE {DELIVERIES} SET status = 'sending' WHERE id IN ({marks}) \
+         AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ? RETURNING id, attempts"
+    );
+    let mut values: Vec<Value> = ids.iter().map(|id| id.to_string().into()).collect();
+    values.push(to_millis(now).into());
+    Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
+}
+
+async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let now = Utc::now();
+        let requests: Vec<&MailRequest> = batch.iter().map(|(r, _)| r).collect();
+        match insert_batch(&db, &requests, now).await {
+            Ok(mut new_ids) => {
+                for (request, reply) in batch.drain(..) {
+                    // The same id twice in one batch: the first is stored, the rest are duplicates.
+                    let inserted = if new_ids.remove(&request.id) {
+                        Inserted::Stored(DeliveryRecord::queued(request, now))
+                    } else {
+                        Inserted::Duplicate
+                    };
+                    let _ = reply.send(Ok(inserted));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, count = batch.len(), "could not store a batch of mail requests");
+                let e = e.to_string();
+                for (_, reply) in batch.drain(..) {
+                    let _ = reply.send(Err(MailError::Write(e.clone())));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts the requests in one statement and returns the ids that were new.
+async fn insert_batch(
+    db: &DatabaseConnection,
+    requests: &[&MailRequest],
+    now: DateTime<Utc>,
+) -> Result<HashSet<MailRequestId>, MailError> {
+    if requests.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let now = to_millis(now);
+    let mut q = Query::insert();
+    q.into_table(DELIVERIES).columns([
+        "id",
+        "template",
+        "locale",
+        "to_email",
+        "to_name",
+        "vars",
+        "status",
+        "attempts",
+        "created_at",
+        "next_attempt_at",
+    ]);
+    for r in requests {
+        let vars = serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?;
+        q.values([
+            r.id.to_string().into(),
+            r.template.as_str().into(),
+            r.locale.as_str().into(),
+            r.to.email.as_str().into(),
+            r.to.name.clone().into(),
+            vars.into(),
+            "queued".into(),
+            0i32.into(),
+            now.into(),
+            now.into(),
+        ])
+        .map_err(|e| MailError::Write(e.to_string()))?;
+    }
+    q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
+        .returning_col("id");
+    let rows = db.query_all(&q).await?;
+    let mut ids = HashSet::with_capacity(rows.len());
+    for row in rows {
+        let id: String = row.try_get("", "id")?;
+        ids.insert(parse_id(&id)?);
+    }
+    Ok(ids)
+}

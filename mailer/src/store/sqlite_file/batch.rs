@@ -1,0 +1,199 @@
+//! One batch of the SQLite writer: every waiting write in one transaction with prepared
+//! statements, one commit, then an answer to each caller.
+
+use crate::error::MailError;
+use crate::store::rows::{Claimed, DeliveryRecord, Finished, Inserted, to_millis};
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use prometheus_client::metrics::counter::Counter;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use std::cell::Cell;
+use tokio::sync::oneshot;
+
+/// What the writer counts: transactions committed, rows they wrote, and pauses for a
+/// checkpoint. Clones share their values.
+#[derive(Clone, Default)]
+pub struct WriteCounters {
+    /// Transactions committed.
+    pub commits: Counter,
+    /// Rows inserted, claimed or updated.
+    pub rows: Counter,
+    /// Times the writer waited for a checkpoint because the WAL had grown past its limit.
+    pub checkpoint_waits: Counter,
+}
+
+/// One write a caller is waiting for.
+pub(super) enum Op {
+    Insert(MailRequest, oneshot::Sender<Result<Inserted, MailError>>),
+    Claim(
+        Vec<MailRequestId>,
+        i64,
+        oneshot::Sender<Result<Vec<Claimed>, MailError>>,
+    ),
+    Finish(Vec<Finished>, oneshot::Sender<Result<(), MailError>>),
+}
+
+const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
+     vars, status, attempts, created_at, next_attempt_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7) ON CONFLICT (id) DO NOTHING";
+/// The `+` keeps `status` and `next_attempt_at` off their indexes, so the lookup is by id
+/// (the planner, without statistics, would scan the queued rows instead).
+const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
+     AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ?2 RETURNING attempts";
+/// A sent mail keeps no `vars`: they are only needed to render it again.
+const FINISH: &str = "UPDATE mail_deliveries SET status = ?1, attempts = ?2, last_error = ?3, \
+     next_attempt_at = ?4, sent_at = coalesce(?5, sent_at), \
+     vars = CASE WHEN ?1 = 'sent' THEN '{}' ELSE vars END WHERE id = ?6";
+
+thread_local! {
+    /// Frames in the WAL after the last commit made on this thread, from SQLite's WAL hook.
+    static WAL_FRAMES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// SQLite's WAL hook: called inside each commit, on the committing thread.
+pub(super) fn note_wal_frames(
+    _: &rusqlite::hooks::Wal,
+    frames: std::ffi::c_int,
+) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(u32::try_from(frames).unwrap_or(0)));
+    Ok(())
+}
+
+/// What one write gave, to send once the transaction is committed.
+enum Written {
+    Insert { stored: bool, at: DateTime<Utc> },
+    Claim(Vec<Claimed>),
+    Finish,
+}
+
+/// Runs `batch` in one transaction and answers every write: with its result once committed,
+/// or with the error when the transaction failed. Returns the frames in the WAL after it.
+pub(super) fn write_batch(
+    connection: &mut Connection,
+    batch: &mut Vec<Op>,
+    counters: &WriteCounters,
+) -> u32 {
+    let mut written = Vec::with_capacity(batch.len());
+    let mut rows = 0;
+    // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
+    WAL_FRAMES.with(|f| f.set(0));
+    let result = (|| -> rusqlite::Result<()> {
+        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        for op in batch.iter() {
+            let (w, n) = apply(&tx, op)?;
+            written.push(w);
+            rows += n;
+        }
+        tx.commit()
+    })();
+    // Read on the thread that committed, which is where the hook wrote it.
+    let frames = WAL_FRAMES.with(Cell::get);
+    match result {
+        Ok(()) => {
+            counters.commits.inc();
+            counters.rows.inc_by(rows);
+            for (op, w) in batch.drain(..).zip(written) {
+                answer(op, Ok(w));
+            }
+        }
+        Err(e) => {
+            // Nothing of this batch is stored (the transaction rolled back when dropped):
+            // every caller hears so, including those whose own statement had run.
+            tracing::error!(error = %e, count = batch.len(), "could not write a batch to the delivery store");
+            let error = e.to_string();
+            for op in batch.drain(..) {
+                answer(op, Err(error.clone()));
+            }
+        }
+    }
+    frames
+}
+
+/// Sends `op`'s caller its result.
+fn answer(op: Op, written: Result<Written, String>) {
+    let mismatch = || MailError::Write("a write got another write's result".into());
+    match op {
+        Op::Insert(request, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Insert { stored: true, at }) => {
+                    Ok(Inserted::Stored(DeliveryRecord::queued(request, at)))
+                }
+                Ok(Written::Insert { stored: false, .. }) => Ok(Inserted::Duplicate),
+                Ok(_) => Err(mismatch()),
+                Err(e) => Err(MailError::Write(e)),
+            });
+        }
+        Op::Claim(_, _, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Claim(claimed)) => Ok(claimed),
+                Ok(_) => Err(mismatch()),
+                Err(e) => Err(MailError::Write(e)),
+            });
+        }
+        Op::Finish(_, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Finish) => Ok(()),
+                Ok(_) => Err(mismatch()),
+                Err(e) => Err(MailError::Write(e)),
+            });
+        }
+    }
+}
+
+/// One write inside the open transaction, with the rows it wrote. An error aborts the
+/// whole batch.
+fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, u64)> {
+    match op {
+        Op::Insert(request, _) => {
+            let vars = serde_json::to_string(&request.vars)
+                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            let at = Utc::now();
+            let changed = tx.prepare_cached(INSERT)?.execute(params![
+                request.id.to_string(),
+                request.template.as_str(),
+                request.locale.as_str(),
+                request.to.email.as_str(),
+                request.to.name,
+                vars,
+                to_millis(at),
+            ])?;
+            let written = Written::Insert {
+                stored: changed == 1,
+                at,
+            };
+            Ok((written, changed as u64))
+        }
+        Op::Claim(ids, now, _) => {
+            let mut statement = tx.prepare_cached(CLAIM)?;
+            let mut claimed = Vec::with_capacity(ids.len());
+            for id in ids {
+                let attempts: Option<i64> = statement
+                    .query_row(params![id.to_string(), now], |row| row.get(0))
+                    .optional()?;
+                if let Some(attempts) = attempts {
+                    claimed.push(Claimed {
+                        id: *id,
+                        attempts: u32::try_from(attempts).unwrap_or(0),
+                    });
+                }
+            }
+            let n = claimed.len() as u64;
+            Ok((Written::Claim(claimed), n))
+        }
+        Op::Finish(outcomes, _) => {
+            let mut statement = tx.prepare_cached(FINISH)?;
+            let mut n = 0;
+            for o in outcomes {
+                n += statement.execute(params![
+                    o.status.as_db(),
+                    i64::from(o.attempts),
+                    o.error,
+                    to_millis(o.next_attempt_at),
+                    o.sent_at_millis(),
+                    o.id.to_string(),
+                ])? as u64;
+            }
+            Ok((Written::Finish, n))
+        }
+    }
+}

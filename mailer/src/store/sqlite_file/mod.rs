@@ -1,0 +1,198 @@
+//! The delivery store's writes on an SQLite file, in shared transactions (group commit).
+//!
+//! Every mail costs three writes: the insert that makes `accepted` true, the claim before the
+//! SMTP handoff, and the outcome after it. One task owns an rusqlite connection (the same
+//! SQLite library sqlx links). It takes every write waiting in its channel, lets the runtime
+//! turn a few times so that writes already on their way join in, runs them all in one
+//! transaction ([`batch`]), commits once, and answers each caller. The guarantees are those
+//! of one write at a time: an insert is answered only after its commit, a claim is committed
+//! before its mail is handed over, and an outcome is acknowledged only once written.
+//!
+//! Every commit is durable across an OS crash or a power loss: `synchronous=FULL`, so a
+//! commit returns once the WAL is on disk, and every write of the batch shares that sync.
+//! The transaction runs on a blocking thread, since it waits for the disk and perhaps for
+//! the lock of the pool's connection; the runtime goes on reading requests meanwhile, and
+//! those form the next batch. A thread of its own copies the WAL back into the database
+//! ([`checkpoints`]).
+//!
+//! A checkpoint that runs beside the writer copies only the frames committed before it
+//! began, and SQLite starts the WAL over only when a write finds every frame copied: under a
+//! load that never pauses, the file would grow without end. So past [`WAL_RESTART_FRAMES`]
+//! the writer waits for a checkpoint before it writes again; that one copies everything,
+//! and the next commit writes from the start of the file.
+//!
+//! Reads, the schema and putting back abandoned claims stay on the sea-orm pool; WAL mode
+//! lets its reads run beside this writer.
+
+mod batch;
+mod checkpoints;
+mod connection;
+
+pub use batch::WriteCounters;
+
+use crate::error::MailError;
+use crate::store::rows::{Claimed, Finished, Inserted, to_millis};
+use batch::{Op, write_batch};
+use checkpoints::Checkpoints;
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use rusqlite::Connection;
+use std::path::Path;
+use tokio::sync::{mpsc, oneshot};
+
+/// Writes waiting beyond this make the callers wait before queueing more.
+const QUEUE: usize = 8192;
+/// The most writes in one transaction.
+const MAX_BATCH: usize = 1024;
+/// How many times the writer lets the runtime run other tasks before it writes what it
+/// has: each turn lets requests already read from their sockets join the batch.
+const GATHER_TURNS: usize = 3;
+/// Batches written between two checkpoints: about 1,000 WAL pages under load, SQLite's own
+/// default interval.
+const CHECKPOINT_EVERY: u32 = 64;
+/// Frames in the WAL (of 4 KiB pages) past which the writer pauses for a checkpoint, so that
+/// the log starts over.
+const WAL_RESTART_FRAMES: u32 = 4096;
+
+/// The handle to the writer task; cheap to clone. The task, and its checkpoint thread, end
+/// once every handle is dropped.
+#[derive(Clone)]
+pub(crate) struct SqliteWriter {
+    ops: mpsc::Sender<Op>,
+}
+
+impl SqliteWriter {
+    /// Starts the writer of the SQLite file at `path`. Call it after the schema is in place,
+    /// inside the Tokio runtime.
+    pub(crate) fn start(path: &Path, counters: WriteCounters) -> Result<Self, MailError> {
+        let connection = connection::open(path).map_err(|e| {
+            MailError::Write(format!(
+                "could not open {} for writing: {e}",
+                path.display()
+            ))
+        })?;
+        let checkpoints = Checkpoints::start(path).map_err(MailError::Write)?;
+        let (ops, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(connection, rx, counters, checkpoints));
+        Ok(Self { ops })
+    }
+
+    /// Stores `request` unless its id is stored already.
+    pub(crate) async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Insert(request, reply), answer).await
+    }
+
+    /// Claims those of `ids` that are due at `now` (see `Store::claim_due`).
+    pub(crate) async fn claim_due(
+        &self,
+        ids: &[MailRequestId],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Claimed>, MailError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Claim(ids.to_vec(), to_millis(now), reply), answer)
+            .await
+    }
+
+    /// Records `outcomes`.
+    pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Finish(outcomes, reply), answer).await
+    }
+
+    async fn send<T>(
+        &self,
+        op: Op,
+        answer: oneshot::Receiver<Result<T, MailError>>,
+    ) -> Result<T, MailError> {
+        self.ops
+            .send(op)
+            .await
+            .map_err(|_| MailError::ShuttingDown)?;
+        answer.await.map_err(|_| MailError::ShuttingDown)?
+    }
+}
+
+async fn run(
+    mut connection: Connection,
+    mut rx: mpsc::Receiver<Op>,
+    counters: WriteCounters,
+    checkpoints: Checkpoints,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let mut batches = 0u32;
+    let mut last_frames = 0u32;
+    // Set by a checkpoint the writer waited for, cleared once the log has started over. A
+    // reader on an older snapshot keeps the checkpoint from copying its frames, and the log
+    // then goes on growing: until it starts over, the writer waits only every
+    // `CHECKPOINT_EVERY` batches, not after each one.
+    let mut restart_pending = false;
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        for _ in 0..GATHER_TURNS {
+            tokio::task::yield_now().await;
+            while batch.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+        }
+        let frames = match write_on_blocking_thread(connection, batch, counters.clone()).await {
+            Some((c, b, frames)) => {
+                (connection, batch) = (c, b);
+                frames
+            }
+            // The runtime is shutting down; the callers of the batch hear it was not
+            // written (their answer channels are dropped).
+            None => return,
+        };
+        batches += 1;
+        if frames < last_frames {
+            restart_pending = false;
+        }
+        last_frames = frames;
+        if frames >= WAL_RESTART_FRAMES && (!restart_pending || batches >= CHECKPOINT_EVERY) {
+            batches = 0;
+            restart_pending = true;
+            counters.checkpoint_waits.inc();
+            checkpoints.wait().await;
+        } else if batches >= CHECKPOINT_EVERY {
+            batches = 0;
+            checkpoints.ask();
+        }
+    }
+}
+
+/// Writes `batch` on a blocking thread, and gives the connection, the emptied batch and the
+/// frames in the WAL back.
+async fn write_on_blocking_thread(
+    mut connection: Connection,
+    mut batch: Vec<Op>,
+    counters: WriteCounters,
+) -> Option<(Connection, Vec<Op>, u32)> {
+    tokio::task::spawn_blocking(move || {
+        let frames = write_batch(&mut connection, &mut batch, &counters);
+        (connection, batch, frames)
+    })
+    .await
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 2 is FULL: a commit returns once the WAL is on disk, so an answer that followed it
+    /// survives an OS crash.
+    #[test]
+    fn the_writer_syncs_every_commit_to_disk() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let path = dir.path().join("mailer.db");
+        Connection::open(&path).expect("create the file");
+        let writer = connection::open(&path).expect("the writer's connection");
+        let synchronous: i64 = writer
+            .query_row("PRAGMA synchronous", [], |row| row.get(0))
+            .expect("the pragma");
+        assert_eq!(synchronous, 2);
+    }
+}
