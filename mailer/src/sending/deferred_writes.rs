@@ -4,10 +4,9 @@
 //! server's reply, and nothing it wrote needs to be on the wire before it waits for that
 //! reply. lettre writes a mail's data and its final `\r\n.\r\n` as two writes and flushes
 //! after each. On loopback, every write is a `sendto` that also runs the receiver's side of
-//! TCP and wakes the server's thread, charged to the mailer: measured with `perf`, the SMTP
-//! writes were about a fifth of the mailer's CPU. Here a write only appends to a buffer, a
-//! flush does nothing, and the buffer goes out in one write when the next read starts (or
-//! when it grows past [`HIGH_WATER`]). Shutting down writes what is left first.
+//! TCP and wakes the server's thread, charged to the mailer. Here a write only appends to a
+//! buffer, a flush does nothing, and the buffer goes out in one write when the next read
+//! starts (or when it grows past [`HIGH_WATER`]). Shutting down writes what is left first.
 
 use lettre::transport::smtp::client::AsyncTokioStream;
 use std::io;

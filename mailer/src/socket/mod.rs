@@ -47,8 +47,8 @@ pub fn engine() -> (SocketIoLayer, SocketIo) {
         // A frame longer than this is refused from its header, before its payload is read.
         .ws_max_frame_size(MAX_MESSAGE_BYTES)
         .ws_max_message_size(MAX_MESSAGE_BYTES)
-        // Packets queued per socket before emits fail. The default (128) was measured to
-        // drop acks under load, as every request also broadcasts `mail-activity`.
+        // Packets queued per socket before emits fail. The default (128) drops acks under
+        // load, as every request also broadcasts `mail-activity`.
         .max_buffer_size(8192)
         // A session that joins no namespace is closed after this; until then it holds its
         // place among `mailer.max_sockets`.
