@@ -10,9 +10,10 @@
 //! collide with keys.
 //!
 //! Layout: one module per section's types (`transport`, `users`, `mailer`, `log`), then
-//! `load` (file and variables), `validate`, `secrets` (the start-time secrets check) and
-//! `sqlite` (SQLite URLs and files).
+//! `load` (file and variables), `validate`, `secrets` (the start-time secrets check),
+//! `sqlite` (SQLite URLs and files) and `args` (the command line of every binary).
 
+mod args;
 mod error;
 mod load;
 mod log;
@@ -24,6 +25,7 @@ mod transport;
 mod users;
 mod validate;
 
+pub use args::{Command, parse_args};
 pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat};
 pub use mailer::{MailerConfig, SmtpConfig, SmtpTls};
