@@ -3,6 +3,7 @@
 //! - [`user`]: `Login`, `Email`, `Password` — the account fields the users service accepts.
 //! - [`mail`]: the mail request every transport carries and the answer it gets.
 //! - [`config`]: the one configuration file both services and the launcher read.
+//! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
 //! Nothing here is async: the crate is a dependency of every other one and stays light.
 
@@ -11,6 +12,7 @@ mod invalid;
 pub mod mail;
 mod secret;
 pub mod telemetry;
+pub mod test_support;
 mod text;
 pub mod user;
 

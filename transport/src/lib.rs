@@ -10,13 +10,16 @@
 //! publish returns only once the other side has taken responsibility for the request, and
 //! every error says whether trying again can help.
 //!
-//! [`http_server`] is the HTTP loop both services serve their routers with (a header-read
-//! timeout and a connection cap, which `axum::serve` lacks).
+//! Shared by both services besides: [`http_server`], the HTTP loop they serve their routers
+//! with (a header-read timeout and a connection cap, which `axum::serve` lacks);
+//! [`signal::shutdown_signal`], the Ctrl-C or SIGTERM every binary stops on; and
+//! [`backoff`], the exponential backoff with jitter of every retry loop.
 
 pub mod amqp;
-mod backoff;
+pub mod backoff;
 pub mod http_server;
 mod publish;
+pub mod signal;
 pub mod socketio;
 
 pub use publish::{LinkState, MailHandler, Origin, PublishError, Receipt, Transport};

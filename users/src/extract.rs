@@ -8,7 +8,7 @@ use axum::extract::{FromRequest, FromRequestParts};
 use serde_json::{Map, Value};
 
 /// A JSON body. Handlers read it as a `Map` so that each field can be checked and every
-/// bad one reported at once (see [`crate::body_fields`]).
+/// bad one reported at once (see [`crate::body_reader`]).
 #[derive(FromRequest)]
 #[from_request(via(axum::Json), rejection(ApiError))]
 pub(crate) struct ApiJson<T>(pub T);

@@ -4,21 +4,19 @@
 //! the least memory; p = 2 splits that memory into two lanes that are computed at the same
 //! time, one per core. The work per hash is the same as with one lane (m × t block
 //! computations), but one hash finishes in about half the time, so the service needs one
-//! 7 MiB buffer where one lane per core needed one per core: with two cores that is the
-//! difference between 14 MiB and 7 MiB held under a `POST /users` load.
+//! buffer where one lane per core needed one per core (docs/benchmarks/users.md, "The POST
+//! bound").
 //!
 //! Hashes run one at a time per buffer on dedicated threads (`argon2-N`, one per two cores),
 //! each of which hands the lanes to a small rayon pool (`argon2-lane-N`, one thread per
 //! core); the async workers keep serving other routes meanwhile.
 //!
-//! Why a buffer allocated once and reused: allocating the 7 MiB buffer per hash, as
-//! `Argon2::hash_password` does, left glibc's malloc holding far more than one buffer per
-//! thread (observed under a `POST /users` load: 247 MiB resident with tokio's
-//! `spawn_blocking`, 134 MiB with two fixed threads, of which 56 MiB in each hashing
-//! thread's arena). The PHC strings are the standard ones (`$argon2id$v=19$m=…`); a unit test
-//! checks them against the argon2 crate's own hasher and verifier. Verification reads the
-//! parameters from the stored PHC string, so hashes made with other parameters (p = 1 in
-//! earlier versions) still verify.
+//! Each thread allocates its buffer once and reuses it: allocating one per hash, as
+//! `Argon2::hash_password` does, leaves glibc's malloc holding far more than one buffer per
+//! thread (docs/benchmarks/users.md, "Memory"). The PHC strings are the standard ones
+//! (`$argon2id$v=19$m=…`); a unit test checks them against the argon2 crate's own hasher and
+//! verifier. Verification reads the parameters from the stored PHC string, so hashes made
+//! with other parameters (p = 1, say) still verify.
 //!
 //! The queue is bounded: at most `users.max_pending_hashes` callers wait for a hash, and one
 //! more is refused at once ([`HashError::Busy`], a 503) instead of waiting behind the others.

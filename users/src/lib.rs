@@ -7,10 +7,14 @@
 //!   [`transport::Transport`];
 //! - `hashing`, `session`, `auth`: Argon2id, session tokens, who may do what;
 //! - `limits`: the rate limits of the open routes, and who the client is;
-//! - `entities`, `migration`, `database`: the schema, identical on SQLite and PostgreSQL.
+//! - `entities`, `migration`, `database`: the schema, identical on SQLite and PostgreSQL;
+//! - `body_reader`: reads a JSON body field by field and reports every bad field at once;
+//!   `user_request` is what a `POST /users` or `PATCH /users/{id}` body becomes, and
+//!   `user_response` the user as every answer shows it (no password, no hash);
+//! - `user_reader`: reads one user in place from an SQLite file.
 
 mod auth;
-mod body_fields;
+mod body_reader;
 mod database;
 mod entities;
 mod error;
@@ -25,9 +29,9 @@ mod routes;
 mod session;
 mod startup;
 mod state;
-mod user_body;
-mod user_fields;
 mod user_reader;
+mod user_request;
+mod user_response;
 mod write_txn;
 
 pub use outbox::Backlog;

@@ -1,28 +1,24 @@
 //! The users service binary: load the configuration, set up logs, build [`users::App`] and
 //! run it until Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
+use domain::config::{Command, Config, Process, parse_args};
+use transport::signal::shutdown_signal;
 
 const HELP: &str = "users — the Facteur users REST service\n\nUSAGE:\n    users [--config PATH]\n\nOPTIONS:\n    --config PATH   the configuration file (default: $FACTEUR_CONFIG, else ./config.yaml)\n    -h, --help      this text";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let mut args = std::env::args().skip(1);
-    let mut path = None;
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next()) {
-            ("-h" | "--help", _) => {
-                println!("{HELP}");
-                return Ok(());
-            }
-            ("--config", Some(p)) => path = Some(PathBuf::from(p)),
-            _ => exit_with(&format!("unexpected argument {arg:?}; see --help")),
+    let path = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(path)) => path,
+        Ok(Command::Help) => {
+            println!("{HELP}");
+            return Ok(());
         }
-    }
-    let config =
-        domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
+        Err(message) => exit_with(&format!("{message}; see --help")),
+    };
+    let config = Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
     let secrets = config
-        .check_secrets(domain::config::Process::Users)
+        .check_secrets(Process::Users)
         .unwrap_or_else(|e| exit_with(&e.to_string()));
     domain::telemetry::init(&config.log);
     if let Some(warning) = secrets.warning() {
@@ -36,27 +32,8 @@ async fn main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `message` on stderr and exits 2, the code of a start refused as configured.
 fn exit_with(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(2)
-}
-
-/// Completes on Ctrl-C or, on Unix, SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! { _ = ctrl_c => {}, _ = terminate => {} }
-    tracing::info!("shutdown signal received");
 }

@@ -1,26 +1,10 @@
-//! Reads of one user by id on SQLite, run on the thread that asks.
-//!
-//! sqlx runs each SQLite connection on a thread of its own and hands every query and every row
-//! across a channel, so a `GET /users/{id}` through the pool costs two thread wake-ups. Under
-//! load those hand-offs were about 40 % of the service's CPU (docs/benchmarks/users.md), while
-//! the primary-key lookup itself takes a few microseconds inside SQLite. This reader runs that
-//! lookup in place, on the async worker, with a few connections of its own kept in a list.
-//!
-//! Why blocking a worker here is fine: the database is in WAL mode, where a reader never waits
-//! for the writer, and the connections have no busy timeout. If SQLite still answers "busy"
-//! (it can, briefly, around a checkpoint or a crash recovery), or anything else goes wrong, the
-//! caller falls back to the pool. Reads see every committed write, since each statement runs
-//! in a transaction of its own that starts after the statement is issued.
-//!
-//! PostgreSQL and in-memory SQLite have no reader: each in-memory connection would see its own
-//! empty database.
+//! Reads one user by id from an SQLite file on the thread that asks, instead of through sqlx,
+//! which hands every query and row to a connection thread and back (docs/benchmarks/users.md).
 
 use crate::entities::user;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
-use sea_orm::sqlx::sqlite::SqliteConnectOptions;
 use std::path::PathBuf;
-use std::str::FromStr;
 use std::sync::Mutex;
 use uuid::Uuid;
 
@@ -32,24 +16,26 @@ const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, l
 const KEEP_IDLE: usize = 4;
 
 /// A few read-only connections to the SQLite database file, used one at a time per read.
+///
+/// Blocking an async worker for one read is fine: in WAL mode a reader never waits for the
+/// writer, and these connections have no busy timeout. When SQLite still answers "busy"
+/// (briefly, around a checkpoint or a crash recovery), or anything else fails, the caller
+/// reads through the pool instead. Each statement runs in a transaction of its own that starts
+/// after it is issued, so a read sees every write committed before it.
 pub(crate) struct UserReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
 }
 
 impl UserReader {
-    /// A reader for `url`, or `None` when the database is not an SQLite file.
+    /// A reader for `url`, or `None` when the database is not an SQLite file: PostgreSQL has
+    /// no reader, nor has in-memory SQLite, where each connection would see its own empty
+    /// database. The file is the one `domain::config::prepare_sqlite_file` created.
     pub(crate) fn for_database(url: &str) -> Option<UserReader> {
-        if !url.starts_with("sqlite:") {
+        if !domain::config::is_sqlite(url) {
             return None;
         }
-        let options = SqliteConnectOptions::from_str(url).ok()?;
-        let path = PathBuf::from(options.get_filename());
-        let name = path.to_string_lossy();
-        // sqlx names its in-memory databases `file:sqlx-in-memory-…`.
-        if name.is_empty() || name.starts_with(":memory:") || name.starts_with("file:") {
-            return None;
-        }
+        let path = domain::config::sqlite_file(url)?;
         Some(UserReader {
             path,
             idle: Mutex::new(Vec::new()),
@@ -231,6 +217,7 @@ mod tests {
     fn only_sqlite_files_have_a_reader() {
         assert!(UserReader::for_database("postgres://localhost/test").is_none());
         assert!(UserReader::for_database("sqlite::memory:").is_none());
+        assert!(UserReader::for_database("sqlite://shared?mode=memory&cache=shared").is_none());
         assert!(UserReader::for_database("sqlite://data/users.db?mode=rwc").is_some());
     }
 }

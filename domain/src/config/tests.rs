@@ -1,4 +1,5 @@
 use super::*;
+use std::path::{Path, PathBuf};
 
 fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
     pairs
@@ -191,6 +192,16 @@ fn sqlite_urls_name_their_folder() {
         None
     );
     assert_eq!(sqlite_file("postgres://localhost/x"), None);
+}
+
+#[test]
+fn only_sqlite_urls_are_sqlite() {
+    assert!(is_sqlite("sqlite://var/users.db?mode=rwc"));
+    assert!(is_sqlite("sqlite::memory:"));
+    assert!(is_sqlite("sqlite:users.db"));
+    assert!(!is_sqlite("postgres://localhost/x"));
+    assert!(!is_sqlite("postgresql://localhost/sqlite"));
+    assert!(!is_sqlite("sqlite3://x.db"));
 }
 
 #[test]

@@ -21,18 +21,12 @@ use tokio::task::JoinHandle;
 
 /// True when `FACTEUR_REQUIRE_SERVICES=1`: missing services fail instead of skipping.
 pub fn services_required() -> bool {
-    std::env::var("FACTEUR_REQUIRE_SERVICES").is_ok_and(|v| v == "1")
+    domain::test_support::services_required()
 }
 
 /// Skips `test` with a visible line, or panics when services are required.
 pub fn skip(test: &str, why: &str) {
-    if services_required() {
-        panic!("{test}: {why}, and FACTEUR_REQUIRE_SERVICES=1 forbids skipping");
-    }
-    // Straight to stderr: the harness captures eprintln! of passing tests, and a skip must
-    // show in every run.
-    use std::io::Write as _;
-    let _ = writeln!(std::io::stderr(), "SKIPPED {test}: {why}");
+    domain::test_support::skip_or_fail(test, why);
 }
 
 /// tests/js/node_modules when `node` runs and `package` is installed there; else `None`,

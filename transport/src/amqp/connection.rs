@@ -12,9 +12,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How often a supervisor looks at the connection's status, in case no error event came.
 const STATUS_POLL: Duration = Duration::from_millis(500);
 /// The largest AMQP frame asked for when the URL does not say (`?frame_max=`). lapin keeps
-/// two buffers of 32 frames each per connection, filled with zeros up front: with RabbitMQ's
-/// 128 KiB default that is 8 MiB resident per connection. Mail requests and events weigh
-/// about a kilobyte, and a larger message is simply split over several frames.
+/// two buffers of 32 frames each per connection, filled with zeros up front, so the frame size
+/// sets what each connection holds resident (docs/benchmarks/users.md, "Memory"). Mail
+/// requests and events weigh about a kilobyte, and a larger message is split over frames.
 const FRAME_MAX: u32 = 16 * 1024;
 
 /// Connects to the broker, naming the connection after `role` in the management UI.

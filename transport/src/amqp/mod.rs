@@ -18,9 +18,9 @@
 //! builds a new one — connection, channel, topology, consumer — forever, with backoff.
 //! lapin's own `enable_auto_recover` is not turned on: a connection it recovers in the
 //! background after the supervisor gave it up could re-register a consumer nobody reads
-//! (holding up to [`PREFETCH`] messages unacked), and its recovery had a string of fixes up to
-//! 4.12.3 (`/work/shared/CRATES.md` §3). The broker-restart test (`tests/broker_restart.rs`)
-//! checks the supervisor alone.
+//! (holding up to [`PREFETCH`] messages unacked), and that recovery is young in lapin 4 (its
+//! changelog lists fixes to it release after release). The broker-restart test
+//! (`tests/broker_restart.rs`) checks the supervisor alone.
 
 mod connection;
 mod consumer;

@@ -23,10 +23,9 @@ pub const DEFAULT_ACK_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many requests may wait for their ack at once unless the builder says otherwise.
 ///
 /// socketioxide queues at most `max_buffer_size` packets per socket (128 by default) and
-/// drops an ack that does not fit (`AckSender::send` fails with `InternalChannelFull`). With
-/// 1,000 requests in flight against a default server, acks were lost and the publishes timed
-/// out (measured in the conformance suite), so the bound stays well under 128, leaving room
-/// for the `mail-status` events the mailer emits to the same socket.
+/// drops an ack that does not fit (`AckSender::send` fails with `InternalChannelFull`), so
+/// the bound stays well under 128, leaving room for the `mail-status` events the mailer emits
+/// to the same socket.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
 
 /// Publishes mail requests to the mailer as a socket.io client (engine.io v4, socket.io v5,

@@ -27,17 +27,6 @@ pub struct ServiceAuth {
 #[error("unauthorized: a valid token is required in the connect auth payload")]
 struct Unauthorized;
 
-/// Compares in time independent of where the strings differ, so the token cannot be
-/// guessed byte by byte from response times.
-fn same_secret(given: &str, expected: &str) -> bool {
-    let (a, b) = (given.as_bytes(), expected.as_bytes());
-    let mut diff = a.len() ^ b.len();
-    for (i, x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i).copied().unwrap_or(0));
-    }
-    diff == 0
-}
-
 /// Mounts namespace `/` on `io`: a connect without the right token gets a connect error;
 /// each `send-mail` is decoded, validated and handed to `handler`, and its answer sent back
 /// as the ack. `on_connect` runs for every accepted socket, so the mailer can add its own
@@ -51,7 +40,7 @@ pub fn mount_service_namespace<F>(
     F: Fn(SocketRef) + Clone + Send + Sync + 'static,
 {
     let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
-        let accepted = matches!(&auth, Ok(a) if same_secret(&a.token, token.expose()));
+        let accepted = matches!(&auth, Ok(a) if token.matches(&a.token));
         async move { if accepted { Ok(()) } else { Err(Unauthorized) } }
     };
     let on_service_connect = move |socket: SocketRef| {
@@ -101,19 +90,5 @@ async fn answer_send_mail(
                 .await
         }
         Err(invalid) => MailAnswer::rejected_payload(&value, &invalid),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::same_secret;
-
-    #[test]
-    fn secrets_compare_exactly() {
-        assert!(same_secret("abc", "abc"));
-        assert!(!same_secret("abc", "abd"));
-        assert!(!same_secret("ab", "abc"));
-        assert!(!same_secret("abcd", "abc"));
-        assert!(!same_secret("", "abc"));
     }
 }

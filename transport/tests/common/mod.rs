@@ -5,7 +5,6 @@
 
 use domain::config::AmqpConfig;
 use domain::{Locale, MailRequest, Recipient, Template};
-use std::io::Write;
 use std::time::Duration;
 
 /// Where the tests expect RabbitMQ.
@@ -15,7 +14,7 @@ pub const RABBITMQ_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
 
 /// Writes a line to stderr that libtest does not capture, so a skip or a summary is seen.
 pub fn say(line: &str) {
-    let _ = writeln!(std::io::stderr(), "{line}");
+    domain::test_support::report(line);
 }
 
 /// True when RabbitMQ accepts connections. Otherwise prints `SKIPPED <test>: …` and returns
@@ -29,15 +28,11 @@ pub async fn rabbitmq_is_reachable(test: &str) -> bool {
         .await,
         Ok(Ok(_))
     );
-    if reachable {
-        return true;
-    }
-    let reason = format!("RabbitMQ is not reachable at {RABBITMQ_ADDR}");
-    if std::env::var("FACTEUR_REQUIRE_SERVICES").as_deref() == Ok("1") {
-        panic!("{test}: {reason}, and FACTEUR_REQUIRE_SERVICES=1 requires it");
-    }
-    say(&format!("SKIPPED {test}: {reason}"));
-    false
+    reachable
+        || domain::test_support::skip_or_fail(
+            test,
+            &format!("RabbitMQ is not reachable at {RABBITMQ_ADDR}"),
+        )
 }
 
 /// An AMQP configuration with names of its own, so tests never share a queue.

@@ -1,5 +1,6 @@
 //! Interop: the Rust socket.io publisher against the official Node.js `socket.io` v4 server
-//! (`tests/js/mailer_stub.js`, run with the packages installed in `/work/main/tests/js`).
+//! (`tests/js/mailer_stub.js`, run with the npm packages of the workspace's `tests/js`,
+//! installed by `npm ci --prefix tests/js`).
 
 use crate::common::{say, welcome_request};
 use domain::config::SocketIoConfig;

@@ -2,10 +2,9 @@
 //! that asks for them, then a relay publishes them through the [`transport::Transport`].
 //!
 //! - this module: [`enqueue`], called with the open transaction, and the backlog query;
-//! - [`relay`]: claims due rows, publishes them, marks them published or schedules a retry;
-//! - [`backoff`]: when a failed row is tried again.
+//! - [`relay`]: claims due rows, publishes them, marks them published or schedules a retry
+//!   (`transport::backoff`, from 250 ms doubling up to 30 s).
 
-mod backoff;
 pub(crate) mod relay;
 
 use crate::entities::outbox;

@@ -16,7 +16,7 @@
 //! (or this one after a restart) then takes them. The mailer deduplicates on the request id,
 //! so such a second publish sends no second mail.
 
-use super::{Backlog, backlog, backoff, now_ms};
+use super::{Backlog, backlog, now_ms};
 use crate::entities::outbox;
 use crate::metrics::Metrics;
 use domain::{MailRequest, MailStatus};
@@ -29,6 +29,7 @@ use sea_orm::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+use transport::backoff::delay_after;
 use transport::{PublishError, Receipt, Transport};
 use uuid::Uuid;
 
@@ -38,6 +39,17 @@ const BATCH: i64 = 256;
 const LEASE: Duration = Duration::from_secs(60);
 /// How often the loop looks for rows it was not woken for.
 const POLL: Duration = Duration::from_secs(1);
+/// The first retry of a failed publish (or pass) waits about this long; later ones double.
+/// The jitter spreads the retries of many rows, and of several users instances, after an
+/// outage, so they do not all hit the transport in the same instant when it comes back.
+const RETRY_BASE: Duration = Duration::from_millis(250);
+/// No retry waits longer than this; a permanent error waits about this long every time.
+const RETRY_CAP: Duration = Duration::from_secs(30);
+
+/// The longest retry delay, jittered: for errors that retrying soon will not fix.
+fn longest_delay() -> Duration {
+    delay_after(RETRY_CAP, RETRY_CAP, 1)
+}
 
 /// Why a relay pass failed (the database did not answer); rows stay pending.
 #[derive(Debug, thiserror::Error)]
@@ -157,7 +169,7 @@ impl OutboxRelay {
                 Err(e) => {
                     failures_in_a_row += 1;
                     tracing::warn!(error = %e, "outbox relay pass failed; retrying");
-                    backoff::delay_after(failures_in_a_row)
+                    delay_after(RETRY_BASE, RETRY_CAP, failures_in_a_row)
                 }
             };
             tokio::select! {
@@ -271,9 +283,13 @@ impl OutboxRelay {
     ) -> Result<(), DbErr> {
         let attempts = row.attempts.saturating_add(1);
         let delay = if permanent {
-            backoff::longest()
+            longest_delay()
         } else {
-            backoff::delay_after(u32::try_from(attempts).unwrap_or(u32::MAX))
+            delay_after(
+                RETRY_BASE,
+                RETRY_CAP,
+                u32::try_from(attempts).unwrap_or(u32::MAX),
+            )
         };
         let next = now_ms() + i64::try_from(delay.as_millis()).unwrap_or(i64::MAX / 2);
         let error: String = error.chars().take(1000).collect();

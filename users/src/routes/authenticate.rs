@@ -6,13 +6,13 @@
 //! Failures are limited per login and per client: once either has used its failures, every
 //! attempt is a 429 (the right password too), decided before any hash is computed.
 
-use crate::body_fields::Fields;
+use crate::body_reader::BodyReader;
 use crate::entities::user;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, JsonObject};
 use crate::limits::ClientAddr;
 use crate::state::AppState;
-use crate::user_body::UserBody;
+use crate::user_response::UserResponse;
 use axum::Json;
 use axum::extract::State;
 use chrono::{DateTime, Utc};
@@ -27,7 +27,7 @@ pub(crate) struct SessionBody {
     token: String,
     /// When the token stops working.
     expires_at: DateTime<Utc>,
-    user: UserBody,
+    user: UserResponse,
 }
 
 /// `POST /authenticate`.
@@ -41,7 +41,7 @@ pub(crate) async fn authenticate(
     client: ClientAddr,
     ApiJson(body): JsonObject,
 ) -> Result<Json<SessionBody>, ApiError> {
-    let mut fields = Fields::new(body, &["login", "password"]);
+    let mut fields = BodyReader::new(body, &["login", "password"]);
     let login = fields.required_string("login");
     let password = fields.required_string("password");
     fields.finish()?;

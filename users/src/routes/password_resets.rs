@@ -5,7 +5,7 @@
 //! cannot reset anyone's password. A token works once and for one hour. The mail that
 //! carries a token leaves the outbox with its payload cleared once published.
 
-use crate::body_fields::Fields;
+use crate::body_reader::BodyReader;
 use crate::entities::{password_reset, user};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, JsonObject};
@@ -53,7 +53,7 @@ pub(crate) async fn request_password_reset(
 ) -> Result<StatusCode, ApiError> {
     state.limits.admit_reset(client)?;
     let started = Instant::now();
-    let mut fields = Fields::new(body, &["email"]);
+    let mut fields = BodyReader::new(body, &["email"]);
     let email = fields.required_string("email");
     let email = fields.parse(email, Email::parse);
     fields.finish()?;
@@ -136,7 +136,7 @@ pub(crate) async fn complete_password_reset(
         Ok(ApiJson(body)) => body,
         Err(e) => return e.into_response(),
     };
-    let mut fields = Fields::new(body, &["password"]);
+    let mut fields = BodyReader::new(body, &["password"]);
     let password = fields.required_string("password");
     let password = fields.parse(password, Password::parse);
     let password = fields

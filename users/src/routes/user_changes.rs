@@ -6,8 +6,8 @@ use crate::entities::user;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, JsonObject};
 use crate::state::AppState;
-use crate::user_body::{UserBody, functions_of};
-use crate::user_fields::UserPatch;
+use crate::user_response::{UserResponse, functions_of};
+use crate::user_request::UserPatch;
 use crate::write_txn::{begin_write, taken_or_internal};
 use crate::{mails, outbox};
 use axum::Json;
@@ -21,14 +21,14 @@ use uuid::Uuid;
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}"),
     security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+    responses((status = 200, body = UserResponse), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
         (status = 503, description = "a new password, and too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn update_user(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): JsonObject,
-) -> Result<Json<UserBody>, ApiError> {
+) -> Result<Json<UserResponse>, ApiError> {
     caller.may_act_on(id)?;
     let patch = UserPatch::parse(body)?;
     let current = find(&state, id).await?;

@@ -6,8 +6,8 @@ use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, ApiQuery, JsonObject};
 use crate::limits::ClientAddr;
 use crate::state::AppState;
-use crate::user_body::UserBody;
-use crate::user_fields::NewUser;
+use crate::user_response::UserResponse;
+use crate::user_request::NewUser;
 use crate::write_txn::{begin_write, taken_or_internal};
 use crate::{mails, outbox};
 use axum::Json;
@@ -26,14 +26,14 @@ const MAX_PER_PAGE: u64 = 100;
 /// `POST /users`: creates a user and, in the same transaction, its welcome mail request.
 #[utoipa::path(post, path = "/users", tag = "users",
     request_body(content = serde_json::Value, description = "{login, email, password, first_name, last_name, company?, functions?, locale?}"),
-    responses((status = 201, body = UserBody), (status = 400), (status = 409),
+    responses((status = 201, body = UserResponse), (status = 400), (status = 409),
         (status = 429, description = "too many creates from this client; see Retry-After"),
         (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     client: ClientAddr,
     ApiJson(body): JsonObject,
-) -> Result<(StatusCode, HeaderMap, Json<UserBody>), ApiError> {
+) -> Result<(StatusCode, HeaderMap, Json<UserResponse>), ApiError> {
     state.limits.admit_create(client)?;
     let new = NewUser::parse(body)?;
     let password_hash = state.hasher.hash(new.password).await?;
@@ -81,7 +81,7 @@ pub(crate) struct PageQuery {
 /// One page of users.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct UserPage {
-    items: Vec<UserBody>,
+    items: Vec<UserResponse>,
     total: u64,
     page: u64,
     per_page: u64,
@@ -126,7 +126,7 @@ pub(crate) async fn list_users(
         .all(&state.db)
         .await?;
     Ok(Json(UserPage {
-        items: items.into_iter().map(UserBody::from).collect(),
+        items: items.into_iter().map(UserResponse::from).collect(),
         total,
         page,
         per_page,
@@ -136,12 +136,12 @@ pub(crate) async fn list_users(
 /// `GET /users/{id}`.
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = UserBody), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, body = UserResponse), (status = 401), (status = 403), (status = 404)))]
 pub(crate) async fn get_user(
     caller: Caller,
     State(state): State<AppState>,
     ApiPath(id): ApiPath<Uuid>,
-) -> Result<Json<UserBody>, ApiError> {
+) -> Result<Json<UserResponse>, ApiError> {
     caller.may_act_on(id)?;
     let in_place = state
         .reader

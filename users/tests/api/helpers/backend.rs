@@ -42,13 +42,7 @@ impl Backend {
                 let why = format!(
                     "PostgreSQL is not reachable at {PG_HOST} (users postgres and root, database test)"
                 );
-                if std::env::var("FACTEUR_REQUIRE_SERVICES").as_deref() == Ok("1") {
-                    panic!("{test}: {why}, and FACTEUR_REQUIRE_SERVICES=1");
-                }
-                // Straight to stderr: the harness captures eprintln! of passing tests, and a
-                // skip must show in every run.
-                use std::io::Write as _;
-                let _ = writeln!(std::io::stderr(), "SKIPPED {test} (postgres): {why}");
+                domain::test_support::skip_or_fail(&format!("{test} (postgres)"), &why);
                 None
             }
         }

@@ -10,12 +10,12 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// The fields of one body and the problems found so far.
-pub(crate) struct Fields {
+pub(crate) struct BodyReader {
     map: Map<String, Value>,
     errors: BTreeMap<String, String>,
 }
 
-impl Fields {
+impl BodyReader {
     /// Starts reading `map`; any key outside `known` is reported as unknown.
     pub fn new(map: Map<String, Value>, known: &[&str]) -> Self {
         let mut errors = BTreeMap::new();

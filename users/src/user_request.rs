@@ -6,7 +6,7 @@
 //! [`domain::plain_text`]. That is checked before trimming, so a trailing newline is refused
 //! too rather than quietly cut.
 
-use crate::body_fields::Fields;
+use crate::body_reader::BodyReader;
 use crate::error::ApiError;
 use domain::{Email, Invalid, Locale, Login, Password, plain_text};
 use serde_json::{Map, Value};
@@ -120,7 +120,7 @@ fn locale(value: String) -> Result<Locale, Invalid> {
 impl NewUser {
     /// Checks every field of a create body.
     pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut f = Fields::new(body, &CREATE_FIELDS);
+        let mut f = BodyReader::new(body, &CREATE_FIELDS);
         let login = f.required_string("login");
         let login = f.parse(login, Login::parse);
         let email = f.required_string("email");
@@ -170,14 +170,14 @@ impl NewUser {
 }
 
 /// Records `result`'s error, if any, against its field.
-fn check<T>(f: &mut Fields, result: Result<T, Invalid>) -> Option<T> {
+fn check<T>(f: &mut BodyReader, result: Result<T, Invalid>) -> Option<T> {
     result.map_err(|e| f.reject(&e.field, e.message)).ok()
 }
 
 impl UserPatch {
     /// Checks every field a change body sends.
     pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut f = Fields::new(body, &CREATE_FIELDS);
+        let mut f = BodyReader::new(body, &CREATE_FIELDS);
         let mut patch = UserPatch::default();
         for field in [
             "login",

@@ -8,7 +8,7 @@ use uuid::Uuid;
 
 /// A user, as every answer carries it. There is no password field, by construction.
 #[derive(Debug, Serialize, ToSchema)]
-pub(crate) struct UserBody {
+pub(crate) struct UserResponse {
     pub id: Uuid,
     pub login: String,
     pub email: String,
@@ -22,7 +22,7 @@ pub(crate) struct UserBody {
     pub updated_at: DateTime<Utc>,
 }
 
-impl From<user::Model> for UserBody {
+impl From<user::Model> for UserResponse {
     fn from(u: user::Model) -> Self {
         Self {
             id: u.id,

@@ -1,0 +1,120 @@
+//! `mailer.*`: the mailer service and its SMTP server.
+
+use super::scalar::{option_string_or_scalar, string_or_scalar};
+use crate::Secret;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// `mailer.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MailerConfig {
+    /// `mailer.listen`: the address and port of socket.io, the REST API and the live page
+    /// (default `127.0.0.1:8080`; port 0 picks a free one).
+    pub listen: SocketAddr,
+    /// `mailer.database`: `sqlite://…` or `postgres://…` (default
+    /// `sqlite://var/mailer.db?mode=rwc`, a file under `./var/`).
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub database: String,
+    /// `mailer.from`: the sender, `Name <address>` or a bare address (default
+    /// `Facteur <no-reply@facteur.local>`); its domain goes into every Message-ID.
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub from: String,
+    /// `mailer.smtp`: the SMTP server, or `null` (the default) to write one `.eml` file per
+    /// mail into `outbox_dir`.
+    pub smtp: Option<SmtpConfig>,
+    /// `mailer.outbox_dir`: the folder mails are written to when `smtp` is null (default
+    /// `var/mail`, relative to the working directory).
+    pub outbox_dir: PathBuf,
+    /// `mailer.max_attempts`: SMTP tries before a mail is marked `failed`, at least 1
+    /// (default 8).
+    pub max_attempts: u32,
+    /// `mailer.worker_threads`: Tokio worker threads of the mailer binary (socket.io, HTTP,
+    /// rendering, SMTP), 1 to 1024 (default 1). The SQLite store's commits run on a blocking
+    /// thread and its checkpoints on a thread of their own, beside these.
+    pub worker_threads: usize,
+    /// `mailer.max_connections`: HTTP connections (socket.io included) served at once, at
+    /// least 1 (default 1024); more wait in the accept backlog.
+    pub max_connections: usize,
+    /// `mailer.max_sockets`: engine.io sessions held at once, at least 1 (default 10,000); a
+    /// handshake past that is answered 503.
+    pub max_sockets: usize,
+    /// `mailer.allowed_origins`: browser origins (`https://ops.example.com`, no path) allowed
+    /// to open a socket.io session besides the mailer's own (default none).
+    pub allowed_origins: Vec<String>,
+    /// `mailer.live_token`: when set, `/live` needs `{"token": …}` at connect and shows whole
+    /// recipients; when null (the default) anyone may watch, with addresses shortened.
+    pub live_token: Option<Secret>,
+}
+
+impl Default for MailerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: "sqlite://var/mailer.db?mode=rwc".into(),
+            from: "Facteur <no-reply@facteur.local>".into(),
+            smtp: None,
+            outbox_dir: PathBuf::from("var/mail"),
+            max_attempts: 8,
+            // One worker is cheaper per mail on a small machine: no wake-ups of a second
+            // worker for each new task (docs/benchmarks/mailer.md).
+            worker_threads: 1,
+            max_connections: 1024,
+            max_sockets: 10_000,
+            allowed_origins: Vec::new(),
+            live_token: None,
+        }
+    }
+}
+
+impl MailerConfig {
+    /// The address part of `from`.
+    pub fn from_address(&self) -> &str {
+        match (self.from.rfind('<'), self.from.rfind('>')) {
+            (Some(start), Some(end)) if start < end => &self.from[start + 1..end],
+            _ => self.from.trim(),
+        }
+    }
+
+    /// The domain of `from`, used in `Message-ID: <id@domain>`.
+    pub fn from_domain(&self) -> &str {
+        self.from_address()
+            .rsplit_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or("facteur.local")
+    }
+}
+
+/// How the SMTP connection is secured (`mailer.smtp.tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpTls {
+    /// `none`: plain text, for local relays and tests.
+    None,
+    /// `starttls`, the default: plain, then STARTTLS, which the server must offer.
+    #[default]
+    Starttls,
+    /// `tls`: TLS from the first byte (usually port 465).
+    Tls,
+}
+
+/// `mailer.smtp.*`: required when the section is present, except the login.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmtpConfig {
+    /// `mailer.smtp.host`: the server's host name or address (required, not empty).
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub host: String,
+    /// `mailer.smtp.port`: the server's TCP port, 25, 465, 587… (required, not 0).
+    pub port: u16,
+    /// `mailer.smtp.username`: the login, if the server wants one (default none).
+    #[serde(default, deserialize_with = "option_string_or_scalar")]
+    pub username: Option<String>,
+    /// `mailer.smtp.password`: the password that goes with `username` (default none).
+    #[serde(default)]
+    pub password: Option<Secret>,
+    /// `mailer.smtp.tls`: `none`, `starttls` (default) or `tls`.
+    #[serde(default)]
+    pub tls: SmtpTls,
+}

@@ -1,0 +1,161 @@
+//! What types alone cannot check: URL schemes, non-empty secrets, placeholders, bounds.
+
+use super::{Config, ConfigError, is_sqlite};
+use crate::{Email, Secret};
+use url::Url;
+
+impl Config {
+    /// Checks what types alone cannot: URL schemes, non-empty secrets, placeholders.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_transport()?;
+        self.validate_users()?;
+        self.validate_mailer()
+    }
+
+    fn validate_transport(&self) -> Result<(), ConfigError> {
+        let t = &self.transport;
+        let url = Url::parse(&t.socketio.url).map_err(|e| {
+            ConfigError::new(
+                "transport.socketio.url",
+                format!("{:?} is not a URL: {e}", t.socketio.url),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(ConfigError::new(
+                "transport.socketio.url",
+                format!("{:?} must start with http:// or https://", t.socketio.url),
+            ));
+        }
+        non_empty("transport.socketio.token", &t.socketio.token)?;
+        let amqp = Url::parse(t.amqp.url.expose())
+            .map_err(|e| ConfigError::new("transport.amqp.url", format!("is not a URL: {e}")))?;
+        if !matches!(amqp.scheme(), "amqp" | "amqps") {
+            return Err(ConfigError::new(
+                "transport.amqp.url",
+                "must start with amqp:// or amqps://",
+            ));
+        }
+        if t.amqp.exchange.is_empty() {
+            return Err(ConfigError::new(
+                "transport.amqp.exchange",
+                "must not be empty",
+            ));
+        }
+        if t.amqp.queue.is_empty() {
+            return Err(ConfigError::new(
+                "transport.amqp.queue",
+                "must not be empty",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_users(&self) -> Result<(), ConfigError> {
+        database_url("users.database", &self.users.database)?;
+        non_empty("users.admin_token", &self.users.admin_token)?;
+        non_empty("users.session_secret", &self.users.session_secret)?;
+        let reset = &self.users.reset_url;
+        if !reset.contains("{token}") {
+            return Err(ConfigError::new(
+                "users.reset_url",
+                format!("{reset:?} must contain {{token}}"),
+            ));
+        }
+        if !(reset.starts_with("http://") || reset.starts_with("https://")) {
+            return Err(ConfigError::new(
+                "users.reset_url",
+                format!("{reset:?} must start with http:// or https://"),
+            ));
+        }
+        at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
+        at_least_one("users.max_connections", self.users.max_connections)
+    }
+
+    fn validate_mailer(&self) -> Result<(), ConfigError> {
+        let mailer = &self.mailer;
+        database_url("mailer.database", &mailer.database)?;
+        Email::parse(mailer.from_address().to_string()).map_err(|e| {
+            ConfigError::new("mailer.from", format!("{:?} {}", mailer.from, e.message))
+        })?;
+        if mailer.max_attempts == 0 {
+            return Err(ConfigError::new(
+                "mailer.max_attempts",
+                "must be at least 1",
+            ));
+        }
+        if !(1..=1024).contains(&mailer.worker_threads) {
+            return Err(ConfigError::new(
+                "mailer.worker_threads",
+                format!(
+                    "must be between 1 and 1024, not {}",
+                    mailer.worker_threads
+                ),
+            ));
+        }
+        if let Some(smtp) = &mailer.smtp {
+            if smtp.host.is_empty() {
+                return Err(ConfigError::new("mailer.smtp.host", "must not be empty"));
+            }
+            if smtp.port == 0 {
+                return Err(ConfigError::new("mailer.smtp.port", "must not be 0"));
+            }
+        }
+        if mailer.outbox_dir.as_os_str().is_empty() {
+            return Err(ConfigError::new("mailer.outbox_dir", "must not be empty"));
+        }
+        at_least_one("mailer.max_connections", mailer.max_connections)?;
+        at_least_one("mailer.max_sockets", mailer.max_sockets)?;
+        for (n, origin) in mailer.allowed_origins.iter().enumerate() {
+            check_origin(&format!("mailer.allowed_origins.{n}"), origin)?;
+        }
+        if let Some(token) = &mailer.live_token {
+            non_empty("mailer.live_token", token)?;
+        }
+        Ok(())
+    }
+}
+
+fn at_least_one(key: &str, value: usize) -> Result<(), ConfigError> {
+    if value == 0 {
+        return Err(ConfigError::new(key, "must be at least 1"));
+    }
+    Ok(())
+}
+
+/// An origin as browsers send it: `scheme://host[:port]`, nothing after.
+fn check_origin(key: &str, origin: &str) -> Result<(), ConfigError> {
+    let wrong = || {
+        ConfigError::new(
+            key,
+            format!(
+                "{origin:?} is not an origin: expected scheme://host[:port], as in https://ops.example.com"
+            ),
+        )
+    };
+    let url = Url::parse(origin).map_err(|_| wrong())?;
+    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+        return Err(wrong());
+    }
+    if url.origin().ascii_serialization() != origin.trim_end_matches('/') {
+        return Err(wrong());
+    }
+    Ok(())
+}
+
+fn non_empty(key: &str, secret: &Secret) -> Result<(), ConfigError> {
+    if secret.is_empty() {
+        return Err(ConfigError::new(key, "must not be empty"));
+    }
+    Ok(())
+}
+
+fn database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    if is_sqlite(url) || url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            key,
+            "must start with sqlite:, postgres:// or postgresql://",
+        ))
+    }
+}
