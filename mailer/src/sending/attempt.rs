@@ -39,13 +39,7 @@ impl DeliveryOptions {
     /// `retry_cap`, with jitter between half and all of it so a burst of failures does not
     /// retry in lockstep.
     pub fn retry_delay(&self, attempts: u32) -> Duration {
-        let exp = self
-            .retry_base
-            .saturating_mul(1u32 << attempts.saturating_sub(1).min(20))
-            .min(self.retry_cap);
-        let half = exp / 2;
-        let jitter_ms = u64::try_from(half.as_millis()).unwrap_or(u64::MAX);
-        half + Duration::from_millis(rand::random_range(0..=jitter_ms))
+        transport::backoff::delay_after(self.retry_base, self.retry_cap, attempts)
     }
 }
 

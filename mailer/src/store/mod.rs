@@ -48,7 +48,7 @@ pub struct Store {
 pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailError> {
     domain::config::prepare_sqlite_file(url)
         .map_err(|e| MailError::Write(format!("could not prepare the database file: {e}")))?;
-    let sqlite = is_sqlite(url);
+    let sqlite = domain::config::is_sqlite(url);
     let mut options = ConnectOptions::new(url.to_string());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
@@ -153,10 +153,6 @@ impl Store {
     pub async fn release_abandoned_claims(&self) -> Result<u64, MailError> {
         reads::release_abandoned_claims(&self.db).await
     }
-}
-
-fn is_sqlite(url: &str) -> bool {
-    url.starts_with("sqlite:")
 }
 
 #[cfg(test)]
