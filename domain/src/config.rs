@@ -31,7 +31,9 @@ pub use log::{LogConfig, LogFormat};
 pub use mailer::{MailerConfig, SmtpConfig, SmtpTls};
 pub(crate) use scalar::string_or_scalar;
 pub use secrets::{Process, SecretsCheck};
-pub use sqlite::{create_sqlite_folder, is_sqlite, prepare_sqlite_file, sqlite_file, sqlite_folder};
+pub use sqlite::{
+    create_sqlite_folder, is_sqlite, prepare_sqlite_file, sqlite_file, sqlite_folder,
+};
 pub use transport::{AmqpConfig, SocketIoConfig, TransportConfig, TransportKind};
 pub use users::{UsersConfig, UsersLimits};
 

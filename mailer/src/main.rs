@@ -1,33 +1,26 @@
 //! The mailer process: `mailer [--config PATH]`. Loads the configuration, sets up logs,
 //! builds the [`mailer::App`] and serves until Ctrl-C or SIGTERM.
 
-use std::path::PathBuf;
+use domain::config::{Command, parse_args};
+use transport::signal::shutdown_signal;
 
-/// glibc's allocator took about a tenth of the mailer's CPU under load (`perf`: consolidating
-/// and unlinking chunks across threads); mimalloc keeps per-thread free lists. Built with
-/// `no_thp`: with transparent huge pages its arenas made the mailer 60 MiB resident instead
-/// of 37 (docs/benchmarks/mailer.md).
+/// mimalloc keeps per-thread free lists, where glibc's allocator spends time consolidating and
+/// unlinking chunks across threads. Built with `no_thp`, since transparent huge pages make
+/// its arenas resident far beyond what they hold (figures in docs/benchmarks/mailer.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const USAGE: &str = "usage: mailer [--config PATH]\n\nRuns the Facteur mailer. The configuration comes from PATH, else $FACTEUR_CONFIG, else ./config.yaml, with FACTEUR_* variables on top.";
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let mut path: Option<PathBuf> = None;
-    while let Some(arg) = args.next() {
-        match arg.as_str() {
-            "--help" | "-h" => {
-                println!("{USAGE}");
-                return;
-            }
-            "--config" => match args.next() {
-                Some(p) => path = Some(PathBuf::from(p)),
-                None => exit_with("--config needs a path"),
-            },
-            other => exit_with(&format!("unknown argument {other:?}\n{USAGE}")),
+    let path = match parse_args(std::env::args().skip(1)) {
+        Ok(Command::Run(path)) => path,
+        Ok(Command::Help) => {
+            println!("{USAGE}");
+            return;
         }
-    }
+        Err(message) => exit_with(&format!("{message}\n{USAGE}")),
+    };
     let config =
         domain::config::Config::load(path.as_deref()).unwrap_or_else(|e| exit_with(&e.to_string()));
     let secrets = config
@@ -68,28 +61,8 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
     }
 }
 
+/// Prints `message` on stderr and exits 2, the code of a start refused as configured.
 fn exit_with(message: &str) -> ! {
     eprintln!("{message}");
     std::process::exit(2);
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }

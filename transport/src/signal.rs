@@ -23,5 +23,8 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => "Ctrl-C",
         _ = terminate => "SIGTERM",
     };
-    tracing::info!(signal = name, "shutdown signal received: finishing what is in flight");
+    tracing::info!(
+        signal = name,
+        "shutdown signal received: finishing what is in flight"
+    );
 }

@@ -18,7 +18,11 @@ pub(crate) async fn connect_and_migrate(url: &str) -> Result<DatabaseConnection,
     // sea-orm gives SQLite a pool of one connection unless told otherwise; readers then queue
     // behind every writer. WAL lets readers work while one writer commits.
     options
-        .max_connections(if domain::config::is_sqlite(url) { 8 } else { 16 })
+        .max_connections(if domain::config::is_sqlite(url) {
+            8
+        } else {
+            16
+        })
         .min_connections(1)
         .acquire_timeout(Duration::from_secs(10))
         .sqlx_logging(false)

@@ -86,10 +86,7 @@ impl Config {
         if !(1..=1024).contains(&mailer.worker_threads) {
             return Err(ConfigError::new(
                 "mailer.worker_threads",
-                format!(
-                    "must be between 1 and 1024, not {}",
-                    mailer.worker_threads
-                ),
+                format!("must be between 1 and 1024, not {}", mailer.worker_threads),
             ));
         }
         if let Some(smtp) = &mailer.smtp {
