@@ -2,7 +2,7 @@
 //! (`tests/js/mailer_stub.js`, run with the npm packages of the workspace's `tests/js`,
 //! installed by `npm ci --prefix tests/js`).
 
-use crate::common::{say, welcome_request};
+use crate::common::welcome_request;
 use domain::config::SocketIoConfig;
 use domain::{MailStatus, Secret};
 use futures_util::future::join_all;
@@ -30,10 +30,13 @@ impl NodeMailer {
         let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
         let modules = manifest.join("../tests/js/node_modules");
         if !modules.join("socket.io").exists() {
-            say(&format!(
-                "SKIPPED {test}: the socket.io npm package is not installed in {}",
-                modules.display()
-            ));
+            domain::test_support::skip_or_fail(
+                test,
+                &format!(
+                    "the socket.io npm package is not installed in {} (npm ci --prefix tests/js)",
+                    modules.display()
+                ),
+            );
             return None;
         }
         let spawned = Command::new("node")
@@ -46,7 +49,10 @@ impl NodeMailer {
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                say(&format!("SKIPPED {test}: node could not be started: {e}"));
+                domain::test_support::skip_or_fail(
+                    test,
+                    &format!("node could not be started: {e}"),
+                );
                 return None;
             }
         };
