@@ -104,9 +104,10 @@ impl PoolWriter {
     }
 }
 
-/// The claim for SQLite, written by hand: without statistics, SQLite's planner chose the
-/// `(status, next_attempt_at)` index over the primary key for this `UPDATE` and scanned every
-/// queued row per claim. A unary `+` keeps those columns off the index, so the lookup is by id.
+/// The claim for SQLite, written by hand: without statistics, SQLite's planner may take an
+/// index on `status` or `next_attempt_at` (the partial index `mail_deliveries_due` covers both)
+/// over the primary key for this `UPDATE`, and scan every due row per claim. A unary `+` keeps
+/// those columns off every index, so the lookup is by id.
 fn sqlite_claim(ids: &[MailRequestId], now: DateTime<Utc>) -> Statement {
     let marks = vec!["?"; ids.len()].join(", ");
     let sql = format!(
@@ -194,4 +195,45 @@ async fn insert_batch(
         ids.insert(parse_id(&id)?);
     }
     Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm_migration::MigratorTrait;
+
+    /// The claim finds its rows by id, whatever the other indexes: one search of the primary
+    /// key, and no scan of the due rows.
+    #[tokio::test]
+    async fn the_sqlite_claim_looks_rows_up_by_id() {
+        let db = sea_orm::Database::connect("sqlite::memory:")
+            .await
+            .expect("an in-memory database");
+        super::super::migration::Migrator::up(&db, None)
+            .await
+            .expect("the schema");
+        let ids = [MailRequestId::new(), MailRequestId::new()];
+        let claim = sqlite_claim(&ids, Utc::now());
+        let plan = Statement {
+            sql: format!("EXPLAIN QUERY PLAN {}", claim.sql),
+            ..claim
+        };
+        let steps: Vec<String> = db
+            .query_all_raw(plan)
+            .await
+            .expect("the plan")
+            .iter()
+            .map(|row| row.try_get("", "detail").expect("a detail column"))
+            .collect();
+        assert!(
+            steps.iter().any(|s| s.contains("(id=?)")),
+            "the claim should search by id: {steps:?}"
+        );
+        assert!(
+            !steps
+                .iter()
+                .any(|s| s.contains("mail_deliveries_due") || s.starts_with("SCAN")),
+            "the claim should not read the due index or scan: {steps:?}"
+        );
+    }
 }

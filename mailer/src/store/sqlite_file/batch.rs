@@ -36,8 +36,8 @@ pub(super) enum Op {
 const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
      vars, status, attempts, created_at, next_attempt_at) \
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7) ON CONFLICT (id) DO NOTHING";
-/// The `+` keeps `status` and `next_attempt_at` off their indexes, so the lookup is by id
-/// (the planner, without statistics, would scan the queued rows instead).
+/// The `+` keeps `status` and `next_attempt_at` off every index, so the lookup is by id
+/// (see the pool's claim in `store/pool_writer.rs`).
 const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
      AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ?2 RETURNING attempts";
 /// A sent mail keeps no `vars`: they are only needed to render it again.
