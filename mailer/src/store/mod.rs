@@ -14,6 +14,8 @@
 
 mod migration;
 mod pool_writer;
+#[cfg(test)]
+mod query_plan;
 mod reads;
 mod rows;
 mod sqlite_file;

@@ -137,25 +137,8 @@ mod tests {
     /// stops at the limit: one index search, and no sort of every due row.
     #[tokio::test]
     async fn sqlite_pages_through_due_work_on_its_partial_index() {
-        use sea_orm_migration::MigratorTrait;
-        let db = sea_orm::Database::connect("sqlite::memory:")
-            .await
-            .expect("an in-memory database");
-        super::super::migration::Migrator::up(&db, None)
-            .await
-            .expect("the schema");
         let due = due_statement(DbBackend::Sqlite, Utc::now(), 512);
-        let plan = Statement {
-            sql: format!("EXPLAIN QUERY PLAN {}", due.sql),
-            ..due
-        };
-        let steps: Vec<String> = db
-            .query_all_raw(plan)
-            .await
-            .expect("the plan")
-            .iter()
-            .map(|row| row.try_get("", "detail").expect("a detail column"))
-            .collect();
+        let steps = super::super::query_plan::sqlite_plan(due).await;
         assert_eq!(steps.len(), 1, "{steps:?}");
         assert!(
             steps[0].contains(&format!("USING INDEX {DUE_INDEX} (next_attempt_at<?)")),
