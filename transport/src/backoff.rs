@@ -2,8 +2,8 @@
 //! this crate, the users outbox and the mailer's SMTP retries.
 //!
 //! The delay doubles from a base up to a cap, and each wait is a random point in the upper
-//! half of the current delay (one jitter function for both), so many clients restarted together do not retry
-//! in lockstep, and no wait is shorter than half the delay it stands for.
+//! half of the current delay (one jitter function for both), so many clients restarted
+//! together do not retry in lockstep, and no wait is shorter than half the delay it stands for.
 
 use std::time::Duration;
 
