@@ -54,34 +54,27 @@ impl MailError {
         }
     }
 
-    /// True when the store is at fault: logged as an error, answered `unavailable`.
-    fn is_unavailable(&self) -> bool {
-        matches!(
-            self,
-            Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown
-        )
-    }
-
     /// The contract's error code.
     pub fn code(&self) -> &'static str {
         match self {
-            _ if self.is_unavailable() => "unavailable",
+            Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown => {
+                "unavailable"
+            }
             Self::NotFound(_) => "not_found",
             Self::InvalidId => "invalid_id",
             Self::Invalid { code, .. } => code,
             Self::Unauthorized => "unauthorized",
-            _ => "internal",
         }
     }
 
     /// The sentence a client reads: what to do, never database internals.
     pub fn message(&self) -> String {
         match self {
+            Self::Database(_) | Self::Write(_) | Self::Corrupt(_) => {
+                "The delivery store is not answering; try again later.".into()
+            }
             Self::ShuttingDown => {
                 "The mailer is shutting down and cannot store requests; try again later.".into()
-            }
-            _ if self.is_unavailable() => {
-                "The delivery store is not answering; try again later.".into()
             }
             Self::NotFound(_) => "No mail request has this id.".into(),
             Self::InvalidId => "The mail id must be a UUID.".into(),
@@ -90,17 +83,17 @@ impl MailError {
                 "A valid bearer token is required: Authorization: Bearer <transport.socketio.token>."
                     .into()
             }
-            _ => "The mailer failed; try again later.".into(),
         }
     }
 
     fn status(&self) -> StatusCode {
         match self {
-            _ if self.is_unavailable() => StatusCode::SERVICE_UNAVAILABLE,
+            Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
             Self::InvalidId | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
-            _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 
