@@ -14,7 +14,7 @@ use super::outcomes::{Outcome, OutcomeWriter};
 use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
-use crate::store::{DeliveryRecord, DeliveryStatus, Store};
+use crate::store::{DeliveryRecord, Store};
 use crate::templates::Templates;
 use chrono::Utc;
 use domain::MailRequestId;
@@ -199,7 +199,6 @@ async fn dispatch(inner: Arc<Inner>, mut rx: mpsc::Receiver<DeliveryRecord>) {
                     };
                     // The stored count wins over a copy read before an earlier try.
                     record.attempts = claim.attempts;
-                    record.status = DeliveryStatus::Sending;
                     let inner = inner.clone();
                     tokio::spawn(async move { deliver(&inner, record, permit).await });
                 }

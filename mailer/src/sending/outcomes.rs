@@ -90,8 +90,7 @@ async fn run(
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        let finished: Vec<Finished> = outcomes.iter().map(|o| o.finished.clone()).collect();
-        match write(&store, finished).await {
+        match write(&store, &outcomes).await {
             Ok(()) => {
                 for o in outcomes {
                     announce(&events, &metrics, o).await;
@@ -109,10 +108,11 @@ async fn run(
 }
 
 /// Writes one batch, trying a few times: a lost "sent" would mean a resend at restart.
-async fn write(store: &Store, finished: Vec<Finished>) -> Result<(), crate::error::MailError> {
+async fn write(store: &Store, outcomes: &[Outcome]) -> Result<(), crate::error::MailError> {
     let mut tries = 0;
     loop {
-        match store.finish(finished.clone()).await {
+        let finished: Vec<Finished> = outcomes.iter().map(|o| o.finished.clone()).collect();
+        match store.finish(finished).await {
             Ok(()) => return Ok(()),
             Err(e) if tries >= 3 => return Err(e),
             Err(_) => {
