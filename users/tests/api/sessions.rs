@@ -18,11 +18,7 @@ on_both_databases!(
 
 async fn changing_the_password_ends_the_sessions_issued_before(backend: Backend) {
     let app = spawn_app(backend).await;
-    let id = app.create_user("ada").await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let path = format!("/users/{id}");
+    let (_, path) = app.create_user_path("ada").await;
     let before = app.session_for("ada").await;
     let unrelated = app
         .patch(&path, Some(&before), &json!({"first_name": "Augusta"}))
@@ -52,11 +48,7 @@ async fn changing_the_password_ends_the_sessions_issued_before(backend: Backend)
 
 async fn a_password_reset_ends_the_sessions_issued_before(backend: Backend) {
     let app = spawn_app(backend).await;
-    let id = app.create_user("ada").await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let path = format!("/users/{id}");
+    let (_, path) = app.create_user_path("ada").await;
     let before = app.session_for("ada").await;
     let (_, token) = app.mailed_reset_link("ada@example.com", 2).await;
 
@@ -83,11 +75,7 @@ async fn a_password_reset_ends_the_sessions_issued_before(backend: Backend) {
 
 async fn a_token_forged_with_the_shipped_session_secret_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
-    let id = app.create_user("ada").await["id"]
-        .as_str()
-        .expect("an id")
-        .to_owned();
-    let path = format!("/users/{id}");
+    let (id, path) = app.create_user_path("ada").await;
     // The forger knows everything but the secret: the user id, the format, even the hash.
     let db = Database::connect(&app.database_url).await.expect("connect");
     let row = db

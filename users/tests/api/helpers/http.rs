@@ -248,6 +248,16 @@ impl TestApp {
         response.json
     }
 
+    /// Creates `login` (see [`ada`]) and returns its id and its `/users/{id}` path.
+    pub async fn create_user_path(&self, login: &str) -> (String, String) {
+        let id = self.create_user(login).await["id"]
+            .as_str()
+            .expect("an id")
+            .to_owned();
+        let path = format!("/users/{id}");
+        (id, path)
+    }
+
     /// A session token for `login` (created by [`ada`]).
     pub async fn session_for(&self, login: &str) -> String {
         let response = self
