@@ -13,7 +13,8 @@
 // connection with 502 itself, as some servers do, instead of passing it on.
 //
 // Recipients decide the replies: a local part starting `refused` gets 550 at RCPT TO; one
-// starting `later` gets 451 the first two times it is tried, then is accepted.
+// starting `later` gets 451 the first two times it is tried, then is accepted; one starting
+// `bounceonce` gets 550 at RCPT TO the first time only.
 'use strict';
 const net = require('net');
 const { SMTPServer } = require('smtp-server');
@@ -39,6 +40,12 @@ const server = new SMTPServer({
   onRcptTo(address, _session, callback) {
     const local = address.address.split('@')[0];
     if (local.startsWith('refused')) {
+      const err = new Error('no such mailbox here');
+      err.responseCode = 550;
+      return callback(err);
+    }
+    if (local.startsWith('bounceonce') && !tries.has(address.address)) {
+      tries.set(address.address, 1);
       const err = new Error('no such mailbox here');
       err.responseCode = 550;
       return callback(err);

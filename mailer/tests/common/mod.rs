@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod chromium;
 pub mod mime;
 pub mod node_smtp;
 pub mod raw_ws;
