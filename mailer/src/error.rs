@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{MailAnswer, MailRequestId};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// What went wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -43,6 +44,19 @@ pub enum MailError {
     /// No valid bearer token.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// Some fields of a request body are invalid: each field with one sentence (the
+    /// `details` of the answer).
+    #[error("the request has invalid fields")]
+    InvalidFields(BTreeMap<String, String>),
+    /// No template, or no locale, of the name in the path: the sentence says which.
+    #[error("{0}")]
+    NoSuchTemplate(String),
+    /// A request body not declared as JSON.
+    #[error("the body must be JSON")]
+    UnsupportedMediaType,
+    /// A request body over the limit, in bytes.
+    #[error("the body is over the limit of {0} bytes")]
+    PayloadTooLarge(usize),
 }
 
 impl MailError {
@@ -64,6 +78,10 @@ impl MailError {
             Self::InvalidId => "invalid_id",
             Self::Invalid { code, .. } => code,
             Self::Unauthorized => "unauthorized",
+            Self::InvalidFields(_) => "invalid_request",
+            Self::NoSuchTemplate(_) => "not_found",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge(_) => "payload_too_large",
         }
     }
 
@@ -83,6 +101,23 @@ impl MailError {
                 "A valid bearer token is required: Authorization: Bearer <transport.socketio.token>."
                     .into()
             }
+            Self::InvalidFields(fields) => {
+                let each: Vec<String> = fields.iter().map(|(f, m)| format!("{f} {m}")).collect();
+                format!("The request has invalid fields: {}.", each.join("; "))
+            }
+            Self::NoSuchTemplate(sentence) => sentence.clone(),
+            Self::UnsupportedMediaType => {
+                "The body must be JSON, sent with Content-Type: application/json.".into()
+            }
+            Self::PayloadTooLarge(limit) => format!("The body is over the limit of {limit} bytes."),
+        }
+    }
+
+    /// The `details` of the REST error body: each invalid field with its sentence, or `{}`.
+    fn details(&self) -> Value {
+        match self {
+            Self::InvalidFields(fields) => json!(fields),
+            _ => json!({}),
         }
     }
 
@@ -92,8 +127,13 @@ impl MailError {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotFound(_) => StatusCode::NOT_FOUND,
-            Self::InvalidId | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::InvalidId | Self::Invalid { .. } | Self::InvalidFields(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::NoSuchTemplate(_) => StatusCode::NOT_FOUND,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -135,7 +175,9 @@ pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 impl IntoResponse for MailError {
     fn into_response(self) -> Response {
         self.log("a REST request could not be answered");
-        error_body(self.status(), self.code(), &self.message())
+        let body =
+            json!({"error": self.code(), "message": self.message(), "details": self.details()});
+        (self.status(), Json(body)).into_response()
     }
 }
 

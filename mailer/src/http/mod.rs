@@ -4,17 +4,20 @@
 //! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/` and its socket.io client `/live.js`;
-//! - [`openapi`]: `/openapi.json` and `/docs`.
+//! - [`openapi`]: `/openapi.json` and `/docs`;
+//! - [`templates`]: `/templates`, a template's render and its preview page.
 
 pub mod health;
 pub mod live;
 pub mod mails;
 pub mod openapi;
+pub mod templates;
 
 use crate::amqp::TransportHealth;
 use crate::error::MailError;
 use crate::mailer_core::MailerCore;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::templates::Templates;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -37,17 +40,21 @@ pub struct AppState {
     pub sender_health: &'static str,
     /// The transport, for `/health`.
     pub transport: TransportHealth,
+    /// The mail templates and their catalog, for the template routes.
+    pub templates: Arc<Templates>,
 }
 
 /// The whole router, without the socket.io layer.
 pub fn router(state: AppState) -> Router {
-    let protected =
-        mails::router().route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let protected = mails::router()
+        .merge(templates::protected())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(protected)
         .merge(health::router())
         .merge(live::router())
         .merge(openapi::router())
+        .merge(templates::open())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

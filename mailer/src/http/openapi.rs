@@ -153,8 +153,8 @@ impl Modify for BearerAuth {
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\"}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`."),
-    paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails, super::health::health, super::health::metrics),
-    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc)),
+    paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails, super::health::health, super::health::metrics, super::templates::list_templates, super::templates::render_template, super::templates::preview::preview_template),
+    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc, super::templates::TemplateSummary, super::templates::VarSummary, super::templates::RenderRequestDoc, super::templates::RenderedTemplate)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;
