@@ -128,7 +128,7 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
 /// whose `details` name it (`vars.<name>`).
 #[utoipa::path(post, path = "/templates/{name}/{locale}/render", tag = "templates",
     params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
-    request_body(content = RenderRequestDoc, content_type = "application/json"),
+    request_body(content = Option<RenderRequestDoc>, content_type = "application/json", description = "Optional: an empty body renders the samples"),
     responses(
         (status = 200, description = "The rendered subject, text and HTML", body = RenderedTemplate),
         (status = 400, description = "Not JSON (`invalid_json`), or a missing, unknown or mistyped variable (`invalid_request`, details per variable)", body = super::openapi::ErrorDoc),
@@ -206,9 +206,10 @@ fn declares_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-/// Reads a render body within the mail routes' 64 KiB: `Ok(None)` for an empty body or one
-/// without `vars` (or with `vars: null`), the object otherwise. A body that is not empty must
-/// be declared as JSON (415), be a JSON object (400 `invalid_json`) and hold only `vars`.
+/// Reads a render body within the mail routes' 64 KiB: `Ok(None)` for an empty body, `null`,
+/// or an object without `vars` (or with `vars: null`), the object otherwise. A body that is
+/// not empty must be declared as JSON (415), be a JSON object or `null` (400 `invalid_json`)
+/// and hold only `vars`.
 async fn read_vars(
     headers: &HeaderMap,
     body: Body,
@@ -232,11 +233,16 @@ async fn read_vars(
     let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
         MailError::invalid("invalid_json", format!("The body is not valid JSON: {e}."))
     })?;
-    let Value::Object(mut fields) = value else {
-        return Err(MailError::invalid(
-            "invalid_json",
-            "The body must be a JSON object.",
-        ));
+    let mut fields = match value {
+        // `null` is what the OpenAPI description allows besides the object.
+        Value::Null => return Ok(None),
+        Value::Object(fields) => fields,
+        _ => {
+            return Err(MailError::invalid(
+                "invalid_json",
+                "The body must be a JSON object.",
+            ));
+        }
     };
     let vars = fields.remove("vars");
     if !fields.is_empty() {
