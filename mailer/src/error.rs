@@ -9,6 +9,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{MailAnswer, MailRequestId};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 
 /// What went wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -48,21 +49,31 @@ pub enum MailError {
         /// One sentence for the client: the status it is in.
         message: String,
     },
-    /// No such entry (404) other than a mail: a template, an address on the suppression
-    /// list.
-    #[error("{message}")]
-    Missing {
-        /// `not_found`, `unknown_template`, …
-        code: &'static str,
-        /// One sentence for the client.
-        message: String,
-    },
+    /// No such entry (404) other than a mail: a template or locale (the sentence says which
+    /// exist), an address on the suppression list.
+    #[error("{0}")]
+    Missing(String),
     /// No valid bearer token.
     #[error("a valid bearer token is required")]
     Unauthorized,
+    /// Some fields of a request body are invalid: each field with one sentence (the
+    /// `details` of the answer).
+    #[error("the request has invalid fields")]
+    InvalidFields(BTreeMap<String, String>),
+    /// A request body not declared as JSON.
+    #[error("the body must be JSON")]
+    UnsupportedMediaType,
+    /// A request body over the limit, in bytes.
+    #[error("the body is over the limit of {0} bytes")]
+    PayloadTooLarge(usize),
 }
 
 impl MailError {
+    /// Nothing of that name, answered 404 `not_found` with `message`.
+    pub fn missing(message: impl Into<String>) -> Self {
+        Self::Missing(message.into())
+    }
+
     /// A bad parameter, answered 400 with `code`.
     pub fn invalid(code: &'static str, message: impl Into<String>) -> Self {
         Self::Invalid {
@@ -79,10 +90,12 @@ impl MailError {
             }
             Self::NotFound(_) => "not_found",
             Self::InvalidId => "invalid_id",
-            Self::Invalid { code, .. }
-            | Self::Conflict { code, .. }
-            | Self::Missing { code, .. } => code,
+            Self::Invalid { code, .. } | Self::Conflict { code, .. } => code,
+            Self::Missing(_) => "not_found",
             Self::Unauthorized => "unauthorized",
+            Self::InvalidFields(_) => "invalid_request",
+            Self::UnsupportedMediaType => "unsupported_media_type",
+            Self::PayloadTooLarge(_) => "payload_too_large",
         }
     }
 
@@ -99,11 +112,27 @@ impl MailError {
             Self::InvalidId => "The mail id must be a UUID.".into(),
             Self::Invalid { message, .. }
             | Self::Conflict { message, .. }
-            | Self::Missing { message, .. } => message.clone(),
+            | Self::Missing(message) => message.clone(),
             Self::Unauthorized => {
                 "A valid bearer token is required: Authorization: Bearer <transport.socketio.token>."
                     .into()
             }
+            Self::InvalidFields(fields) => {
+                let each: Vec<String> = fields.iter().map(|(f, m)| format!("{f} {m}")).collect();
+                format!("The request has invalid fields: {}.", each.join("; "))
+            }
+            Self::UnsupportedMediaType => {
+                "The body must be JSON, sent with Content-Type: application/json.".into()
+            }
+            Self::PayloadTooLarge(limit) => format!("The body is over the limit of {limit} bytes."),
+        }
+    }
+
+    /// The `details` of the REST error body: each invalid field with its sentence, or `{}`.
+    fn details(&self) -> Value {
+        match self {
+            Self::InvalidFields(fields) => json!(fields),
+            _ => json!({}),
         }
     }
 
@@ -112,10 +141,14 @@ impl MailError {
             Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::NotFound(_) | Self::Missing { .. } => StatusCode::NOT_FOUND,
-            Self::InvalidId | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::NotFound(_) | Self::Missing(_) => StatusCode::NOT_FOUND,
+            Self::InvalidId | Self::Invalid { .. } | Self::InvalidFields(_) => {
+                StatusCode::BAD_REQUEST
+            }
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
+            Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         }
     }
 
@@ -157,7 +190,9 @@ pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
 impl IntoResponse for MailError {
     fn into_response(self) -> Response {
         self.log("a REST request could not be answered");
-        error_body(self.status(), self.code(), &self.message())
+        let body =
+            json!({"error": self.code(), "message": self.message(), "details": self.details()});
+        (self.status(), Json(body)).into_response()
     }
 }
 

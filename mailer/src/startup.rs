@@ -160,6 +160,7 @@ impl App {
             metrics: metrics.clone(),
             sender_health,
             transport: amqp.health.clone(),
+            templates: Arc::new(crate::templates::Templates::new()),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

@@ -14,4 +14,5 @@ mod smtp_pipelining;
 mod socketio_js;
 mod socketio_limits;
 mod store_backends;
+mod template_routes;
 mod templates;

@@ -193,6 +193,9 @@ async fn health_metrics_openapi_and_docs_answer() {
     assert_eq!(status, 200);
     assert!(api["paths"]["/mails"]["post"].is_object());
     assert!(api["paths"]["/mails/{id}"]["get"].is_object());
+    assert!(api["paths"]["/templates"]["get"].is_object());
+    assert!(api["paths"]["/templates/{name}/{locale}/render"]["post"].is_object());
+    assert!(api["paths"]["/templates/{name}/{locale}"]["get"].is_object());
 
     let docs = app
         .http

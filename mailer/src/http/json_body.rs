@@ -1,49 +1,68 @@
-//! Reading the JSON body of an operator's request (`POST /mails/retry`, `POST /suppressions`)
-//! with the limits of `POST /mails`: JSON content type (415), at most 64 KiB (413), and a
-//! 400 naming what is wrong, all in the contract's error shape.
+//! Reading the JSON body of the routes other than `POST /mails` (whose answer has a shape of
+//! its own): the render request, the bulk retry, a new suppression. The limits are those of
+//! `POST /mails`: at most 64 KiB (413 `payload_too_large`), declared as JSON (415
+//! `unsupported_media_type`), a JSON object (400 `invalid_json`); an empty body is no body.
 
 use super::mails::is_json;
-use crate::error::error_body;
+use crate::error::MailError;
 use axum::body::{Body, to_bytes};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::Response;
+use axum::http::{HeaderMap, header};
 use domain::mail::MAX_REQUEST_BYTES;
 use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
 
-/// The body as a `T`, or the error response to send.
+/// The body's fields: `None` for an empty body or `null`, the object otherwise.
+pub async fn read_object(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Option<Map<String, Value>>, MailError> {
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
+        return Err(MailError::PayloadTooLarge(MAX_REQUEST_BYTES));
+    }
+    let bytes = to_bytes(body, MAX_REQUEST_BYTES)
+        .await
+        .map_err(|_| MailError::PayloadTooLarge(MAX_REQUEST_BYTES))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(MailError::UnsupportedMediaType);
+    }
+    let value: Value = serde_json::from_slice(&bytes).map_err(|e| {
+        MailError::invalid("invalid_json", format!("The body is not valid JSON: {e}."))
+    })?;
+    match value {
+        // `null` is what the OpenAPI description allows besides the object.
+        Value::Null => Ok(None),
+        Value::Object(fields) => Ok(Some(fields)),
+        _ => Err(MailError::invalid(
+            "invalid_json",
+            "The body must be a JSON object.",
+        )),
+    }
+}
+
+/// The body as a `T` (no body reads as `{}`); a field it does not take, or of the wrong
+/// type, is 400 `invalid_request` naming the field in `details`.
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
-) -> Result<T, Response> {
-    if !is_json(headers) {
-        return Err(error_body(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "The content type must be application/json.",
-        ));
-    }
-    let too_large = || {
-        error_body(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "too_large",
-            &format!("The body is over the limit of {MAX_REQUEST_BYTES} bytes."),
-        )
-    };
-    let bytes = to_bytes(body, MAX_REQUEST_BYTES)
-        .await
-        .map_err(|_| too_large())?;
-    // An empty body is an empty object: every field of these bodies is optional or has a
-    // clear error of its own.
-    let bytes = if bytes.iter().all(u8::is_ascii_whitespace) {
-        &b"{}"[..]
-    } else {
-        &bytes[..]
-    };
-    serde_json::from_slice(bytes).map_err(|e| {
-        error_body(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            &format!("The body is not what this route takes: {e}."),
-        )
+) -> Result<T, MailError> {
+    let fields = read_object(headers, body).await?.unwrap_or_default();
+    serde_json::from_value(Value::Object(fields)).map_err(|e| {
+        let message = e.to_string();
+        // serde names the field in its sentence: `unknown field `x``, `invalid type … for
+        // `reason``; the first quoted name is the field.
+        let field = message
+            .split('`')
+            .nth(1)
+            .map(str::to_string)
+            .unwrap_or_else(|| "body".to_string());
+        MailError::InvalidFields(BTreeMap::from([(field, message)]))
     })
 }

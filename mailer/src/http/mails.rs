@@ -291,7 +291,7 @@ pub async fn retry_mails(
 ) -> Response {
     let body: RetryBody = match read_json(&headers, body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let retried = async {
         let filter = retry_filter(body)?;

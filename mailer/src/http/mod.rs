@@ -5,7 +5,8 @@
 //! - [`suppressions`]: the suppression list;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/` and its socket.io client `/live.js`;
-//! - [`openapi`]: `/openapi.json` and `/docs`.
+//! - [`openapi`]: `/openapi.json` and `/docs`;
+//! - [`templates`]: `/templates`, a template's render and its preview page.
 
 pub mod health;
 mod json_body;
@@ -13,11 +14,13 @@ pub mod live;
 pub mod mails;
 pub mod openapi;
 pub mod suppressions;
+pub mod templates;
 
 use crate::amqp::TransportHealth;
 use crate::error::MailError;
 use crate::mailer_core::MailerCore;
 use crate::metrics::{HttpLabels, Metrics};
+use crate::templates::Templates;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -40,18 +43,22 @@ pub struct AppState {
     pub sender_health: &'static str,
     /// The transport, for `/health`.
     pub transport: TransportHealth,
+    /// The mail templates and their catalog, for the template routes.
+    pub templates: Arc<Templates>,
 }
 
 /// The whole router, without the socket.io layer.
 pub fn router(state: AppState) -> Router {
     let protected = mails::router()
         .merge(suppressions::router())
+        .merge(templates::protected())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(protected)
         .merge(health::router())
         .merge(live::router())
         .merge(openapi::router())
+        .merge(templates::open())
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,

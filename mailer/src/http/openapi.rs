@@ -219,9 +219,12 @@ impl Modify for BearerAuth {
     paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails,
         super::mails::retry_mail, super::mails::retry_mails, super::mails::cancel_mail,
         super::suppressions::list, super::suppressions::add, super::suppressions::remove,
+        super::templates::list_templates, super::templates::render_template,
+        super::templates::preview::preview_template,
         super::health::health, super::health::metrics),
     components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc,
-        RetryFilterDoc, RetriedDoc, SuppressionDoc, NewSuppressionDoc, SuppressionPageDoc)),
+        RetryFilterDoc, RetriedDoc, SuppressionDoc, NewSuppressionDoc, SuppressionPageDoc,
+        super::templates::TemplateSummary, super::templates::VarSummary, super::templates::RenderRequestDoc, super::templates::RenderedTemplate)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

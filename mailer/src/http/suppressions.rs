@@ -82,7 +82,7 @@ fn address(value: &str) -> Result<Email, MailError> {
 pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     let body: NewSuppressionBody = match read_json(&headers, body).await {
         Ok(body) => body,
-        Err(response) => return response,
+        Err(e) => return e.into_response(),
     };
     let added = async {
         let email = address(
@@ -126,10 +126,10 @@ pub async fn remove(State(state): State<AppState>, Path(email): Path<String>) ->
         if state.core.store().unsuppress(&email).await? {
             Ok(())
         } else {
-            Err(MailError::Missing {
-                code: "not_found",
-                message: format!("{} is not on the suppression list.", email.as_str()),
-            })
+            Err(MailError::missing(format!(
+                "{} is not on the suppression list.",
+                email.as_str()
+            )))
         }
     };
     match removed.await {

@@ -1,0 +1,224 @@
+//! The template routes, all read from the template catalog (`crate::templates::catalog`):
+//!
+//! - `GET /templates` (bearer token): every template with its locales and variables;
+//! - `POST /templates/{name}/{locale}/render` (bearer token): the subject, text and HTML of
+//!   a render with the given `vars`, or with the catalog's samples;
+//! - `GET /templates/{name}/{locale}` (open, like `/docs`): an HTML page previewing the
+//!   sample render ([`preview`]). It shows only catalog samples, never anyone's data.
+
+pub mod preview;
+
+use super::AppState;
+use super::json_body::read_object;
+use crate::error::MailError;
+use crate::templates::{SampleError, Templates};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::HeaderMap;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use domain::{Locale, Template};
+use serde::Serialize;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use utoipa::ToSchema;
+
+/// The routes that need the bearer token.
+pub fn protected() -> Router<AppState> {
+    Router::new()
+        .route("/templates", get(list_templates))
+        .route("/templates/{name}/{locale}/render", post(render_template))
+}
+
+/// The preview page, open to anyone.
+pub fn open() -> Router<AppState> {
+    Router::new().route("/templates/{name}/{locale}", get(preview::preview_template))
+}
+
+/// One template of `GET /templates`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TemplateSummary {
+    /// The name a mail request gives as `template`.
+    name: String,
+    /// When the mail is sent.
+    description: String,
+    /// The locales it is written in.
+    locales: Vec<String>,
+    /// The variables a mail request passes in `vars`, each with its sample value.
+    vars: Vec<VarSummary>,
+    /// The variables filled from the recipient (`name`, `email`), not accepted in `vars`;
+    /// their samples are the sample recipient's.
+    recipient_vars: Vec<VarSummary>,
+}
+
+/// One variable of a template.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct VarSummary {
+    /// The key.
+    name: String,
+    /// What it holds.
+    description: String,
+    /// The value renders use when no `vars` are given, and previews always.
+    sample: Value,
+}
+
+/// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RenderRequestDoc {
+    /// Exactly the template's variables; when absent or null, the catalog's samples.
+    vars: Option<Map<String, Value>>,
+}
+
+/// A rendered template.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RenderedTemplate {
+    /// The subject line.
+    subject: String,
+    /// The plain-text body.
+    text: String,
+    /// The HTML body.
+    html: String,
+}
+
+/// Every template with its locales and variables, from the template catalog.
+#[utoipa::path(get, path = "/templates", tag = "templates",
+    responses(
+        (status = 200, description = "Every template", body = Vec<TemplateSummary>),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateSummary>> {
+    let catalog = state.templates.catalog();
+    let recipient_vars: Vec<VarSummary> = catalog
+        .recipient_vars
+        .iter()
+        .map(|v| VarSummary {
+            name: v.name.clone(),
+            description: v.description.clone(),
+            sample: catalog.recipient_sample(&v.name),
+        })
+        .collect();
+    let summaries = Template::ALL
+        .into_iter()
+        .map(|template| {
+            let entry = state.templates.entry(template);
+            TemplateSummary {
+                name: template.as_str().to_string(),
+                description: entry.description.clone(),
+                locales: entry.locales.iter().map(|l| l.as_str().into()).collect(),
+                vars: entry
+                    .vars
+                    .iter()
+                    .map(|v| VarSummary {
+                        name: v.name.clone(),
+                        description: v.description.clone(),
+                        sample: v.sample.clone(),
+                    })
+                    .collect(),
+                recipient_vars: recipient_vars.clone(),
+            }
+        })
+        .collect();
+    Json(summaries)
+}
+
+/// Renders a template for the sample recipient, with `vars` or with the catalog's samples.
+/// `vars` must hold exactly the template's variables: a missing or an unknown one is a 400
+/// whose `details` name it (`vars.<name>`).
+#[utoipa::path(post, path = "/templates/{name}/{locale}/render", tag = "templates",
+    params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
+    request_body(content = Option<RenderRequestDoc>, content_type = "application/json", description = "Optional: an empty body renders the samples"),
+    responses(
+        (status = 200, description = "The rendered subject, text and HTML", body = RenderedTemplate),
+        (status = 400, description = "Not JSON (`invalid_json`), or a missing, unknown or mistyped variable (`invalid_request`, details per variable)", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 404, description = "No such template or locale", body = super::openapi::ErrorDoc),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
+        (status = 415, description = "A body whose content type is not JSON", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn render_template(
+    State(state): State<AppState>,
+    Path((name, locale)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Json<RenderedTemplate>, MailError> {
+    let (template, locale) = find(&state.templates, &name, &locale)?;
+    let vars = read_vars(&headers, body).await?;
+    let mail = state
+        .templates
+        .render_sample(template, locale, vars.as_ref())
+        .map_err(refused)?;
+    Ok(Json(RenderedTemplate {
+        subject: mail.subject,
+        text: mail.text,
+        html: mail.html,
+    }))
+}
+
+/// The template and locale a path names, or 404 naming what exists.
+pub(super) fn find(
+    templates: &Templates,
+    name: &str,
+    locale: &str,
+) -> Result<(Template, Locale), MailError> {
+    let Ok(template) = Template::parse(name) else {
+        let known: Vec<&str> = Template::ALL.iter().map(|t| t.as_str()).collect();
+        return Err(MailError::missing(format!(
+            "No template is named {name:?}; the templates are {}.",
+            known.join(", ")
+        )));
+    };
+    let locales = &templates.entry(template).locales;
+    match Locale::parse(locale) {
+        Ok(locale) if locales.contains(&locale) => Ok((template, locale)),
+        _ => {
+            let known: Vec<&str> = locales.iter().map(|l| l.as_str()).collect();
+            Err(MailError::missing(format!(
+                "The {template} template has no locale {locale:?}; its locales are {}.",
+                known.join(", ")
+            )))
+        }
+    }
+}
+
+pub(super) fn refused(error: SampleError) -> MailError {
+    match error {
+        SampleError::Vars(fields) => MailError::InvalidFields(fields),
+        // The vars passed the checks but the engine still refused them: say why, against
+        // `vars` as a whole, since minijinja names the template line rather than a variable.
+        SampleError::Render(e) => {
+            MailError::InvalidFields(BTreeMap::from([("vars".to_string(), e.to_string())]))
+        }
+    }
+}
+
+/// Reads a render body within the mail routes' 64 KiB: `Ok(None)` for an empty body, `null`,
+/// or an object without `vars` (or with `vars: null`), the object otherwise. A body that is
+/// not empty must be declared as JSON (415), be a JSON object or `null` (400 `invalid_json`)
+/// and hold only `vars`.
+async fn read_vars(
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Option<Map<String, Value>>, MailError> {
+    let Some(mut fields) = read_object(headers, body).await? else {
+        return Ok(None);
+    };
+    let vars = fields.remove("vars");
+    if !fields.is_empty() {
+        let unknown = fields
+            .keys()
+            .map(|k| (k.clone(), "is not a field of a render request".to_string()))
+            .collect();
+        return Err(MailError::InvalidFields(unknown));
+    }
+    match vars {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(vars)) => Ok(Some(vars)),
+        Some(_) => Err(MailError::InvalidFields(BTreeMap::from([(
+            "vars".to_string(),
+            "must be an object".to_string(),
+        )]))),
+    }
+}
