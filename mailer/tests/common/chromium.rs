@@ -115,7 +115,15 @@ impl Browser {
 
     /// GETs the session's `path` and returns the answer's `value`, or `None` on an error.
     pub async fn get(&self, path: &str) -> Option<Value> {
-        let answer: Value = self.http.get(self.url(path)).send().await.ok()?.json().await.ok()?;
+        let answer: Value = self
+            .http
+            .get(self.url(path))
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
         if answer["value"].get("error").is_some() {
             return None;
         }
@@ -135,11 +143,14 @@ impl Browser {
 
     /// The page's visible text.
     pub async fn text(&self) -> String {
-        self.run("return document.body ? document.body.innerText : ''", json!([]))
-            .await
-            .as_str()
-            .unwrap_or("")
-            .to_string()
+        self.run(
+            "return document.body ? document.body.innerText : ''",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or("")
+        .to_string()
     }
 
     /// Polls the page's text every 100 ms for up to `seconds` until `done` holds, and
