@@ -121,6 +121,45 @@ async fn with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipi
     assert!(asked_again.is_none(), "asked once");
 }
 
+#[tokio::test]
+async fn the_live_page_is_served_with_a_policy_that_lets_it_load_only_its_own_files() {
+    let app = spawn_app().await;
+    let get = |path: &'static str| app.http.get(format!("{}{path}", app.base)).send();
+    let page = get("/").await.unwrap();
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let policy = header("content-security-policy");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<!-- template previews -->"), "{html}");
+    assert!(
+        !html.contains("<style") && !html.contains("style="),
+        "no inline style"
+    );
+    for (path, kind) in [("/live.js", "text/javascript"), ("/live.css", "text/css")] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+}
+
 /// `POST path` with the token and `body`; the status and the JSON body (`Null` if none).
 async fn post_json(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
     let response = app
