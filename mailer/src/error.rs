@@ -40,6 +40,23 @@ pub enum MailError {
         /// One sentence for the client.
         message: String,
     },
+    /// The delivery is not in a status the operation applies to (409).
+    #[error("{message}")]
+    Conflict {
+        /// `not_retryable`, `not_cancellable`, `suppressed`.
+        code: &'static str,
+        /// One sentence for the client: the status it is in.
+        message: String,
+    },
+    /// No such entry (404) other than a mail: a template, an address on the suppression
+    /// list.
+    #[error("{message}")]
+    Missing {
+        /// `not_found`, `unknown_template`, …
+        code: &'static str,
+        /// One sentence for the client.
+        message: String,
+    },
     /// No valid bearer token.
     #[error("a valid bearer token is required")]
     Unauthorized,
@@ -62,7 +79,9 @@ impl MailError {
             }
             Self::NotFound(_) => "not_found",
             Self::InvalidId => "invalid_id",
-            Self::Invalid { code, .. } => code,
+            Self::Invalid { code, .. }
+            | Self::Conflict { code, .. }
+            | Self::Missing { code, .. } => code,
             Self::Unauthorized => "unauthorized",
         }
     }
@@ -78,7 +97,9 @@ impl MailError {
             }
             Self::NotFound(_) => "No mail request has this id.".into(),
             Self::InvalidId => "The mail id must be a UUID.".into(),
-            Self::Invalid { message, .. } => message.clone(),
+            Self::Invalid { message, .. }
+            | Self::Conflict { message, .. }
+            | Self::Missing { message, .. } => message.clone(),
             Self::Unauthorized => {
                 "A valid bearer token is required: Authorization: Bearer <transport.socketio.token>."
                     .into()
@@ -91,8 +112,9 @@ impl MailError {
             Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
-            Self::NotFound(_) => StatusCode::NOT_FOUND,
+            Self::NotFound(_) | Self::Missing { .. } => StatusCode::NOT_FOUND,
             Self::InvalidId | Self::Invalid { .. } => StatusCode::BAD_REQUEST,
+            Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
         }
     }

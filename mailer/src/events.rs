@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 pub struct MailStatusEvent {
     /// The request id.
     pub id: MailRequestId,
-    /// `sent`, `retrying` or `failed`.
+    /// `queued` (a retry), `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     pub status: &'static str,
     /// SMTP tries so far.
     pub attempts: u32,
@@ -45,10 +45,15 @@ pub struct MailActivityEvent {
     pub template: Template,
     /// The recipient (whole on `/`; on `/live` see [`LiveRecipients`]).
     pub to: Recipient,
-    /// `queued`, `sent`, `retrying` or `failed`.
+    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     pub status: &'static str,
     /// When the status changed (RFC 3339).
     pub at: String,
+    /// SMTP tries so far.
+    pub attempts: u32,
+    /// The last try's error, or why it was not sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Somewhere else to publish status changes (the AMQP events exchange).
@@ -112,11 +117,14 @@ impl Events {
             to: to.clone(),
             status: "queued",
             at: rfc3339(Utc::now()),
+            attempts: 0,
+            error: None,
         })
         .await;
     }
 
-    /// Announces a status change after a try.
+    /// Announces a status change: after a try, or an operator's retry or cancel, or a
+    /// request stored `suppressed`.
     pub async fn status_changed(
         &self,
         id: MailRequestId,
@@ -133,9 +141,8 @@ impl Events {
             attempts,
             error,
         };
-        let final_status = matches!(status, DeliveryStatus::Sent | DeliveryStatus::Failed);
         let sender = self.senders.lock().ok().and_then(|mut map| {
-            if final_status {
+            if status.is_final() {
                 map.remove(&id)
             } else {
                 map.get(&id).copied()
@@ -158,6 +165,8 @@ impl Events {
             to: to.clone(),
             status: status_name,
             at: rfc3339(Utc::now()),
+            attempts: event.attempts,
+            error: event.error.clone(),
         })
         .await;
         if let Some(publisher) = &self.publisher

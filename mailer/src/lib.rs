@@ -25,7 +25,8 @@ pub use error::MailError;
 pub use sending::DeliveryOptions;
 pub use startup::{App, MailerOptions, RunError, StartupError};
 pub use store::{
-    Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, Store, WriteCounters,
-    connect as connect_store,
+    Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, NewSuppression,
+    PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression, SuppressionPage,
+    WriteCounters, connect as connect_store, suppression_key,
 };
 pub use templates::Templates;

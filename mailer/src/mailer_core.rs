@@ -1,6 +1,8 @@
 //! The one core behind every door: `send-mail`, `POST /mails` and the AMQP consumer all
 //! call [`MailerCore::accept_mail_request`]; `get-mail` and `GET /mails/{id}` both call
-//! [`MailerCore::get_mail`].
+//! [`MailerCore::get_mail`]; `retry-mail` and `POST /mails/{id}/retry` call
+//! [`MailerCore::retry_mail`], `cancel-mail` and `POST /mails/{id}/cancel`
+//! [`MailerCore::cancel_mail`].
 //!
 //! A request is answered `accepted` only once it is stored; a store failure is answered
 //! `unavailable` so the sender tries again.
@@ -9,8 +11,9 @@ use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::sending::Deliveries;
-use crate::store::{DeliveryRecord, Inserted, Store};
-use domain::{MailAnswer, MailRequest, MailRequestId, MailStatus};
+use crate::store::{DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression};
+use chrono::Utc;
+use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use std::sync::Arc;
 use transport::{MailHandler, Origin};
 
@@ -79,9 +82,14 @@ impl MailerCore {
                 if let Origin::Socket(sid) = &origin {
                     self.events.remember_sender(id, sid);
                 }
-                self.events.queued(id, record.template, &record.to).await;
-                self.metrics.count_delivery("queued");
-                self.deliveries.enqueue(record);
+                if record.status == DeliveryStatus::Suppressed {
+                    // Stored and answered like any other, never handed to the dispatcher.
+                    self.announce(&record).await;
+                } else {
+                    self.events.queued(id, record.template, &record.to).await;
+                    self.metrics.count_delivery("queued");
+                    self.deliveries.enqueue(record);
+                }
                 MailAnswer::accepted(id)
             }
             Ok(Inserted::Duplicate) => MailAnswer::duplicate(id),
@@ -95,6 +103,98 @@ impl MailerCore {
     /// The delivery record of `id`.
     pub async fn get_mail(&self, id: MailRequestId) -> Result<DeliveryRecord, MailError> {
         self.store.get(id).await?.ok_or(MailError::NotFound(id))
+    }
+
+    /// Puts the `failed` delivery `id` back to `queued` and hands it to the dispatcher; the
+    /// socket that asked, if one did, hears its next statuses as its sender would.
+    #[tracing::instrument(name = "Retrying a mail", skip_all, fields(mail_id = %id))]
+    pub async fn retry_mail(
+        &self,
+        id: MailRequestId,
+        origin: &Origin,
+    ) -> Result<DeliveryRecord, MailError> {
+        let mut record = self.store.retry(id, Utc::now()).await?;
+        if let Origin::Socket(sid) = origin {
+            self.events.remember_sender(id, sid);
+        }
+        // Read back after the write: the dispatcher may have claimed it in between, which
+        // the outside world sees as `queued` too.
+        record.status = DeliveryStatus::Queued;
+        self.requeued(record.clone()).await;
+        self.metrics.count_operation("retry", 1);
+        Ok(record)
+    }
+
+    /// Retries every `failed` delivery `filter` matches, a page per store transaction, and
+    /// returns how many went back to `queued`.
+    #[tracing::instrument(name = "Retrying failed mails", skip_all)]
+    pub async fn retry_mails(&self, filter: &RetryFilter) -> Result<u64, MailError> {
+        const PAGE: u64 = 500;
+        let mut retried = 0;
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .retry_page(filter, after.as_ref(), PAGE, Utc::now())
+                .await?;
+            retried += page.retried.len() as u64;
+            self.metrics
+                .count_operation("retry", page.retried.len() as u64);
+            for mut record in page.retried {
+                record.status = DeliveryStatus::Queued;
+                self.requeued(record).await;
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        tracing::info!(count = retried, "failed mails put back to queued");
+        Ok(retried)
+    }
+
+    /// Cancels the `queued` or `retrying` delivery `id`: it is never sent.
+    #[tracing::instrument(name = "Cancelling a mail", skip_all, fields(mail_id = %id))]
+    pub async fn cancel_mail(&self, id: MailRequestId) -> Result<DeliveryRecord, MailError> {
+        let record = self.store.cancel(id, Utc::now()).await?;
+        self.announce(&record).await;
+        self.metrics.count_operation("cancel", 1);
+        Ok(record)
+    }
+
+    /// Puts `email` on the suppression list (`POST /suppressions`); true when it is new.
+    pub async fn suppress(
+        &self,
+        email: &Email,
+        reason: Option<String>,
+    ) -> Result<(Suppression, bool), MailError> {
+        let reason = reason.unwrap_or_else(|| "added through POST /suppressions".into());
+        let (entry, added) = self.store.suppress(email, reason, Utc::now()).await?;
+        if added {
+            self.metrics.count_suppression("api");
+        }
+        Ok((entry, added))
+    }
+
+    /// A retried delivery: announced `queued` and handed to the dispatcher.
+    async fn requeued(&self, record: DeliveryRecord) {
+        self.announce(&record).await;
+        self.deliveries.enqueue(record);
+    }
+
+    /// Counts and announces the status `record` now has.
+    async fn announce(&self, record: &DeliveryRecord) {
+        self.metrics.count_delivery(record.status.as_public());
+        self.events
+            .status_changed(
+                record.id,
+                record.template,
+                &record.to,
+                record.status,
+                record.attempts,
+                record.last_error.clone(),
+            )
+            .await;
     }
 }
 

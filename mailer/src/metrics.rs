@@ -39,7 +39,8 @@ pub struct StatusLabel {
 /// The `class` label of `smtp_errors_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ClassLabel {
-    /// `transient`, `permanent`, `connection` or `timeout`.
+    /// `transient`, `permanent`, `recipient` (a mailbox refused at `RCPT TO`),
+    /// `connection`, `timeout` or `message`.
     pub class: &'static str,
 }
 
@@ -48,6 +49,20 @@ pub struct ClassLabel {
 pub struct NamespaceLabel {
     /// `/` or `/live`.
     pub namespace: &'static str,
+}
+
+/// What an operator did to deliveries (`mail_operations_total`).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabel {
+    /// `retry` (one per delivery put back to `queued`) or `cancel`.
+    pub operation: &'static str,
+}
+
+/// Where an address put on the suppression list came from.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabel {
+    /// `smtp` (a refusal at `RCPT TO`) or `api` (`POST /suppressions`).
+    pub source: &'static str,
 }
 
 /// The `reason` label of a refused socket.io request.
@@ -90,6 +105,10 @@ pub struct Metrics {
     pub store_rows: Counter,
     /// Pauses of the SQLite writer for a checkpoint of a long WAL.
     pub store_checkpoint_waits: Counter,
+    /// Deliveries retried or cancelled by an operator.
+    pub operations: Family<OperationLabel, Counter>,
+    /// Addresses put on the suppression list, by source.
+    pub suppressions: Family<SourceLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -121,6 +140,18 @@ impl Metrics {
         let store_commits = Counter::default();
         let store_rows = Counter::default();
         let store_checkpoint_waits = Counter::default();
+        let operations = Family::<OperationLabel, Counter>::default();
+        let suppressions = Family::<SourceLabel, Counter>::default();
+        registry.register(
+            "mail_operations",
+            "Deliveries an operator retried (failed back to queued) or cancelled, by operation",
+            operations.clone(),
+        );
+        registry.register(
+            "suppressions_added",
+            "Addresses put on the suppression list, by source (smtp: refused at RCPT TO; api)",
+            suppressions.clone(),
+        );
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -203,7 +234,23 @@ impl Metrics {
             store_commits,
             store_rows,
             store_checkpoint_waits,
+            operations,
+            suppressions,
         }
+    }
+
+    /// Counts `n` deliveries an operator retried or cancelled.
+    pub fn count_operation(&self, operation: &'static str, n: u64) {
+        self.operations
+            .get_or_create(&OperationLabel { operation })
+            .inc_by(n);
+    }
+
+    /// Counts one address put on the suppression list.
+    pub fn count_suppression(&self, source: &'static str) {
+        self.suppressions
+            .get_or_create(&SourceLabel { source })
+            .inc();
     }
 
     /// The counters the SQLite writer moves.

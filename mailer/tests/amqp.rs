@@ -29,27 +29,13 @@ async fn rabbitmq_reachable(test: &str) -> bool {
     reachable
 }
 
-#[tokio::test]
-async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published() {
-    let test = "a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published";
-    if !rabbitmq_reachable(test).await {
-        return;
-    }
-    let dir = tempfile::TempDir::new().unwrap();
-    let mut config = test_config(&dir);
-    let suffix = uuid::Uuid::new_v4().simple().to_string();
-    config.transport.kind = domain::config::TransportKind::Amqp;
-    config.transport.amqp.exchange = format!("facteur.test.{suffix}");
-    config.transport.amqp.queue = format!("facteur.test.{suffix}.requests");
-    let names = TopologyNames::of(&config.transport.amqp);
-    let app = spawn_with(config.clone(), fast_options(), Arc::new(dir)).await;
-
-    // An observer bound to the events exchange.
+/// A queue bound to every `mail.*` of the events exchange, and a consumer of it.
+async fn observe_events(names: &TopologyNames) -> (Connection, lapin::Channel, lapin::Consumer) {
     let connection = Connection::connect(AMQP, ConnectionProperties::default())
         .await
         .unwrap();
     let channel = connection.create_channel().await.unwrap();
-    declare_topology(&channel, &names).await.unwrap();
+    declare_topology(&channel, names).await.unwrap();
     let observer = channel
         .queue_declare(
             "".into(),
@@ -72,7 +58,7 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
         )
         .await
         .unwrap();
-    let mut events = channel
+    let events = channel
         .basic_consume(
             observer.name().clone(),
             "observer".into(),
@@ -84,6 +70,50 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
         )
         .await
         .unwrap();
+    (connection, channel, events)
+}
+
+/// Deletes the test's queues and exchanges and closes `connection`.
+async fn remove_topology(connection: Connection, channel: &lapin::Channel, names: &TopologyNames) {
+    for queue in [&names.queue, &names.dead_queue] {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [
+        &names.exchange,
+        &names.dead_letter_exchange,
+        &names.events_exchange,
+    ] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// A configuration on the AMQP transport with names of its own.
+fn amqp_config(dir: &tempfile::TempDir) -> domain::config::Config {
+    let mut config = test_config(dir);
+    let suffix = uuid::Uuid::new_v4().simple().to_string();
+    config.transport.kind = domain::config::TransportKind::Amqp;
+    config.transport.amqp.exchange = format!("facteur.test.{suffix}");
+    config.transport.amqp.queue = format!("facteur.test.{suffix}.requests");
+    config
+}
+
+#[tokio::test]
+async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published() {
+    let test = "a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published";
+    if !rabbitmq_reachable(test).await {
+        return;
+    }
+    let dir = tempfile::TempDir::new().unwrap();
+    let config = amqp_config(&dir);
+    let names = TopologyNames::of(&config.transport.amqp);
+    let app = spawn_with(config.clone(), fast_options(), Arc::new(dir)).await;
+
+    let (connection, channel, mut events) = observe_events(&names).await;
 
     let publisher = AmqpPublisher::start(&config.transport.amqp);
     assert!(
@@ -131,19 +161,101 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
 
     publisher.close().await;
     drop(app);
-    for queue in [&names.queue, &names.dead_queue] {
-        let _ = channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
+    remove_topology(connection, &channel, &names).await;
+}
+
+/// An operator's status changes reach the events exchange like a try's: a retry's
+/// `mail.queued`, a cancel's `mail.cancelled`, and `mail.suppressed` for a request to a
+/// suppressed address.
+#[tokio::test]
+async fn operators_status_changes_are_published_on_the_events_exchange() {
+    let test = "operators_status_changes_are_published_on_the_events_exchange";
+    if !rabbitmq_reachable(test).await {
+        return;
     }
-    for exchange in [
-        &names.exchange,
-        &names.dead_letter_exchange,
-        &names.events_exchange,
-    ] {
-        let _ = channel
-            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
+    let Some(smtp) = crate::common::node_smtp::NodeSmtp::start(test, &[]).await else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = amqp_config(&dir);
+    config.mailer.smtp = Some(smtp.config());
+    config.mailer.max_attempts = 2;
+    let names = TopologyNames::of(&config.transport.amqp);
+    let mut options = fast_options();
+    // A deferred mail waits 15 to 30 s for its next try: long enough to be cancelled.
+    options.delivery.retry_base = Duration::from_secs(30);
+    options.delivery.retry_cap = Duration::from_secs(60);
+    let app = spawn_with(config, options, Arc::new(dir)).await;
+    let (connection, channel, mut events) = observe_events(&names).await;
+
+    let send = |local: &str| {
+        let mut request = mail_request("welcome", "en");
+        request["to"]["email"] =
+            format!("{local}-{}@example.com", uuid::Uuid::new_v4().simple()).into();
+        request
+    };
+    // 552 once: failed at once, then retried.
+    let full = send("fullonce");
+    let later = send("later");
+    let grace = send("grace");
+    let id = |r: &serde_json::Value| r["id"].as_str().unwrap().to_string();
+    let (code, _) = app
+        .post(
+            "/suppressions",
+            &serde_json::json!({"email": grace["to"]["email"]}),
+        )
+        .await;
+    assert_eq!(code, 201);
+    for request in [&full, &later, &grace] {
+        assert_eq!(app.post_mail(request).await.0, 202);
     }
-    let _ = connection.close(200, "done".into()).await;
+    app.wait_for_status(&id(&full), "failed", Duration::from_secs(10))
+        .await;
+    app.wait_for_status(&id(&later), "retrying", Duration::from_secs(10))
+        .await;
+    let (code, _) = app
+        .post(
+            &format!("/mails/{}/retry", id(&full)),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let (code, _) = app
+        .post(
+            &format!("/mails/{}/cancel", id(&later)),
+            &serde_json::json!({}),
+        )
+        .await;
+    assert_eq!(code, 200);
+
+    let want = [
+        ("mail.suppressed", id(&grace)),
+        ("mail.queued", id(&full)),
+        ("mail.sent", id(&full)),
+        ("mail.cancelled", id(&later)),
+    ];
+    let mut seen: Vec<(String, serde_json::Value)> = Vec::new();
+    let found = |seen: &[(String, serde_json::Value)], key: &str, id: &str| {
+        seen.iter().any(|(k, body)| k == key && body["id"] == id)
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(15), async {
+        while !want.iter().all(|(k, id)| found(&seen, k, id)) {
+            let delivery = events.next().await.expect("an event").expect("a delivery");
+            let body = serde_json::from_slice(&delivery.data).unwrap();
+            seen.push((delivery.routing_key.as_str().to_string(), body));
+        }
+    })
+    .await;
+    for (key, id) in &want {
+        assert!(found(&seen, key, id), "{key} for {id}: {seen:?}");
+    }
+    let cancelled = seen
+        .iter()
+        .find(|(k, _)| k == "mail.cancelled")
+        .map(|(_, body)| body.clone())
+        .unwrap();
+    assert_eq!(cancelled["status"], "cancelled");
+    assert_eq!(cancelled["attempts"], 1);
+    drop(app);
+    remove_topology(connection, &channel, &names).await;
 }

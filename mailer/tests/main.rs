@@ -7,6 +7,7 @@ mod common;
 mod delivery_safety;
 mod live_page;
 mod live_privacy;
+mod operations;
 mod rest;
 mod smtp_delivery;
 mod smtp_pipelining;

@@ -223,3 +223,42 @@ async fn a_sender_lettre_cannot_use_stops_the_start_and_names_the_key() {
     };
     assert!(error.starts_with("mailer.from:"), "{error}");
 }
+
+/// `/openapi.json` documents each route of "Operating deliveries": its method, its error
+/// answers, the bearer token, and the statuses a record can have.
+#[tokio::test]
+async fn openapi_documents_every_operator_route() {
+    let app = crate::common::spawn_app().await;
+    let (status, api) = app.get("/openapi.json").await;
+    assert_eq!(status, 200);
+    for (path, method, answers) in [
+        (
+            "/mails/{id}/retry",
+            "post",
+            &["200", "404", "409", "401"][..],
+        ),
+        ("/mails/retry", "post", &["200", "400", "401", "413", "415"]),
+        ("/mails/{id}/cancel", "post", &["200", "404", "409", "401"]),
+        ("/suppressions", "get", &["200", "400", "401"]),
+        ("/suppressions", "post", &["201", "200", "400", "401"]),
+        ("/suppressions/{email}", "delete", &["204", "404", "401"]),
+    ] {
+        let operation = &api["paths"][path][method];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        for answer in answers {
+            assert!(
+                operation["responses"][answer].is_object(),
+                "{method} {path} documents {answer}: {operation}"
+            );
+        }
+        assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]));
+    }
+    let record = &api["components"]["schemas"]["DeliveryRecordDoc"]["properties"]["status"];
+    for status in mailer::PUBLIC_STATUSES {
+        assert!(
+            record["description"].as_str().unwrap().contains(status),
+            "{status} in {record}"
+        );
+    }
+    assert!(api["components"]["schemas"]["SuppressionPageDoc"].is_object());
+}

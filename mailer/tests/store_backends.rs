@@ -18,7 +18,7 @@ fn postgres_base() -> String {
 }
 
 /// A fresh PostgreSQL database, or None (after a visible skip) when PostgreSQL is not reachable.
-async fn fresh_postgres(test: &str) -> Option<(String, String)> {
+pub async fn fresh_postgres(test: &str) -> Option<(String, String)> {
     let base = postgres_base();
     let admin =
         match tokio::time::timeout(std::time::Duration::from_secs(5), Database::connect(&base))
@@ -42,7 +42,7 @@ async fn fresh_postgres(test: &str) -> Option<(String, String)> {
     Some((url, name))
 }
 
-async fn drop_postgres(name: &str) {
+pub async fn drop_postgres(name: &str) {
     if let Ok(admin) = Database::connect(&postgres_base()).await {
         let _ = admin
             .execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
@@ -81,6 +81,7 @@ fn finished(
         error: error.map(str::to_string),
         at,
         next_attempt_at,
+        suppress: None,
     }
 }
 
@@ -173,7 +174,7 @@ async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &
 }
 
 /// Inserts `requests` as the first schema's columns, without the store's writer.
-async fn insert_raw(db: &sea_orm::DatabaseConnection, requests: &[MailRequest]) {
+pub async fn insert_raw(db: &sea_orm::DatabaseConnection, requests: &[MailRequest]) {
     let now = Utc::now().timestamp_millis();
     for r in requests {
         let q = Query::insert()

@@ -14,7 +14,9 @@
 //
 // Recipients decide the replies: a local part starting `refused` gets 550 at RCPT TO; one
 // starting `later` gets 451 the first two times it is tried, then is accepted; one starting
-// `bounceonce` gets 550 at RCPT TO the first time only.
+// `bounceonce` gets 550 at RCPT TO the first time only; one starting `fullonce` gets 552
+// (mailbox full: permanent, but about this mail, not the address) the first time only.
+// Without --count-only, every RCPT TO is also printed as `{"rcpt":ADDRESS,"code":N}`.
 'use strict';
 const net = require('net');
 const { SMTPServer } = require('smtp-server');
@@ -30,6 +32,24 @@ const refuseSecondEhlo = flag('--refuse-second-ehlo');
 let mails = 0;
 const tries = new Map();
 
+// The reply to one RCPT TO, by the recipient's local part (see the header).
+function decide(address, callback) {
+  const local = address.address.split('@')[0];
+  const refuse = (code, text) => {
+    const err = new Error(text);
+    err.responseCode = code;
+    callback(err);
+  };
+  const first = !tries.has(address.address);
+  const n = (tries.get(address.address) || 0) + 1;
+  tries.set(address.address, n);
+  if (local.startsWith('refused')) return refuse(550, 'no such mailbox here');
+  if (local.startsWith('bounceonce') && first) return refuse(550, 'no such mailbox here');
+  if (local.startsWith('fullonce') && first) return refuse(552, 'mailbox full');
+  if (local.startsWith('later') && n <= 2) return refuse(451, 'try again later');
+  callback();
+}
+
 const server = new SMTPServer({
   name: 'smtp.test',
   authOptional: true,
@@ -37,29 +57,9 @@ const server = new SMTPServer({
   logger: false,
   // The benchmark keeps many connections open at once.
   maxClients: 1000,
-  onRcptTo(address, _session, callback) {
-    const local = address.address.split('@')[0];
-    if (local.startsWith('refused')) {
-      const err = new Error('no such mailbox here');
-      err.responseCode = 550;
-      return callback(err);
-    }
-    if (local.startsWith('bounceonce') && !tries.has(address.address)) {
-      tries.set(address.address, 1);
-      const err = new Error('no such mailbox here');
-      err.responseCode = 550;
-      return callback(err);
-    }
-    if (local.startsWith('later')) {
-      const n = (tries.get(address.address) || 0) + 1;
-      tries.set(address.address, n);
-      if (n <= 2) {
-        const err = new Error('try again later');
-        err.responseCode = 451;
-        return callback(err);
-      }
-    }
-    callback();
+  onRcptTo(address, session, callback) {
+    const reply = (code) => { if (!countOnly) console.log(JSON.stringify({ rcpt: address.address, code })); };
+    decide(address, (err) => { reply(err ? err.responseCode : 250); callback(err); });
   },
   onData(stream, session, callback) {
     const chunks = [];

@@ -86,6 +86,21 @@ struct MaskedActivity<'a> {
     to: MaskedRecipient,
     status: &'static str,
     at: &'a str,
+    attempts: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+}
+
+/// `error` as anonymous viewers see it: an SMTP server's refusal often quotes the address
+/// (`550 <ada@example.com>: no such user`), so every form of it the error holds is masked.
+fn mask_in(error: &str, email: &str) -> String {
+    let masked = mask_email(email);
+    let mut out = error.replace(email, &masked);
+    let lower = email.to_lowercase();
+    if lower != email {
+        out = out.replace(&lower, &masked);
+    }
+    out
 }
 
 /// `ada@example.com` → `a…@example.com`: the first character, an ellipsis, the domain.
@@ -173,6 +188,11 @@ fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde
             },
             status: event.status,
             at: &event.at,
+            attempts: event.attempts,
+            error: event
+                .error
+                .as_deref()
+                .map(|e| mask_in(e, event.to.email.as_str())),
         }),
     };
     value.ok()
@@ -180,7 +200,18 @@ fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde
 
 #[cfg(test)]
 mod tests {
-    use super::mask_email;
+    use super::{mask_email, mask_in};
+
+    #[test]
+    fn an_error_shown_to_anonymous_viewers_does_not_quote_the_address() {
+        assert_eq!(
+            mask_in(
+                "SMTP: permanent error (550): <Ada@example.com> unknown; ada@example.com",
+                "Ada@example.com"
+            ),
+            "SMTP: permanent error (550): <A\u{2026}@example.com> unknown; A\u{2026}@example.com"
+        );
+    }
 
     #[test]
     fn a_masked_address_keeps_its_first_character_and_its_domain() {

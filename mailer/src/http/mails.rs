@@ -1,9 +1,11 @@
-//! `POST /mails`, `GET /mails/{id}` and `GET /mails`: the REST doors of the same core the
-//! socket.io events use.
+//! `POST /mails`, `GET /mails/{id}`, `GET /mails`, and an operator's `POST
+//! /mails/{id}/retry`, `POST /mails/retry` and `POST /mails/{id}/cancel`: the REST doors of
+//! the same core the socket.io events use.
 
 use super::AppState;
+use super::json_body::read_json;
 use crate::error::MailError;
-use crate::store::DeliveryStatus;
+use crate::store::{DeliveryRecord, DeliveryStatus, RetryFilter};
 use axum::body::{Body, to_bytes};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -11,8 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::mail::MAX_REQUEST_BYTES;
-use domain::{MailAnswer, MailRequest, MailRequestId, MailStatus};
+use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus, Template};
 use serde::Deserialize;
+use serde_json::json;
 use transport::Origin;
 
 /// The routes of this module.
@@ -20,6 +23,9 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/mails", post(create_mail).get(list_mails))
         .route("/mails/{id}", get(get_mail))
+        .route("/mails/retry", post(retry_mails))
+        .route("/mails/{id}/retry", post(retry_mail))
+        .route("/mails/{id}/cancel", post(cancel_mail))
 }
 
 fn answer_response(answer: MailAnswer) -> Response {
@@ -32,7 +38,7 @@ fn answer_response(answer: MailAnswer) -> Response {
     (status, Json(answer)).into_response()
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+pub(super) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -128,7 +134,7 @@ pub async fn get_mail(State(state): State<AppState>, Path(id): Path<String>) -> 
 /// `GET /mails` query parameters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListParams {
-    /// `queued`, `sent`, `retrying` or `failed`.
+    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     status: Option<String>,
     /// The page, from 1 (default 1).
     page: Option<String>,
@@ -136,7 +142,12 @@ pub struct ListParams {
     per_page: Option<String>,
 }
 
-fn number(name: &str, value: Option<&str>, default: u64, max: u64) -> Result<u64, MailError> {
+pub(super) fn number(
+    name: &str,
+    value: Option<&str>,
+    default: u64,
+    max: u64,
+) -> Result<u64, MailError> {
     match value {
         None | Some("") => Ok(default),
         Some(v) => match v.parse::<u64>() {
@@ -175,4 +186,119 @@ async fn list(state: &AppState, params: &ListParams) -> Result<crate::store::Pag
     let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
     let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
     state.core.store().list(status, page, per_page).await
+}
+
+/// The answer of an operation on one mail: the record as it now is, or the error.
+fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
+    match result {
+        Ok(record) => Json(record).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Puts a `failed` delivery back to `queued` (the same handler as `retry-mail`).
+#[utoipa::path(post, path = "/mails/{id}/retry", tag = "operations",
+    params(("id" = String, Path, description = "The request id (UUID)")),
+    responses(
+        (status = 200, description = "Queued again; the record as it now is", body = super::openapi::DeliveryRecordDoc),
+        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
+        (status = 409, description = "`not_retryable`: it is not failed; `suppressed`: its address is on the suppression list", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn retry_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<MailRequestId>() else {
+        return MailError::InvalidId.into_response();
+    };
+    record_or_error(state.core.retry_mail(id, &Origin::Http).await)
+}
+
+/// Cancels a `queued` or `retrying` delivery (the same handler as `cancel-mail`).
+#[utoipa::path(post, path = "/mails/{id}/cancel", tag = "operations",
+    params(("id" = String, Path, description = "The request id (UUID)")),
+    responses(
+        (status = 200, description = "Cancelled; it will never be sent", body = super::openapi::DeliveryRecordDoc),
+        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
+        (status = 409, description = "`not_cancellable`: sent, failed, cancelled, suppressed, or being handed to SMTP", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn cancel_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+    let Ok(id) = id.parse::<MailRequestId>() else {
+        return MailError::InvalidId.into_response();
+    };
+    record_or_error(state.core.cancel_mail(id).await)
+}
+
+/// The body of `POST /mails/retry`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryBody {
+    status: Option<String>,
+    template: Option<String>,
+    to: Option<String>,
+    before: Option<String>,
+}
+
+fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
+    let bad = |message: String| MailError::invalid("invalid_filter", message);
+    if body.status.as_deref() != Some("failed") {
+        return Err(bad(
+            "status must be \"failed\": only failed mails can be retried.".into(),
+        ));
+    }
+    let template = body
+        .template
+        .map(|t| Template::parse(&t).map_err(|e| bad(format!("template {}.", e.message))))
+        .transpose()?;
+    let to = body
+        .to
+        .map(|t| Email::parse(t).map_err(|e| bad(format!("to {}.", e.message))))
+        .transpose()?;
+    let before = body
+        .before
+        .map(|b| {
+            chrono::DateTime::parse_from_rfc3339(&b)
+                .map(|t| t.with_timezone(&chrono::Utc))
+                .map_err(|_| bad(format!("before must be an RFC 3339 time, not {b:?}.")))
+        })
+        .transpose()?;
+    Ok(RetryFilter {
+        template,
+        to,
+        before,
+    })
+}
+
+/// Puts every `failed` delivery the filter matches back to `queued`, a page per store
+/// transaction; deliveries to a suppressed address stay `failed`.
+#[utoipa::path(post, path = "/mails/retry", tag = "operations",
+    request_body(content = super::openapi::RetryFilterDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "How many went back to queued", body = super::openapi::RetriedDoc),
+        (status = 400, description = "A bad filter", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn retry_mails(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let body: RetryBody = match read_json(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let retried = async {
+        let filter = retry_filter(body)?;
+        state.core.retry_mails(&filter).await
+    };
+    match retried.await {
+        Ok(n) => Json(json!({ "retried": n })).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

@@ -1,15 +1,18 @@
 //! The REST side of the mailer (axum): the router, the shared state, bearer-token checks
 //! and request metrics. One module per URL family:
 //!
-//! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`;
+//! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`, and retrying and cancelling;
+//! - [`suppressions`]: the suppression list;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/` and its socket.io client `/live.js`;
 //! - [`openapi`]: `/openapi.json` and `/docs`.
 
 pub mod health;
+mod json_body;
 pub mod live;
 pub mod mails;
 pub mod openapi;
+pub mod suppressions;
 
 use crate::amqp::TransportHealth;
 use crate::error::MailError;
@@ -41,8 +44,9 @@ pub struct AppState {
 
 /// The whole router, without the socket.io layer.
 pub fn router(state: AppState) -> Router {
-    let protected =
-        mails::router().route_layer(middleware::from_fn_with_state(state.clone(), require_token));
+    let protected = mails::router()
+        .merge(suppressions::router())
+        .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()
         .merge(protected)
         .merge(health::router())

@@ -55,10 +55,15 @@ pub struct MailActivityDoc {
     /// On `/` the whole recipient ([`RecipientDoc`]); on `/live` a [`MaskedRecipientDoc`],
     /// or the whole recipient when `mailer.live_token` is set.
     to: serde_json::Value,
-    /// `queued`, `sent`, `retrying` or `failed`.
+    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     status: String,
     /// When the status changed (RFC 3339).
     at: String,
+    /// SMTP tries so far.
+    attempts: u32,
+    /// The last try's error, or why it was not sent (on `/live` with masked recipients,
+    /// the address masked in it too).
+    error: Option<String>,
 }
 
 /// The answer to a mail request.
@@ -85,7 +90,7 @@ pub struct DeliveryRecordDoc {
     locale: String,
     /// The recipient.
     to: RecipientDoc,
-    /// `queued`, `sent`, `retrying` or `failed`.
+    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     status: String,
     /// SMTP tries so far.
     attempts: u32,
@@ -108,6 +113,64 @@ pub struct PageDoc {
     /// The page, from 1.
     page: u64,
     /// Records per page.
+    per_page: u64,
+}
+
+/// The filter of `POST /mails/retry`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RetryFilterDoc {
+    /// Must be `failed`.
+    status: String,
+    /// Only this template.
+    template: Option<String>,
+    /// Only this recipient (the domain compared without case).
+    to: Option<String>,
+    /// Only mails stored before this time (RFC 3339).
+    before: Option<String>,
+}
+
+/// The answer of `POST /mails/retry`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct RetriedDoc {
+    /// How many deliveries went back to `queued`.
+    retried: u64,
+}
+
+/// An address the mailer will not send to.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SuppressionDoc {
+    /// The address: its local part as given, its domain in lower case.
+    email: String,
+    /// Why: the SMTP server's refusal at `RCPT TO`, or what the operator wrote.
+    reason: String,
+    /// When it was added (RFC 3339).
+    created_at: String,
+}
+
+/// The body of `POST /suppressions`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct NewSuppressionDoc {
+    /// The address.
+    email: String,
+    /// Why (at most 1,000 characters, no control characters).
+    reason: Option<String>,
+}
+
+/// One page of the suppression list.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct SuppressionPageDoc {
+    /// Newest first.
+    items: Vec<SuppressionDoc>,
+    /// How many addresses are listed.
+    total: u64,
+    /// The page, from 1.
+    page: u64,
+    /// Entries per page.
     per_page: u64,
 }
 
@@ -152,9 +215,13 @@ impl Modify for BearerAuth {
 /// The mailer's API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\"}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`."),
-    paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails, super::health::health, super::health::metrics),
-    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc)),
+    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\",\"message\":…}`), `retry-mail` and `cancel-mail` with an id (ack: the body of `POST /mails/{id}/retry` or `/cancel`: the record, or `{\"error\":\"not_retryable\"|\"not_cancellable\"|\"suppressed\"|\"not_found\",\"message\":…}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`."),
+    paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails,
+        super::mails::retry_mail, super::mails::retry_mails, super::mails::cancel_mail,
+        super::suppressions::list, super::suppressions::add, super::suppressions::remove,
+        super::health::health, super::health::metrics),
+    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc,
+        RetryFilterDoc, RetriedDoc, SuppressionDoc, NewSuppressionDoc, SuppressionPageDoc)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -3,7 +3,7 @@
 
 use super::{MailSender, SendFailure, build_message};
 use crate::metrics::Metrics;
-use crate::store::{DeliveryRecord, DeliveryStatus, Finished};
+use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression, suppression_key};
 use crate::templates::Templates;
 use chrono::Utc;
 use lettre::message::Mailbox;
@@ -74,6 +74,7 @@ impl Attempts {
             Err(e) => Err(SendFailure::Unbuildable(e)),
         };
         let now = Utc::now();
+        let mut suppress = None;
         let (status, error, next) = match outcome {
             Ok(()) => (DeliveryStatus::Sent, None, now),
             Err(SendFailure::Unbuildable(e)) => {
@@ -82,6 +83,16 @@ impl Attempts {
             }
             Err(SendFailure::Permanent(e)) => {
                 self.metrics.count_smtp_error("permanent");
+                (DeliveryStatus::Failed, Some(e), now)
+            }
+            Err(SendFailure::RecipientRefused(e)) => {
+                self.metrics.count_smtp_error("recipient");
+                // The server's reply is the reason, as the suppression list shows it.
+                suppress = Some(NewSuppression {
+                    email: suppression_key(&record.to.email),
+                    reason: e.clone(),
+                    at: now,
+                });
                 (DeliveryStatus::Failed, Some(e), now)
             }
             Err(SendFailure::Transient { error, class })
@@ -120,6 +131,7 @@ impl Attempts {
             error,
             at: now,
             next_attempt_at: next,
+            suppress,
         }
     }
 

@@ -8,6 +8,7 @@ mod deferred_writes;
 mod delivery;
 mod message;
 mod outcomes;
+mod smtp_commands;
 mod smtp_pool;
 
 pub use attempt::DeliveryOptions;
@@ -29,6 +30,9 @@ use std::time::Duration;
 pub enum SendFailure {
     /// A 5xx: the server refused for good; the delivery fails at once.
     Permanent(String),
+    /// 550, 551 or 553 at `RCPT TO`: the server says the address itself cannot be
+    /// delivered to; the delivery fails at once and the address is suppressed.
+    RecipientRefused(String),
     /// A 4xx, or no connection at all: the server did not take the mail; retry.
     Transient {
         /// One sentence.
@@ -125,6 +129,8 @@ impl MailSender {
                 match tokio::time::timeout(timeout, pool.send(message.envelope(), &bytes)).await {
                     Ok(Ok(())) => Ok(()),
                     Ok(Err(PoolError::Smtp(e))) => Err(classify(&e)),
+                    Ok(Err(PoolError::Recipient(e))) => Err(classify_recipient(&e)),
+                    Ok(Err(PoolError::Unsendable(error))) => Err(SendFailure::Permanent(error)),
                     Ok(Err(PoolError::Connect(error))) => Err(SendFailure::Transient {
                         error,
                         class: "connection",
@@ -140,6 +146,21 @@ impl MailSender {
             }
             MailSender::Files(dir) => write_eml(dir, id, &message.formatted()).await,
         }
+    }
+}
+
+/// The replies to `RCPT TO` that say the mailbox cannot be delivered to (RFC 5321 §4.2.2:
+/// no such mailbox, not local, mailbox name not allowed). Others, such as 552 (over quota)
+/// or 554, may be about this mail, not about the address.
+const REFUSED_RECIPIENT: [u16; 3] = [550, 551, 553];
+
+/// Sorts a refusal of `RCPT TO`.
+fn classify_recipient(e: &lettre::transport::smtp::Error) -> SendFailure {
+    match e.status().map(u16::from) {
+        Some(code) if e.is_permanent() && REFUSED_RECIPIENT.contains(&code) => {
+            SendFailure::RecipientRefused(format!("SMTP: {e}"))
+        }
+        _ => classify(e),
     }
 }
 

@@ -126,6 +126,12 @@ async fn write(store: &Store, outcomes: &[Outcome]) -> Result<(), crate::error::
 async fn announce(events: &Events, metrics: &Metrics, o: Outcome) {
     let f = o.finished;
     metrics.count_delivery(f.status.as_public());
+    if let Some(suppression) = &f.suppress {
+        // Counted at each refusal, even of an address listed already (the write keeps the
+        // first entry): each is one more bounce the list will spare from now on.
+        metrics.count_suppression("smtp");
+        tracing::warn!(mail_id = %f.id, reason = %suppression.reason, "the recipient was refused and is now suppressed");
+    }
     let error = f.error.as_deref().unwrap_or("");
     match f.status {
         DeliveryStatus::Failed => {

@@ -13,18 +13,17 @@
 //! out together and their replies are read after, so a mail takes two round trips instead
 //! of four. lettre does not pipeline, and it does not keep the `EHLO` keywords it does not
 //! know, so the pool asks with a second `EHLO` once per connection, and pipelines through
-//! lettre's public pieces: its command types, `command` (one write, then one reply) and
-//! `read_response`. The rest (TLS, authentication, reply parsing and errors) stays lettre's;
-//! on this path the pool dot-stuffs the message itself ([`dot_stuffed`]).
+//! lettre's public pieces (`smtp_commands`). The rest (TLS, authentication, reply parsing and
+//! errors) stays lettre's.
 
 use super::deferred_writes::DeferredWrites;
+use super::smtp_commands::{plain_ascii, send_in_turn, send_pipelined};
 use domain::config::SmtpTls;
 use lettre::address::Envelope;
 use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Rcpt};
+use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
-use std::fmt;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -67,6 +66,10 @@ pub enum PoolError {
     Connect(String),
     /// lettre's error, to classify.
     Smtp(lettre::transport::smtp::Error),
+    /// The server refused a recipient at `RCPT TO` (lettre's error, to classify).
+    Recipient(lettre::transport::smtp::Error),
+    /// The server cannot take this mail as it is (nothing was sent).
+    Unsendable(String),
 }
 
 impl SmtpPool {
@@ -190,7 +193,7 @@ impl SmtpPool {
         let sent = if conn.pipelining && plain_ascii(envelope, email) {
             send_pipelined(&mut conn.smtp, envelope, email).await
         } else {
-            conn.smtp.send(envelope, email).await.map(drop)
+            send_in_turn(&mut conn.smtp, envelope, email).await
         };
         match sent {
             Ok(()) => {
@@ -208,96 +211,8 @@ impl SmtpPool {
                 // After a refusal the transaction state is unknown (with pipelining, replies
                 // may still be on their way): start afresh next time.
                 conn.smtp.abort().await;
-                Err(PoolError::Smtp(e))
+                Err(e)
             }
         }
-    }
-}
-
-/// Text that lettre's `command` writes in one write before it reads one reply: here the
-/// pipelined commands, or the dot-stuffed data with its final dot.
-struct Group(String);
-
-impl fmt::Display for Group {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// Addresses and message in ASCII, so `MAIL FROM` needs no `SMTPUTF8` or `BODY=8BITMIME`.
-/// lettre's own `send` decides those (and refuses what the server cannot take); the rare
-/// mail that needs them goes that way.
-fn plain_ascii(envelope: &Envelope, email: &[u8]) -> bool {
-    let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
-    email.is_ascii() && envelope.from().is_none_or(ascii) && envelope.to().iter().all(ascii)
-}
-
-/// One mail with `MAIL FROM`, every `RCPT TO` and `DATA` in one write (RFC 2920), then their
-/// replies in order, then the message. The first refusal is the error, as it is when lettre
-/// sends the commands one by one; the caller then drops the connection, with any replies
-/// still unread.
-async fn send_pipelined(
-    conn: &mut AsyncSmtpConnection,
-    envelope: &Envelope,
-    email: &[u8],
-) -> Result<(), lettre::transport::smtp::Error> {
-    let mut group = Mail::new(envelope.from().cloned(), Vec::new()).to_string();
-    for to in envelope.to() {
-        group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
-    }
-    group.push_str(&Data.to_string());
-    // The reply to MAIL FROM; then one per recipient, and the one to DATA (354).
-    conn.command(Group(group)).await?;
-    for _ in envelope.to() {
-        conn.read_response().await?;
-    }
-    conn.read_response().await?;
-    match std::str::from_utf8(email) {
-        // The message and its final dot in one write, the reply checked as lettre's
-        // `message` checks it.
-        Ok(text) => conn.command(Group(dot_stuffed(text))).await.map(drop),
-        Err(_) => conn.message(email).await.map(drop),
-    }
-}
-
-/// The DATA section as it goes on the wire (RFC 5321 §4.5.2): a dot doubled at the start of
-/// the message and after each CRLF, then the closing `CRLF.CRLF`. This is what lettre's
-/// `message` sends, but lettre copies byte by byte through a state machine; here a substring
-/// search finds the few line starts that need a dot and the rest is copied in slices.
-fn dot_stuffed(email: &str) -> String {
-    let mut out = String::with_capacity(email.len() + 16);
-    let mut rest = email;
-    if rest.starts_with('.') {
-        out.push('.');
-    }
-    while let Some(at) = rest.find("\r\n.") {
-        let (line_end, next) = rest.split_at(at + 3);
-        out.push_str(line_end);
-        out.push('.');
-        rest = next;
-    }
-    out.push_str(rest);
-    out.push_str("\r\n.\r\n");
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::dot_stuffed;
-
-    #[test]
-    fn dots_that_begin_a_line_are_doubled_and_the_data_ends_with_a_lone_dot() {
-        assert_eq!(dot_stuffed("plain\r\nlines"), "plain\r\nlines\r\n.\r\n");
-        assert_eq!(dot_stuffed(".first"), "..first\r\n.\r\n");
-        assert_eq!(
-            dot_stuffed("a\r\n.\r\n..b\r\n.c."),
-            "a\r\n..\r\n...b\r\n..c.\r\n.\r\n"
-        );
-        // Dots back to back across line ends, and a dot that ends the message.
-        assert_eq!(dot_stuffed("\r\n.\r\n."), "\r\n..\r\n..\r\n.\r\n");
-        // Only CRLF starts a line (lettre's builder writes nothing else), and a dot in the
-        // middle of a line stays single.
-        assert_eq!(dot_stuffed("a\n.b c.d"), "a\n.b c.d\r\n.\r\n");
-        assert_eq!(dot_stuffed(""), "\r\n.\r\n");
     }
 }

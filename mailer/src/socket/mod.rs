@@ -2,7 +2,7 @@
 //!
 //! - Namespace `/`, for services: the token is checked at connect and `send-mail` is
 //!   handled by the transport crate's receiver, which calls the core; this module adds
-//!   `get-mail`, `join` and `leave`.
+//!   `get-mail`, `retry-mail`, `cancel-mail`, `join` and `leave`.
 //! - Namespace `/live`, for browsers ([`live`]): no events of its own; it only receives
 //!   `mail-activity` broadcasts, with a token when `mailer.live_token` is set.
 //! - Limits: [`engine`] caps what one message or polling body may hold, and [`handshake`]
@@ -24,7 +24,7 @@ use socketioxide::layer::SocketIoLayer;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use transport::MailHandler;
+use transport::{MailHandler, Origin};
 
 pub use handshake::protect;
 
@@ -91,16 +91,21 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     // held for a set operation only.
     let joined: Arc<Mutex<HashSet<String>>> = Arc::default();
     let left = joined.clone();
-    socket.on(
-        "get-mail",
-        move |TryData(payload): TryData<Value>, ack: AckSender| {
-            let core = core.clone();
-            async move {
-                let reply = get_mail_reply(&core, payload.ok()).await;
-                let _ = ack.send(&reply);
-            }
-        },
-    );
+    // The three events about one mail: same handlers as the REST routes, and each ack is
+    // the route's body (the record, or `{"error", "message"}`).
+    for event in ["get-mail", "retry-mail", "cancel-mail"] {
+        let core = core.clone();
+        socket.on(
+            event,
+            move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+                let core = core.clone();
+                async move {
+                    let reply = mail_event_reply(&core, event, &socket, payload.ok()).await;
+                    let _ = ack.send(&reply);
+                }
+            },
+        );
+    }
     socket.on(
         "join",
         move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
@@ -145,7 +150,12 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     );
 }
 
-async fn get_mail_reply(core: &MailerCore, payload: Option<Value>) -> Value {
+async fn mail_event_reply(
+    core: &MailerCore,
+    event: &str,
+    socket: &SocketRef,
+    payload: Option<Value>,
+) -> Value {
     let id: Option<MailRequestId> = match &payload {
         Some(Value::String(s)) => s.parse().ok(),
         Some(Value::Object(o)) => o
@@ -157,7 +167,13 @@ async fn get_mail_reply(core: &MailerCore, payload: Option<Value>) -> Value {
     let Some(id) = id else {
         return MailError::InvalidId.to_ack();
     };
-    match core.get_mail(id).await {
+    let origin = Origin::Socket(socket.id.to_string());
+    let record = match event {
+        "retry-mail" => core.retry_mail(id, &origin).await,
+        "cancel-mail" => core.cancel_mail(id).await,
+        _ => core.get_mail(id).await,
+    };
+    match record {
         Ok(record) => match serde_json::to_value(&record) {
             Ok(value) => value,
             Err(e) => MailError::Corrupt(e.to_string()).to_ack(),

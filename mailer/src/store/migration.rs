@@ -12,12 +12,18 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateDeliveries), Box::new(IndexDueDeliveries)]
+        vec![
+            Box::new(CreateDeliveries),
+            Box::new(IndexDueDeliveries),
+            Box::new(CreateSuppressions),
+        ]
     }
 }
 
 /// The table name, shared with the queries.
 pub const DELIVERIES: &str = "mail_deliveries";
+/// The suppression list: addresses the mailer will not send to.
+pub const SUPPRESSIONS: &str = "mail_suppressions";
 /// The index over unfinished deliveries by the time of their next try, which the
 /// dispatcher pages through (named by the SQLite query that must ask for it).
 pub const DUE_INDEX: &str = "mail_deliveries_due";
@@ -139,5 +145,49 @@ impl MigrationTrait for IndexDueDeliveries {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager.create_index(status_next_index()).await?;
         manager.drop_index(drop_index(DUE_INDEX)).await
+    }
+}
+
+/// The suppression list, keyed by address (its local part as given, its domain in lower
+/// case: `store::rows::suppression_key`), newest first in `GET /suppressions`. Nothing in
+/// `mail_deliveries` changes: the new statuses are new values of its `status` text.
+struct CreateSuppressions;
+
+impl MigrationName for CreateSuppressions {
+    fn name(&self) -> &str {
+        "m20261201_000001_create_mail_suppressions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSuppressions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(SUPPRESSIONS)
+                    .if_not_exists()
+                    .col(string("email").primary_key())
+                    .col(text("reason"))
+                    .col(big_integer("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_suppressions_created")
+                    .table(SUPPRESSIONS)
+                    .col("created_at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table(SUPPRESSIONS).if_exists().to_owned())
+            .await
     }
 }

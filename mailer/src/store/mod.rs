@@ -4,6 +4,7 @@
 //! - [`rows`]: the row types every backend reads and writes.
 //! - [`status`]: the statuses a delivery goes through.
 //! - [`reads`]: reads, on the sea-orm pool.
+//! - [`operations`]: retries, cancels and the suppression list, for operators.
 //! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for an SQLite file
 //!   (every write in shared transactions), else [`pool_writer`].
 //!
@@ -13,6 +14,7 @@
 //! request over, and a record found `sending` at start is one whose process died mid-send.
 
 mod migration;
+mod operations;
 mod pool_writer;
 #[cfg(test)]
 mod query_plan;
@@ -23,9 +25,13 @@ mod status;
 mod writer;
 
 pub use migration::Migrator;
-pub use rows::{Claimed, DeliveryRecord, Finished, Inserted, Page};
+pub use operations::{RetriedPage, RetryCursor, RetryFilter};
+pub use rows::{
+    Claimed, DeliveryRecord, Finished, Inserted, NewSuppression, Page, Suppression,
+    SuppressionPage, suppression_key,
+};
 pub use sqlite_file::WriteCounters;
-pub use status::DeliveryStatus;
+pub use status::{DeliveryStatus, PUBLIC_STATUSES};
 pub use writer::Gathering;
 
 use crate::error::MailError;

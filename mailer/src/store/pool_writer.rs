@@ -2,11 +2,12 @@
 //! the requests arriving together with one `INSERT … ON CONFLICT (id) DO NOTHING RETURNING
 //! id`, claims in one `UPDATE … RETURNING`, and outcomes in one `UPDATE … WHERE id IN (…)` per
 //! group of equal outcomes. Each statement is a round trip to the database, so the fewer
-//! the better.
+//! the better. An operator's rare writes ([`Operation`]) are one statement each.
 
-use super::migration::DELIVERIES;
+use super::migration::{DELIVERIES, SUPPRESSIONS};
 use super::rows::{
-    COLUMNS, Claimed, DeliveryRecord, Finished, Inserted, claimed_from_row, parse_id, to_millis,
+    COLUMNS, Claimed, DeliveryRecord, Finished, Inserted, NewSuppression, Operated, Operation,
+    claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
 };
 use super::status::DeliveryStatus;
 use crate::error::MailError;
@@ -100,8 +101,102 @@ impl PoolWriter {
             }
             self.db.execute(&q).await?;
         }
+        // After the outcomes: should this fail, the caller writes the whole batch again,
+        // and both writes change nothing the second time.
+        for suppression in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
+            add_suppression(&self.db, suppression).await?;
+        }
         Ok(())
     }
+
+    /// Makes one [`Operation`], in one statement.
+    pub(crate) async fn operate(&self, operation: Operation) -> Result<Operated, MailError> {
+        match operation {
+            Operation::Requeue(ids, now) => {
+                if ids.is_empty() {
+                    return Ok(Operated::Moved(Vec::new()));
+                }
+                let q = Query::update()
+                    .table(DELIVERIES)
+                    .value("status", DeliveryStatus::Queued.as_db())
+                    .value("next_attempt_at", to_millis(now))
+                    .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+                    .and_where(Expr::col("status").eq(DeliveryStatus::Failed.as_db()))
+                    .returning(Query::returning().column("id"))
+                    .to_owned();
+                let mut moved = Vec::new();
+                for row in self.db.query_all(&q).await? {
+                    moved.push(parse_id(&row.try_get::<String>("", "id")?)?);
+                }
+                Ok(Operated::Moved(moved))
+            }
+            Operation::Cancel(id, now) => {
+                // A cancelled mail keeps no `vars`, as a sent one.
+                let q = Query::update()
+                    .table(DELIVERIES)
+                    .value("status", DeliveryStatus::Cancelled.as_db())
+                    .value("vars", "{}")
+                    .value("next_attempt_at", to_millis(now))
+                    .and_where(Expr::col("id").eq(id.to_string()))
+                    .and_where(Expr::col("status").is_in(["queued", "retrying"]))
+                    .to_owned();
+                Ok(Operated::Changed(
+                    self.db.execute(&q).await?.rows_affected() == 1,
+                ))
+            }
+            Operation::Suppress(suppression) => Ok(Operated::Changed(
+                add_suppression(&self.db, &suppression).await?,
+            )),
+            Operation::Unsuppress(email) => {
+                let q = Query::delete()
+                    .from_table(SUPPRESSIONS)
+                    .and_where(Expr::col("email").eq(email))
+                    .to_owned();
+                Ok(Operated::Changed(
+                    self.db.execute(&q).await?.rows_affected() == 1,
+                ))
+            }
+        }
+    }
+}
+
+/// Adds `suppression` unless its address is listed; true when it was new.
+async fn add_suppression(
+    db: &DatabaseConnection,
+    suppression: &NewSuppression,
+) -> Result<bool, MailError> {
+    let q = Query::insert()
+        .into_table(SUPPRESSIONS)
+        .columns(["email", "reason", "created_at"])
+        .values_panic([
+            suppression.email.clone().into(),
+            suppression.reason.clone().into(),
+            to_millis(suppression.at).into(),
+        ])
+        .on_conflict(OnConflict::column("email").do_nothing().to_owned())
+        .to_owned();
+    Ok(db.execute(&q).await?.rows_affected() == 1)
+}
+
+/// The reasons of those of `requests`' recipients on the suppression list, by key.
+async fn suppressed_among(
+    db: &DatabaseConnection,
+    requests: &[&MailRequest],
+) -> Result<HashMap<String, String>, MailError> {
+    let keys: HashSet<String> = requests
+        .iter()
+        .map(|r| suppression_key(&r.to.email))
+        .collect();
+    let q = Query::select()
+        .columns(["email", "reason"])
+        .from(SUPPRESSIONS)
+        .and_where(Expr::col("email").is_in(keys))
+        .to_owned();
+    let mut found = HashMap::new();
+    for row in db.query_all(&q).await? {
+        found.insert(row.try_get("", "email")?, row.try_get("", "reason")?);
+    }
+    Ok(found)
 }
 
 /// The claim for SQLite, written by hand: without statistics, SQLite's planner may take an
@@ -125,11 +220,12 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
         let now = Utc::now();
         let requests: Vec<&MailRequest> = batch.iter().map(|(r, _)| r).collect();
         match insert_batch(&db, &requests, now).await {
-            Ok(mut new_ids) => {
+            Ok((mut new_ids, suppressed)) => {
                 for (request, reply) in batch.drain(..) {
                     // The same id twice in one batch: the first is stored, the rest are duplicates.
                     let inserted = if new_ids.remove(&request.id) {
-                        Inserted::Stored(DeliveryRecord::queued(request, now))
+                        let reason = suppressed.get(&suppression_key(&request.to.email)).cloned();
+                        Inserted::Stored(DeliveryRecord::stored(request, now, reason))
                     } else {
                         Inserted::Duplicate
                     };
@@ -147,25 +243,33 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Inserts the requests in one statement and returns the ids that were new.
+/// Inserts the requests in one statement and returns the ids that were new, and the
+/// suppression reasons of the recipients on the list (by key), whose requests are stored
+/// `suppressed`. The list is read just before the insert: an address added in between is
+/// as if added just after.
 async fn insert_batch(
     db: &DatabaseConnection,
     requests: &[&MailRequest],
     now: DateTime<Utc>,
-) -> Result<HashSet<MailRequestId>, MailError> {
+) -> Result<(HashSet<MailRequestId>, HashMap<String, String>), MailError> {
     if requests.is_empty() {
-        return Ok(HashSet::new());
+        return Ok((HashSet::new(), HashMap::new()));
     }
+    let suppressed = suppressed_among(db, requests).await?;
     let now = to_millis(now);
     let mut q = Query::insert();
-    // Every column but the outcome's, in the order of the values below.
-    q.into_table(DELIVERIES).columns(
-        COLUMNS
-            .into_iter()
-            .filter(|c| !["last_error", "sent_at"].contains(c)),
-    );
+    // Every column but `sent_at`, in the order of the values below.
+    q.into_table(DELIVERIES)
+        .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
     for r in requests {
-        let vars = serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?;
+        let reason = suppressed.get(&suppression_key(&r.to.email));
+        let (status, vars) = match reason {
+            Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
+            None => (
+                DeliveryStatus::Queued,
+                serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?,
+            ),
+        };
         q.values([
             r.id.to_string().into(),
             r.template.as_str().into(),
@@ -173,8 +277,9 @@ async fn insert_batch(
             r.to.email.as_str().into(),
             r.to.name.clone().into(),
             vars.into(),
-            "queued".into(),
+            status.as_db().into(),
             0i32.into(),
+            reason.map(|r| suppressed_error(r)).into(),
             now.into(),
             now.into(),
         ])
@@ -188,7 +293,7 @@ async fn insert_batch(
         let id: String = row.try_get("", "id")?;
         ids.insert(parse_id(&id)?);
     }
-    Ok(ids)
+    Ok((ids, suppressed))
 }
 
 #[cfg(test)]

@@ -42,22 +42,83 @@ pub struct DeliveryRecord {
 }
 
 impl DeliveryRecord {
-    /// The record an insert of `request` at `now` stores: queued, due at once.
-    pub(crate) fn queued(request: MailRequest, now: DateTime<Utc>) -> Self {
+    /// The record an insert of `request` at `now` stores: queued and due at once, or, when
+    /// `suppressed` gives the reason its recipient is on the suppression list, `suppressed`
+    /// without its `vars` (it will never be rendered).
+    pub(crate) fn stored(
+        request: MailRequest,
+        now: DateTime<Utc>,
+        suppressed: Option<String>,
+    ) -> Self {
+        let (status, vars) = match suppressed {
+            Some(_) => (DeliveryStatus::Suppressed, Map::new()),
+            None => (DeliveryStatus::Queued, request.vars),
+        };
         Self {
             id: request.id,
             template: request.template,
             locale: request.locale,
             to: request.to,
-            vars: request.vars,
-            status: DeliveryStatus::Queued,
+            vars,
+            status,
             attempts: 0,
-            last_error: None,
+            last_error: suppressed.map(|reason| suppressed_error(&reason)),
             created_at: now,
             sent_at: None,
             next_attempt_at: now,
         }
     }
+}
+
+/// The `last_error` of a delivery stored `suppressed`.
+pub(crate) fn suppressed_error(reason: &str) -> String {
+    format!("not sent: the address is on the suppression list ({reason})")
+}
+
+/// The key of an address on the suppression list: the local part as given (RFC 5321 lets a
+/// server tell `Ada` from `ada`) and the domain in lower case (domains never differ by
+/// case), so `ada@Example.COM` and `ada@example.com` are one entry.
+pub fn suppression_key(email: &Email) -> String {
+    let address = email.as_str();
+    match address.rsplit_once('@') {
+        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
+        None => address.to_string(),
+    }
+}
+
+/// An address to put on the suppression list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewSuppression {
+    /// The address's [`suppression_key`].
+    pub email: String,
+    /// Why: the SMTP server's refusal, or what the operator wrote.
+    pub reason: String,
+    /// When it was added.
+    pub at: DateTime<Utc>,
+}
+
+/// One entry of the suppression list, as `GET /suppressions` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Suppression {
+    /// The address (its [`suppression_key`]).
+    pub email: String,
+    /// Why it is there.
+    pub reason: String,
+    /// When it was added.
+    pub created_at: DateTime<Utc>,
+}
+
+/// One page of `GET /suppressions`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SuppressionPage {
+    /// Newest first.
+    pub items: Vec<Suppression>,
+    /// How many entries there are.
+    pub total: u64,
+    /// The page number, from 1.
+    pub page: u64,
+    /// Entries per page.
+    pub per_page: u64,
 }
 
 /// One page of `GET /mails`.
@@ -108,6 +169,9 @@ pub struct Finished {
     pub at: DateTime<Utc>,
     /// When the next try is due (`retrying`; else `at`).
     pub next_attempt_at: DateTime<Utc>,
+    /// The recipient to put on the suppression list in the same write (a `failed` try
+    /// whose recipient the server refused for good).
+    pub suppress: Option<NewSuppression>,
 }
 
 impl Finished {
@@ -115,6 +179,30 @@ impl Finished {
     pub(crate) fn sent_at_millis(&self) -> Option<i64> {
         (self.status == DeliveryStatus::Sent).then(|| to_millis(self.at))
     }
+}
+
+/// A rare write an operator asks for, made by the store's one writer like every other.
+/// Each is one conditional statement: the store, not a lock in memory, decides which of two
+/// racing writes wins (a cancel and a claim both need the row `queued` or `retrying`).
+#[derive(Debug, Clone)]
+pub(crate) enum Operation {
+    /// Puts those of the ids still `failed` back to `queued`, due at the time given.
+    Requeue(Vec<MailRequestId>, DateTime<Utc>),
+    /// Makes the delivery `cancelled` if it is `queued` or `retrying`, at the time given.
+    Cancel(MailRequestId, DateTime<Utc>),
+    /// Adds an address to the suppression list unless it is there.
+    Suppress(NewSuppression),
+    /// Removes an address (a [`suppression_key`]) from the suppression list.
+    Unsuppress(String),
+}
+
+/// What an [`Operation`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Operated {
+    /// `Requeue`: the ids it moved.
+    Moved(Vec<MailRequestId>),
+    /// `Cancel`, `Suppress`, `Unsuppress`: whether a row changed.
+    Changed(bool),
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
@@ -156,6 +244,15 @@ pub(crate) fn parse_id(id: &str) -> Result<MailRequestId, MailError> {
 /// A stored count of tries.
 pub(crate) fn parse_attempts(attempts: i64) -> Result<u32, MailError> {
     u32::try_from(attempts).map_err(corrupt)
+}
+
+/// Reads a suppression-list row (`email, reason, created_at`).
+pub(crate) fn suppression_from_row(row: &QueryResult) -> Result<Suppression, MailError> {
+    Ok(Suppression {
+        email: row.try_get("", "email")?,
+        reason: row.try_get("", "reason")?,
+        created_at: from_millis(row.try_get("", "created_at")?)?,
+    })
 }
 
 /// Reads a row selected with [`COLUMNS`].

@@ -1,5 +1,7 @@
 //! The statuses a delivery goes through: `queued` → (`sending`) → `sent`, or `retrying`
-//! between tries, or `failed`. `sending` is internal and shown as `queued`.
+//! between tries, or `failed`; an operator may put a `failed` one back to `queued` (a retry)
+//! or stop a `queued` or `retrying` one (`cancelled`); a request to an address on the
+//! suppression list is stored `suppressed`. `sending` is internal and shown as `queued`.
 
 use crate::error::MailError;
 use serde::Serialize;
@@ -17,7 +19,21 @@ pub enum DeliveryStatus {
     Retrying,
     /// Given up: a permanent SMTP error, or `max_attempts` tries.
     Failed,
+    /// Stopped by an operator before it was handed to SMTP; never sent.
+    Cancelled,
+    /// Its recipient was on the suppression list when it arrived; never sent.
+    Suppressed,
 }
+
+/// Every status the outside world sees, in the order a delivery meets them.
+pub const PUBLIC_STATUSES: [&str; 6] = [
+    "queued",
+    "retrying",
+    "sent",
+    "failed",
+    "cancelled",
+    "suppressed",
+];
 
 impl DeliveryStatus {
     /// The value stored in the `status` column.
@@ -28,6 +44,8 @@ impl DeliveryStatus {
             DeliveryStatus::Sent => "sent",
             DeliveryStatus::Retrying => "retrying",
             DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
+            DeliveryStatus::Suppressed => "suppressed",
         }
     }
 
@@ -47,6 +65,8 @@ impl DeliveryStatus {
             "sent" => DeliveryStatus::Sent,
             "retrying" => DeliveryStatus::Retrying,
             "failed" => DeliveryStatus::Failed,
+            "cancelled" => DeliveryStatus::Cancelled,
+            "suppressed" => DeliveryStatus::Suppressed,
             other => {
                 return Err(MailError::Corrupt(format!(
                     "the stored status {other:?} is unknown"
@@ -57,13 +77,30 @@ impl DeliveryStatus {
 
     /// Parses a public filter value (`?status=`), or says which values exist.
     pub fn parse_public(value: &str) -> Result<Self, MailError> {
-        match value {
-            "queued" | "sent" | "retrying" | "failed" => Self::from_db(value),
-            other => Err(MailError::invalid(
-                "invalid_status",
-                format!("status {other:?} is unknown: expected queued, sent, retrying or failed"),
-            )),
+        if PUBLIC_STATUSES.contains(&value) {
+            return Self::from_db(value);
         }
+        Err(MailError::invalid(
+            "invalid_status",
+            format!(
+                "status {value:?} is unknown: expected one of {}",
+                PUBLIC_STATUSES.join(", ")
+            ),
+        ))
+    }
+}
+
+impl DeliveryStatus {
+    /// True for a status nothing changes by itself any more: `sent`, `failed`, `cancelled`,
+    /// `suppressed` (only an operator's retry moves a `failed` one).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            DeliveryStatus::Sent
+                | DeliveryStatus::Failed
+                | DeliveryStatus::Cancelled
+                | DeliveryStatus::Suppressed
+        )
     }
 }
 

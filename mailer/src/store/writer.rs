@@ -3,7 +3,7 @@
 //! pool's one connection, out of another connection's reach).
 
 use super::pool_writer::PoolWriter;
-use super::rows::{Claimed, Finished, Inserted};
+use super::rows::{Claimed, Finished, Inserted, Operated, Operation};
 use super::sqlite_file::{SqliteWriter, WriteCounters};
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -66,6 +66,13 @@ impl Writer {
         match self {
             Self::Pool(w) => w.finish(&outcomes).await,
             Self::SqliteFile(w) => w.finish(outcomes).await,
+        }
+    }
+
+    pub(crate) async fn operate(&self, operation: Operation) -> Result<Operated, MailError> {
+        match self {
+            Self::Pool(w) => w.operate(operation).await,
+            Self::SqliteFile(w) => w.operate(operation).await,
         }
     }
 

@@ -180,6 +180,38 @@ impl TestApp {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// `POST path` with the token and a JSON `body`.
+    pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .json(body)
+            .send()
+            .await
+            .expect("the mailer answers");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("a body");
+        (
+            status,
+            serde_json::from_str(&body).unwrap_or(Value::String(body)),
+        )
+    }
+
+    /// `DELETE path` with the token.
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .delete(format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .expect("the mailer answers");
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("a body");
+        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+    }
+
     /// `GET path` with the token.
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self

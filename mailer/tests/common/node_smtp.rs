@@ -79,6 +79,17 @@ impl NodeSmtp {
             .collect()
     }
 
+    /// The reply codes the server gave to each `RCPT TO` of `address`, in order.
+    pub fn rcpt_replies(&self, address: &str) -> Vec<u64> {
+        self.lines
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|l| l["rcpt"].as_str() == Some(address))
+            .filter_map(|l| l["code"].as_u64())
+            .collect()
+    }
+
     /// Each piece the client wrote, as the relay received it (with `--watch-client`).
     pub fn client_writes(&self) -> Vec<String> {
         self.lines

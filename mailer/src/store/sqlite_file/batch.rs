@@ -1,8 +1,12 @@
 //! One batch of the SQLite writer: every waiting write in one transaction with prepared
 //! statements, one commit, then an answer to each caller.
 
+use super::operations::{add_suppression, operate, suppression_reason};
 use crate::error::MailError;
-use crate::store::rows::{Claimed, DeliveryRecord, Finished, Inserted, to_millis};
+use crate::store::rows::{
+    Claimed, DeliveryRecord, Finished, Inserted, Operated, Operation, suppressed_error,
+    suppression_key, to_millis,
+};
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use prometheus_client::metrics::counter::Counter;
@@ -31,11 +35,12 @@ pub(super) enum Op {
         oneshot::Sender<Result<Vec<Claimed>, MailError>>,
     ),
     Finish(Vec<Finished>, oneshot::Sender<Result<(), MailError>>),
+    Operate(Operation, oneshot::Sender<Result<Operated, MailError>>),
 }
 
 const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
-     vars, status, attempts, created_at, next_attempt_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'queued', 0, ?7, ?7) ON CONFLICT (id) DO NOTHING";
+     vars, status, attempts, last_error, created_at, next_attempt_at) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7) ON CONFLICT (id) DO NOTHING";
 /// The `+` keeps `status` and `next_attempt_at` off every index, so the lookup is by id
 /// (see the pool's claim in `store/pool_writer.rs`).
 const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
@@ -61,9 +66,15 @@ pub(super) fn note_wal_frames(
 
 /// What one write gave, to send once the transaction is committed.
 enum Written {
-    Insert { stored: bool, at: DateTime<Utc> },
+    Insert {
+        stored: bool,
+        at: DateTime<Utc>,
+        /// Why the recipient is suppressed, when it is.
+        suppressed: Option<String>,
+    },
     Claim(Vec<Claimed>),
     Finish,
+    Operate(Operated),
 }
 
 /// Runs `batch` in one transaction and answers every write: with its result once committed,
@@ -115,9 +126,13 @@ fn answer(op: Op, written: Result<Written, String>) {
     match op {
         Op::Insert(request, reply) => {
             let _ = reply.send(match written {
-                Ok(Written::Insert { stored: true, at }) => {
-                    Ok(Inserted::Stored(DeliveryRecord::queued(request, at)))
-                }
+                Ok(Written::Insert {
+                    stored: true,
+                    at,
+                    suppressed,
+                }) => Ok(Inserted::Stored(DeliveryRecord::stored(
+                    request, at, suppressed,
+                ))),
                 Ok(Written::Insert { stored: false, .. }) => Ok(Inserted::Duplicate),
                 Ok(_) => Err(mismatch()),
                 Err(e) => Err(MailError::Write(e)),
@@ -137,6 +152,13 @@ fn answer(op: Op, written: Result<Written, String>) {
                 Err(e) => Err(MailError::Write(e)),
             });
         }
+        Op::Operate(_, reply) => {
+            let _ = reply.send(match written {
+                Ok(Written::Operate(operated)) => Ok(operated),
+                Ok(_) => Err(mismatch()),
+                Err(e) => Err(MailError::Write(e)),
+            });
+        }
     }
 }
 
@@ -145,8 +167,22 @@ fn answer(op: Op, written: Result<Written, String>) {
 fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, u64)> {
     match op {
         Op::Insert(request, _) => {
-            let vars = serde_json::to_string(&request.vars)
-                .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
+            // In the same transaction as the insert: an address added to the list before
+            // this commit is never sent to.
+            let suppressed = suppression_reason(tx, &suppression_key(&request.to.email))?;
+            let (status, vars, error) = match &suppressed {
+                Some(reason) => (
+                    "suppressed",
+                    "{}".to_string(),
+                    Some(suppressed_error(reason)),
+                ),
+                None => (
+                    "queued",
+                    serde_json::to_string(&request.vars)
+                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
+                    None,
+                ),
+            };
             let at = Utc::now();
             let changed = tx.prepare_cached(INSERT)?.execute(params![
                 request.id.to_string(),
@@ -156,10 +192,13 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
                 request.to.name,
                 vars,
                 to_millis(at),
+                status,
+                error,
             ])?;
             let written = Written::Insert {
                 stored: changed == 1,
                 at,
+                suppressed,
             };
             Ok((written, changed as u64))
         }
@@ -192,8 +231,15 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
                     o.sent_at_millis(),
                     o.id.to_string(),
                 ])? as u64;
+                if let Some(suppression) = &o.suppress {
+                    n += u64::from(add_suppression(tx, suppression)?);
+                }
             }
             Ok((Written::Finish, n))
+        }
+        Op::Operate(operation, _) => {
+            let (operated, n) = operate(tx, operation)?;
+            Ok((Written::Operate(operated), n))
         }
     }
 }

@@ -27,11 +27,12 @@
 mod batch;
 mod checkpoints;
 mod connection;
+mod operations;
 
 pub use batch::WriteCounters;
 
 use crate::error::MailError;
-use crate::store::rows::{Claimed, Finished, Inserted, to_millis};
+use crate::store::rows::{Claimed, Finished, Inserted, Operated, Operation, to_millis};
 use batch::{Op, write_batch};
 use checkpoints::Checkpoints;
 use chrono::{DateTime, Utc};
@@ -98,6 +99,12 @@ impl SqliteWriter {
     pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
         let (reply, answer) = oneshot::channel();
         self.send(Op::Finish(outcomes, reply), answer).await
+    }
+
+    /// Makes one of an operator's writes.
+    pub(crate) async fn operate(&self, operation: Operation) -> Result<Operated, MailError> {
+        let (reply, answer) = oneshot::channel();
+        self.send(Op::Operate(operation, reply), answer).await
     }
 
     async fn send<T>(

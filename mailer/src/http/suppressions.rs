@@ -1,0 +1,139 @@
+//! The suppression list: `GET /suppressions`, `POST /suppressions`,
+//! `DELETE /suppressions/{email}`. A recipient the SMTP server refused for good is added by
+//! the delivery loop; operators add and remove addresses here.
+
+use super::AppState;
+use super::json_body::read_json;
+use super::mails::number;
+use crate::error::MailError;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use domain::Email;
+use serde::Deserialize;
+
+/// The longest `reason` an operator may give.
+const MAX_REASON_CHARS: usize = 1000;
+
+/// The routes of this module.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/suppressions", get(list).post(add))
+        .route("/suppressions/{email}", delete(remove))
+}
+
+/// `GET /suppressions` query parameters.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct PageParams {
+    /// The page, from 1 (default 1).
+    page: Option<String>,
+    /// Entries per page, 1 to 100 (default 20).
+    per_page: Option<String>,
+}
+
+/// The addresses the mailer will not send to, newest first.
+#[utoipa::path(get, path = "/suppressions", tag = "suppressions", params(PageParams),
+    responses(
+        (status = 200, description = "One page of the suppression list", body = super::openapi::SuppressionPageDoc),
+        (status = 400, description = "A bad parameter", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn list(State(state): State<AppState>, Query(params): Query<PageParams>) -> Response {
+    let page = async {
+        let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
+        let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
+        state.core.store().suppressions(page, per_page).await
+    };
+    match page.await {
+        Ok(page) => Json(page).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// The body of `POST /suppressions`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewSuppressionBody {
+    email: Option<String>,
+    reason: Option<String>,
+}
+
+fn address(value: &str) -> Result<Email, MailError> {
+    Email::parse(value.to_string())
+        .map_err(|e| MailError::invalid("invalid_email", format!("email {}.", e.message)))
+}
+
+/// Adds an address: 201 with its entry, or 200 with the entry it already had.
+#[utoipa::path(post, path = "/suppressions", tag = "suppressions",
+    request_body(content = super::openapi::NewSuppressionDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Added", body = super::openapi::SuppressionDoc),
+        (status = 200, description = "Listed already; its first reason is kept", body = super::openapi::SuppressionDoc),
+        (status = 400, description = "Not an address, or a bad body", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
+        (status = 415, description = "Content type is not JSON", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    let body: NewSuppressionBody = match read_json(&headers, body).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    let added = async {
+        let email = address(
+            body.email
+                .as_deref()
+                .ok_or_else(|| MailError::invalid("invalid_email", "email is required."))?,
+        )?;
+        if let Some(reason) = &body.reason
+            && (reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control))
+        {
+            return Err(MailError::invalid(
+                "invalid_reason",
+                format!(
+                    "reason must be at most {MAX_REASON_CHARS} characters, without control characters."
+                ),
+            ));
+        }
+        state.core.suppress(&email, body.reason.clone()).await
+    };
+    match added.await {
+        Ok((entry, true)) => (StatusCode::CREATED, Json(entry)).into_response(),
+        Ok((entry, false)) => Json(entry).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Removes an address: 204, or 404 when it was not listed. Mails to it are sent again from
+/// the next request on (those stored `suppressed` stay so).
+#[utoipa::path(delete, path = "/suppressions/{email}", tag = "suppressions",
+    params(("email" = String, Path, description = "The address (URL-encoded); its domain is compared without case")),
+    responses(
+        (status = 204, description = "Removed"),
+        (status = 400, description = "Not an address", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 404, description = "Not on the list", body = super::openapi::ErrorDoc),
+    ),
+    security(("bearer" = [])))]
+pub async fn remove(State(state): State<AppState>, Path(email): Path<String>) -> Response {
+    let removed = async {
+        let email = address(&email)?;
+        if state.core.store().unsuppress(&email).await? {
+            Ok(())
+        } else {
+            Err(MailError::Missing {
+                code: "not_found",
+                message: format!("{} is not on the suppression list.", email.as_str()),
+            })
+        }
+    };
+    match removed.await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => e.into_response(),
+    }
+}
