@@ -73,22 +73,93 @@ function text(value) {
   return value === undefined || value === null ? "" : String(value);
 }
 
+// The statuses a delivery shows (CONTRACT.md, "Operating deliveries"); `sending` arrives as
+// `queued`. Anything else is shown as it came, without a style of its own.
+var STATUSES = ["queued", "retrying", "sent", "failed", "cancelled", "suppressed"];
+// Rows kept; the oldest delivery's row goes first.
+var MAX_ROWS = 500;
+// The cells of a row, in the order of the table's header; each is also the cell's class.
+var CELLS = ["time", "id", "template", "to", "status", "attempts", "error"];
+
+// One row per delivery, keyed by its id, updated in place as its events arrive.
+function DeliveryTable(body, filter) {
+  this.body = body;
+  this.filter = filter;
+  this.byId = new Map();
+}
+
+DeliveryTable.prototype.show = function (activity) {
+  var id = text(activity.id);
+  if (!id) return;
+  var row = this.byId.get(id);
+  if (!row) {
+    row = document.createElement("tr");
+    row.dataset.id = id;
+    CELLS.forEach(function (name) {
+      var td = document.createElement("td");
+      td.className = name;
+      row.appendChild(td);
+    });
+    this.body.insertBefore(row, this.body.firstChild);
+    this.byId.set(id, row);
+    this.trim();
+  } else if (activity.at && row.dataset.at && text(activity.at) < row.dataset.at) {
+    // An event older than the one shown (RFC 3339 times in UTC compare as strings) says
+    // nothing new about this delivery.
+    return;
+  }
+  var status = text(activity.status);
+  if (activity.at) row.dataset.at = text(activity.at);
+  row.dataset.status = status;
+  row.className = STATUSES.indexOf(status) >= 0 ? "status-" + status : "";
+  var cells = row.children;
+  // textContent only: nothing from the wire is parsed as HTML.
+  cells[0].textContent = text(activity.at);
+  cells[1].textContent = id;
+  cells[2].textContent = text(activity.template);
+  cells[3].textContent = recipient(activity.to);
+  cells[4].textContent = status;
+  // Events from before `attempts` and `error` existed carry neither; the row then keeps
+  // what it had. An event without `error` leaves the last error seen, which stays the
+  // delivery's last error even once a later try succeeds.
+  if (typeof activity.attempts === "number") cells[5].textContent = String(activity.attempts);
+  if (activity.error !== undefined && activity.error !== null) cells[6].textContent = text(activity.error);
+  this.applyFilterTo(row);
+};
+
+DeliveryTable.prototype.trim = function () {
+  while (this.body.children.length > MAX_ROWS) {
+    var oldest = this.body.lastChild;
+    this.byId.delete(oldest.dataset.id);
+    this.body.removeChild(oldest);
+  }
+};
+
+DeliveryTable.prototype.applyFilterTo = function (row) {
+  var wanted = this.filter.value;
+  row.hidden = wanted !== "all" && row.dataset.status !== wanted;
+};
+
+DeliveryTable.prototype.applyFilter = function () {
+  for (var i = 0; i < this.body.children.length; i++) this.applyFilterTo(this.body.children[i]);
+};
+
+// Anonymous viewers get {email: "a…@example.com"} and no name (see CONTRACT.md).
+function recipient(to) {
+  if (!to) return "";
+  return to.name ? text(to.name) + " <" + text(to.email) + ">" : text(to.email);
+}
+
 window.addEventListener("DOMContentLoaded", function () {
-  var rows = document.getElementById("rows");
   var state = document.getElementById("state");
+  var filter = document.getElementById("status-filter");
+  var table = new DeliveryTable(document.getElementById("rows"), filter);
+  filter.addEventListener("change", function () {
+    table.applyFilter();
+  });
   connectLive("/live", function (event, activity) {
     if (event !== "mail-activity" || !activity) return;
-    var tr = document.createElement("tr");
-    tr.className = "status-" + text(activity.status);
-    // Anonymous viewers get {email: "a…@example.com"} and no name (see CONTRACT.md).
-    var to = activity.to ? (activity.to.name ? activity.to.name + " <" + activity.to.email + ">" : activity.to.email) : "";
-    [activity.at, activity.id, activity.template, to, activity.status].forEach(function (cell) {
-      var td = document.createElement("td");
-      td.textContent = text(cell);   // textContent: nothing from the wire is parsed as HTML
-      tr.appendChild(td);
-    });
-    rows.insertBefore(tr, rows.firstChild);
-    while (rows.children.length > 500) rows.removeChild(rows.lastChild);
+    table.show(activity);
   }, function (s) {
     state.textContent = s;
   });

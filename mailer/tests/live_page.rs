@@ -1,9 +1,12 @@
-//! The live page in real headless Chromium (through chromedriver): open `/`, send a mail
-//! through REST, see its id appear on the page.
+//! The live page in real headless Chromium (through chromedriver): open `/`, make
+//! deliveries move through REST, and read the page's rows, filter and preview links.
 
 use crate::common::chromium::Browser;
-use crate::common::{mail_request, spawn_app};
-use serde_json::json;
+use crate::common::node_smtp::NodeSmtp;
+use crate::common::{TestApp, fast_options, mail_request, spawn_app, spawn_with, test_config};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
 
 #[tokio::test]
 async fn a_mail_sent_through_rest_appears_on_the_live_page_in_headless_chromium() {
@@ -116,4 +119,231 @@ async fn with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipi
         "whole recipients: {text}"
     );
     assert!(asked_again.is_none(), "asked once");
+}
+
+#[tokio::test]
+async fn the_live_page_is_served_with_a_policy_that_lets_it_load_only_its_own_files() {
+    let app = spawn_app().await;
+    let get = |path: &'static str| app.http.get(format!("{}{path}", app.base)).send();
+    let page = get("/").await.unwrap();
+    let header = |name: &str| {
+        page.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_string()
+    };
+    let policy = header("content-security-policy");
+    assert!(policy.contains("default-src 'none'"), "{policy}");
+    for directive in [
+        "script-src 'self'",
+        "style-src 'self'",
+        "connect-src 'self'",
+    ] {
+        assert!(policy.contains(directive), "{directive} in {policy}");
+    }
+    assert_eq!(header("x-content-type-options"), "nosniff");
+    let html = page.text().await.unwrap();
+    assert!(!html.contains("<!-- template previews -->"), "{html}");
+    assert!(
+        !html.contains("<style") && !html.contains("style="),
+        "no inline style"
+    );
+    for (path, kind) in [("/live.js", "text/javascript"), ("/live.css", "text/css")] {
+        let response = get(path).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let content_type = response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(content_type.starts_with(kind), "{path}: {content_type}");
+    }
+}
+
+/// `POST path` with the token and `body`; the status and the JSON body (`Null` if none).
+async fn post_json(app: &TestApp, path: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(format!("{}{path}", app.base))
+        .bearer_auth(&app.token)
+        .json(body)
+        .send()
+        .await
+        .expect("the mailer answers");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// The page's row of delivery `id` as `{status, attempts, error, hidden, shown}`, `shown`
+/// being whether its text is in the page's visible text; `Null` while there is no such row.
+async fn live_row(browser: &Browser, id: &str) -> Value {
+    let script = "var row = document.querySelector('#rows tr[data-id=\"' + arguments[0] + '\"]');\
+         if (!row) return null;\
+         var cell = function (name) { return row.querySelector('td.' + name).textContent; };\
+         return { status: cell('status'), attempts: cell('attempts'), error: cell('error'),\
+                  hidden: row.hidden, shown: document.body.innerText.indexOf(arguments[0]) >= 0 };";
+    browser.run(script, json!([id])).await
+}
+
+/// Polls [`live_row`] every 100 ms for up to 10 s until `done` holds; the last row read.
+async fn wait_for_row(browser: &Browser, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let mut row = Value::Null;
+    for _ in 0..100 {
+        row = live_row(browser, id).await;
+        if done(&row) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    row
+}
+
+#[tokio::test]
+async fn the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_by_status() {
+    let test = "the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_by_status";
+    let Some(smtp) = NodeSmtp::start(test, &[]).await else {
+        return;
+    };
+    let Some(browser) = Browser::start(test, json!({})).await else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = test_config(&dir);
+    config.mailer.smtp = Some(smtp.config());
+    // A retry base of minutes keeps the deferred mail in `retrying` until it is cancelled.
+    let mut options = fast_options();
+    options.delivery.retry_base = Duration::from_secs(600);
+    options.delivery.retry_cap = Duration::from_secs(1200);
+    let app = spawn_with(config, options, Arc::new(dir)).await;
+    let to = |email: &str| {
+        let mut request = mail_request("welcome", "en");
+        request["to"]["email"] = email.into();
+        request
+    };
+    let id = |request: &Value| request["id"].as_str().unwrap().to_string();
+    let (sent, deferred, suppressed) = (
+        to("ada@example.com"),
+        to("later@example.com"),
+        to("gone@example.com"),
+    );
+    browser.goto(&format!("{}/", app.base)).await;
+    let text = browser
+        .wait_for_text(10, |t| t.contains("Connection: connected"))
+        .await;
+    assert!(text.contains("Connection: connected"), "{text}");
+
+    // Act: one mail sent, one deferred by the server and then cancelled, one to an address
+    // on the suppression list.
+    assert_eq!(app.post_mail(&sent).await.0, 202);
+    app.wait_for_status(&id(&sent), "sent", Duration::from_secs(15))
+        .await;
+    assert_eq!(app.post_mail(&deferred).await.0, 202);
+    let retrying = app
+        .wait_for_status(&id(&deferred), "retrying", Duration::from_secs(15))
+        .await;
+    let last_error = retrying["last_error"].as_str().unwrap_or("").to_string();
+    let row = wait_for_row(&browser, &id(&deferred), |r| r["status"] == "retrying").await;
+    assert_eq!(row["status"], "retrying", "{row}");
+    let (status, cancelled) = post_json(
+        &app,
+        &format!("/mails/{}/cancel", id(&deferred)),
+        &json!({}),
+    )
+    .await;
+    assert_eq!(status, 200, "{cancelled}");
+    assert_eq!(cancelled["status"], "cancelled", "{cancelled}");
+    let (status, body) = post_json(
+        &app,
+        "/suppressions",
+        &json!({"email": "gone@example.com", "reason": "asked to stop"}),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, answer) = app.post_mail(&suppressed).await;
+    assert_eq!(
+        (status, answer["status"].as_str()),
+        (202, Some("accepted")),
+        "{answer}"
+    );
+
+    // Assert: each delivery has one row with its status; the retried one shows its attempts
+    // and the server's refusal.
+    let sent_row = wait_for_row(&browser, &id(&sent), |r| r["status"] == "sent").await;
+    assert_eq!(sent_row["status"], "sent", "{sent_row}");
+    let cancelled_row =
+        wait_for_row(&browser, &id(&deferred), |r| r["status"] == "cancelled").await;
+    assert_eq!(cancelled_row["status"], "cancelled", "{cancelled_row}");
+    assert_eq!(cancelled_row["attempts"], "1", "{cancelled_row}");
+    assert!(!last_error.is_empty(), "the store has the 451: {retrying}");
+    assert_eq!(
+        cancelled_row["error"],
+        last_error.as_str(),
+        "{cancelled_row}"
+    );
+    let suppressed_row =
+        wait_for_row(&browser, &id(&suppressed), |r| r["status"] == "suppressed").await;
+    assert_eq!(suppressed_row["status"], "suppressed", "{suppressed_row}");
+    let rows = browser
+        .run(
+            "return document.querySelectorAll('#rows tr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(rows, 3, "one row per delivery");
+
+    // Act: show only the cancelled deliveries, then send one more mail.
+    browser
+        .run(
+            "var filter = document.getElementById('status-filter');\
+             filter.value = arguments[0];\
+             filter.dispatchEvent(new Event('change'));",
+            json!(["cancelled"]),
+        )
+        .await;
+    let text = browser.text().await;
+    let late = to("ada@example.com");
+    assert_eq!(app.post_mail(&late).await.0, 202);
+    app.wait_for_status(&id(&late), "sent", Duration::from_secs(15))
+        .await;
+    let late_row = wait_for_row(&browser, &id(&late), |r| r["status"] == "sent").await;
+
+    // Assert: only the cancelled row is visible, also for the row that arrived afterwards.
+    assert!(text.contains(&id(&deferred)), "{text}");
+    assert!(!text.contains(&id(&sent)), "{text}");
+    assert!(!text.contains(&id(&suppressed)), "{text}");
+    assert_eq!(live_row(&browser, &id(&sent)).await["hidden"], true);
+    assert_eq!(live_row(&browser, &id(&deferred)).await["hidden"], false);
+    assert_eq!(late_row["status"], "sent", "{late_row}");
+    assert_eq!(late_row["hidden"], true, "{late_row}");
+    assert_eq!(late_row["shown"], false, "{late_row}");
+
+    // Assert: a preview link per template and locale, and nothing fetched from elsewhere.
+    let hrefs = browser
+        .run(
+            "return Array.from(document.querySelectorAll('a[href^=\"/templates/\"]'))\
+               .map(function (a) { return a.getAttribute('href'); });",
+            json!([]),
+        )
+        .await;
+    let fetched = browser.fetched_urls().await;
+    browser.close().await;
+    let mut expected = Vec::new();
+    for template in [
+        "welcome",
+        "account_updated",
+        "account_deleted",
+        "password_reset",
+    ] {
+        for locale in ["fr", "en"] {
+            expected.push(format!("/templates/{template}/{locale}"));
+        }
+    }
+    let mut hrefs: Vec<String> = serde_json::from_value(hrefs).expect("a list of links");
+    hrefs.sort();
+    expected.sort();
+    assert_eq!(hrefs, expected);
+    assert!(!fetched.is_empty());
+    for url in &fetched {
+        assert!(url.starts_with(&app.base), "fetched from elsewhere: {url}");
+    }
 }

@@ -4,7 +4,7 @@
 //! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`, and retrying and cancelling;
 //! - [`suppressions`]: the suppression list;
 //! - [`health`]: `/health` and `/metrics`;
-//! - [`live`]: the live page `/` and its socket.io client `/live.js`;
+//! - [`live`]: the live page `/`, its socket.io client `/live.js` and its style `/live.css`;
 //! - [`openapi`]: `/openapi.json` and `/docs`;
 //! - [`templates`]: `/templates`, a template's render and its preview page.
 
