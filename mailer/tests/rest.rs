@@ -98,6 +98,14 @@ async fn the_api_refuses_requests_without_the_bearer_token() {
         ("POST", "/mails"),
         ("GET", "/mails"),
         ("GET", "/mails/0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10"),
+        ("POST", "/mails/0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10/retry"),
+        ("POST", "/mails/0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10/cancel"),
+        ("POST", "/mails/retry"),
+        ("GET", "/suppressions"),
+        ("POST", "/suppressions"),
+        ("DELETE", "/suppressions/ada@example.com"),
+        ("GET", "/templates"),
+        ("POST", "/templates/welcome/en/render"),
     ] {
         let response = app
             .http
@@ -112,7 +120,15 @@ async fn the_api_refuses_requests_without_the_bearer_token() {
         assert_eq!(body["error"], "unauthorized");
         assert!(!body.to_string().contains(&app.token));
     }
-    for path in ["/health", "/metrics", "/openapi.json", "/", "/live.js"] {
+    for path in [
+        "/health",
+        "/metrics",
+        "/openapi.json",
+        "/",
+        "/live.js",
+        "/live.css",
+        "/templates/welcome/en",
+    ] {
         let status = app
             .http
             .get(format!("{}{path}", app.base))
