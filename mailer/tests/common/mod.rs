@@ -180,53 +180,45 @@ impl TestApp {
         (status, response.json().await.expect("a JSON body"))
     }
 
+    /// `method path` with the token (and `body` as JSON): the status and the body, as JSON
+    /// when it is JSON, as a string otherwise (`null` when empty).
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request.send().await.expect("the mailer answers");
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("a body");
+        let body = match serde_json::from_str(&text) {
+            Ok(value) => value,
+            Err(_) if text.is_empty() => Value::Null,
+            Err(_) => Value::String(text),
+        };
+        (status, body)
+    }
+
     /// `POST path` with the token and a JSON `body`.
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
-        let response = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body)
-            .send()
-            .await
-            .expect("the mailer answers");
-        let status = response.status().as_u16();
-        let body = response.text().await.expect("a body");
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
     /// `DELETE path` with the token.
     pub async fn delete(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .delete(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("the mailer answers");
-        let status = response.status().as_u16();
-        let body = response.text().await.expect("a body");
-        (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+        self.call(reqwest::Method::DELETE, path, None).await
     }
 
     /// `GET path` with the token.
     pub async fn get(&self, path: &str) -> (u16, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .expect("the mailer answers");
-        let status = response.status().as_u16();
-        let body = response.text().await.expect("a body");
-        (
-            status,
-            serde_json::from_str(&body).unwrap_or(Value::String(body)),
-        )
+        self.call(reqwest::Method::GET, path, None).await
     }
 
     /// Polls `GET /mails/{id}` until its status is `status`, for at most `within`.
