@@ -132,8 +132,12 @@ impl App {
             None => MailSender::Files(mc.outbox_dir.clone()),
         };
         let sender_health = sender.health_label();
+        // Compiled once (checked against the catalog once), for the delivery loop and the
+        // template routes alike.
+        let templates = Arc::new(crate::templates::Templates::new());
         let deliveries = Deliveries::start(
             DeliveryContext {
+                templates: templates.clone(),
                 store: store.clone(),
                 sender,
                 events: events.clone(),
@@ -160,7 +164,7 @@ impl App {
             metrics: metrics.clone(),
             sender_health,
             transport: amqp.health.clone(),
-            templates: Arc::new(crate::templates::Templates::new()),
+            templates,
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

@@ -606,14 +606,15 @@ async fn the_schema_upgrade_brings_the_suppression_list_on_postgres() {
 /// `retry-mail` and `cancel-mail` with the official socket.io client: the same handlers
 /// as the routes, each ack the route's body; and a request to a suppressed address heard
 /// as `mail-status suppressed` on the socket that sent it.
-#[tokio::test]
-async fn the_official_socket_io_client_retries_cancels_and_hears_suppressed() {
-    let test = "the_official_socket_io_client_retries_cancels_and_hears_suppressed";
+async fn the_official_socket_io_client_retries_cancels_and_hears_suppressed(
+    test: &str,
+    backend: Backend,
+) {
     let Some(modules) = crate::common::node_package(test, "socket.io-client") else {
         return;
     };
     // Retries 15 to 30 s apart: a deferred mail stays `retrying` for the whole test.
-    let Some(s) = Setup::start(test, Backend::Sqlite, 2, Duration::from_secs(30)).await else {
+    let Some(s) = Setup::start(test, backend, 2, Duration::from_secs(30)).await else {
         return;
     };
     // 552 once: failed at once, sent when retried.
@@ -684,4 +685,17 @@ async fn the_official_socket_io_client_retries_cancels_and_hears_suppressed() {
     let (_, cancelled) = s.app.get(&format!("/mails/{retrying}")).await;
     assert_eq!(cancelled["status"], "cancelled");
     s.end().await;
+}
+
+#[tokio::test]
+async fn the_official_socket_io_client_retries_cancels_and_hears_suppressed_on_sqlite() {
+    let test = "the_official_socket_io_client_retries_cancels_and_hears_suppressed_on_sqlite";
+    the_official_socket_io_client_retries_cancels_and_hears_suppressed(test, Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_official_socket_io_client_retries_cancels_and_hears_suppressed_on_postgres() {
+    let test = "the_official_socket_io_client_retries_cancels_and_hears_suppressed_on_postgres";
+    the_official_socket_io_client_retries_cancels_and_hears_suppressed(test, Backend::Postgres)
+        .await;
 }

@@ -46,7 +46,7 @@ impl DeliveryOptions {
 /// What a try needs; shared by every worker.
 pub(super) struct Attempts {
     pub(super) sender: MailSender,
-    pub(super) templates: Templates,
+    pub(super) templates: Arc<Templates>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) options: DeliveryOptions,
     pub(super) max_attempts: u32,

@@ -54,6 +54,8 @@ pub struct Deliveries {
 
 /// What [`Deliveries::start`] needs.
 pub struct DeliveryContext {
+    /// The compiled templates.
+    pub templates: Arc<Templates>,
     /// The delivery store.
     pub store: Store,
     /// Where mails go.
@@ -93,7 +95,7 @@ impl Deliveries {
             workers: Arc::new(Semaphore::new(options.workers.max(1))),
             attempts: Attempts {
                 sender: ctx.sender,
-                templates: Templates::new(),
+                templates: ctx.templates,
                 metrics: ctx.metrics,
                 options,
                 max_attempts: ctx.max_attempts,
