@@ -126,9 +126,18 @@ impl MailerCore {
     }
 
     /// Retries every `failed` delivery `filter` matches, a page per store transaction, and
-    /// returns how many went back to `queued`.
+    /// returns how many went back to `queued`. The work runs as a task of its own: a client
+    /// that goes away does not stop it halfway between a page's commit and its hand-off to
+    /// the dispatcher.
+    pub async fn retry_mails(&self, filter: RetryFilter) -> Result<u64, MailError> {
+        let core = self.clone();
+        tokio::spawn(async move { core.retry_pages(&filter).await })
+            .await
+            .map_err(|_| MailError::ShuttingDown)?
+    }
+
     #[tracing::instrument(name = "Retrying failed mails", skip_all)]
-    pub async fn retry_mails(&self, filter: &RetryFilter) -> Result<u64, MailError> {
+    async fn retry_pages(&self, filter: &RetryFilter) -> Result<u64, MailError> {
         const PAGE: u64 = 500;
         let mut retried = 0;
         let mut after = None;

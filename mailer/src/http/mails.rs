@@ -295,7 +295,7 @@ pub async fn retry_mails(
     };
     let retried = async {
         let filter = retry_filter(body)?;
-        state.core.retry_mails(&filter).await
+        state.core.retry_mails(filter).await
     };
     match retried.await {
         Ok(n) => Json(json!({ "retried": n })).into_response(),
