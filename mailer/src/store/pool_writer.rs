@@ -165,16 +165,16 @@ async fn add_suppression(
     db: &DatabaseConnection,
     suppression: &NewSuppression,
 ) -> Result<bool, MailError> {
-    let q = Query::insert()
-        .into_table(SUPPRESSIONS)
+    let mut q = Query::insert();
+    q.into_table(SUPPRESSIONS)
         .columns(["email", "reason", "created_at"])
-        .values_panic([
+        .values([
             suppression.email.clone().into(),
             suppression.reason.clone().into(),
             to_millis(suppression.at).into(),
         ])
-        .on_conflict(OnConflict::column("email").do_nothing().to_owned())
-        .to_owned();
+        .map_err(|e| MailError::Write(e.to_string()))?
+        .on_conflict(OnConflict::column("email").do_nothing().to_owned());
     Ok(db.execute(&q).await?.rows_affected() == 1)
 }
 
