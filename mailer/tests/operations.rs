@@ -504,6 +504,7 @@ async fn the_suppression_list_is_kept_through_its_routes() {
         (json!({}), "no email"),
         (json!({"email": "not an address"}), "not an address"),
         (json!({"email": "a@b.co", "extra": 1}), "an unknown field"),
+        (json!({"email": 5}), "an email that is not a string"),
         (
             json!({"email": "a@b.co", "reason": "x\u{7}"}),
             "a control character",
@@ -517,6 +518,11 @@ async fn the_suppression_list_is_kept_through_its_routes() {
         assert_eq!(code, 400, "{what}: {error}");
         assert!(error["message"].as_str().is_some(), "{error}");
     }
+    let (_, unknown) = app
+        .post("/suppressions", &json!({"email": "a@b.co", "extra": 1}))
+        .await;
+    assert_eq!(unknown["error"], "invalid_request");
+    assert!(unknown["details"]["extra"].is_string(), "named: {unknown}");
     let response = app
         .http
         .post(format!("{}/suppressions", app.base))

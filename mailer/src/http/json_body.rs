@@ -47,8 +47,9 @@ pub async fn read_object(
     }
 }
 
-/// The body as a `T` (no body reads as `{}`); a field it does not take, or of the wrong
-/// type, is 400 `invalid_request` naming the field in `details`.
+/// The body as a `T` (no body reads as `{}`). A field the route does not take is 400
+/// `invalid_request` naming it in `details`; any other mismatch (a field of the wrong type)
+/// is named by serde's sentence under `details.body`.
 pub async fn read_json<T: DeserializeOwned>(
     headers: &HeaderMap,
     body: Body,
@@ -56,13 +57,12 @@ pub async fn read_json<T: DeserializeOwned>(
     let fields = read_object(headers, body).await?.unwrap_or_default();
     serde_json::from_value(Value::Object(fields)).map_err(|e| {
         let message = e.to_string();
-        // serde names the field in its sentence: `unknown field `x``, `invalid type … for
-        // `reason``; the first quoted name is the field.
+        // serde's sentence for an unknown field is "unknown field `x`, expected …".
         let field = message
-            .split('`')
-            .nth(1)
-            .map(str::to_string)
-            .unwrap_or_else(|| "body".to_string());
+            .strip_prefix("unknown field `")
+            .and_then(|rest| rest.split('`').next())
+            .unwrap_or("body")
+            .to_string();
         MailError::InvalidFields(BTreeMap::from([(field, message)]))
     })
 }
