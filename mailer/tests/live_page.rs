@@ -255,7 +255,7 @@ async fn the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_b
     let (status, body) = post_json(
         &app,
         "/suppressions",
-        &json!({"email": "gone@example.com", "reason": "asked to stop"}),
+        &json!({"email": "gone@example.com", "reason": "gone@example.com asked to stop, as bob@example.org did"}),
     )
     .await;
     assert_eq!(status, 201, "{body}");
@@ -283,6 +283,16 @@ async fn the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_b
     let suppressed_row =
         wait_for_row(&browser, &id(&suppressed), |r| r["status"] == "suppressed").await;
     assert_eq!(suppressed_row["status"], "suppressed", "{suppressed_row}");
+    // Anonymous viewers see no address, not even one an operator wrote in a reason.
+    let reason = suppressed_row["error"].as_str().unwrap_or("");
+    assert!(
+        reason.contains("g\u{2026}@example.com asked to stop, as b\u{2026}@example.org did"),
+        "{suppressed_row}"
+    );
+    assert!(
+        !reason.contains("gone@") && !reason.contains("bob@"),
+        "{suppressed_row}"
+    );
     let rows = browser
         .run(
             "return document.querySelectorAll('#rows tr').length",

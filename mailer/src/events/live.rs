@@ -92,14 +92,34 @@ struct MaskedActivity<'a> {
 }
 
 /// `error` as anonymous viewers see it: an SMTP server's refusal often quotes the address
-/// (`550 <ada@example.com>: no such user`), so every form of it the error holds is masked.
-fn mask_in(error: &str, email: &str) -> String {
-    let masked = mask_email(email);
-    let mut out = error.replace(email, &masked);
-    let lower = email.to_lowercase();
-    if lower != email {
-        out = out.replace(&lower, &masked);
+/// (`550 <ada@example.com>: no such user`), and a suppression's reason is what an operator
+/// wrote, so every address in it is masked, the recipient's or another's. An address is a
+/// run of characters without spaces, quotes or brackets around an `@`.
+fn mask_addresses(error: &str) -> String {
+    let is_edge = |c: char| c.is_whitespace() || "<>()[]{},;:\"'`".contains(c);
+    let mut out = String::with_capacity(error.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        match word.rsplit_once('@') {
+            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
+                // A sentence's full stop after the address is not part of its domain.
+                let trimmed = domain.trim_end_matches('.');
+                out.push_str(&mask_email(&format!("{local}@{trimmed}")));
+                out.push_str(&domain[trimmed.len()..]);
+            }
+            _ => out.push_str(word),
+        }
+        word.clear();
+    };
+    for c in error.chars() {
+        if is_edge(c) {
+            flush(&mut word, &mut out);
+            out.push(c);
+        } else {
+            word.push(c);
+        }
     }
+    flush(&mut word, &mut out);
     out
 }
 
@@ -189,10 +209,7 @@ fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde
             status: event.status,
             at: &event.at,
             attempts: event.attempts,
-            error: event
-                .error
-                .as_deref()
-                .map(|e| mask_in(e, event.to.email.as_str())),
+            error: event.error.as_deref().map(mask_addresses),
         }),
     };
     value.ok()
@@ -200,17 +217,21 @@ fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde
 
 #[cfg(test)]
 mod tests {
-    use super::{mask_email, mask_in};
+    use super::{mask_addresses, mask_email};
 
     #[test]
-    fn an_error_shown_to_anonymous_viewers_does_not_quote_the_address() {
+    fn an_error_shown_to_anonymous_viewers_quotes_no_address() {
         assert_eq!(
-            mask_in(
-                "SMTP: permanent error (550): <Ada@example.com> unknown; ada@example.com",
-                "Ada@example.com"
+            mask_addresses(
+                "SMTP: permanent error (550): <Ada@example.com> unknown; bob@example.org."
             ),
-            "SMTP: permanent error (550): <A\u{2026}@example.com> unknown; A\u{2026}@example.com"
+            "SMTP: permanent error (550): <A\u{2026}@example.com> unknown; b\u{2026}@example.org."
         );
+        assert_eq!(
+            mask_addresses("try again later (451 4.7.1)"),
+            "try again later (451 4.7.1)"
+        );
+        assert_eq!(mask_addresses("a lone @ sign"), "a lone @ sign");
     }
 
     #[test]
