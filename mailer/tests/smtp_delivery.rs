@@ -132,6 +132,36 @@ async fn a_permanent_5xx_fails_the_delivery_at_once() {
         "{record}"
     );
     assert!(smtp.mails_for(&id).is_empty());
+    // Refused at `MAIL FROM`: about the sender, so the recipient is not suppressed.
+    let (_, list) = app.get("/suppressions").await;
+    assert_eq!(list["total"], 0, "{list}");
+}
+
+/// A server without PIPELINING is spoken to one command at a time; a 550 to `RCPT TO` is
+/// told apart there too, and suppresses the address.
+#[tokio::test]
+async fn a_550_to_rcpt_from_a_server_that_does_not_pipeline_suppresses_the_address() {
+    let smtp = TestSmtp::start();
+    let app = spawn_with_smtp(&smtp, 8).await;
+    smtp.fail_next(1, Reply::NoMailbox);
+    let request = mail_request("account_deleted", "en");
+    let id = id_of(&request);
+
+    app.post_mail(&request).await;
+    let record = app
+        .wait_for_status(&id, "failed", Duration::from_secs(10))
+        .await;
+
+    assert_eq!(record["attempts"], 1);
+    let (_, list) = app.get("/suppressions").await;
+    assert_eq!(list["total"], 1, "{list}");
+    assert_eq!(list["items"][0]["email"], "ada@example.com");
+    assert!(list["items"][0]["reason"].as_str().unwrap().contains("550"));
+    let again = mail_request("welcome", "en");
+    app.post_mail(&again).await;
+    app.wait_for_status(&id_of(&again), "suppressed", Duration::from_secs(5))
+        .await;
+    assert!(smtp.mails_for(&id_of(&again)).is_empty());
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! A real SMTP server in the test process (mailin-embedded), recording every mail and able
-//! to answer 451 or 550 on purpose for the next N mails.
+//! to answer 451 or 550 on purpose for the next N mails. It does not offer PIPELINING, so the
+//! mailer speaks to it one command at a time.
 
 use super::mime::ParsedMail;
 use mailin_embedded::response::{INTERNAL_ERROR, NO_MAILBOX, OK};
@@ -13,8 +14,10 @@ use std::sync::{Arc, Mutex};
 pub enum Reply {
     /// 451: try again later.
     Transient,
-    /// 550: never.
+    /// 550 to `MAIL FROM`: never (about the sender, not the recipient).
     Permanent,
+    /// 550 to `RCPT TO`: no such mailbox.
+    NoMailbox,
 }
 
 #[derive(Default)]
@@ -35,15 +38,26 @@ pub struct TestSmtp {
 struct Recorder {
     shared: Arc<Mutex<Shared>>,
     data: Vec<u8>,
+    /// This mail's recipients are to be refused.
+    refuse_recipients: bool,
 }
 
 impl Handler for Recorder {
     fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
         let planned = self.shared.lock().expect("lock").plan.pop_front();
+        self.refuse_recipients = planned == Some(Reply::NoMailbox);
         match planned {
             Some(Reply::Transient) => INTERNAL_ERROR,
             Some(Reply::Permanent) => NO_MAILBOX,
-            None => OK,
+            Some(Reply::NoMailbox) | None => OK,
+        }
+    }
+
+    fn rcpt(&mut self, _to: &str) -> Response {
+        if self.refuse_recipients {
+            NO_MAILBOX
+        } else {
+            OK
         }
     }
 
@@ -84,6 +98,7 @@ impl TestSmtp {
         let mut server = Server::new(Recorder {
             shared: shared.clone(),
             data: Vec::new(),
+            refuse_recipients: false,
         });
         server
             .with_name("smtp.test")
