@@ -11,16 +11,16 @@
 
 mod live;
 
-pub use live::{LiveFeed, LiveRecipients, LiveViewers, live_shard_room};
+pub use live::{
+    LiveFeed, LiveRecipients, LiveViewers, live_node_room, live_shard_room, shown_on_live,
+};
 
-use crate::store::DeliveryStatus;
+use crate::cluster::Io;
+use crate::store::{Cursor, DeliveryRecord, DeliveryStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{MailRequestId, Recipient, Template};
 use serde::Serialize;
-use socketioxide::SocketIo;
-use socketioxide::socket::Sid;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// The `mail-status` payload.
 #[derive(Debug, Clone, Serialize)]
@@ -54,6 +54,45 @@ pub struct MailActivityEvent {
     /// The last try's error, or why it was not sent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where this change stands in the store-wide order (`catch-up`'s `after`).
+    pub cursor: Cursor,
+}
+
+impl MailActivityEvent {
+    /// The change `record` last went through, as `catch-up` answers it.
+    pub fn of_record(record: &DeliveryRecord, at: DateTime<Utc>) -> Self {
+        Self {
+            id: record.id,
+            template: record.template,
+            to: record.to.clone(),
+            status: record.status.as_public(),
+            at: rfc3339(at),
+            attempts: record.attempts,
+            error: record.last_error.clone(),
+            cursor: record.cursor,
+        }
+    }
+}
+
+/// What changed in one delivery, for [`Events::status_changed`].
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    /// The request id.
+    pub id: MailRequestId,
+    /// Which mail.
+    pub template: Template,
+    /// The recipient.
+    pub to: &'a Recipient,
+    /// The new status.
+    pub status: DeliveryStatus,
+    /// SMTP tries so far.
+    pub attempts: u32,
+    /// The last try's error, or why it was not sent.
+    pub error: Option<String>,
+    /// The change's cursor, as the store wrote it.
+    pub cursor: Cursor,
+    /// The socket id of the service client that sent the request, on whichever mailer.
+    pub sender: Option<&'a str>,
 }
 
 /// Somewhere else to publish status changes (the AMQP events exchange).
@@ -66,13 +105,13 @@ pub trait StatusPublisher: Send + Sync {
 /// Emits status changes; cheap to clone.
 #[derive(Clone)]
 pub struct Events {
-    io: SocketIo,
-    /// Which socket sent which request, so `mail-status` reaches it. This is a
-    /// `std::sync::Mutex`: it is held for a map operation only, never across an await.
-    senders: Arc<Mutex<HashMap<MailRequestId, Sid>>>,
+    io: Io,
     /// With AMQP, the events exchange, which also receives every `mail-status`.
     publisher: Option<Arc<dyn StatusPublisher>>,
     live: LiveFeed,
+    /// With `mailer.cluster`, emits reach every mailer's clients; without, they are local,
+    /// which spares the adapter's encoding of each packet for other servers.
+    cluster: bool,
 }
 
 /// The room of one request.
@@ -90,83 +129,69 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 }
 
 impl Events {
-    /// Emits through `io` (`/live` through `live`), and through `publisher` when given.
-    pub fn new(io: SocketIo, publisher: Option<Arc<dyn StatusPublisher>>, live: LiveFeed) -> Self {
+    /// Emits through `io` (`/live` through `live`), and through `publisher` when given; to
+    /// every mailer's clients when `cluster` is true.
+    pub fn new(
+        io: Io,
+        publisher: Option<Arc<dyn StatusPublisher>>,
+        live: LiveFeed,
+        cluster: bool,
+    ) -> Self {
         Self {
             io,
-            senders: Arc::new(Mutex::new(HashMap::new())),
             publisher,
             live,
+            cluster,
         }
     }
 
-    /// Remembers that socket `sid` sent request `id`.
-    pub fn remember_sender(&self, id: MailRequestId, sid: &str) {
-        if let Ok(sid) = sid.parse::<Sid>()
-            && let Ok(mut map) = self.senders.lock()
-        {
-            map.insert(id, sid);
-        }
-    }
-
-    /// Announces that request `id` was stored (`mail-activity` with `queued`).
-    pub async fn queued(&self, id: MailRequestId, template: Template, to: &Recipient) {
+    /// Announces that `record` was stored (`mail-activity` with `queued`).
+    pub async fn queued(&self, record: &DeliveryRecord) {
         self.activity(MailActivityEvent {
-            id,
-            template,
-            to: to.clone(),
+            id: record.id,
+            template: record.template,
+            to: record.to.clone(),
             status: "queued",
             at: rfc3339(Utc::now()),
             attempts: 0,
             error: None,
+            cursor: record.cursor,
         })
         .await;
     }
 
     /// Announces a status change: after a try, or an operator's retry or cancel, or a
     /// request stored `suppressed`.
-    pub async fn status_changed(
-        &self,
-        id: MailRequestId,
-        template: Template,
-        to: &Recipient,
-        status: DeliveryStatus,
-        attempts: u32,
-        error: Option<String>,
-    ) {
-        let status_name = status.as_public();
+    pub async fn status_changed(&self, change: Change<'_>) {
+        let status_name = change.status.as_public();
         let event = MailStatusEvent {
-            id,
+            id: change.id,
             status: status_name,
-            attempts,
-            error,
+            attempts: change.attempts,
+            error: change.error,
         };
-        let sender = self.senders.lock().ok().and_then(|mut map| {
-            if status.is_final() {
-                map.remove(&id)
-            } else {
-                map.get(&id).copied()
-            }
-        });
         // One emit to the union of the rooms, so a socket that is both the sender and in
-        // `mail:<id>` gets the event once. Each service socket joins a room named by its id.
-        let mut rooms = vec![mail_room(id), template_room(template)];
-        if let Some(sid) = sender {
+        // `mail:<id>` gets the event once. Each service socket joins a room named by its
+        // id, which, through the cluster's adapter, reaches it on whichever mailer it is.
+        let mut rooms = vec![mail_room(change.id), template_room(change.template)];
+        if let Some(sid) = change.sender {
             rooms.push(sid.to_string());
         }
-        if let Some(ns) = self.io.of("/")
-            && let Err(e) = ns.to(rooms).emit("mail-status", &event).await
-        {
-            tracing::debug!(error = %e, "could not emit mail-status");
+        if let Some(ns) = self.io.of("/") {
+            let ns = if self.cluster { ns } else { ns.local() };
+            if let Err(e) = ns.to(rooms).emit("mail-status", &event).await {
+                tracing::debug!(error = %e, "could not emit mail-status");
+            }
         }
         self.activity(MailActivityEvent {
-            id,
-            template,
-            to: to.clone(),
+            id: change.id,
+            template: change.template,
+            to: change.to.clone(),
             status: status_name,
             at: rfc3339(Utc::now()),
             attempts: event.attempts,
             error: event.error.clone(),
+            cursor: change.cursor,
         })
         .await;
         if let Some(publisher) = &self.publisher
@@ -178,10 +203,11 @@ impl Events {
 
     /// `mail-activity` to `/` now, and to `/live` through its queue.
     async fn activity(&self, event: MailActivityEvent) {
-        if let Some(ops) = self.io.of("/")
-            && let Err(e) = ops.emit("mail-activity", &event).await
-        {
-            tracing::debug!(error = %e, "could not emit mail-activity");
+        if let Some(ops) = self.io.of("/") {
+            let ops = if self.cluster { ops } else { ops.local() };
+            if let Err(e) = ops.emit("mail-activity", &event).await {
+                tracing::debug!(error = %e, "could not emit mail-activity");
+            }
         }
         self.live.push(event);
     }

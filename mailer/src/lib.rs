@@ -10,6 +10,7 @@
 //! What is exported is what the binaries and the tests use.
 
 mod amqp;
+mod cluster;
 mod error;
 mod events;
 mod http;

@@ -8,10 +8,12 @@
 //! `unavailable` so the sender tries again.
 
 use crate::error::MailError;
-use crate::events::Events;
+use crate::events::{Change, Events, MailActivityEvent};
 use crate::metrics::Metrics;
 use crate::sending::Deliveries;
-use crate::store::{DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression};
+use crate::store::{
+    Cursor, DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression,
+};
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use std::sync::Arc;
@@ -77,16 +79,17 @@ impl MailerCore {
     #[tracing::instrument(name = "Accepting a mail request", skip_all, fields(mail_id = %request.id))]
     pub async fn accept_mail_request(&self, request: MailRequest, origin: Origin) -> MailAnswer {
         let id = request.id;
-        let answer = match self.store.insert(request).await {
+        let sender = match &origin {
+            Origin::Socket(sid) => Some(sid.clone()),
+            _ => None,
+        };
+        let answer = match self.store.insert(request, sender).await {
             Ok(Inserted::Stored(record)) => {
-                if let Origin::Socket(sid) = &origin {
-                    self.events.remember_sender(id, sid);
-                }
                 if record.status == DeliveryStatus::Suppressed {
                     // Stored and answered like any other, never handed to the dispatcher.
                     self.announce(&record).await;
                 } else {
-                    self.events.queued(id, record.template, &record.to).await;
+                    self.events.queued(&record).await;
                     self.metrics.count_delivery("queued");
                     self.deliveries.enqueue(record);
                 }
@@ -113,10 +116,11 @@ impl MailerCore {
         id: MailRequestId,
         origin: &Origin,
     ) -> Result<DeliveryRecord, MailError> {
-        let mut record = self.store.retry(id, Utc::now()).await?;
-        if let Origin::Socket(sid) = origin {
-            self.events.remember_sender(id, sid);
-        }
+        let sender = match origin {
+            Origin::Socket(sid) => Some(sid.clone()),
+            _ => None,
+        };
+        let mut record = self.store.retry(id, Utc::now(), sender).await?;
         // Read back after the write: the dispatcher may have claimed it in between, which
         // the outside world sees as `queued` too.
         record.status = DeliveryStatus::Queued;
@@ -195,15 +199,41 @@ impl MailerCore {
     async fn announce(&self, record: &DeliveryRecord) {
         self.metrics.count_delivery(record.status.as_public());
         self.events
-            .status_changed(
-                record.id,
-                record.template,
-                &record.to,
-                record.status,
-                record.attempts,
-                record.last_error.clone(),
-            )
+            .status_changed(Change {
+                id: record.id,
+                template: record.template,
+                to: &record.to,
+                status: record.status,
+                attempts: record.attempts,
+                error: record.last_error.clone(),
+                cursor: record.cursor,
+                sender: record.sender.as_deref(),
+            })
             .await;
+    }
+
+    /// `/live`'s `catch-up`: the deliveries changed after `after` (each once, as it is
+    /// now), oldest change first, at most `limit`; without `after`, the latest `limit`.
+    pub async fn catch_up(
+        &self,
+        after: Option<Cursor>,
+        limit: u64,
+    ) -> Result<Vec<MailActivityEvent>, MailError> {
+        let records = self.store.changes(after, limit).await?;
+        Ok(records
+            .iter()
+            .map(|r| {
+                // The store keeps when most changes happened: a sent mail's `sent_at`, and,
+                // for the others, the time they became due again (their change's time),
+                // except a retrying mail, due later, shown at the time of this answer.
+                let at = match r.status {
+                    DeliveryStatus::Sent => r.sent_at.unwrap_or(r.next_attempt_at),
+                    DeliveryStatus::Retrying => Utc::now(),
+                    _ => r.next_attempt_at,
+                };
+                MailActivityEvent::of_record(r, at)
+            })
+            .collect())
     }
 }
 

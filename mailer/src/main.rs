@@ -50,7 +50,10 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
         Ok(app) => app,
         Err(e) => {
             tracing::error!(error = %e, "the mailer could not start");
-            let invalid_as_written = matches!(e, mailer::StartupError::From { .. });
+            let invalid_as_written = matches!(
+                e,
+                mailer::StartupError::From { .. } | mailer::StartupError::Cluster(_)
+            );
             std::process::exit(if invalid_as_written { 2 } else { 1 });
         }
     };

@@ -2,6 +2,7 @@
 //! background tasks; [`App::run_until_stopped`] serves until the given future completes,
 //! then shuts down gracefully.
 
+use crate::cluster::{Cluster, Io};
 use crate::error::MailError;
 use crate::events::{Events, LiveFeed, LiveRecipients};
 use crate::http::{self, AppState};
@@ -13,7 +14,6 @@ use crate::store;
 use axum::Router;
 use domain::config::Config;
 use lettre::message::Mailbox;
-use socketioxide::SocketIo;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +38,9 @@ pub enum StartupError {
     /// The SMTP settings cannot be used.
     #[error(transparent)]
     Smtp(#[from] SmtpSetupError),
+    /// `mailer.cluster.redis_url` cannot be read by the Redis client.
+    #[error("{0}")]
+    Cluster(String),
     /// `mailer.from` is not a mailbox a message can carry: a configuration error (exit 2).
     #[error("mailer.from: {value:?} cannot be used as the sender of a mail: {reason}")]
     From {
@@ -78,7 +81,7 @@ impl Default for MailerOptions {
 pub struct App {
     listener: TcpListener,
     router: Router,
-    io: SocketIo,
+    io: Io,
     deliveries: Deliveries,
     grace: Duration,
     background: Vec<Box<dyn crate::amqp::Stoppable>>,
@@ -111,7 +114,11 @@ impl App {
                 addr: mc.listen,
                 source,
             })?;
-        let (layer, io) = socket::engine();
+        let cluster = match &mc.cluster {
+            Some(c) => Cluster::start(&c.redis_url).map_err(StartupError::Cluster)?,
+            None => Cluster::off(),
+        };
+        let (layer, io) = socket::engine(&cluster);
         let amqp = crate::amqp::prepare(config);
         let live_recipients = match mc.live_token {
             Some(_) => LiveRecipients::Whole,
@@ -121,9 +128,15 @@ impl App {
             io.clone(),
             live_recipients,
             metrics.live_events_dropped.clone(),
+            cluster.node(),
         );
         let live_viewers = live.viewers();
-        let events = Events::new(io.clone(), amqp.status_publisher.clone(), live);
+        let events = Events::new(
+            io.clone(),
+            amqp.status_publisher.clone(),
+            live,
+            cluster.is_on(),
+        );
         let sender = match &mc.smtp {
             Some(smtp) => {
                 let pool_size = u32::try_from(options.delivery.workers).unwrap_or(16);
@@ -156,7 +169,9 @@ impl App {
             mc,
             core.clone(),
             live_viewers,
-        );
+            cluster.node(),
+        )
+        .await;
         let background = amqp.start_consumer(core.clone());
         let state = AppState {
             core,
@@ -165,6 +180,7 @@ impl App {
             sender_health,
             transport: amqp.health.clone(),
             templates,
+            cluster,
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

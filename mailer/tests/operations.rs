@@ -583,7 +583,7 @@ async fn the_schema_upgrade_brings_the_suppression_list(url: &str) {
     assert_eq!(entry.email, "ada@example.com");
     let mut again = request.clone();
     again.id = domain::MailRequestId::new();
-    match store.insert(again).await.unwrap() {
+    match store.insert(again, None).await.unwrap() {
         mailer::Inserted::Stored(record) => {
             assert_eq!(record.status, mailer::DeliveryStatus::Suppressed)
         }

@@ -88,7 +88,7 @@ fn finished(
 /// Stores `request` and says whether it was new.
 async fn stored(store: &Store, request: &MailRequest) -> bool {
     match store
-        .insert(request.clone())
+        .insert(request.clone(), None)
         .await
         .expect("the store answers")
     {
@@ -485,7 +485,7 @@ async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
         .unwrap();
     let r = request();
     let refused = store
-        .insert(r.clone())
+        .insert(r.clone(), None)
         .await
         .expect_err("nothing to write to");
     assert!(matches!(refused, MailError::Write(_)), "{refused:?}");

@@ -46,6 +46,19 @@ pub struct MailerConfig {
     /// `mailer.live_token`: when set, `/live` needs `{"token": …}` at connect and shows whole
     /// recipients; when null (the default) anyone may watch, with addresses shortened.
     pub live_token: Option<Secret>,
+    /// `mailer.cluster`: null (the default) for one mailer, or `{redis_url}` for several that
+    /// share one Redis and one PostgreSQL store and act as one socket.io server.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// `mailer.cluster.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// `mailer.cluster.redis_url`: `redis://[user:password@]host[:port][/db]` (Redis 7 or
+    /// later; the adapter speaks RESP3). May carry a password, so it is never logged whole.
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub redis_url: String,
 }
 
 impl Default for MailerConfig {
@@ -64,6 +77,7 @@ impl Default for MailerConfig {
             max_sockets: 10_000,
             allowed_origins: Vec::new(),
             live_token: None,
+            cluster: None,
         }
     }
 }

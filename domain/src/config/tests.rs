@@ -26,6 +26,16 @@ fn the_contract_file_loads_with_its_defaults() {
     assert_eq!(config.mailer.from_domain(), "facteur.local");
     let defaults = load("{}", &[]).unwrap();
     assert_eq!(defaults.users.database, config.users.database);
+    assert!(config.mailer.cluster.is_none());
+    let clustered = load(
+        "mailer: {database: 'postgres://db/mailer', cluster: {redis_url: 'redis://redis:6379'}}",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        clustered.mailer.cluster.unwrap().redis_url,
+        "redis://redis:6379"
+    );
 }
 
 #[test]
@@ -114,6 +124,24 @@ fn each_bad_value_names_its_key() {
             "mailer: {smtp: {host: x, port: 25, tls: sometimes}}",
             &[],
             "mailer.smtp.tls",
+        ),
+        (
+            "mailer: {database: 'postgres://x/y', cluster: {redis_url: 'http://x'}}",
+            &[],
+            "mailer.cluster.redis_url",
+        ),
+        (
+            "mailer: {cluster: {redis_url: 'redis://127.0.0.1:6379'}}",
+            &[],
+            "mailer.database",
+        ),
+        (
+            "",
+            &[
+                ("FACTEUR_MAILER__DATABASE", "sqlite::memory:"),
+                ("FACTEUR_MAILER__CLUSTER__REDIS_URL", "redis://redis:6379"),
+            ],
+            "mailer.database",
         ),
     ];
     for (yaml, vars, key) in cases {

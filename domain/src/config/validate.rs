@@ -108,8 +108,38 @@ impl Config {
         if let Some(token) = &mailer.live_token {
             non_empty("mailer.live_token", token)?;
         }
+        if let Some(cluster) = &mailer.cluster {
+            check_redis_url("mailer.cluster.redis_url", &cluster.redis_url)?;
+            // Mailers act as one only through one store: each SQLite file is one mailer's.
+            if super::sqlite::is_sqlite(&mailer.database) {
+                return Err(ConfigError::new(
+                    "mailer.database",
+                    "must be a postgres:// database when mailer.cluster is set: several mailers share one delivery store, and an SQLite file belongs to one process",
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// A Redis URL the adapter's client can open: `redis://` or `rediss://` with a host.
+fn check_redis_url(key: &str, value: &str) -> Result<(), ConfigError> {
+    let url = Url::parse(value).map_err(|_| {
+        ConfigError::new(
+            key,
+            "is not a URL: expected redis://host[:port], as in redis://127.0.0.1:6379",
+        )
+    })?;
+    if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty) {
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "must start with redis:// or rediss:// and name a host, not {:?}",
+                url.scheme()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn at_least_one(key: &str, value: usize) -> Result<(), ConfigError> {

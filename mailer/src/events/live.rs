@@ -5,12 +5,18 @@
 //! `/live`, the answer to the sender is not delayed, and the cost of `/live` grows with the
 //! number of browsers, not of mails. When the queue is full (the browsers cannot keep up),
 //! new events are dropped for `/live` and counted in `live_events_dropped_total`: the page
-//! is a view, and the store and `/` keep every change.
+//! is a view, and the store and `/` keep every change; `catch-up` reads it back.
+//!
+//! With `mailer.cluster`, each mailer writes its own changes to its own browsers shard by
+//! shard as above, and to every other mailer's browsers with one emit per event: its
+//! browsers are all in a room named by the mailer ([`live_node_room`]), which that emit
+//! leaves out, so the adapter carries it to the others only.
 
 use super::MailActivityEvent;
+use crate::cluster::Io;
+use crate::store::Cursor;
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
-use socketioxide::SocketIo;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -32,6 +38,11 @@ pub const LIVE_SHARDS: usize = 32;
 /// The room of shard `n` of `/live`.
 pub fn live_shard_room(n: usize) -> String {
     format!("live-shard:{}", n % LIVE_SHARDS)
+}
+
+/// The room every `/live` socket of the mailer `node` is in.
+pub fn live_node_room(node: &str) -> String {
+    format!("live-node:{node}")
 }
 
 /// How `/live` shows recipients.
@@ -70,6 +81,8 @@ pub struct LiveFeed {
     queue: mpsc::Sender<MailActivityEvent>,
     dropped: Counter,
     viewers: LiveViewers,
+    /// Other mailers' browsers may be watching: events are queued even with none here.
+    cluster: bool,
 }
 
 /// A masked `to`.
@@ -89,6 +102,7 @@ struct MaskedActivity<'a> {
     attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
+    cursor: Cursor,
 }
 
 /// `error` as anonymous viewers see it: an SMTP server's refusal often quotes the address
@@ -132,14 +146,22 @@ pub fn mask_email(email: &str) -> String {
 
 impl LiveFeed {
     /// Starts the task that broadcasts to `/live` of `io`, showing recipients as `recipients`
-    /// says and counting dropped events in `dropped`.
-    pub fn start(io: SocketIo, recipients: LiveRecipients, dropped: Counter) -> Self {
+    /// says and counting dropped events in `dropped`. With `node` (the mailer's name in a
+    /// cluster), events also go to the other mailers' browsers.
+    pub fn start(
+        io: Io,
+        recipients: LiveRecipients,
+        dropped: Counter,
+        node: Option<String>,
+    ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(broadcast(io, recipients, rx));
+        let cluster = node.is_some();
+        tokio::spawn(broadcast(io, recipients, rx, node));
         Self {
             queue,
             dropped,
             viewers: LiveViewers::default(),
+            cluster,
         }
     }
 
@@ -151,7 +173,7 @@ impl LiveFeed {
     /// Queues `event` for `/live`, or drops it when the queue is full. With no browser on
     /// `/live` there is nobody to write to: each event would otherwise cost one emit per shard.
     pub fn push(&self, event: MailActivityEvent) {
-        if !self.viewers.any() {
+        if !self.cluster && !self.viewers.any() {
             return;
         }
         if let Err(TrySendError::Full(_)) = self.queue.try_send(event) {
@@ -161,10 +183,12 @@ impl LiveFeed {
 }
 
 async fn broadcast(
-    io: SocketIo,
+    io: Io,
     recipients: LiveRecipients,
     mut rx: mpsc::Receiver<MailActivityEvent>,
+    node: Option<String>,
 ) {
+    let own_browsers = node.as_deref().map(live_node_room);
     let mut batch = Vec::with_capacity(QUEUE);
     while rx.recv_many(&mut batch, QUEUE).await > 0 {
         tokio::time::sleep(GATHER).await;
@@ -176,14 +200,27 @@ async fn broadcast(
         }
         let payloads: Vec<serde_json::Value> = batch
             .drain(..)
-            .filter_map(|event| payload(event, recipients))
+            .filter_map(|event| shown_on_live(event, recipients))
             .collect();
+        if let (Some(own), Some(live)) = (&own_browsers, io.of("/live")) {
+            for payload in &payloads {
+                if let Err(e) = live
+                    .clone()
+                    .except(own.clone())
+                    .emit("mail-activity", payload)
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not emit mail-activity to other mailers' /live");
+                }
+            }
+        }
         for shard in 0..LIVE_SHARDS {
             for payload in &payloads {
                 let Some(live) = io.of("/live") else {
                     break;
                 };
                 if let Err(e) = live
+                    .local()
                     .to(live_shard_room(shard))
                     .emit("mail-activity", payload)
                     .await
@@ -196,8 +233,11 @@ async fn broadcast(
     }
 }
 
-/// `event` as `/live` shows it.
-fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde_json::Value> {
+/// `event` as `/live` shows it (live, and in a `catch-up` answer).
+pub fn shown_on_live(
+    event: MailActivityEvent,
+    recipients: LiveRecipients,
+) -> Option<serde_json::Value> {
     let value = match recipients {
         LiveRecipients::Whole => serde_json::to_value(&event),
         LiveRecipients::Masked => serde_json::to_value(MaskedActivity {
@@ -210,6 +250,7 @@ fn payload(event: MailActivityEvent, recipients: LiveRecipients) -> Option<serde
             at: &event.at,
             attempts: event.attempts,
             error: event.error.as_deref().map(mask_addresses),
+            cursor: event.cursor,
         }),
     };
     value.ok()

@@ -1,4 +1,5 @@
-//! `/health` (is the mailer ready: database, sender, transport) and `/metrics`.
+//! `/health` (is the mailer ready: database, sender, transport, and the cluster's link
+//! when there is one) and `/metrics`.
 
 use super::AppState;
 use crate::amqp::TransportHealth;
@@ -32,12 +33,17 @@ pub async fn health(State(state): State<AppState>) -> Response {
             LinkState::Disconnected => "disconnected",
         }}),
     };
-    let body = json!({
+    let mut body = json!({
         "status": if db_ok { "ok" } else { "unavailable" },
         "database": if db_ok { "ok" } else { "unavailable" },
         "smtp": state.sender_health,
         "transport": transport,
     });
+    // A mailer cut off from the others still accepts and sends: `cluster` informs, and
+    // does not make the mailer unready.
+    if let Some(cluster) = state.cluster.health().label() {
+        body["cluster"] = json!(cluster);
+    }
     let status = if db_ok {
         StatusCode::OK
     } else {

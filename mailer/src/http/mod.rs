@@ -45,6 +45,8 @@ pub struct AppState {
     pub transport: TransportHealth,
     /// The mail templates and their catalog, for the template routes.
     pub templates: Arc<Templates>,
+    /// The link to the other mailers, for `/health`.
+    pub cluster: crate::cluster::Cluster,
 }
 
 /// The whole router, without the socket.io layer.

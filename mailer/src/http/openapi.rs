@@ -64,6 +64,9 @@ pub struct MailActivityDoc {
     /// The last try's error, or why it was not sent (on `/live` with masked recipients,
     /// the address masked in it too).
     error: Option<String>,
+    /// This change's place in the store-wide order: 16 decimal digits, later changes
+    /// larger. `/live`'s `catch-up` `{after: cursor}` answers the changes after it.
+    cursor: String,
 }
 
 /// The answer to a mail request.
@@ -198,6 +201,11 @@ pub struct HealthDoc {
     smtp: String,
     /// `socketio` or `{"amqp": "connected"|"disconnected"}`.
     transport: serde_json::Value,
+    /// With `mailer.cluster` only: `connected` (events cross mailers) or `disconnected`
+    /// (Redis is away: this mailer's clients get its own events only; it still accepts and
+    /// sends).
+    #[schema(nullable = false)]
+    cluster: Option<String>,
 }
 
 struct BearerAuth;

@@ -251,6 +251,7 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
         finished,
         template: record.template,
         to: record.to,
+        sender: record.sender,
     });
     drop(permit);
 }

@@ -5,9 +5,9 @@
 //! `mail-activity`. Until its outcome is written a record stays `sending`, so if the process
 //! dies in between, the mail is sent again at the next start and counted as a possible resend.
 
-use crate::events::Events;
+use crate::events::{Change, Events};
 use crate::metrics::Metrics;
-use crate::store::{DeliveryStatus, Finished, Store};
+use crate::store::{Cursors, DeliveryStatus, Finished, Store};
 use domain::{Recipient, Template};
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +21,8 @@ pub(super) struct Outcome {
     pub(super) template: Template,
     /// For the events.
     pub(super) to: Recipient,
+    /// The socket that sent the request, for its `mail-status`.
+    pub(super) sender: Option<String>,
 }
 
 enum Message {
@@ -91,9 +93,9 @@ async fn run(
             }
         }
         match write(&store, &outcomes).await {
-            Ok(()) => {
+            Ok(cursors) => {
                 for o in outcomes {
-                    announce(&events, &metrics, o).await;
+                    announce(&events, &metrics, &cursors, o).await;
                 }
             }
             // The records stay `sending`; the next start sends them again.
@@ -108,12 +110,12 @@ async fn run(
 }
 
 /// Writes one batch, trying a few times: a lost "sent" would mean a resend at restart.
-async fn write(store: &Store, outcomes: &[Outcome]) -> Result<(), crate::error::MailError> {
+async fn write(store: &Store, outcomes: &[Outcome]) -> Result<Cursors, crate::error::MailError> {
     let mut tries = 0;
     loop {
         let finished: Vec<Finished> = outcomes.iter().map(|o| o.finished.clone()).collect();
         match store.finish(finished).await {
-            Ok(()) => return Ok(()),
+            Ok(cursors) => return Ok(cursors),
             Err(e) if tries >= 3 => return Err(e),
             Err(_) => {
                 tries += 1;
@@ -123,7 +125,7 @@ async fn write(store: &Store, outcomes: &[Outcome]) -> Result<(), crate::error::
     }
 }
 
-async fn announce(events: &Events, metrics: &Metrics, o: Outcome) {
+async fn announce(events: &Events, metrics: &Metrics, cursors: &Cursors, o: Outcome) {
     let f = o.finished;
     metrics.count_delivery(f.status.as_public());
     if let Some(suppression) = &f.suppress {
@@ -143,6 +145,15 @@ async fn announce(events: &Events, metrics: &Metrics, o: Outcome) {
         _ => tracing::debug!(mail_id = %f.id, attempts = f.attempts, "mail sent"),
     }
     events
-        .status_changed(f.id, o.template, &o.to, f.status, f.attempts, f.error)
+        .status_changed(Change {
+            id: f.id,
+            template: o.template,
+            to: &o.to,
+            status: f.status,
+            attempts: f.attempts,
+            error: f.error,
+            cursor: cursors.get(&f.id).copied().unwrap_or_default(),
+            sender: o.sender.as_deref(),
+        })
         .await;
 }

@@ -11,15 +11,16 @@
 mod handshake;
 mod live;
 
+use crate::cluster::{Cluster, Io, MailerAdapter};
 use crate::error::MailError;
-use crate::events::{LiveViewers, mail_room, template_room};
+use crate::events::{LiveRecipients, LiveViewers, mail_room, template_room};
 use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use domain::config::MailerConfig;
 use domain::{MailRequestId, Secret, Template};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
+use socketioxide::extract::{AckSender as Ack, SocketRef as Socket, TryData};
 use socketioxide::layer::SocketIoLayer;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -40,8 +41,12 @@ pub const MAX_ROOMS: usize = 1000;
 /// How long a new session may take to join a namespace (socketioxide's default is 45 s).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Builds the socket.io layer and its handle with the contract's limits.
-pub fn engine() -> (SocketIoLayer, SocketIo) {
+type SocketRef = Socket<MailerAdapter>;
+type AckSender = Ack<MailerAdapter>;
+
+/// Builds the socket.io layer and its handle with the contract's limits, on the adapter of
+/// `cluster` (Redis with `mailer.cluster`, a link that never connects without).
+pub fn engine(cluster: &Cluster) -> (SocketIoLayer<MailerAdapter>, Io) {
     SocketIo::builder()
         .max_payload(MAX_MESSAGE_BYTES as u64)
         // A frame longer than this is refused from its header, before its payload is read.
@@ -53,25 +58,55 @@ pub fn engine() -> (SocketIoLayer, SocketIo) {
         // A session that joins no namespace is closed after this; until then it holds its
         // place among `mailer.max_sockets`.
         .connect_timeout(CONNECT_TIMEOUT)
+        .with_adapter::<MailerAdapter>(cluster.adapter_state())
         .build_layer()
 }
 
 /// Mounts both namespaces on `io`: `/` with the service `token`, `/live` as
-/// `mailer.live_token` says.
-pub fn mount(
-    io: &SocketIo,
+/// `mailer.live_token` says. Returns once the adapter has subscribed to both namespaces'
+/// channels (at once while Redis is away: the link subscribes when it connects).
+pub async fn mount(
+    io: &Io,
     token: Secret,
     config: &MailerConfig,
     core: MailerCore,
     live_viewers: LiveViewers,
+    node: Option<String>,
 ) {
     let metrics = core.metrics().clone();
     let handler: Arc<dyn MailHandler> = Arc::new(core.clone());
     let service_metrics = metrics.clone();
-    transport::socketio::mount_service_namespace(io, token, handler, move |socket: SocketRef| {
-        on_service_connect(socket, core.clone(), service_metrics.clone());
-    });
-    live::mount(io, config.live_token.clone(), metrics, live_viewers);
+    let live_core = core.clone();
+    let service = transport::socketio::mount_service_namespace(
+        io,
+        token,
+        handler,
+        move |socket: SocketRef| {
+            on_service_connect(socket, core.clone(), service_metrics.clone());
+        },
+    );
+    let recipients = match config.live_token {
+        Some(_) => LiveRecipients::Whole,
+        None => LiveRecipients::Masked,
+    };
+    let catch_up = live::CatchUp {
+        core: live_core,
+        recipients,
+        slots: Arc::new(tokio::sync::Semaphore::new(live::CATCH_UPS_AT_ONCE)),
+    };
+    let live = live::mount(
+        io,
+        config.live_token.clone(),
+        metrics,
+        live_viewers,
+        catch_up,
+        node,
+    );
+    for (namespace, init) in [("/", service.await), ("/live", live.await)] {
+        if let Err(e) = init {
+            tracing::error!(namespace, error = ?e, "the socket.io adapter could not start");
+        }
+    }
 }
 
 fn count_client(socket: &SocketRef, metrics: &Arc<Metrics>, namespace: &'static str) {

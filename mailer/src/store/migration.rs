@@ -16,6 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateDeliveries),
             Box::new(IndexDueDeliveries),
             Box::new(CreateSuppressions),
+            Box::new(AddCursorAndSender),
         ]
     }
 }
@@ -27,6 +28,9 @@ pub const SUPPRESSIONS: &str = "mail_suppressions";
 /// The index over unfinished deliveries by the time of their next try, which the
 /// dispatcher pages through (named by the SQLite query that must ask for it).
 pub const DUE_INDEX: &str = "mail_deliveries_due";
+/// The PostgreSQL function that gives the next change its cursor (see
+/// [`AddCursorAndSender`]).
+pub const NEXT_CURSOR: &str = "mail_next_cursor()";
 /// The index it replaced.
 const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
@@ -189,5 +193,87 @@ impl MigrationTrait for CreateSuppressions {
         manager
             .drop_table(Table::drop().table(SUPPRESSIONS).if_exists().to_owned())
             .await
+    }
+}
+
+/// `cursor`: the store-wide order of changes (`mail-activity`'s `cursor`, `/live`'s
+/// `catch-up`), set by every write that changes a delivery's public status, in that write.
+/// `sender`: the socket id of the service client that sent the request, so the mailer that
+/// delivers it, which may not be the one that took it, can address its `mail-status`.
+///
+/// On PostgreSQL a cursor comes from [`NEXT_CURSOR`]: a sequence, behind a transaction-level
+/// advisory lock held until commit, so cursors are committed in their order and a reader
+/// that has seen cursor N will never see a smaller one appear later (with a bare sequence, a
+/// slower transaction could commit a smaller number after a reader moved past it). The
+/// lock is taken by the statement that needs a cursor and released by its commit, and
+/// claims, which do not change what the outside sees, never take it. SQLite has one writer,
+/// which numbers changes itself (`store::writer`).
+struct AddCursorAndSender;
+
+impl MigrationName for AddCursorAndSender {
+    fn name(&self) -> &str {
+        "m20261201_000002_add_cursor_and_sender"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddCursorAndSender {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for column in [big_integer_null("cursor"), text_null("sender")] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(DELIVERIES)
+                        .add_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        let db = manager.get_connection();
+        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared(
+                "CREATE SEQUENCE IF NOT EXISTS mail_cursor_seq;
+                 UPDATE mail_deliveries d SET cursor = n.n FROM (
+                     SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM mail_deliveries
+                 ) n WHERE d.id = n.id;
+                 SELECT setval('mail_cursor_seq', coalesce((SELECT max(cursor) FROM mail_deliveries), 0) + 1, false);
+                 CREATE OR REPLACE FUNCTION mail_next_cursor() RETURNS bigint LANGUAGE sql VOLATILE AS $$
+                     SELECT pg_advisory_xact_lock(4242702601);
+                     SELECT nextval('mail_cursor_seq');
+                 $$;",
+            )
+            .await?;
+        } else {
+            // Rows written before cursors existed, in the order they were stored.
+            db.execute_unprepared("UPDATE mail_deliveries SET cursor = rowid")
+                .await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_deliveries_cursor")
+                    .table(DELIVERIES)
+                    .col("cursor")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(drop_index("mail_deliveries_cursor"))
+            .await?;
+        for column in ["cursor", "sender"] {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(DELIVERIES)
+                        .drop_column(column)
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

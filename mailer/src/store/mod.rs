@@ -27,8 +27,8 @@ mod writer;
 pub use migration::Migrator;
 pub use operations::{RetriedPage, RetryCursor, RetryFilter};
 pub use rows::{
-    Claimed, DeliveryRecord, Finished, Inserted, NewSuppression, Page, Suppression,
-    SuppressionPage, suppression_key,
+    Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression, Page,
+    Suppression, SuppressionPage, suppression_key,
 };
 pub use sqlite_file::WriteCounters;
 pub use status::{DeliveryStatus, PUBLIC_STATUSES};
@@ -79,7 +79,7 @@ pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailEr
         });
     let db = Database::connect(options).await?;
     Migrator::up(&db, None).await?;
-    let writer = Writer::open(url, &db, counters)?;
+    let writer = Writer::open(url, &db, counters).await?;
     Ok(Store { db, writer })
 }
 
@@ -103,8 +103,13 @@ impl Store {
     }
 
     /// Stores `request` unless its id is stored already, and returns the stored record.
-    pub async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
-        self.writer.insert(request).await
+    /// `sender` is the socket id of the service client that sent it, if one did.
+    pub async fn insert(
+        &self,
+        request: MailRequest,
+        sender: Option<String>,
+    ) -> Result<Inserted, MailError> {
+        self.writer.insert(request, sender).await
     }
 
     /// Claims those of `ids` that are due at `now` (`queued`, or `retrying` whose time has
@@ -123,11 +128,11 @@ impl Store {
         self.writer.claim_due(ids, now).await
     }
 
-    /// Records the outcomes of tries. Writing the same outcome twice changes nothing, so a
-    /// failed call may be repeated.
-    pub async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
+    /// Records the outcomes of tries and returns the cursor each change got. Writing the
+    /// same outcome twice changes nothing but the cursor, so a failed call may be repeated.
+    pub async fn finish(&self, outcomes: Vec<Finished>) -> Result<Cursors, MailError> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(Cursors::new());
         }
         self.writer.finish(outcomes).await
     }
@@ -145,6 +150,16 @@ impl Store {
         per_page: u64,
     ) -> Result<Page, MailError> {
         reads::list(&self.db, status, page, per_page).await
+    }
+
+    /// The deliveries changed after `after` (each once, as it is now), oldest change first,
+    /// at most `limit`; without `after`, the latest `limit`.
+    pub async fn changes(
+        &self,
+        after: Option<Cursor>,
+        limit: u64,
+    ) -> Result<Vec<DeliveryRecord>, MailError> {
+        reads::changes(&self.db, after, limit).await
     }
 
     /// Up to `limit` records due for a try at `now`, oldest due first.

@@ -56,10 +56,12 @@ impl Store {
     /// 404 when unknown; 409 `not_retryable` in any other status, `suppressed` when its
     /// recipient is on the suppression list (it would be refused again: remove the address
     /// first). Its tries go on counting, and its request id, so its Message-ID, stays.
+    /// With `sender`, that socket hears the mail's next statuses.
     pub async fn retry(
         &self,
         id: MailRequestId,
         now: DateTime<Utc>,
+        sender: Option<String>,
     ) -> Result<DeliveryRecord, MailError> {
         let record = self.get(id).await?.ok_or(MailError::NotFound(id))?;
         if record.status != DeliveryStatus::Failed {
@@ -77,7 +79,7 @@ impl Store {
         }
         match self
             .writer
-            .operate(Operation::Requeue(vec![id], now))
+            .operate(Operation::Requeue(vec![id], now, sender))
             .await?
         {
             Operated::Moved(moved) if moved.contains(&id) => {
@@ -114,7 +116,11 @@ impl Store {
             .filter(|c| !suppressed.contains(&c.key))
             .map(|c| c.id)
             .collect();
-        let moved = match self.writer.operate(Operation::Requeue(ids, now)).await? {
+        let moved = match self
+            .writer
+            .operate(Operation::Requeue(ids, now, None))
+            .await?
+        {
             Operated::Moved(moved) => moved,
             Operated::Changed(_) => Vec::new(),
         };

@@ -4,10 +4,10 @@
 //! group of equal outcomes. Each statement is a round trip to the database, so the fewer
 //! the better. An operator's rare writes ([`Operation`]) are one statement each.
 
-use super::migration::{DELIVERIES, SUPPRESSIONS};
+use super::migration::{DELIVERIES, NEXT_CURSOR, SUPPRESSIONS};
 use super::rows::{
-    COLUMNS, Claimed, DeliveryRecord, Finished, Inserted, NewSuppression, Operated, Operation,
-    claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
+    COLUMNS, Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression,
+    Operated, Operation, claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
 };
 use super::status::DeliveryStatus;
 use crate::error::MailError;
@@ -16,35 +16,89 @@ use domain::{MailRequest, MailRequestId};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 use tokio::sync::{mpsc, oneshot};
 
 /// The most requests stored by one statement (10 parameters each keeps it far below the
 /// SQLite and PostgreSQL parameter limits).
 const MAX_BATCH: usize = 512;
 
-/// One request waiting for the insert task, with where to answer.
-type Job = (MailRequest, oneshot::Sender<Result<Inserted, MailError>>);
+/// One request waiting for the insert task, with its sender's socket and where to answer.
+type Job = (
+    MailRequest,
+    Option<String>,
+    oneshot::Sender<Result<Inserted, MailError>>,
+);
+
+/// Where each change's cursor comes from.
+#[derive(Clone)]
+enum CursorSource {
+    /// PostgreSQL: [`NEXT_CURSOR`], in the statement (see the migration that adds cursors).
+    Database,
+    /// In-memory SQLite: the pool's one connection is the database's only writer, so the
+    /// process numbers changes itself.
+    Counter(Arc<AtomicI64>),
+}
+
+impl CursorSource {
+    /// The value of `cursor` for one changed row.
+    fn next(&self) -> Expr {
+        match self {
+            CursorSource::Database => Expr::cust(NEXT_CURSOR),
+            CursorSource::Counter(last) => Expr::val(last.fetch_add(1, Ordering::Relaxed) + 1),
+        }
+    }
+
+    /// True when every row needs a statement of its own to get a cursor of its own (a
+    /// counter value is a literal in the statement).
+    fn per_row(&self) -> bool {
+        matches!(self, CursorSource::Counter(_))
+    }
+}
 
 /// The pool's writer; cheap to clone. The insert task ends once every handle is dropped.
 #[derive(Clone)]
 pub(crate) struct PoolWriter {
     db: DatabaseConnection,
     inserts: mpsc::Sender<Job>,
+    cursors: CursorSource,
 }
 
 impl PoolWriter {
     /// Starts the insert task on `db`.
-    pub(crate) fn start(db: DatabaseConnection) -> Self {
+    pub(crate) async fn start(db: DatabaseConnection) -> Result<Self, MailError> {
+        let cursors = if db.get_database_backend() == DbBackend::Sqlite {
+            let q = Query::select()
+                .expr_as(Expr::col("cursor").max(), "last")
+                .from(DELIVERIES)
+                .to_owned();
+            let last: Option<i64> = match db.query_one(&q).await? {
+                Some(row) => row.try_get("", "last")?,
+                None => None,
+            };
+            CursorSource::Counter(Arc::new(AtomicI64::new(last.unwrap_or(0))))
+        } else {
+            CursorSource::Database
+        };
         let (inserts, rx) = mpsc::channel(8192);
-        tokio::spawn(store_batches(db.clone(), rx));
-        Self { db, inserts }
+        tokio::spawn(store_batches(db.clone(), cursors.clone(), rx));
+        Ok(Self {
+            db,
+            inserts,
+            cursors,
+        })
     }
 
     /// Stores `request` with the others that arrive together.
-    pub(crate) async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+    pub(crate) async fn insert(
+        &self,
+        request: MailRequest,
+        sender: Option<String>,
+    ) -> Result<Inserted, MailError> {
         let (tx, rx) = oneshot::channel();
         self.inserts
-            .send((request, tx))
+            .send((request, sender, tx))
             .await
             .map_err(|_| MailError::ShuttingDown)?;
         rx.await.map_err(|_| MailError::ShuttingDown)?
@@ -74,8 +128,15 @@ impl PoolWriter {
 
     /// Records `outcomes`, one statement per group of equal outcomes (most are "sent after
     /// one try").
-    pub(crate) async fn finish(&self, outcomes: &[Finished]) -> Result<(), MailError> {
-        type Key<'a> = (DeliveryStatus, u32, Option<&'a str>, i64, Option<i64>);
+    pub(crate) async fn finish(&self, outcomes: &[Finished]) -> Result<Cursors, MailError> {
+        type Key<'a> = (
+            DeliveryStatus,
+            u32,
+            Option<&'a str>,
+            i64,
+            Option<i64>,
+            Option<MailRequestId>,
+        );
         let mut groups: HashMap<Key<'_>, Vec<MailRequestId>> = HashMap::new();
         for o in outcomes {
             let key = (
@@ -84,49 +145,63 @@ impl PoolWriter {
                 o.error.as_deref(),
                 to_millis(o.next_attempt_at),
                 o.sent_at_millis(),
+                self.cursors.per_row().then_some(o.id),
             );
             groups.entry(key).or_default().push(o.id);
         }
-        for ((status, attempts, error, next, sent_at), ids) in groups {
+        let mut cursors = Cursors::with_capacity(outcomes.len());
+        for ((status, attempts, error, next, sent_at, _), ids) in groups {
             let mut q = Query::update();
             q.table(DELIVERIES)
                 .value("status", status.as_db())
                 .value("attempts", i64::from(attempts))
                 .value("last_error", error.map(str::to_string))
                 .value("next_attempt_at", next)
-                .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())));
+                .value("cursor", self.cursors.next())
+                .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+                .returning(Query::returning().columns(["id", "cursor"]));
             if let Some(sent_at) = sent_at {
                 // A sent mail keeps no `vars`: they are only needed to render it again.
                 q.value("sent_at", sent_at).value("vars", "{}");
             }
-            self.db.execute(&q).await?;
+            for row in self.db.query_all(&q).await? {
+                let (id, cursor) = id_and_cursor(&row)?;
+                cursors.insert(id, cursor);
+            }
         }
         // After the outcomes: should this fail, the caller writes the whole batch again,
         // and both writes change nothing the second time.
         for suppression in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
             add_suppression(&self.db, suppression).await?;
         }
-        Ok(())
+        Ok(cursors)
     }
 
     /// Makes one [`Operation`], in one statement.
     pub(crate) async fn operate(&self, operation: Operation) -> Result<Operated, MailError> {
         match operation {
-            Operation::Requeue(ids, now) => {
-                if ids.is_empty() {
-                    return Ok(Operated::Moved(Vec::new()));
-                }
-                let q = Query::update()
-                    .table(DELIVERIES)
-                    .value("status", DeliveryStatus::Queued.as_db())
-                    .value("next_attempt_at", to_millis(now))
-                    .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
-                    .and_where(Expr::col("status").eq(DeliveryStatus::Failed.as_db()))
-                    .returning(Query::returning().column("id"))
-                    .to_owned();
+            Operation::Requeue(ids, now, sender) => {
+                let chunks: Vec<&[MailRequestId]> = if self.cursors.per_row() {
+                    ids.chunks(1).collect()
+                } else {
+                    vec![&ids[..]]
+                };
                 let mut moved = Vec::new();
-                for row in self.db.query_all(&q).await? {
-                    moved.push(parse_id(&row.try_get::<String>("", "id")?)?);
+                for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
+                    let mut q = Query::update();
+                    q.table(DELIVERIES)
+                        .value("status", DeliveryStatus::Queued.as_db())
+                        .value("next_attempt_at", to_millis(now))
+                        .value("cursor", self.cursors.next())
+                        .and_where(Expr::col("id").is_in(chunk.iter().map(|id| id.to_string())))
+                        .and_where(Expr::col("status").eq(DeliveryStatus::Failed.as_db()))
+                        .returning(Query::returning().column("id"));
+                    if let Some(sender) = &sender {
+                        q.value("sender", sender.clone());
+                    }
+                    for row in self.db.query_all(&q).await? {
+                        moved.push(parse_id(&row.try_get::<String>("", "id")?)?);
+                    }
                 }
                 Ok(Operated::Moved(moved))
             }
@@ -137,6 +212,7 @@ impl PoolWriter {
                     .value("status", DeliveryStatus::Cancelled.as_db())
                     .value("vars", "{}")
                     .value("next_attempt_at", to_millis(now))
+                    .value("cursor", self.cursors.next())
                     .and_where(Expr::col("id").eq(id.to_string()))
                     .and_where(Expr::col("status").is_in(["queued", "retrying"]))
                     .to_owned();
@@ -158,6 +234,13 @@ impl PoolWriter {
             }
         }
     }
+}
+
+/// The `id, cursor` a write returns.
+fn id_and_cursor(row: &sea_orm::QueryResult) -> Result<(MailRequestId, Cursor), MailError> {
+    let id: String = row.try_get("", "id")?;
+    let cursor: i64 = row.try_get("", "cursor")?;
+    Ok((parse_id(&id)?, Cursor(cursor)))
 }
 
 /// Adds `suppression` unless its address is listed; true when it was new.
@@ -214,18 +297,23 @@ fn sqlite_claim(ids: &[MailRequestId], now: DateTime<Utc>) -> Statement {
     Statement::from_sql_and_values(DbBackend::Sqlite, sql, values)
 }
 
-async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+async fn store_batches(db: DatabaseConnection, cursors: CursorSource, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = Utc::now();
-        let requests: Vec<&MailRequest> = batch.iter().map(|(r, _)| r).collect();
-        match insert_batch(&db, &requests, now).await {
+        let requests: Vec<(&MailRequest, Option<&str>)> = batch
+            .iter()
+            .map(|(r, sender, _)| (r, sender.as_deref()))
+            .collect();
+        match insert_batch(&db, &cursors, &requests, now).await {
             Ok((mut new_ids, suppressed)) => {
-                for (request, reply) in batch.drain(..) {
+                for (request, sender, reply) in batch.drain(..) {
                     // The same id twice in one batch: the first is stored, the rest are duplicates.
-                    let inserted = if new_ids.remove(&request.id) {
+                    let inserted = if let Some(cursor) = new_ids.remove(&request.id) {
                         let reason = suppressed.get(&suppression_key(&request.to.email)).cloned();
-                        Inserted::Stored(DeliveryRecord::stored(request, now, reason))
+                        Inserted::Stored(DeliveryRecord::stored(
+                            request, now, reason, cursor, sender,
+                        ))
                     } else {
                         Inserted::Duplicate
                     };
@@ -235,7 +323,7 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
             Err(e) => {
                 tracing::error!(error = %e, count = batch.len(), "could not store a batch of mail requests");
                 let e = e.to_string();
-                for (_, reply) in batch.drain(..) {
+                for (_, _, reply) in batch.drain(..) {
                     let _ = reply.send(Err(MailError::Write(e.clone())));
                 }
             }
@@ -243,25 +331,27 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
     }
 }
 
-/// Inserts the requests in one statement and returns the ids that were new, and the
-/// suppression reasons of the recipients on the list (by key), whose requests are stored
-/// `suppressed`. The list is read just before the insert: an address added in between is
-/// as if added just after.
+/// Inserts the requests (with their senders' sockets) in one statement and returns the ids
+/// that were new with their cursors, and the suppression reasons of the recipients on the
+/// list (by key), whose requests are stored `suppressed`. The list is read just before the
+/// insert: an address added in between is as if added just after.
 async fn insert_batch(
     db: &DatabaseConnection,
-    requests: &[&MailRequest],
+    cursors: &CursorSource,
+    requests: &[(&MailRequest, Option<&str>)],
     now: DateTime<Utc>,
-) -> Result<(HashSet<MailRequestId>, HashMap<String, String>), MailError> {
+) -> Result<(Cursors, HashMap<String, String>), MailError> {
     if requests.is_empty() {
-        return Ok((HashSet::new(), HashMap::new()));
+        return Ok((Cursors::new(), HashMap::new()));
     }
-    let suppressed = suppressed_among(db, requests).await?;
+    let only_requests: Vec<&MailRequest> = requests.iter().map(|(r, _)| *r).collect();
+    let suppressed = suppressed_among(db, &only_requests).await?;
     let now = to_millis(now);
     let mut q = Query::insert();
     // Every column but `sent_at`, in the order of the values below.
     q.into_table(DELIVERIES)
         .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
-    for r in requests {
+    for (r, sender) in requests {
         let reason = suppressed.get(&suppression_key(&r.to.email));
         let (status, vars) = match reason {
             Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
@@ -282,16 +372,18 @@ async fn insert_batch(
             reason.map(|r| suppressed_error(r)).into(),
             now.into(),
             now.into(),
+            cursors.next(),
+            sender.map(str::to_string).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }
     q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
-        .returning_col("id");
+        .returning(Query::returning().columns(["id", "cursor"]));
     let rows = db.query_all(&q).await?;
-    let mut ids = HashSet::with_capacity(rows.len());
+    let mut ids = Cursors::with_capacity(rows.len());
     for row in rows {
-        let id: String = row.try_get("", "id")?;
-        ids.insert(parse_id(&id)?);
+        let (id, cursor) = id_and_cursor(&row)?;
+        ids.insert(id, cursor);
     }
     Ok((ids, suppressed))
 }

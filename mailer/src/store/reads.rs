@@ -3,7 +3,7 @@
 //! start is here too: a rare write that needs no batching.
 
 use super::migration::{DELIVERIES, DUE_INDEX};
-use super::rows::{COLUMNS, DeliveryRecord, Page, record_from_row, to_millis};
+use super::rows::{COLUMNS, Cursor, DeliveryRecord, Page, record_from_row, to_millis};
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -75,6 +75,36 @@ pub(crate) async fn list(
         page,
         per_page,
     })
+}
+
+/// The deliveries whose last change came after `after`, oldest change first, at most
+/// `limit`; without `after`, the `limit` latest. Each delivery appears once, with its state
+/// now, because a change gives the row a new cursor.
+pub(crate) async fn changes(
+    db: &DatabaseConnection,
+    after: Option<Cursor>,
+    limit: u64,
+) -> Result<Vec<DeliveryRecord>, MailError> {
+    let mut q = select();
+    match after {
+        Some(after) => q
+            .and_where(Expr::col("cursor").gt(after.0))
+            .order_by("cursor", Order::Asc),
+        None => q
+            .and_where(Expr::col("cursor").is_not_null())
+            .order_by("cursor", Order::Desc),
+    };
+    q.limit(limit);
+    let mut records = db
+        .query_all(&q)
+        .await?
+        .iter()
+        .map(record_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    if after.is_none() {
+        records.reverse();
+    }
+    Ok(records)
 }
 
 /// The due-work query, written so that each backend reads the partial index

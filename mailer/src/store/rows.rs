@@ -39,6 +39,41 @@ pub struct DeliveryRecord {
     /// When the next try is due (internal).
     #[serde(skip)]
     pub next_attempt_at: DateTime<Utc>,
+    /// The store-wide position of its last change (`mail-activity`'s `cursor`).
+    #[serde(skip)]
+    pub cursor: Cursor,
+    /// The socket id of the service client that sent the request (or last retried it), to
+    /// address its `mail-status` from whichever mailer delivers it.
+    #[serde(skip)]
+    pub sender: Option<String>,
+}
+
+/// Where a change stands in the store-wide order of changes: every write that changes a
+/// delivery's public status gives it the next cursor. Shown as 16 decimal digits, so the
+/// strings sort as the numbers do.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Cursor(pub i64);
+
+impl Cursor {
+    /// Reads a cursor as shown (leading zeros optional); none for anything else.
+    pub fn parse(text: &str) -> Option<Cursor> {
+        if text.is_empty() || text.len() > 18 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        text.parse().ok().map(Cursor)
+    }
+}
+
+impl std::fmt::Display for Cursor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:016}", self.0)
+    }
+}
+
+impl Serialize for Cursor {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
 }
 
 impl DeliveryRecord {
@@ -49,6 +84,8 @@ impl DeliveryRecord {
         request: MailRequest,
         now: DateTime<Utc>,
         suppressed: Option<String>,
+        cursor: Cursor,
+        sender: Option<String>,
     ) -> Self {
         let (status, vars) = match suppressed {
             Some(_) => (DeliveryStatus::Suppressed, Map::new()),
@@ -66,6 +103,8 @@ impl DeliveryRecord {
             created_at: now,
             sent_at: None,
             next_attempt_at: now,
+            cursor,
+            sender,
         }
     }
 }
@@ -134,6 +173,9 @@ pub struct Page {
     pub per_page: u64,
 }
 
+/// The cursors a write of outcomes gave, one per delivery it changed.
+pub type Cursors = std::collections::HashMap<MailRequestId, Cursor>;
+
 /// What storing one request did.
 #[derive(Debug, Clone)]
 pub enum Inserted {
@@ -186,8 +228,9 @@ impl Finished {
 /// racing writes wins (a cancel and a claim both need the row `queued` or `retrying`).
 #[derive(Debug, Clone)]
 pub(crate) enum Operation {
-    /// Puts those of the ids still `failed` back to `queued`, due at the time given.
-    Requeue(Vec<MailRequestId>, DateTime<Utc>),
+    /// Puts those of the ids still `failed` back to `queued`, due at the time given; with a
+    /// socket id, that socket becomes the one that hears their statuses.
+    Requeue(Vec<MailRequestId>, DateTime<Utc>, Option<String>),
     /// Makes the delivery `cancelled` if it is `queued` or `retrying`, at the time given.
     Cancel(MailRequestId, DateTime<Utc>),
     /// Adds an address to the suppression list unless it is there.
@@ -206,7 +249,7 @@ pub(crate) enum Operated {
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: [&str; 12] = [
+pub(crate) const COLUMNS: [&str; 14] = [
     "id",
     "template",
     "locale",
@@ -219,6 +262,8 @@ pub(crate) const COLUMNS: [&str; 12] = [
     "created_at",
     "sent_at",
     "next_attempt_at",
+    "cursor",
+    "sender",
 ];
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -277,6 +322,8 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
         created_at: from_millis(row.try_get("", "created_at")?)?,
         sent_at: sent_at.map(from_millis).transpose()?,
         next_attempt_at: from_millis(row.try_get("", "next_attempt_at")?)?,
+        cursor: Cursor(row.try_get::<Option<i64>>("", "cursor")?.unwrap_or(0)),
+        sender: row.try_get("", "sender")?,
     })
 }
 

@@ -3,7 +3,7 @@
 //! pool's one connection, out of another connection's reach).
 
 use super::pool_writer::PoolWriter;
-use super::rows::{Claimed, Finished, Inserted, Operated, Operation};
+use super::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
 use super::sqlite_file::{SqliteWriter, WriteCounters};
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -33,21 +33,25 @@ pub(crate) enum Writer {
 
 impl Writer {
     /// The writer for `url`, whose schema `db` has brought up to date.
-    pub(crate) fn open(
+    pub(crate) async fn open(
         url: &str,
         db: &DatabaseConnection,
         counters: WriteCounters,
     ) -> Result<Self, MailError> {
         match domain::config::sqlite_file(url) {
             Some(path) => Ok(Self::SqliteFile(SqliteWriter::start(&path, counters)?)),
-            None => Ok(Self::Pool(PoolWriter::start(db.clone()))),
+            None => Ok(Self::Pool(PoolWriter::start(db.clone()).await?)),
         }
     }
 
-    pub(crate) async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+    pub(crate) async fn insert(
+        &self,
+        request: MailRequest,
+        sender: Option<String>,
+    ) -> Result<Inserted, MailError> {
         match self {
-            Self::Pool(w) => w.insert(request).await,
-            Self::SqliteFile(w) => w.insert(request).await,
+            Self::Pool(w) => w.insert(request, sender).await,
+            Self::SqliteFile(w) => w.insert(request, sender).await,
         }
     }
 
@@ -62,7 +66,7 @@ impl Writer {
         }
     }
 
-    pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
+    pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<Cursors, MailError> {
         match self {
             Self::Pool(w) => w.finish(&outcomes).await,
             Self::SqliteFile(w) => w.finish(outcomes).await,

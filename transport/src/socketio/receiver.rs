@@ -8,8 +8,10 @@ use domain::{MailAnswer, MailRequest, Secret};
 use serde::Deserialize;
 use serde_json::Value;
 use socketioxide::SocketIo;
+use socketioxide::adapter::Adapter;
 use socketioxide::extract::{AckSender, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
+use socketioxide_core::adapter::DefinedAdapter;
 use std::sync::Arc;
 
 /// The event a service client emits with a mail request, expecting an ack.
@@ -30,24 +32,27 @@ struct Unauthorized;
 /// Mounts namespace `/` on `io`: a connect without the right token gets a connect error;
 /// each `send-mail` is decoded, validated and handed to `handler`, and its answer sent back
 /// as the ack. `on_connect` runs for every accepted socket, so the mailer can add its own
-/// events (`get-mail`, `join`, `leave`).
-pub fn mount_service_namespace<F>(
-    io: &SocketIo,
+/// events (`get-mail`, `join`, `leave`). Works with any adapter (several mailers share
+/// one through Redis); the result is the adapter's initialisation, to await or drop.
+pub fn mount_service_namespace<A, F>(
+    io: &SocketIo<A>,
     token: Secret,
     handler: Arc<dyn MailHandler>,
     on_connect: F,
-) where
-    F: Fn(SocketRef) + Clone + Send + Sync + 'static,
+) -> A::InitRes
+where
+    A: Adapter + DefinedAdapter,
+    F: Fn(SocketRef<A>) + Clone + Send + Sync + 'static,
 {
     let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
         let accepted = matches!(&auth, Ok(a) if token.matches(&a.token));
         async move { if accepted { Ok(()) } else { Err(Unauthorized) } }
     };
-    let on_service_connect = move |socket: SocketRef| {
+    let on_service_connect = move |socket: SocketRef<A>| {
         let handler = handler.clone();
         socket.on(
             SEND_MAIL_EVENT,
-            move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+            move |socket: SocketRef<A>, TryData(payload): TryData<Value>, ack: AckSender<A>| {
                 let handler = handler.clone();
                 async move {
                     let answer = match payload {
@@ -66,12 +71,12 @@ pub fn mount_service_namespace<F>(
         on_connect(socket);
         std::future::ready(())
     };
-    io.ns("/", on_service_connect.with(authenticate));
+    io.ns("/", on_service_connect.with(authenticate))
 }
 
-async fn answer_send_mail(
+async fn answer_send_mail<A: Adapter>(
     value: Value,
-    socket: &SocketRef,
+    socket: &SocketRef<A>,
     handler: &dyn MailHandler,
 ) -> MailAnswer {
     let size = serde_json::to_vec(&value)

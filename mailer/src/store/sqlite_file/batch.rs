@@ -4,8 +4,8 @@
 use super::operations::{add_suppression, operate, suppression_reason};
 use crate::error::MailError;
 use crate::store::rows::{
-    Claimed, DeliveryRecord, Finished, Inserted, Operated, Operation, suppressed_error,
-    suppression_key, to_millis,
+    Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
+    suppressed_error, suppression_key, to_millis,
 };
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
@@ -28,19 +28,23 @@ pub struct WriteCounters {
 
 /// One write a caller is waiting for.
 pub(super) enum Op {
-    Insert(MailRequest, oneshot::Sender<Result<Inserted, MailError>>),
+    Insert(
+        MailRequest,
+        Option<String>,
+        oneshot::Sender<Result<Inserted, MailError>>,
+    ),
     Claim(
         Vec<MailRequestId>,
         i64,
         oneshot::Sender<Result<Vec<Claimed>, MailError>>,
     ),
-    Finish(Vec<Finished>, oneshot::Sender<Result<(), MailError>>),
+    Finish(Vec<Finished>, oneshot::Sender<Result<Cursors, MailError>>),
     Operate(Operation, oneshot::Sender<Result<Operated, MailError>>),
 }
 
 const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
-     vars, status, attempts, last_error, created_at, next_attempt_at) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7) ON CONFLICT (id) DO NOTHING";
+     vars, status, attempts, last_error, created_at, next_attempt_at, cursor, sender) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7, ?10, ?11) ON CONFLICT (id) DO NOTHING";
 /// The `+` keeps `status` and `next_attempt_at` off every index, so the lookup is by id
 /// (see the pool's claim in `store/pool_writer.rs`).
 const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
@@ -48,7 +52,7 @@ const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1
 /// A sent mail keeps no `vars`: they are only needed to render it again.
 const FINISH: &str = "UPDATE mail_deliveries SET status = ?1, attempts = ?2, last_error = ?3, \
      next_attempt_at = ?4, sent_at = coalesce(?5, sent_at), \
-     vars = CASE WHEN ?1 = 'sent' THEN '{}' ELSE vars END WHERE id = ?6";
+     vars = CASE WHEN ?1 = 'sent' THEN '{}' ELSE vars END, cursor = ?7 WHERE id = ?6";
 
 thread_local! {
     /// Frames in the WAL after the last commit made on this thread, from SQLite's WAL hook.
@@ -71,19 +75,24 @@ enum Written {
         at: DateTime<Utc>,
         /// Why the recipient is suppressed, when it is.
         suppressed: Option<String>,
+        cursor: Cursor,
     },
     Claim(Vec<Claimed>),
-    Finish,
+    Finish(Cursors),
     Operate(Operated),
 }
 
 /// Runs `batch` in one transaction and answers every write: with its result once committed,
 /// or with the error when the transaction failed. Returns the frames in the WAL after it.
+/// `last_cursor` is the last cursor given; each change of the batch takes the next one, and
+/// a batch that rolls back gives its numbers back.
 pub(super) fn write_batch(
     connection: &mut Connection,
     batch: &mut Vec<Op>,
     counters: &WriteCounters,
+    last_cursor: &mut i64,
 ) -> u32 {
+    let first_cursor = *last_cursor;
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = 0;
     // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
@@ -91,7 +100,7 @@ pub(super) fn write_batch(
     let result = (|| -> rusqlite::Result<()> {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for op in batch.iter() {
-            let (w, n) = apply(&tx, op)?;
+            let (w, n) = apply(&tx, op, last_cursor)?;
             written.push(w);
             rows += n;
         }
@@ -112,6 +121,7 @@ pub(super) fn write_batch(
             // every caller hears so, including those whose own statement had run.
             tracing::error!(error = %e, count = batch.len(), "could not write a batch to the delivery store");
             let error = e.to_string();
+            *last_cursor = first_cursor;
             for op in batch.drain(..) {
                 answer(op, Err(error.clone()));
             }
@@ -124,14 +134,15 @@ pub(super) fn write_batch(
 fn answer(op: Op, written: Result<Written, String>) {
     let mismatch = || MailError::Write("a write got another write's result".into());
     match op {
-        Op::Insert(request, reply) => {
+        Op::Insert(request, sender, reply) => {
             let _ = reply.send(match written {
                 Ok(Written::Insert {
                     stored: true,
                     at,
                     suppressed,
+                    cursor,
                 }) => Ok(Inserted::Stored(DeliveryRecord::stored(
-                    request, at, suppressed,
+                    request, at, suppressed, cursor, sender,
                 ))),
                 Ok(Written::Insert { stored: false, .. }) => Ok(Inserted::Duplicate),
                 Ok(_) => Err(mismatch()),
@@ -147,7 +158,7 @@ fn answer(op: Op, written: Result<Written, String>) {
         }
         Op::Finish(_, reply) => {
             let _ = reply.send(match written {
-                Ok(Written::Finish) => Ok(()),
+                Ok(Written::Finish(cursors)) => Ok(cursors),
                 Ok(_) => Err(mismatch()),
                 Err(e) => Err(MailError::Write(e)),
             });
@@ -164,9 +175,17 @@ fn answer(op: Op, written: Result<Written, String>) {
 
 /// One write inside the open transaction, with the rows it wrote. An error aborts the
 /// whole batch.
-fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, u64)> {
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    op: &Op,
+    last_cursor: &mut i64,
+) -> rusqlite::Result<(Written, u64)> {
+    let mut next_cursor = || {
+        *last_cursor += 1;
+        *last_cursor
+    };
     match op {
-        Op::Insert(request, _) => {
+        Op::Insert(request, sender, _) => {
             // In the same transaction as the insert: an address added to the list before
             // this commit is never sent to.
             let suppressed = suppression_reason(tx, &suppression_key(&request.to.email))?;
@@ -184,6 +203,7 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
                 ),
             };
             let at = Utc::now();
+            let cursor = next_cursor();
             let changed = tx.prepare_cached(INSERT)?.execute(params![
                 request.id.to_string(),
                 request.template.as_str(),
@@ -194,11 +214,14 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
                 to_millis(at),
                 status,
                 error,
+                cursor,
+                sender,
             ])?;
             let written = Written::Insert {
                 stored: changed == 1,
                 at,
                 suppressed,
+                cursor: Cursor(cursor),
             };
             Ok((written, changed as u64))
         }
@@ -222,23 +245,30 @@ fn apply(tx: &rusqlite::Transaction<'_>, op: &Op) -> rusqlite::Result<(Written, 
         Op::Finish(outcomes, _) => {
             let mut statement = tx.prepare_cached(FINISH)?;
             let mut n = 0;
+            let mut cursors = Cursors::with_capacity(outcomes.len());
             for o in outcomes {
-                n += statement.execute(params![
+                let cursor = next_cursor();
+                let changed = statement.execute(params![
                     o.status.as_db(),
                     i64::from(o.attempts),
                     o.error,
                     to_millis(o.next_attempt_at),
                     o.sent_at_millis(),
                     o.id.to_string(),
+                    cursor,
                 ])? as u64;
+                if changed > 0 {
+                    cursors.insert(o.id, Cursor(cursor));
+                }
+                n += changed;
                 if let Some(suppression) = &o.suppress {
                     n += u64::from(add_suppression(tx, suppression)?);
                 }
             }
-            Ok((Written::Finish, n))
+            Ok((Written::Finish(cursors), n))
         }
         Op::Operate(operation, _) => {
-            let (operated, n) = operate(tx, operation)?;
+            let (operated, n) = operate(tx, operation, &mut next_cursor)?;
             Ok((Written::Operate(operated), n))
         }
     }

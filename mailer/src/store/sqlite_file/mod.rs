@@ -32,7 +32,7 @@ mod operations;
 pub use batch::WriteCounters;
 
 use crate::error::MailError;
-use crate::store::rows::{Claimed, Finished, Inserted, Operated, Operation, to_millis};
+use crate::store::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation, to_millis};
 use batch::{Op, write_batch};
 use checkpoints::Checkpoints;
 use chrono::{DateTime, Utc};
@@ -73,15 +73,27 @@ impl SqliteWriter {
             ))
         })?;
         let checkpoints = Checkpoints::start(path).map_err(MailError::Write)?;
+        // This writer is the file's only one, so it numbers changes from the last stored.
+        let last_cursor: i64 = connection
+            .query_row(
+                "SELECT coalesce(max(cursor), 0) FROM mail_deliveries",
+                [],
+                |row| row.get(0),
+            )
+            .map_err(|e| MailError::Write(format!("could not read the last cursor: {e}")))?;
         let (ops, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(connection, rx, counters, checkpoints));
+        tokio::spawn(run(connection, rx, counters, checkpoints, last_cursor));
         Ok(Self { ops })
     }
 
     /// Stores `request` unless its id is stored already.
-    pub(crate) async fn insert(&self, request: MailRequest) -> Result<Inserted, MailError> {
+    pub(crate) async fn insert(
+        &self,
+        request: MailRequest,
+        sender: Option<String>,
+    ) -> Result<Inserted, MailError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Op::Insert(request, reply), answer).await
+        self.send(Op::Insert(request, sender, reply), answer).await
     }
 
     /// Claims those of `ids` that are due at `now` (see `Store::claim_due`).
@@ -96,7 +108,7 @@ impl SqliteWriter {
     }
 
     /// Records `outcomes`.
-    pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<(), MailError> {
+    pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<Cursors, MailError> {
         let (reply, answer) = oneshot::channel();
         self.send(Op::Finish(outcomes, reply), answer).await
     }
@@ -125,6 +137,7 @@ async fn run(
     mut rx: mpsc::Receiver<Op>,
     counters: WriteCounters,
     checkpoints: Checkpoints,
+    mut last_cursor: i64,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut batches = 0u32;
@@ -144,9 +157,11 @@ async fn run(
                 }
             }
         }
-        let frames = match write_on_blocking_thread(connection, batch, counters.clone()).await {
-            Some((c, b, frames)) => {
-                (connection, batch) = (c, b);
+        let written =
+            write_on_blocking_thread(connection, batch, counters.clone(), last_cursor).await;
+        let frames = match written {
+            Some((c, b, frames, last)) => {
+                (connection, batch, last_cursor) = (c, b, last);
                 frames
             }
             // The runtime is shutting down; the callers of the batch hear it was not
@@ -176,10 +191,11 @@ async fn write_on_blocking_thread(
     mut connection: Connection,
     mut batch: Vec<Op>,
     counters: WriteCounters,
-) -> Option<(Connection, Vec<Op>, u32)> {
+    mut last_cursor: i64,
+) -> Option<(Connection, Vec<Op>, u32, i64)> {
     tokio::task::spawn_blocking(move || {
-        let frames = write_batch(&mut connection, &mut batch, &counters);
-        (connection, batch, frames)
+        let frames = write_batch(&mut connection, &mut batch, &counters, &mut last_cursor);
+        (connection, batch, frames, last_cursor)
     })
     .await
     .ok()

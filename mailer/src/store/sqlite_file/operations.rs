@@ -10,12 +10,13 @@ const ADD_SUPPRESSION: &str = "INSERT INTO mail_suppressions (email, reason, cre
      VALUES (?1, ?2, ?3) ON CONFLICT (email) DO NOTHING";
 const REMOVE_SUPPRESSION: &str = "DELETE FROM mail_suppressions WHERE email = ?1";
 /// Only a `failed` delivery moves: a copy that raced with another retry changes nothing.
-const REQUEUE: &str = "UPDATE mail_deliveries SET status = 'queued', next_attempt_at = ?2 \
-     WHERE id = ?1 AND status = 'failed'";
+/// A retry from a socket makes that socket the one that hears the mail's next statuses.
+const REQUEUE: &str = "UPDATE mail_deliveries SET status = 'queued', next_attempt_at = ?2, \
+     cursor = ?3, sender = coalesce(?4, sender) WHERE id = ?1 AND status = 'failed'";
 /// The claim needs the same statuses, so of a cancel and a claim exactly one finds the row.
 /// A cancelled mail keeps no `vars`, as a sent one.
 const CANCEL: &str = "UPDATE mail_deliveries SET status = 'cancelled', vars = '{}', \
-     next_attempt_at = ?2 WHERE id = ?1 AND status IN ('queued', 'retrying')";
+     next_attempt_at = ?2, cursor = ?3 WHERE id = ?1 AND status IN ('queued', 'retrying')";
 
 /// Why `email` (a suppression key) is on the suppression list, if it is.
 pub(super) fn suppression_reason(
@@ -40,17 +41,25 @@ pub(super) fn add_suppression(
     Ok(added == 1)
 }
 
-/// Makes `operation`; returns what it did and the rows it wrote.
+/// Makes `operation`, numbering each change with `next_cursor`; returns what it did and the
+/// rows it wrote.
 pub(super) fn operate(
     tx: &Transaction<'_>,
     operation: &Operation,
+    next_cursor: &mut impl FnMut() -> i64,
 ) -> rusqlite::Result<(Operated, u64)> {
     match operation {
-        Operation::Requeue(ids, now) => {
+        Operation::Requeue(ids, now, sender) => {
             let mut statement = tx.prepare_cached(REQUEUE)?;
             let mut moved = Vec::new();
             for id in ids {
-                if statement.execute(params![id.to_string(), to_millis(*now)])? == 1 {
+                let changed = statement.execute(params![
+                    id.to_string(),
+                    to_millis(*now),
+                    next_cursor(),
+                    sender
+                ])?;
+                if changed == 1 {
                     moved.push(*id);
                 }
             }
@@ -58,9 +67,11 @@ pub(super) fn operate(
             Ok((Operated::Moved(moved), n))
         }
         Operation::Cancel(id, now) => {
-            let n = tx
-                .prepare_cached(CANCEL)?
-                .execute(params![id.to_string(), to_millis(*now)])?;
+            let n = tx.prepare_cached(CANCEL)?.execute(params![
+                id.to_string(),
+                to_millis(*now),
+                next_cursor()
+            ])?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
         Operation::Suppress(suppression) => {
