@@ -1,14 +1,27 @@
 //! The deploy files: the compose files validate against the Compose Specification's JSON
 //! schema, every `FACTEUR_*` variable they set is a real configuration key, and every secret
-//! comes from `deploy/.env` (the files name no secret value).
+//! comes from `deploy/.env` (the files name no secret value). The cluster variant runs two
+//! mailers on one Redis behind an nginx proxy that keeps each client on one mailer.
 
 use crate::support::services::node_peers_available;
 use domain::config::{Config, Process};
-use serde_json::Value;
+use domain::test_support::skip_or_fail;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
+const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");
 const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
+/// The base file, used alone or under one of the overrides.
+const BASE: &str = "docker-compose.yml";
+/// Every compose file: the base, then the overrides laid over it.
+const FILES: [&str; 3] = [
+    BASE,
+    "docker-compose.amqp.yml",
+    "docker-compose.cluster.yml",
+];
+const CLUSTER: &str = "docker-compose.cluster.yml";
+const CLUSTER_REDIS_URL: &str = "redis://redis:6379";
 
 fn validate(file: &str) -> Option<Value> {
     if !node_peers_available("compose files validate") {
@@ -16,7 +29,7 @@ fn validate(file: &str) -> Option<Value> {
     }
     let output = std::process::Command::new("node")
         .arg(format!("{JS}/validate-compose.js"))
-        .arg(format!("{}/deploy/{file}", env!("CARGO_MANIFEST_DIR")))
+        .arg(format!("{DEPLOY}/{file}"))
         .env("NODE_PATH", format!("{JS}/node_modules"))
         .output()
         .expect("node runs");
@@ -30,7 +43,7 @@ fn validate(file: &str) -> Option<Value> {
 
 #[test]
 fn compose_files_follow_the_compose_specification() {
-    for file in ["docker-compose.yml", "docker-compose.amqp.yml"] {
+    for file in FILES {
         let Some(result) = validate(file) else { return };
         assert_eq!(result["valid"], true, "{file}: {}", result["errors"]);
     }
@@ -58,32 +71,51 @@ fn the_schema_check_catches_a_broken_file() {
     assert_eq!(result["valid"], false);
 }
 
+/// The `FACTEUR_*` variables of each service of `result` (a [`validate`] answer), by name,
+/// with their `${…}` replaced by the values of `deploy/.env.example`.
+fn facteur_env(result: &Value) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut by_service: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    for var in result["facteur_env"].as_array().expect("a list") {
+        let field = |i: usize| var[i].as_str().expect("a string").to_string();
+        by_service
+            .entry(field(0))
+            .or_default()
+            .insert(field(1), interpolate(&field(2)));
+    }
+    by_service
+}
+
 #[test]
 fn every_facteur_variable_in_the_compose_files_is_a_configuration_key() {
+    let Some(base) = validate(BASE) else { return };
+    let base = facteur_env(&base);
     let mut checked = 0;
-    for file in ["docker-compose.yml", "docker-compose.amqp.yml"] {
+    for file in FILES {
         let Some(result) = validate(file) else { return };
-        let mut by_service: std::collections::BTreeMap<String, Vec<(String, String)>> =
-            Default::default();
-        for var in result["facteur_env"].as_array().expect("a list") {
-            let field = |i: usize| var[i].as_str().expect("a string").to_string();
-            let (service, name, value) = (field(0), field(1), interpolate(&field(2)));
-            let section = name
-                .strip_prefix("FACTEUR_")
-                .and_then(|rest| rest.split("__").next())
-                .map(str::to_ascii_lowercase)
-                .unwrap_or_default();
-            assert!(
-                SECTIONS.contains(&section.as_str()),
-                "{file} {service}: {name} names no section"
-            );
-            by_service.entry(service).or_default().push((name, value));
-            checked += 1;
-        }
-        // A service's variables together make a valid configuration: an unknown key inside a
-        // section is an error (deny_unknown_fields), and so is a bad value.
-        for (service, vars) in by_service {
-            Config::from_yaml_and_env("{}", vars)
+        for (service, vars) in facteur_env(&result) {
+            for name in vars.keys() {
+                let section = name
+                    .strip_prefix("FACTEUR_")
+                    .and_then(|rest| rest.split("__").next())
+                    .map(str::to_ascii_lowercase)
+                    .unwrap_or_default();
+                assert!(
+                    SECTIONS.contains(&section.as_str()),
+                    "{file} {service}: {name} names no section"
+                );
+                checked += 1;
+            }
+            // What the service runs with: an override's variables laid over the base file's,
+            // as Compose merges `environment` (a service the base lacks has only its own).
+            let mut merged = if file == BASE {
+                BTreeMap::new()
+            } else {
+                base.get(&service).cloned().unwrap_or_default()
+            };
+            merged.extend(vars);
+            // Together they make a valid configuration: an unknown key inside a section is an
+            // error (deny_unknown_fields), and so is a bad value or a bad pair of values.
+            Config::from_yaml_and_env("{}", merged)
                 .unwrap_or_else(|e| panic!("{file} {service}: {e}"));
         }
     }
@@ -138,7 +170,7 @@ fn interpolate(value: &str) -> String {
     out
 }
 
-/// True for a variable that holds a secret or a URL that may carry one.
+/// True for a variable that holds a secret or a URL that carries one.
 fn carries_a_secret(name: &str) -> bool {
     [
         "TOKEN",
@@ -152,26 +184,33 @@ fn carries_a_secret(name: &str) -> bool {
     .any(|word| name.ends_with(word))
 }
 
+/// True for a URL that may carry a password but need not (the compose network's Redis has none).
+fn may_carry_a_credential(name: &str) -> bool {
+    name.ends_with("REDIS_URL")
+}
+
 #[test]
 fn the_compose_files_take_every_secret_from_the_env_file() {
     let mut secrets = 0;
-    for file in ["docker-compose.yml", "docker-compose.amqp.yml"] {
+    for file in FILES {
         let Some(result) = validate(file) else { return };
         for var in result["env"].as_array().expect("a list") {
             let field = |i: usize| var[i].as_str().expect("a string").to_string();
             let (service, name, value) = (field(0), field(1), field(2));
-            if !carries_a_secret(&name) {
+            if carries_a_secret(&name) {
+                secrets += 1;
+                // `${NAME:?…}`: Compose refuses to start when deploy/.env does not set it.
+                assert!(
+                    value.contains("${") && value.contains(":?"),
+                    "{file} {service}: {name} must come from deploy/.env as ${{NAME:?…}}, not {value:?}"
+                );
+            } else if !may_carry_a_credential(&name) {
                 continue;
             }
-            secrets += 1;
-            // `${NAME:?…}`: Compose refuses to start when deploy/.env does not set it.
-            assert!(
-                value.contains("${") && value.contains(":?"),
-                "{file} {service}: {name} must come from deploy/.env as ${{NAME:?…}}, not {value:?}"
-            );
             // In a URL, the password itself is the reference.
             if let Some((_, rest)) = value.split_once("://") {
-                let userinfo = rest.split('@').next().unwrap_or_default();
+                // No `@`, no user information: `redis://redis:6379` names a port, not a password.
+                let userinfo = rest.split_once('@').map_or("", |(userinfo, _)| userinfo);
                 let password_from_env = userinfo
                     .split_once(':')
                     .is_none_or(|(_, password)| password.starts_with("${"));
@@ -236,4 +275,437 @@ fn the_env_example_values_are_refused_as_the_services_would_run_in_compose() {
             None
         );
     }
+}
+
+/// A compose file as a JSON tree, aliases resolved. A value tagged `!reset` (emptied when
+/// Compose merges the file over another) comes as `{"!reset": value}`, so that a test tells it
+/// from a plain value, which the merge would add to the other file's instead.
+fn compose_doc(file: &str) -> Option<Value> {
+    const SCRIPT: &str = r#"
+const fs = require("fs");
+const YAML = require("yaml");
+const doc = YAML.parseDocument(fs.readFileSync(process.argv[1], "utf8"), { merge: true, logLevel: "error" });
+YAML.visit(doc, {
+  Node(_, node) {
+    if (node.tag === "!reset") return doc.createNode({ "!reset": node.toJSON() });
+  },
+});
+console.log(JSON.stringify(doc.toJS()));
+"#;
+    if !node_peers_available("the compose files are read") {
+        return None;
+    }
+    let output = std::process::Command::new("node")
+        .arg("-e")
+        .arg(SCRIPT)
+        .arg(format!("{DEPLOY}/{file}"))
+        .env("NODE_PATH", format!("{JS}/node_modules"))
+        .output()
+        .expect("node runs");
+    assert!(
+        output.status.success(),
+        "{file} does not parse: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Some(serde_json::from_slice(&output.stdout).expect("one JSON object"))
+}
+
+/// The host ports a service publishes once `over` is laid over `base`: lists are added
+/// together, and `!reset` empties the base's.
+fn published(base: &Value, over: &Value, service: &str) -> Vec<String> {
+    let mut ports: Vec<Value> = base["services"][service]["ports"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    match &over["services"][service]["ports"] {
+        Value::Null => {}
+        Value::Array(more) => ports.extend(more.iter().cloned()),
+        reset => {
+            assert_eq!(reset["!reset"], json!([]), "{service}: ports {reset}");
+            ports.clear();
+        }
+    }
+    ports
+        .iter()
+        .map(|port| {
+            let port = port.as_str().expect("ports written as \"HOST:CONTAINER\"");
+            port.split(':').next().expect("a host port").to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn the_cluster_override_runs_two_mailers_on_one_redis_behind_the_proxy() {
+    let (Some(base), Some(cluster)) = (compose_doc(BASE), compose_doc(CLUSTER)) else {
+        return;
+    };
+    let services = &cluster["services"];
+    let base_mailer = &base["services"]["mailer"];
+
+    let redis = &services["redis"];
+    assert_eq!(redis["image"], "redis:7");
+    assert_eq!(
+        redis["healthcheck"]["test"],
+        json!(["CMD", "redis-cli", "ping"])
+    );
+    assert!(redis["volumes"].is_null(), "Redis keeps nothing");
+    assert!(
+        redis["ports"].is_null(),
+        "Redis is for the compose network only"
+    );
+
+    // Both mailers: the same Redis URL, and on mailer-2 everything else as on the mailer.
+    let mut mailer_env = base_mailer["environment"]
+        .as_object()
+        .expect("the mailer's environment")
+        .clone();
+    let override_env = services["mailer"]["environment"]
+        .as_object()
+        .expect("the override sets the mailer's environment");
+    mailer_env.extend(override_env.clone());
+    assert_eq!(
+        mailer_env["FACTEUR_MAILER__CLUSTER__REDIS_URL"], CLUSTER_REDIS_URL,
+        "the mailer joins the cluster"
+    );
+    let second = &services["mailer-2"];
+    assert_eq!(
+        second["environment"],
+        Value::Object(mailer_env),
+        "mailer-2 runs with the mailer's environment, the Redis URL included"
+    );
+    for key in ["image", "command", "healthcheck", "stop_grace_period"] {
+        assert_eq!(second[key], base_mailer[key], "mailer-2's {key}");
+    }
+    for mailer in ["mailer", "mailer-2"] {
+        assert_eq!(
+            services[mailer]["depends_on"]["redis"]["condition"], "service_healthy",
+            "{mailer} starts once Redis answers"
+        );
+    }
+    for (service, condition) in base_mailer["depends_on"].as_object().expect("depends_on") {
+        assert_eq!(
+            &second["depends_on"][service], condition,
+            "mailer-2 waits for {service} as the mailer does"
+        );
+    }
+
+    // The proxy alone publishes 8080, and balances exactly the services that run a mailer.
+    let proxy = &services["proxy"];
+    assert!(
+        proxy["image"]
+            .as_str()
+            .is_some_and(|i| i.starts_with("nginx:")),
+        "{}",
+        proxy["image"]
+    );
+    assert!(
+        proxy["volumes"]
+            .as_array()
+            .expect("volumes")
+            .contains(&json!("./nginx-cluster.conf:/etc/nginx/nginx.conf:ro")),
+        "the proxy runs deploy/nginx-cluster.conf, read-only"
+    );
+    let mut names: Vec<&String> = base["services"]
+        .as_object()
+        .expect("services")
+        .keys()
+        .chain(services.as_object().expect("services").keys())
+        .collect();
+    names.sort();
+    names.dedup();
+    let publishers: Vec<&str> = names
+        .iter()
+        .filter(|name| published(&base, &cluster, name).contains(&"8080".to_string()))
+        .map(|name| name.as_str())
+        .collect();
+    assert_eq!(publishers, ["proxy"], "who publishes 8080");
+    assert!(
+        published(&base, &cluster, "mailer-2").is_empty(),
+        "mailer-2 is reached through the proxy only"
+    );
+    let mut mailers: Vec<String> = names
+        .iter()
+        .filter(|name| {
+            let command = &services[name.as_str()]["command"];
+            let command = if command.is_null() {
+                &base["services"][name.as_str()]["command"]
+            } else {
+                command
+            };
+            *command == json!(["mailer"])
+        })
+        .map(|name| format!("{name}:8080"))
+        .collect();
+    mailers.sort();
+    let conf = nginx_conf();
+    let http = conf.one("http");
+    let mut upstream: Vec<String> = http
+        .one("upstream")
+        .all("server")
+        .map(|server| server.args[0].clone())
+        .collect();
+    upstream.sort();
+    assert_eq!(upstream, mailers, "the proxy's upstream is every mailer");
+    for mailer in ["mailer", "mailer-2"] {
+        assert_eq!(
+            proxy["depends_on"][mailer]["condition"], "service_healthy",
+            "the proxy starts once {mailer} answers"
+        );
+    }
+
+    // The users service goes through the proxy too: over websocket, it stays where it landed.
+    assert_eq!(
+        services["users"]["environment"]["FACTEUR_TRANSPORT__SOCKETIO__URL"],
+        "http://proxy:8080"
+    );
+    assert_eq!(
+        services["users"]["depends_on"]["proxy"]["condition"],
+        "service_healthy"
+    );
+}
+
+/// One directive of an nginx configuration: name, arguments, and the directives of its block.
+struct Directive {
+    name: String,
+    args: Vec<String>,
+    block: Vec<Directive>,
+}
+
+impl Directive {
+    /// The directives called `name` in this one's block.
+    fn all<'a>(&'a self, name: &str) -> impl Iterator<Item = &'a Directive> + use<'a> {
+        let name = name.to_string();
+        self.block.iter().filter(move |d| d.name == name)
+    }
+
+    /// The one directive called `name` in this one's block.
+    fn one(&self, name: &str) -> &Directive {
+        let mut found = self.all(name);
+        let one = found
+            .next()
+            .unwrap_or_else(|| panic!("{} has no {name}", self.name));
+        assert!(found.next().is_none(), "{} has two {name}", self.name);
+        one
+    }
+
+    /// The arguments of the one directive called `name`.
+    fn args_of(&self, name: &str) -> Vec<&str> {
+        self.one(name).args.iter().map(String::as_str).collect()
+    }
+}
+
+enum Token {
+    Word(String),
+    End,
+    Open,
+    Close,
+}
+
+/// The words and punctuation of an nginx configuration, comments left out.
+fn nginx_tokens(text: &str) -> Vec<Token> {
+    let mut tokens = Vec::new();
+    let mut word = String::new();
+    let mut chars = text.chars();
+    let flush = |word: &mut String, tokens: &mut Vec<Token>| {
+        if !word.is_empty() {
+            tokens.push(Token::Word(std::mem::take(word)));
+        }
+    };
+    while let Some(c) = chars.next() {
+        match c {
+            '#' if word.is_empty() => {
+                chars.by_ref().find(|&c| c == '\n');
+            }
+            '\'' | '"' if word.is_empty() => {
+                let quoted: String = chars.by_ref().take_while(|&q| q != c).collect();
+                tokens.push(Token::Word(quoted));
+            }
+            ';' | '{' | '}' => {
+                flush(&mut word, &mut tokens);
+                tokens.push(match c {
+                    ';' => Token::End,
+                    '{' => Token::Open,
+                    _ => Token::Close,
+                });
+            }
+            c if c.is_whitespace() => flush(&mut word, &mut tokens),
+            c => word.push(c),
+        }
+    }
+    flush(&mut word, &mut tokens);
+    tokens
+}
+
+/// The directives up to the end of the current block.
+fn nginx_block(tokens: &mut impl Iterator<Item = Token>) -> Vec<Directive> {
+    let mut block = Vec::new();
+    let mut words: Vec<String> = Vec::new();
+    let mut directive = |words: &mut Vec<String>, inner: Vec<Directive>| {
+        let mut words = std::mem::take(words).into_iter();
+        let name = words.next().expect("a directive has a name");
+        block.push(Directive {
+            name,
+            args: words.collect(),
+            block: inner,
+        });
+    };
+    while let Some(token) = tokens.next() {
+        match token {
+            Token::Word(word) => words.push(word),
+            Token::End => directive(&mut words, Vec::new()),
+            Token::Open => {
+                let inner = nginx_block(tokens);
+                directive(&mut words, inner);
+            }
+            Token::Close => break,
+        }
+    }
+    assert!(words.is_empty(), "a directive without `;`: {words:?}");
+    block
+}
+
+/// The text of `deploy/nginx-cluster.conf`.
+fn nginx_conf_text() -> String {
+    std::fs::read_to_string(format!("{DEPLOY}/nginx-cluster.conf"))
+        .expect("deploy/nginx-cluster.conf")
+}
+
+/// `deploy/nginx-cluster.conf`, parsed.
+fn nginx_conf() -> Directive {
+    Directive {
+        name: "the main context".to_string(),
+        args: Vec::new(),
+        block: nginx_block(&mut nginx_tokens(&nginx_conf_text()).into_iter()),
+    }
+}
+
+/// An nginx time (`90`, `90s`, `2m`) in seconds.
+fn nginx_seconds(time: &str) -> u64 {
+    let (number, unit) = match time.strip_suffix('m') {
+        Some(minutes) => (minutes, 60),
+        None => (time.strip_suffix('s').unwrap_or(time), 1),
+    };
+    number
+        .parse::<u64>()
+        .expect("a whole number of seconds or minutes")
+        * unit
+}
+
+#[test]
+fn the_cluster_proxy_keeps_polling_clients_on_one_mailer_and_passes_websockets() {
+    let conf = nginx_conf();
+    let http = conf.one("http");
+    let upstream = http.one("upstream");
+    let name = upstream.args[0].as_str();
+    assert_eq!(
+        upstream.all("server").count(),
+        2,
+        "two mailers behind the proxy"
+    );
+    // Every request of one client to one mailer: a long-polling session lives in one mailer.
+    let by_address = upstream.all("ip_hash").next().is_some()
+        || upstream.all("hash").any(|hash| {
+            matches!(
+                hash.args.first().map(String::as_str),
+                Some("$remote_addr" | "$binary_remote_addr")
+            )
+        });
+    assert!(
+        by_address,
+        "upstream {name} keeps each client on one mailer"
+    );
+
+    let server = http.one("server");
+    assert_eq!(server.args_of("listen"), ["8080"]);
+    let location = server
+        .all("location")
+        .find(|location| location.args == ["/"])
+        .expect("location /");
+    assert_eq!(
+        location.args_of("proxy_pass"),
+        [format!("http://{name}").as_str()]
+    );
+    assert_eq!(
+        location.args_of("proxy_http_version"),
+        ["1.1"],
+        "websockets need HTTP/1.1 to the mailers"
+    );
+    let header = |header: &str| -> String {
+        let mut set = location
+            .all("proxy_set_header")
+            .filter(|d| d.args[0].eq_ignore_ascii_case(header));
+        let value = set
+            .next()
+            .unwrap_or_else(|| panic!("no proxy_set_header {header}"));
+        assert!(set.next().is_none(), "two proxy_set_header {header}");
+        assert_eq!(
+            value.args.len(),
+            2,
+            "proxy_set_header {header}: {:?}",
+            value.args
+        );
+        value.args[1].clone()
+    };
+    // The websocket handshake reaches the mailer as one.
+    assert_eq!(
+        header("Upgrade"),
+        "$http_upgrade",
+        "the Upgrade header is passed on"
+    );
+    let connection = header("Connection");
+    if connection != "upgrade" {
+        let map = http
+            .all("map")
+            .find(|map| map.args == ["$http_upgrade", connection.as_str()])
+            .unwrap_or_else(|| panic!("{connection} is a map of $http_upgrade"));
+        assert_eq!(map.args_of("default"), ["upgrade"]);
+    }
+    // The browser's Host, port included: the mailer's socket.io origin check compares a
+    // browser's Origin with it (`$host` drops the port, and every browser would get 403).
+    assert_eq!(
+        header("Host"),
+        "$http_host",
+        "the browser's Host is passed on"
+    );
+    // An idle socket.io connection is quiet for up to its ping interval and timeout (45 s).
+    let read = nginx_seconds(location.args_of("proxy_read_timeout")[0]);
+    assert!(read >= 60, "proxy_read_timeout {read} s");
+}
+
+#[test]
+fn nginx_accepts_the_cluster_proxy_configuration() {
+    const TEST: &str = "nginx_accepts_the_cluster_proxy_configuration";
+    // `nginx --version` is not an nginx option: `-v` is.
+    let installed = std::process::Command::new("nginx")
+        .arg("-v")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !installed {
+        skip_or_fail(TEST, "nginx is missing (apt-get install nginx)");
+        return;
+    }
+    // The mailers' names resolve on the compose network only; nginx looks them up at start.
+    let mut text = nginx_conf_text();
+    for (name, port) in [("mailer", 8080), ("mailer-2", 8081)] {
+        let server = format!("server {name}:8080;");
+        assert!(text.contains(&server), "the proxy names {name}");
+        text = text.replace(&server, &format!("server 127.0.0.1:{port};"));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let conf = dir.path().join("nginx.conf");
+    std::fs::write(&conf, text).expect("write");
+    let output = std::process::Command::new("nginx")
+        .arg("-t")
+        .arg("-q")
+        .args(["-e", "stderr", "-p"])
+        .arg(dir.path())
+        .arg("-c")
+        .arg(&conf)
+        .output()
+        .expect("nginx runs");
+    assert!(
+        output.status.success(),
+        "nginx -t: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
