@@ -302,13 +302,17 @@ async fn supervise(client: redis::Client, shared: Arc<Shared>) {
     let mut was_connected = false;
     let mut warned = false;
     loop {
-        let pushes = shared.clone();
+        // Set false by this connection's own disconnection push: a push from an earlier
+        // connection, or a wake-up left over from one, is not this connection's loss.
+        let alive = Arc::new(AtomicBool::new(true));
+        let (pushes, alive_in_pushes) = (shared.clone(), alive.clone());
         let link = ClusterLink(shared.clone());
         let config = AsyncConnectionConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(COMMAND_TIMEOUT))
             .set_push_sender(move |push: PushInfo| {
                 if !deliver(&pushes, push) {
+                    alive_in_pushes.store(false, Ordering::Relaxed);
                     pushes.lost.notify_one();
                 }
                 Ok::<(), std::convert::Infallible>(())
@@ -331,31 +335,37 @@ async fn supervise(client: redis::Client, shared: Arc<Shared>) {
                         Err(_) => Err("Redis did not answer SUBSCRIBE in time".into()),
                     }
                 };
-                if let Err(e) = subscribed {
-                    if !warned {
+                match subscribed {
+                    Err(e) if !warned => {
                         tracing::warn!(error = %e, "the cluster's Redis took the connection but not the subscriptions; trying again");
                         warned = true;
                     }
-                } else {
-                    if let Ok(mut slot) = shared.conn.write() {
-                        *slot = Some(conn);
+                    Err(_) => {}
+                    Ok(()) => {
+                        if let Ok(mut slot) = shared.conn.write() {
+                            *slot = Some(conn);
+                        }
+                        shared.connected.store(true, Ordering::Relaxed);
+                        if was_connected || warned {
+                            tracing::info!(
+                                "the cluster's Redis is back: events cross mailers again"
+                            );
+                        } else {
+                            tracing::info!("connected to the cluster's Redis");
+                        }
+                        was_connected = true;
+                        wait = RETRY_FIRST;
+                        watch(&link, &shared, &alive).await;
+                        shared.connected.store(false, Ordering::Relaxed);
+                        if let Ok(mut slot) = shared.conn.write() {
+                            slot.take();
+                        }
+                        tracing::warn!(
+                            "lost the cluster's Redis: events reach this mailer's own clients only until it is back"
+                        );
+                        warned = true;
+                        continue;
                     }
-                    shared.connected.store(true, Ordering::Relaxed);
-                    if was_connected || warned {
-                        tracing::info!("the cluster's Redis is back: events cross mailers again");
-                    } else {
-                        tracing::info!("connected to the cluster's Redis");
-                    }
-                    was_connected = true;
-                    wait = RETRY_FIRST;
-                    watch(&link, &shared).await;
-                    shared.connected.store(false, Ordering::Relaxed);
-                    link.broken();
-                    tracing::warn!(
-                        "lost the cluster's Redis: events reach this mailer's own clients only until it is back"
-                    );
-                    warned = true;
-                    continue;
                 }
             }
             Err(e) => {
@@ -370,12 +380,17 @@ async fn supervise(client: redis::Client, shared: Arc<Shared>) {
     }
 }
 
-/// Returns when the connection is lost: a disconnection push, a failed command elsewhere, or
-/// a PING left unanswered.
-async fn watch(link: &ClusterLink, shared: &Shared) {
+/// Returns when the connection is lost: its disconnection push, a command that found it
+/// broken (and dropped it), or a PING left unanswered.
+async fn watch(link: &ClusterLink, shared: &Shared, alive: &AtomicBool) {
     loop {
         tokio::select! {
-            _ = shared.lost.notified() => return,
+            _ = shared.lost.notified() => {
+                let dropped = shared.conn.read().map(|c| c.is_none()).unwrap_or(true);
+                if dropped || !alive.load(Ordering::Relaxed) {
+                    return;
+                }
+            }
             _ = tokio::time::sleep(PING_EVERY) => {
                 match run::<String>(link, redis::cmd("PING")).await {
                     Some(Ok(_)) => {}
