@@ -357,3 +357,158 @@ async fn the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_b
         assert!(url.starts_with(&app.base), "fetched from elsewhere: {url}");
     }
 }
+
+/// Sends `count` welcome mails through REST and waits until every one is `sent`; their ids.
+async fn send_mails(app: &TestApp, count: usize) -> Vec<String> {
+    let requests: Vec<Value> = (0..count).map(|_| mail_request("welcome", "en")).collect();
+    let answers = futures_util::future::join_all(requests.iter().map(|r| app.post_mail(r))).await;
+    for (status, answer) in &answers {
+        assert_eq!(*status, 202, "{answer}");
+    }
+    let ids: Vec<String> = requests
+        .iter()
+        .map(|r| r["id"].as_str().unwrap().to_string())
+        .collect();
+    for id in &ids {
+        app.wait_for_status(id, "sent", Duration::from_secs(30))
+            .await;
+    }
+    ids
+}
+
+/// Every row of the page, in the page's order, as `[id, status]`.
+async fn live_rows(browser: &Browser) -> Vec<(String, String)> {
+    let rows = browser
+        .run(
+            "return Array.from(document.querySelectorAll('#rows tr')).map(function (row) {\
+               return [row.dataset.id, row.querySelector('td.status').textContent]; });",
+            json!([]),
+        )
+        .await;
+    serde_json::from_value(rows).expect("a list of rows")
+}
+
+/// Polls [`live_rows`] every 100 ms for up to `seconds` until `done` holds; the last rows read.
+async fn wait_for_rows(
+    browser: &Browser,
+    seconds: u64,
+    done: impl Fn(&[(String, String)]) -> bool,
+) -> Vec<(String, String)> {
+    let mut rows = Vec::new();
+    for _ in 0..seconds * 10 {
+        rows = live_rows(browser).await;
+        if done(&rows) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    rows
+}
+
+#[tokio::test]
+async fn the_live_page_opens_with_the_latest_50_deliveries() {
+    let test = "the_live_page_opens_with_the_latest_50_deliveries";
+    let Some(browser) = Browser::start(test, json!({})).await else {
+        return;
+    };
+    let app = spawn_app().await;
+    // Arrange: 10 mails, all sent before 50 more, so that the 50 hold the latest changes.
+    let oldest = send_mails(&app, 10).await;
+    let latest = send_mails(&app, 50).await;
+
+    // Act
+    browser.goto(&format!("{}/", app.base)).await;
+    let rows = wait_for_rows(&browser, 15, |rows| rows.len() >= 50).await;
+    let text = browser.text().await;
+    browser.close().await;
+
+    // Assert: one row for each of the latest 50, with its last status, and none older.
+    assert!(text.contains("Connection: connected"), "{text}");
+    assert_eq!(rows.len(), 50, "{rows:?}");
+    let mut shown: Vec<&str> = rows.iter().map(|(id, _)| id.as_str()).collect();
+    shown.sort_unstable();
+    let mut expected: Vec<&str> = latest.iter().map(String::as_str).collect();
+    expected.sort_unstable();
+    assert_eq!(shown, expected);
+    assert!(rows.iter().all(|(_, status)| status == "sent"), "{rows:?}");
+    for id in &oldest {
+        assert!(!text.contains(id.as_str()), "{id} is one of the 10 oldest");
+    }
+}
+
+/// Run in the page before its own script: `WebSocket` still makes real sockets, and also
+/// lets the test close them all (`window.cutWebSockets()`) and refuse new ones until
+/// `window.restoreWebSockets()`, as a lost network would. A refused socket is closed while
+/// it connects, so the page gets the `close` it gets when the mailer cannot be reached.
+const CUTTABLE_WEBSOCKET: &str = "(function () {\
+    var Native = window.WebSocket;\
+    var open = [];\
+    var refusing = false;\
+    function CuttableWebSocket(url, protocols) {\
+      var ws = protocols === undefined ? new Native(url) : new Native(url, protocols);\
+      if (refusing) ws.close(); else open.push(ws);\
+      return ws;\
+    }\
+    CuttableWebSocket.prototype = Native.prototype;\
+    window.WebSocket = CuttableWebSocket;\
+    window.cutWebSockets = function () {\
+      refusing = true;\
+      open.forEach(function (ws) { ws.close(); });\
+      open = [];\
+    };\
+    window.restoreWebSockets = function () { refusing = false; };\
+  })();";
+
+#[tokio::test]
+async fn after_losing_its_socket_for_5_s_the_live_page_shows_each_mail_sent_meanwhile_once() {
+    let test = "after_losing_its_socket_for_5_s_the_live_page_shows_each_mail_sent_meanwhile_once";
+    let Some(browser) = Browser::start(test, json!({})).await else {
+        return;
+    };
+    let app = spawn_app().await;
+    // Chromium's DevTools protocol, through chromedriver: the script runs in every document
+    // this session opens, before the document's own scripts.
+    browser
+        .post(
+            "/goog/cdp/execute",
+            json!({"cmd": "Page.addScriptToEvaluateOnNewDocument",
+                   "params": {"source": CUTTABLE_WEBSOCKET}}),
+        )
+        .await;
+    browser.goto(&format!("{}/", app.base)).await;
+    let text = browser
+        .wait_for_text(10, |t| t.contains("Connection: connected"))
+        .await;
+    assert!(text.contains("Connection: connected"), "{text}");
+    let before = send_mails(&app, 1).await;
+    let row = wait_for_row(&browser, &before[0], |r| r["status"] == "sent").await;
+    assert_eq!(row["status"], "sent", "a mail shown live: {row}");
+
+    // Act: the page's socket is closed, and reopening it refused, for at least 5 s, while
+    // 100 mails are sent.
+    let cut = tokio::time::Instant::now();
+    browser.run("window.cutWebSockets();", json!([])).await;
+    let meanwhile = send_mails(&app, 100).await;
+    tokio::time::sleep_until(cut + Duration::from_secs(5)).await;
+    let text = browser.text().await;
+    let rows_while_cut = live_rows(&browser).await;
+    browser.run("window.restoreWebSockets();", json!([])).await;
+    let rows = wait_for_rows(&browser, 30, |rows| {
+        rows.len() >= 101 && rows.iter().all(|(_, status)| status == "sent")
+    })
+    .await;
+    let state = browser.text().await;
+    browser.close().await;
+
+    // Assert: nothing came while the socket was closed; after it reconnects, every mail has
+    // one row, `sent`.
+    assert!(!text.contains("Connection: connected"), "{text}");
+    assert_eq!(rows_while_cut.len(), 1, "{rows_while_cut:?}");
+    assert!(state.contains("Connection: connected"), "{state}");
+    assert_eq!(rows.len(), 101, "one row per delivery: {rows:?}");
+    for id in before.iter().chain(&meanwhile) {
+        let mine: Vec<_> = rows.iter().filter(|(shown, _)| shown == id).collect();
+        assert_eq!(mine.len(), 1, "{id}: {mine:?}");
+        assert_eq!(mine[0].1, "sent", "{id}");
+    }
+}

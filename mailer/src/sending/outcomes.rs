@@ -26,7 +26,9 @@ pub(super) struct Outcome {
 }
 
 enum Message {
-    Record(Outcome),
+    /// Boxed: an outcome is far larger than a flush, and the channel's slots are as large
+    /// as its largest message.
+    Record(Box<Outcome>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -49,7 +51,7 @@ impl OutcomeWriter {
 
     /// Queues an outcome for writing.
     pub(super) fn record(&self, outcome: Outcome) {
-        let _ = self.tx.send(Message::Record(outcome));
+        let _ = self.tx.send(Message::Record(Box::new(outcome)));
     }
 
     /// Waits until every outcome queued before this call is written and announced.
@@ -88,7 +90,7 @@ async fn run(
         let mut flushes = Vec::new();
         for message in batch.drain(..) {
             match message {
-                Message::Record(o) => outcomes.push(o),
+                Message::Record(o) => outcomes.push(*o),
                 Message::Flush(done) => flushes.push(done),
             }
         }
