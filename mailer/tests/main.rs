@@ -3,6 +3,8 @@
 
 mod amqp;
 mod backoff;
+mod catch_up;
+mod cluster_link;
 mod common;
 mod delivery_safety;
 mod live_page;
