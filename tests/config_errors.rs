@@ -229,3 +229,30 @@ fn on_loopback_the_shipped_secrets_start_with_one_warning_line() {
         }
     }
 }
+
+#[test]
+fn a_cluster_on_an_sqlite_mailer_database_stops_each_program_and_names_mailer_database() {
+    // The machine's Redis, which may well answer: the refusal must come from the
+    // configuration, before any connection.
+    let redis_url = format!("redis://{}", crate::support::services::REDIS.1);
+    let cases: [Vec<(&str, &str)>; 2] = [
+        vec![("FACTEUR_MAILER__CLUSTER__REDIS_URL", &redis_url)],
+        vec![
+            ("FACTEUR_MAILER__DATABASE", "sqlite::memory:"),
+            ("FACTEUR_MAILER__CLUSTER__REDIS_URL", &redis_url),
+        ],
+    ];
+    for name in ["mailer", "facteur", "users"] {
+        for env in &cases {
+            let (code, stderr) = run(name, &[], env);
+            assert_eq!(code, Some(2), "{name} {env:?}: exit code; stderr: {stderr}");
+            let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+            assert_eq!(lines.len(), 1, "{name} {env:?}: one line, got {stderr:?}");
+            assert!(
+                lines[0].starts_with("invalid configuration: mailer.database: "),
+                "{name} {env:?}: {:?} should name mailer.database",
+                lines[0]
+            );
+        }
+    }
+}

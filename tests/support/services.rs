@@ -9,6 +9,12 @@ use std::time::Duration;
 /// RabbitMQ on this machine.
 pub const RABBITMQ: (&str, &str) = ("RabbitMQ", "127.0.0.1:5672");
 
+/// Redis on this machine: the configuration tests point `mailer.cluster.redis_url` at it,
+/// so that where it answers, a refused start comes from the configuration and not from a
+/// failed connection. The cluster tests run a `redis-server` of their own each
+/// (support/redis.rs): pub/sub ignores `SELECT`, so tests sharing one would hear each other.
+pub const REDIS: (&str, &str) = ("Redis", "127.0.0.1:6379");
+
 fn reachable(addr: &str) -> bool {
     let addr: SocketAddr = addr.parse().expect("a literal address");
     TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()

@@ -54,6 +54,8 @@ struct Recorder {
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     buffer: Vec<u8>,
     to: Vec<String>,
+    /// How long the server takes over each mail before it answers the final `.`.
+    delay: Duration,
 }
 
 impl Handler for Recorder {
@@ -69,6 +71,9 @@ impl Handler for Recorder {
     }
 
     fn data_end(&mut self) -> Response {
+        if !self.delay.is_zero() {
+            std::thread::sleep(self.delay);
+        }
         let raw = String::from_utf8_lossy(&self.buffer).into_owned();
         let mut mail = ReceivedMail {
             raw,
@@ -90,12 +95,22 @@ pub struct SmtpServer {
     addr: SocketAddr,
     mails: Arc<Mutex<Vec<ReceivedMail>>>,
     started: bool,
+    delay: Duration,
 }
 
 impl SmtpServer {
     /// Starts a server on a free loopback port.
     pub fn start() -> Self {
         let mut server = Self::reserve();
+        server.listen();
+        server
+    }
+
+    /// Starts a server that takes `per_mail` over each mail before accepting it, as a busy
+    /// relay does: a mailer's workers then stay busy long enough for others to share the work.
+    pub fn start_slow(per_mail: Duration) -> Self {
+        let mut server = Self::reserve();
+        server.delay = per_mail;
         server.listen();
         server
     }
@@ -109,6 +124,7 @@ impl SmtpServer {
             addr,
             mails: Arc::default(),
             started: false,
+            delay: Duration::ZERO,
         }
     }
 
@@ -120,6 +136,7 @@ impl SmtpServer {
         let listener = TcpListener::bind(self.addr).expect("bind the reserved SMTP port");
         let recorder = Recorder {
             mails: self.mails.clone(),
+            delay: self.delay,
             ..Recorder::default()
         };
         let mut server = Server::new(recorder);
