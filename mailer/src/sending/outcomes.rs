@@ -95,10 +95,13 @@ async fn run(
             }
         }
         match write(&store, &outcomes).await {
+            // Announced together: with several mailers each emit waits for Redis, and the
+            // outcomes of one batch are of different mails, whose events need no order.
             Ok(cursors) => {
-                for o in outcomes {
-                    announce(&events, &metrics, &cursors, o).await;
-                }
+                let announcements = outcomes
+                    .into_iter()
+                    .map(|o| announce(&events, &metrics, &cursors, o));
+                futures_util::future::join_all(announcements).await;
             }
             // The records stay `sending`; the next start sends them again.
             Err(e) => {
