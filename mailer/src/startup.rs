@@ -181,6 +181,10 @@ impl App {
             transport: amqp.health.clone(),
             templates,
             cluster,
+            asyncapi: http::asyncapi::AsyncApiDocument::new(&http::asyncapi::Facts::of(
+                config,
+                listener.local_addr().unwrap_or(mc.listen),
+            )),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

@@ -2,6 +2,7 @@
 //! real mailer on port 0 with its own SQLite file, and talks to it over real sockets.
 
 mod amqp;
+mod asyncapi;
 mod backoff;
 mod catch_up;
 mod cluster_link;

@@ -6,8 +6,10 @@
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/`, its socket.io client `/live.js` and its style `/live.css`;
 //! - [`openapi`]: `/openapi.json` and `/docs`;
+//! - [`asyncapi`]: `/asyncapi.json` (the event side in AsyncAPI) and `/asyncapi`;
 //! - [`templates`]: `/templates`, a template's render and its preview page.
 
+pub mod asyncapi;
 pub mod health;
 mod json_body;
 pub mod live;
@@ -47,6 +49,8 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// The link to the other mailers, for `/health`.
     pub cluster: crate::cluster::Cluster,
+    /// The AsyncAPI document, built at start.
+    pub asyncapi: asyncapi::AsyncApiDocument,
 }
 
 /// The whole router, without the socket.io layer.
@@ -60,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         .merge(health::router())
         .merge(live::router())
         .merge(openapi::router())
+        .merge(asyncapi::router())
         .merge(templates::open())
         .layer(middleware::from_fn_with_state(
             state.clone(),

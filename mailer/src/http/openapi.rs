@@ -2,7 +2,9 @@
 //! it renders offline). The `*Doc` types describe the JSON shapes for the docs only.
 
 use super::AppState;
+use super::asyncapi::schemas as asyncapi;
 use axum::Router;
+use utoipa::openapi::schema::{OneOfBuilder, Ref, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
@@ -54,6 +56,7 @@ pub struct MailActivityDoc {
     template: String,
     /// On `/` the whole recipient ([`RecipientDoc`]); on `/live` a [`MaskedRecipientDoc`],
     /// or the whole recipient when `mailer.live_token` is set.
+    #[schema(schema_with = activity_recipient)]
     to: serde_json::Value,
     /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
     status: String,
@@ -67,6 +70,19 @@ pub struct MailActivityDoc {
     /// This change's place in the store-wide order: 16 decimal digits, later changes
     /// larger. `/live`'s `catch-up` `{after: cursor}` answers the changes after it.
     cursor: String,
+}
+
+/// `mail-activity.to`: one of the two recipient shapes.
+fn activity_recipient() -> Schema {
+    OneOfBuilder::new()
+        .item(Ref::from_schema_name("RecipientDoc"))
+        .item(Ref::from_schema_name("MaskedRecipientDoc"))
+        .description(Some(
+            "On `/` the whole recipient; on `/live` the masked one, or the whole recipient \
+             when `mailer.live_token` is set.",
+        ))
+        .build()
+        .into()
 }
 
 /// The answer to a mail request.
@@ -223,16 +239,19 @@ impl Modify for BearerAuth {
 /// The mailer's API description.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\",\"message\":…}`), `retry-mail` and `cancel-mail` with an id (ack: the body of `POST /mails/{id}/retry` or `/cancel`: the record, or `{\"error\":\"not_retryable\"|\"not_cancellable\"|\"suppressed\"|\"not_found\",\"message\":…}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`."),
+    info(title = "Facteur mailer", description = "Turns mail requests into mails. The same operations exist as socket.io events on namespace `/` (path `/socket.io/`): `send-mail` (ack: the answer), `get-mail` (ack: the record or `{\"error\":\"not_found\",\"message\":…}`), `retry-mail` and `cancel-mail` with an id (ack: the body of `POST /mails/{id}/retry` or `/cancel`: the record, or `{\"error\":\"not_retryable\"|\"not_cancellable\"|\"suppressed\"|\"not_found\",\"message\":…}`), `join` / `leave` a room `mail:<id>` or `template:<name>` (ack `{\"ok\":true}`, or `{\"ok\":false,\"error\":\"too_many_rooms\"}` past 1,000 rooms, the socket's own id room not counted). The mailer emits `mail-status` and `mail-activity` (see MailActivityDoc); on `/live` recipients are masked unless `mailer.live_token` is set, and then `/live` needs auth `{\"token\": …}` (connect error `unauthorized: /live needs the live token` otherwise). Limits: a websocket message or polling body over 128 KiB closes that connection (polling: 413); a browser handshake (with `Origin`) from an origin other than the mailer's own or `mailer.allowed_origins` gets 403 `forbidden_origin`; past `mailer.max_sockets` sessions a handshake gets 503 `too_many_sessions`.\n\nThe events, their payloads and acks, and the AMQP topology are described in AsyncAPI 3.0: [/asyncapi](/asyncapi) renders [/asyncapi.json](/asyncapi.json)."),
     paths(super::mails::create_mail, super::mails::get_mail, super::mails::list_mails,
         super::mails::retry_mail, super::mails::retry_mails, super::mails::cancel_mail,
         super::suppressions::list, super::suppressions::add, super::suppressions::remove,
         super::templates::list_templates, super::templates::render_template,
         super::templates::preview::preview_template,
-        super::health::health, super::health::metrics),
+        super::health::health, super::health::metrics,
+        super::asyncapi::asyncapi_json, super::asyncapi::asyncapi_page),
     components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc,
         RetryFilterDoc, RetriedDoc, SuppressionDoc, NewSuppressionDoc, SuppressionPageDoc,
-        super::templates::TemplateSummary, super::templates::VarSummary, super::templates::RenderRequestDoc, super::templates::RenderedTemplate)),
+        super::templates::TemplateSummary, super::templates::VarSummary, super::templates::RenderRequestDoc, super::templates::RenderedTemplate,
+        asyncapi::MailStatusDoc, asyncapi::MailIdDoc, asyncapi::RoomNameDoc, asyncapi::RoomAckDoc,
+        asyncapi::EventErrorDoc, asyncapi::SocketAuthDoc, asyncapi::CatchUpRequestDoc, asyncapi::CatchUpAnswerDoc)),
     modifiers(&BearerAuth),
 )]
 pub struct ApiDoc;

@@ -1,0 +1,88 @@
+//! Namespace `/live` of the socket.io half: `catch-up` and the `mail-activity` broadcast,
+//! whose recipients depend on `mailer.live_token`.
+
+use super::{SERVER, add_messages, emit, handshake_binding, receive};
+use crate::http::asyncapi::document::{Part, message, schema_ref};
+use serde_json::json;
+
+/// Namespace `/live`: `catch-up` and the `mail-activity` broadcast, with or without the
+/// live token.
+pub fn namespace(part: &mut Part, live_token: bool) {
+    let (access, recipients) = if live_token {
+        (
+            "This mailer has a live token: the CONNECT packet must carry `{\"token\": <mailer.live_token>}` (see `x-socketio-auth`), else the connect error `unauthorized: /live needs the live token`.",
+            "Recipients are whole: this mailer has a live token.",
+        )
+    } else {
+        (
+            "This mailer has no live token: anyone may connect, with no auth payload.",
+            "Recipients are masked: `to` is `{\"email\": \"a…@example.com\"}` (the first character, an ellipsis, the domain; never the name), and every address inside `error` is masked the same way.",
+        )
+    };
+    let activity = format!(
+        "Every change of every delivery, broadcast to every `/live` client of every mailer; it never delays the answer to the sender. {recipients}"
+    );
+    let messages = [
+        (
+            "catchUp",
+            message(
+                Some("catch-up"),
+                "catch-up",
+                "What the page missed: the changes after a cursor.",
+                "CatchUpRequestDoc",
+            ),
+        ),
+        (
+            "catchUpAnswer",
+            message(
+                None,
+                "catch-up ack",
+                "The changes, oldest first, and the cursor to ask after next.",
+                "CatchUpAnswerDoc",
+            ),
+        ),
+        (
+            "eventError",
+            message(
+                None,
+                "catch-up error ack",
+                "`invalid_cursor` for a payload that is not `{after?: cursor}`, `busy` when too many catch-ups run (one per socket, four in all): ask again a second later.",
+                "EventErrorDoc",
+            ),
+        ),
+        (
+            "mailActivity",
+            message(
+                Some("mail-activity"),
+                "mail-activity",
+                &activity,
+                "MailActivityDoc",
+            ),
+        ),
+    ];
+    let channel_messages = add_messages(part, "live", messages);
+    let mut channel = json!({
+        "address": "/live",
+        "title": "Namespace /live (browsers)",
+        "description": format!("Read-only, for the live page `/`. {access} {recipients}"),
+        "servers": [{"$ref": SERVER}],
+        "messages": channel_messages,
+        "bindings": handshake_binding(),
+    });
+    if live_token {
+        channel["x-socketio-auth"] = schema_ref("SocketAuthDoc");
+    }
+    part.channels.insert("live".into(), channel);
+    part.operations.insert(
+        "receiveCatchUp".into(),
+        receive("live", "catchUp", &["catchUpAnswer", "eventError"], "Answers the changes after `after` (at most 500), or the latest 50 without it, each delivery once in its latest state, shown as on `/live`."),
+    );
+    part.operations.insert(
+        "emitLiveMailActivity".into(),
+        emit(
+            "live",
+            "mailActivity",
+            "Each change of every delivery, to every `/live` client.",
+        ),
+    );
+}
