@@ -5,7 +5,7 @@
 # Usage (from the repository root; needs PostgreSQL on 127.0.0.1:5432 with trust auth, the
 # redis-server binary, and `npm ci --prefix tests/js` for SMTP=node):
 #   cargo build --release -p mailer --bin mailer --example smtp_sink --example send_mail_load
-#   mailer/bench/cluster.sh [window] [seconds]
+#   [RUNS="one one+redis two"] mailer/bench/cluster.sh [window] [seconds]
 # Three runs, each on a fresh database: `one` (one mailer, no cluster), `one+redis` (one
 # mailer with mailer.cluster: every emit goes through Redis, with nobody on the other side)
 # and `two` (two mailers, 4 clients on each). The load comes from the transport crate's
@@ -104,6 +104,11 @@ run() {
   psql "$PG/postgres" -qc "DROP DATABASE IF EXISTS $db" >/dev/null
 }
 
-run one no 18091
-run one+redis yes 18091
-run two yes 18091 18092
+# RUNS picks some of them (RUNS=one runs a build without mailer.cluster too).
+for r in ${RUNS:-one one+redis two}; do
+  case $r in
+    one) run one no 18091 ;;
+    one+redis) run one+redis yes 18091 ;;
+    two) run two yes 18091 18092 ;;
+  esac
+done

@@ -145,6 +145,11 @@ impl Events {
         }
     }
 
+    /// True when emits cross mailers (and each waits for Redis).
+    pub fn crosses_mailers(&self) -> bool {
+        self.cluster
+    }
+
     /// Announces that `record` was stored (`mail-activity` with `queued`).
     pub async fn queued(&self, record: &DeliveryRecord) {
         self.activity(MailActivityEvent {

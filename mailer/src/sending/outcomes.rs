@@ -95,13 +95,19 @@ async fn run(
             }
         }
         match write(&store, &outcomes).await {
-            // Announced together: with several mailers each emit waits for Redis, and the
+            // With several mailers, announced together: each emit waits for Redis, and the
             // outcomes of one batch are of different mails, whose events need no order.
-            Ok(cursors) => {
+            Ok(cursors) if events.crosses_mailers() => {
                 let announcements = outcomes
                     .into_iter()
                     .map(|o| announce(&events, &metrics, &cursors, o));
                 futures_util::future::join_all(announcements).await;
+            }
+            // Alone, an emit does not wait: one after the other costs least.
+            Ok(cursors) => {
+                for o in outcomes {
+                    announce(&events, &metrics, &cursors, o).await;
+                }
             }
             // The records stay `sending`; the next start sends them again.
             Err(e) => {

@@ -28,9 +28,11 @@ pub const SUPPRESSIONS: &str = "mail_suppressions";
 /// The index over unfinished deliveries by the time of their next try, which the
 /// dispatcher pages through (named by the SQLite query that must ask for it).
 pub const DUE_INDEX: &str = "mail_deliveries_due";
-/// The PostgreSQL function that gives the next change its cursor (see
+/// On PostgreSQL, the next change's cursor (see [`AddCursorAndSender`]).
+pub const NEXT_CURSOR: &str = "nextval('mail_cursor_seq')";
+/// On PostgreSQL, the lock a write that numbers changes takes first, in its transaction (see
 /// [`AddCursorAndSender`]).
-pub const NEXT_CURSOR: &str = "mail_next_cursor()";
+pub const CURSOR_LOCK: &str = "SELECT pg_advisory_xact_lock(4242702601)";
 /// The index it replaced.
 const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
@@ -201,13 +203,13 @@ impl MigrationTrait for CreateSuppressions {
 /// `sender`: the socket id of the service client that sent the request, so the mailer that
 /// delivers it, which may not be the one that took it, can address its `mail-status`.
 ///
-/// On PostgreSQL a cursor comes from [`NEXT_CURSOR`]: a sequence, behind a transaction-level
-/// advisory lock held until commit, so cursors are committed in their order and a reader
-/// that has seen cursor N will never see a smaller one appear later (with a bare sequence, a
-/// slower transaction could commit a smaller number after a reader moved past it). The
-/// lock is taken by the statement that needs a cursor and released by its commit, and
-/// claims, which do not change what the outside sees, never take it. SQLite has one writer,
-/// which numbers changes itself (`store::writer`).
+/// On PostgreSQL a cursor comes from a sequence ([`NEXT_CURSOR`]), taken inside a transaction
+/// that holds [`CURSOR_LOCK`] until it commits, so cursors are committed in their order and a
+/// reader that has seen cursor N never sees a smaller one appear later (with the bare
+/// sequence, a slower transaction could commit a smaller number after a reader moved past
+/// it). The lock is taken once per transaction, by the writes that number changes; claims,
+/// which change nothing the outside sees, never take it. SQLite has one writer, which numbers
+/// changes itself (`store::sqlite_file`, `store::pool_writer`).
 struct AddCursorAndSender;
 
 impl MigrationName for AddCursorAndSender {
@@ -236,11 +238,7 @@ impl MigrationTrait for AddCursorAndSender {
                  UPDATE mail_deliveries d SET cursor = n.n FROM (
                      SELECT id, row_number() OVER (ORDER BY created_at, id) AS n FROM mail_deliveries
                  ) n WHERE d.id = n.id;
-                 SELECT setval('mail_cursor_seq', coalesce((SELECT max(cursor) FROM mail_deliveries), 0) + 1, false);
-                 CREATE OR REPLACE FUNCTION mail_next_cursor() RETURNS bigint LANGUAGE sql VOLATILE AS $$
-                     SELECT pg_advisory_xact_lock(4242702601);
-                     SELECT nextval('mail_cursor_seq');
-                 $$;",
+                 SELECT setval('mail_cursor_seq', coalesce((SELECT max(cursor) FROM mail_deliveries), 0) + 1, false);",
             )
             .await?;
         } else {

@@ -4,7 +4,7 @@
 //! group of equal outcomes. Each statement is a round trip to the database, so the fewer
 //! the better. An operator's rare writes ([`Operation`]) are one statement each.
 
-use super::migration::{DELIVERIES, NEXT_CURSOR, SUPPRESSIONS};
+use super::migration::{CURSOR_LOCK, DELIVERIES, NEXT_CURSOR, SUPPRESSIONS};
 use super::rows::{
     COLUMNS, Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression,
     Operated, Operation, claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
@@ -14,7 +14,10 @@ use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
+use sea_orm::{
+    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
+    TransactionTrait, Value,
+};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -34,7 +37,8 @@ type Job = (
 /// Where each change's cursor comes from.
 #[derive(Clone)]
 enum CursorSource {
-    /// PostgreSQL: [`NEXT_CURSOR`], in the statement (see the migration that adds cursors).
+    /// PostgreSQL: [`NEXT_CURSOR`], in a transaction holding [`CURSOR_LOCK`] (see
+    /// [`numbered`]).
     Database,
     /// In-memory SQLite: the pool's one connection is the database's only writer, so the
     /// process numbers changes itself.
@@ -48,6 +52,16 @@ impl CursorSource {
             CursorSource::Database => Expr::cust(NEXT_CURSOR),
             CursorSource::Counter(last) => Expr::val(last.fetch_add(1, Ordering::Relaxed) + 1),
         }
+    }
+
+    /// Opens the transaction of a write that numbers changes: on PostgreSQL its first
+    /// statement takes the cursor lock, which its commit releases.
+    async fn numbered(&self, db: &DatabaseConnection) -> Result<DatabaseTransaction, MailError> {
+        let txn = db.begin().await?;
+        if matches!(self, CursorSource::Database) {
+            txn.execute_unprepared(CURSOR_LOCK).await?;
+        }
+        Ok(txn)
     }
 
     /// True when every row needs a statement of its own to get a cursor of its own (a
@@ -150,6 +164,9 @@ impl PoolWriter {
             groups.entry(key).or_default().push(o.id);
         }
         let mut cursors = Cursors::with_capacity(outcomes.len());
+        // One transaction for every group and the suppressions: one commit, and one hold of
+        // the cursor lock.
+        let txn = self.cursors.numbered(&self.db).await?;
         for ((status, attempts, error, next, sent_at, _), ids) in groups {
             let mut q = Query::update();
             q.table(DELIVERIES)
@@ -164,16 +181,16 @@ impl PoolWriter {
                 // A sent mail keeps no `vars`: they are only needed to render it again.
                 q.value("sent_at", sent_at).value("vars", "{}");
             }
-            for row in self.db.query_all(&q).await? {
+            for row in txn.query_all(&q).await? {
                 let (id, cursor) = id_and_cursor(&row)?;
                 cursors.insert(id, cursor);
             }
         }
-        // After the outcomes: should this fail, the caller writes the whole batch again,
-        // and both writes change nothing the second time.
+        // In the same transaction: should it fail, the caller writes the whole batch again.
         for suppression in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
-            add_suppression(&self.db, suppression).await?;
+            add_suppression(&txn, suppression).await?;
         }
+        txn.commit().await?;
         Ok(cursors)
     }
 
@@ -187,6 +204,7 @@ impl PoolWriter {
                     vec![&ids[..]]
                 };
                 let mut moved = Vec::new();
+                let txn = self.cursors.numbered(&self.db).await?;
                 for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
                     let mut q = Query::update();
                     q.table(DELIVERIES)
@@ -199,10 +217,11 @@ impl PoolWriter {
                     if let Some(sender) = &sender {
                         q.value("sender", sender.clone());
                     }
-                    for row in self.db.query_all(&q).await? {
+                    for row in txn.query_all(&q).await? {
                         moved.push(parse_id(&row.try_get::<String>("", "id")?)?);
                     }
                 }
+                txn.commit().await?;
                 Ok(Operated::Moved(moved))
             }
             Operation::Cancel(id, now) => {
@@ -216,9 +235,10 @@ impl PoolWriter {
                     .and_where(Expr::col("id").eq(id.to_string()))
                     .and_where(Expr::col("status").is_in(["queued", "retrying"]))
                     .to_owned();
-                Ok(Operated::Changed(
-                    self.db.execute(&q).await?.rows_affected() == 1,
-                ))
+                let txn = self.cursors.numbered(&self.db).await?;
+                let changed = txn.execute(&q).await?.rows_affected() == 1;
+                txn.commit().await?;
+                Ok(Operated::Changed(changed))
             }
             Operation::Suppress(suppression) => Ok(Operated::Changed(
                 add_suppression(&self.db, &suppression).await?,
@@ -245,7 +265,7 @@ fn id_and_cursor(row: &sea_orm::QueryResult) -> Result<(MailRequestId, Cursor), 
 
 /// Adds `suppression` unless its address is listed; true when it was new.
 async fn add_suppression(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     suppression: &NewSuppression,
 ) -> Result<bool, MailError> {
     let mut q = Query::insert();
@@ -263,7 +283,7 @@ async fn add_suppression(
 
 /// The reasons of those of `requests`' recipients on the suppression list, by key.
 async fn suppressed_among(
-    db: &DatabaseConnection,
+    db: &impl ConnectionTrait,
     requests: &[&MailRequest],
 ) -> Result<HashMap<String, String>, MailError> {
     let keys: HashSet<String> = requests
@@ -346,6 +366,8 @@ async fn insert_batch(
     }
     let only_requests: Vec<&MailRequest> = requests.iter().map(|(r, _)| *r).collect();
     let suppressed = suppressed_among(db, &only_requests).await?;
+    // The list is read before the lock is taken, so the lock is held for the insert only.
+    let txn = cursors.numbered(db).await?;
     let now = to_millis(now);
     let mut q = Query::insert();
     // Every column but `sent_at`, in the order of the values below.
@@ -379,7 +401,8 @@ async fn insert_batch(
     }
     q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
         .returning(Query::returning().columns(["id", "cursor"]));
-    let rows = db.query_all(&q).await?;
+    let rows = txn.query_all(&q).await?;
+    txn.commit().await?;
     let mut ids = Cursors::with_capacity(rows.len());
     for row in rows {
         let (id, cursor) = id_and_cursor(&row)?;
