@@ -30,9 +30,13 @@ pub const SUPPRESSIONS: &str = "mail_suppressions";
 pub const DUE_INDEX: &str = "mail_deliveries_due";
 /// On PostgreSQL, the next change's cursor (see [`AddCursorAndSender`]).
 pub const NEXT_CURSOR: &str = "nextval('mail_cursor_seq')";
-/// On PostgreSQL, the lock a write that numbers changes takes first, in its transaction (see
-/// [`AddCursorAndSender`]).
-pub const CURSOR_LOCK: &str = "SELECT pg_advisory_xact_lock(4242702601)";
+/// On PostgreSQL, a condition that takes the cursor lock (see [`AddCursorAndSender`]): an
+/// uncorrelated subquery, which PostgreSQL runs once, before the statement's first row.
+pub const CURSOR_LOCK_FILTER: &str = "EXISTS (SELECT pg_advisory_xact_lock(4242702601))";
+/// On PostgreSQL, [`NEXT_CURSOR`] taking the cursor lock first, for an insert's first row
+/// (the rows of `VALUES` are computed in their order).
+pub const LOCKED_NEXT_CURSOR: &str = "(SELECT nextval('mail_cursor_seq') \
+     FROM (SELECT pg_advisory_xact_lock(4242702601)) AS cursor_lock)";
 /// The index it replaced.
 const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
@@ -203,12 +207,13 @@ impl MigrationTrait for CreateSuppressions {
 /// `sender`: the socket id of the service client that sent the request, so the mailer that
 /// delivers it, which may not be the one that took it, can address its `mail-status`.
 ///
-/// On PostgreSQL a cursor comes from a sequence ([`NEXT_CURSOR`]), taken inside a transaction
-/// that holds [`CURSOR_LOCK`] until it commits, so cursors are committed in their order and a
-/// reader that has seen cursor N never sees a smaller one appear later (with the bare
-/// sequence, a slower transaction could commit a smaller number after a reader moved past
-/// it). The lock is taken once per transaction, by the writes that number changes; claims,
-/// which change nothing the outside sees, never take it. SQLite has one writer, which numbers
+/// On PostgreSQL a cursor comes from a sequence ([`NEXT_CURSOR`]), taken while the statement
+/// holds a transaction-level advisory lock, released by its commit ([`CURSOR_LOCK_FILTER`],
+/// [`LOCKED_NEXT_CURSOR`]), so cursors are committed in their order and a reader that has
+/// seen cursor N never sees a smaller one appear later (with the bare sequence, a slower
+/// transaction could commit a smaller number after a reader moved past it). The lock is
+/// taken once per statement, by the writes that number changes; claims, which change
+/// nothing the outside sees, never take it. SQLite has one writer, which numbers
 /// changes itself (`store::sqlite_file`, `store::pool_writer`).
 struct AddCursorAndSender;
 

@@ -4,7 +4,9 @@
 //! group of equal outcomes. Each statement is a round trip to the database, so the fewer
 //! the better. An operator's rare writes ([`Operation`]) are one statement each.
 
-use super::migration::{CURSOR_LOCK, DELIVERIES, NEXT_CURSOR, SUPPRESSIONS};
+use super::migration::{
+    CURSOR_LOCK_FILTER, DELIVERIES, LOCKED_NEXT_CURSOR, NEXT_CURSOR, SUPPRESSIONS,
+};
 use super::rows::{
     COLUMNS, Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression,
     Operated, Operation, claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
@@ -13,11 +15,9 @@ use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
+use sea_orm::sea_query::UpdateStatement;
 use sea_orm::sea_query::{Expr, ExprTrait, OnConflict, Query};
-use sea_orm::{
-    ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, Statement,
-    TransactionTrait, Value,
-};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, Statement, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -37,8 +37,8 @@ type Job = (
 /// Where each change's cursor comes from.
 #[derive(Clone)]
 enum CursorSource {
-    /// PostgreSQL: [`NEXT_CURSOR`], in a transaction holding [`CURSOR_LOCK`] (see
-    /// [`numbered`]).
+    /// PostgreSQL: [`NEXT_CURSOR`], in a statement that takes the cursor lock first (see the
+    /// migration that adds cursors).
     Database,
     /// In-memory SQLite: the pool's one connection is the database's only writer, so the
     /// process numbers changes itself.
@@ -54,14 +54,20 @@ impl CursorSource {
         }
     }
 
-    /// Opens the transaction of a write that numbers changes: on PostgreSQL its first
-    /// statement takes the cursor lock, which its commit releases.
-    async fn numbered(&self, db: &DatabaseConnection) -> Result<DatabaseTransaction, MailError> {
-        let txn = db.begin().await?;
-        if matches!(self, CursorSource::Database) {
-            txn.execute_unprepared(CURSOR_LOCK).await?;
+    /// The value of `cursor` for the first row of an insert: on PostgreSQL it takes the
+    /// cursor lock before its number.
+    fn first(&self) -> Expr {
+        match self {
+            CursorSource::Database => Expr::cust(LOCKED_NEXT_CURSOR),
+            CursorSource::Counter(_) => self.next(),
         }
-        Ok(txn)
+    }
+
+    /// Makes `update`, which numbers the rows it changes, take the cursor lock first.
+    fn lock(&self, update: &mut UpdateStatement) {
+        if matches!(self, CursorSource::Database) {
+            update.and_where(Expr::cust(CURSOR_LOCK_FILTER));
+        }
     }
 
     /// True when every row needs a statement of its own to get a cursor of its own (a
@@ -164,9 +170,6 @@ impl PoolWriter {
             groups.entry(key).or_default().push(o.id);
         }
         let mut cursors = Cursors::with_capacity(outcomes.len());
-        // One transaction for every group and the suppressions: one commit, and one hold of
-        // the cursor lock.
-        let txn = self.cursors.numbered(&self.db).await?;
         for ((status, attempts, error, next, sent_at, _), ids) in groups {
             let mut q = Query::update();
             q.table(DELIVERIES)
@@ -181,16 +184,17 @@ impl PoolWriter {
                 // A sent mail keeps no `vars`: they are only needed to render it again.
                 q.value("sent_at", sent_at).value("vars", "{}");
             }
-            for row in txn.query_all(&q).await? {
+            self.cursors.lock(&mut q);
+            for row in self.db.query_all(&q).await? {
                 let (id, cursor) = id_and_cursor(&row)?;
                 cursors.insert(id, cursor);
             }
         }
-        // In the same transaction: should it fail, the caller writes the whole batch again.
+        // After the outcomes: should this fail, the caller writes the whole batch again,
+        // and both writes change nothing the second time but the cursors.
         for suppression in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
-            add_suppression(&txn, suppression).await?;
+            add_suppression(&self.db, suppression).await?;
         }
-        txn.commit().await?;
         Ok(cursors)
     }
 
@@ -204,7 +208,6 @@ impl PoolWriter {
                     vec![&ids[..]]
                 };
                 let mut moved = Vec::new();
-                let txn = self.cursors.numbered(&self.db).await?;
                 for chunk in chunks.into_iter().filter(|c| !c.is_empty()) {
                     let mut q = Query::update();
                     q.table(DELIVERIES)
@@ -217,16 +220,16 @@ impl PoolWriter {
                     if let Some(sender) = &sender {
                         q.value("sender", sender.clone());
                     }
-                    for row in txn.query_all(&q).await? {
+                    self.cursors.lock(&mut q);
+                    for row in self.db.query_all(&q).await? {
                         moved.push(parse_id(&row.try_get::<String>("", "id")?)?);
                     }
                 }
-                txn.commit().await?;
                 Ok(Operated::Moved(moved))
             }
             Operation::Cancel(id, now) => {
                 // A cancelled mail keeps no `vars`, as a sent one.
-                let q = Query::update()
+                let mut q = Query::update()
                     .table(DELIVERIES)
                     .value("status", DeliveryStatus::Cancelled.as_db())
                     .value("vars", "{}")
@@ -235,10 +238,10 @@ impl PoolWriter {
                     .and_where(Expr::col("id").eq(id.to_string()))
                     .and_where(Expr::col("status").is_in(["queued", "retrying"]))
                     .to_owned();
-                let txn = self.cursors.numbered(&self.db).await?;
-                let changed = txn.execute(&q).await?.rows_affected() == 1;
-                txn.commit().await?;
-                Ok(Operated::Changed(changed))
+                self.cursors.lock(&mut q);
+                Ok(Operated::Changed(
+                    self.db.execute(&q).await?.rows_affected() == 1,
+                ))
             }
             Operation::Suppress(suppression) => Ok(Operated::Changed(
                 add_suppression(&self.db, &suppression).await?,
@@ -366,14 +369,12 @@ async fn insert_batch(
     }
     let only_requests: Vec<&MailRequest> = requests.iter().map(|(r, _)| *r).collect();
     let suppressed = suppressed_among(db, &only_requests).await?;
-    // The list is read before the lock is taken, so the lock is held for the insert only.
-    let txn = cursors.numbered(db).await?;
     let now = to_millis(now);
     let mut q = Query::insert();
     // Every column but `sent_at`, in the order of the values below.
     q.into_table(DELIVERIES)
         .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
-    for (r, sender) in requests {
+    for (n, (r, sender)) in requests.iter().enumerate() {
         let reason = suppressed.get(&suppression_key(&r.to.email));
         let (status, vars) = match reason {
             Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
@@ -394,15 +395,18 @@ async fn insert_batch(
             reason.map(|r| suppressed_error(r)).into(),
             now.into(),
             now.into(),
-            cursors.next(),
+            if n == 0 {
+                cursors.first()
+            } else {
+                cursors.next()
+            },
             sender.map(str::to_string).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }
     q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
         .returning(Query::returning().columns(["id", "cursor"]));
-    let rows = txn.query_all(&q).await?;
-    txn.commit().await?;
+    let rows = db.query_all(&q).await?;
     let mut ids = Cursors::with_capacity(rows.len());
     for row in rows {
         let (id, cursor) = id_and_cursor(&row)?;
