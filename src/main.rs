@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    domain::telemetry::init(&config.log);
+    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "facteur");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }
@@ -67,7 +67,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(config)) {
+    let outcome = runtime.block_on(run(config));
+    telemetry.shutdown();
+    match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {

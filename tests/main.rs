@@ -13,3 +13,4 @@ mod readme;
 mod scale;
 mod shutdown;
 mod support;
+mod traces;

@@ -9,7 +9,8 @@
 //! first level is a section of the file are read, so `FACTEUR_CONFIG` and friends do not
 //! collide with keys.
 //!
-//! Layout: one module per section's types (`transport`, `users`, `mailer`, `log`), then
+//! Layout: one module per section's types (`transport`, `users`, `mailer`, `log`,
+//! `telemetry`), then
 //! `load` (file and variables), `validate`, `secrets` (the start-time secrets check),
 //! `sqlite` (SQLite URLs and files) and `args` (the command line of every binary).
 
@@ -21,6 +22,7 @@ mod mailer;
 mod scalar;
 mod secrets;
 mod sqlite;
+mod telemetry;
 mod transport;
 mod users;
 mod validate;
@@ -34,6 +36,7 @@ pub use secrets::{Process, SecretsCheck};
 pub use sqlite::{
     create_sqlite_folder, is_sqlite, prepare_sqlite_file, sqlite_file, sqlite_folder,
 };
+pub use telemetry::TelemetryConfig;
 pub use transport::{AmqpConfig, SocketIoConfig, TransportConfig, TransportKind};
 pub use users::{UsersConfig, UsersLimits};
 
@@ -57,6 +60,8 @@ pub struct Config {
     pub mailer: MailerConfig,
     /// `log.*`: log output of every process.
     pub log: LogConfig,
+    /// `telemetry.*`: where the spans of every process go.
+    pub telemetry: TelemetryConfig,
 }
 
 #[cfg(test)]

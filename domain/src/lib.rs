@@ -11,7 +11,6 @@ pub mod config;
 mod invalid;
 pub mod mail;
 mod secret;
-pub mod telemetry;
 pub mod test_support;
 mod text;
 pub mod user;

@@ -210,6 +210,45 @@ pub struct MailRequest {
     pub vars: Map<String, Value>,
     /// When the sender asked for the mail.
     pub requested_at: DateTime<Utc>,
+    /// The W3C trace context the request belongs to, if its sender traces it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+/// Whether `value` has the shape of a W3C `traceparent`: `version-trace_id-parent_id-flags`
+/// in lower-case hex, 2-32-16-2 digits, version not `ff`, ids not all zeros. A later version
+/// may append fields after the flags. Only the shape is checked: the value is a hint for
+/// tracing, never a reason to refuse a mail.
+pub fn is_traceparent(value: &str) -> bool {
+    let hex = |s: &str| !s.is_empty() && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
+    let zeros = |s: &str| s.bytes().all(|b| b == b'0');
+    let mut parts = value.splitn(5, '-');
+    let (Some(version), Some(trace), Some(parent), Some(flags)) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    let rest_ok = match parts.next() {
+        None => true,
+        Some(_) => version != "00",
+    };
+    let flags = if version == "00" {
+        flags
+    } else {
+        flags.get(..2).unwrap_or("")
+    };
+    version.len() == 2
+        && hex(version)
+        && version != "ff"
+        && trace.len() == 32
+        && hex(trace)
+        && !zeros(trace)
+        && parent.len() == 16
+        && hex(parent)
+        && !zeros(parent)
+        && flags.len() == 2
+        && hex(flags)
+        && rest_ok
 }
 
 impl MailRequest {
@@ -229,6 +268,7 @@ impl MailRequest {
             to,
             vars,
             requested_at: Utc::now(),
+            traceparent: None,
         })
     }
 
@@ -250,7 +290,7 @@ impl MailRequest {
 
     /// Parses and validates a request from a JSON value (a socket.io payload, say).
     pub fn from_value(value: Value) -> Result<Self, Invalid> {
-        let Value::Object(object) = value else {
+        let Value::Object(mut object) = value else {
             return Err(Invalid::new(
                 "request",
                 format!("must be a JSON object, got {}", json_kind(&value)),
@@ -267,6 +307,14 @@ impl MailRequest {
             && let Some(Value::String(email)) = to.get("email")
         {
             Email::parse(email.clone()).map_err(|e| e.within("to"))?;
+        }
+        // A trace context that is not one is left out, as W3C Trace Context asks of a
+        // receiver: the mail goes on, in a trace of its own.
+        if object
+            .get("traceparent")
+            .is_some_and(|v| !v.as_str().is_some_and(is_traceparent))
+        {
+            object.remove("traceparent");
         }
         let request: MailRequest = serde_json::from_value(Value::Object(object))
             .map_err(|e| Invalid::new("request", e.to_string()))?;
@@ -479,5 +527,36 @@ mod tests {
         let back: MailAnswer =
             serde_json::from_value(json!({"id": id.to_string(), "status": "duplicate"})).unwrap();
         assert_eq!(back, MailAnswer::duplicate(id));
+    }
+
+    #[test]
+    fn a_traceparent_is_carried_when_well_formed_and_left_out_otherwise() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let mut value = contract_example();
+        value["traceparent"] = json!(good);
+        let request = MailRequest::from_value(value).unwrap();
+        assert_eq!(request.traceparent.as_deref(), Some(good));
+        let round = MailRequest::from_json(&request.to_json()).unwrap();
+        assert_eq!(round, request);
+        for bad in [
+            json!("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7"),
+            json!("00-00000000000000000000000000000000-00f067aa0ba902b7-01"),
+            json!("ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"),
+            json!("00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"),
+            json!(42),
+        ] {
+            let mut value = contract_example();
+            value["traceparent"] = bad.clone();
+            let request = MailRequest::from_value(value).unwrap();
+            assert_eq!(request.traceparent, None, "{bad}");
+        }
+        assert!(is_traceparent(
+            "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-later"
+        ));
+        assert!(
+            !serde_json::to_string(&MailRequest::from_value(contract_example()).unwrap())
+                .unwrap()
+                .contains("traceparent")
+        );
     }
 }

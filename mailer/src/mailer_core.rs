@@ -17,6 +17,8 @@ use crate::store::{
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use std::sync::Arc;
+use tracing::Instrument;
+use transport::telemetry::context::{continue_trace, traceparent};
 use transport::{MailHandler, Origin};
 
 /// The mailer's core; cheap to clone.
@@ -76,8 +78,29 @@ impl MailerCore {
     /// Stores `request` and answers: `accepted` once stored, `duplicate` when the id was
     /// seen before (nothing new is sent), `unavailable` when the store did not answer. The
     /// stored record goes to the delivery loop as it is.
-    #[tracing::instrument(name = "Accepting a mail request", skip_all, fields(mail_id = %request.id))]
-    pub async fn accept_mail_request(&self, request: MailRequest, origin: Origin) -> MailAnswer {
+    /// Every door comes here, so this is where the mailer's part of a request's trace begins:
+    /// the span continues the request's `traceparent`, and the record keeps the span's own,
+    /// for the delivery attempts to continue.
+    pub async fn accept_mail_request(
+        &self,
+        mut request: MailRequest,
+        origin: Origin,
+    ) -> MailAnswer {
+        let span = tracing::info_span!(
+            "Accepting a mail request",
+            mail_id = %request.id,
+            template = request.template.as_str(),
+        );
+        continue_trace(&span, request.traceparent.as_deref());
+        if let Some(own) = traceparent(&span) {
+            request.traceparent = Some(own);
+        }
+        self.store_and_answer(request, origin)
+            .instrument(span)
+            .await
+    }
+
+    async fn store_and_answer(&self, request: MailRequest, origin: Origin) -> MailAnswer {
         let id = request.id;
         let sender = match &origin {
             Origin::Socket(sid) => Some(sid.clone()),

@@ -40,7 +40,7 @@ fn main() {
 }
 
 async fn serve(config: domain::config::Config, secrets: domain::config::SecretsCheck) {
-    domain::telemetry::init(&config.log);
+    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "mailer");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }
@@ -62,6 +62,7 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
         tracing::error!(error = %e, "the mailer stopped on an error");
         std::process::exit(1);
     }
+    telemetry.shutdown();
 }
 
 /// Prints `message` on stderr and exits 2, the code of a start refused as configured.

@@ -13,7 +13,8 @@
 //! Shared by both services besides: [`http_server`], the HTTP loop they serve their routers
 //! with (a header-read timeout and a connection cap, which `axum::serve` lacks);
 //! [`signal::shutdown_signal`], the Ctrl-C or SIGTERM every binary stops on; and
-//! [`backoff`], the exponential backoff with jitter of every retry loop.
+//! [`backoff`], the exponential backoff with jitter of every retry loop; and [`telemetry`],
+//! the logs and traces of every process.
 
 pub mod amqp;
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod http_server;
 mod publish;
 pub mod signal;
 pub mod socketio;
+pub mod telemetry;
 
 pub use publish::{LinkState, MailHandler, Origin, PublishError, Receipt, Transport};
 

@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let secrets = config
         .check_secrets(Process::Users)
         .unwrap_or_else(|e| exit_with(&e.to_string()));
-    domain::telemetry::init(&config.log);
+    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "users");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }
@@ -29,6 +29,7 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "users listening on http://{}", app.local_addr());
     app.run_until_stopped(shutdown_signal()).await?;
     transport.close().await;
+    telemetry.shutdown();
     Ok(())
 }
 

@@ -17,7 +17,7 @@ pub(crate) struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables)]
+        vec![Box::new(CreateTables), Box::new(AddOutboxTraceparent)]
     }
 }
 
@@ -135,5 +135,41 @@ impl MigrationTrait for CreateTables {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The trace context of the transaction that wrote an outbox row, so the relay's publish
+/// continues the trace of the request that asked for the mail. Nullable: rows written
+/// before it, and by a process that does not trace, have none.
+struct AddOutboxTraceparent;
+
+impl MigrationName for AddOutboxTraceparent {
+    fn name(&self) -> &str {
+        "m0002_add_outbox_traceparent"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddOutboxTraceparent {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .add_column(text_null("traceparent"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("outbox")
+                    .drop_column("traceparent")
+                    .to_owned(),
+            )
+            .await
     }
 }

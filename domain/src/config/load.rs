@@ -6,11 +6,11 @@ use figment::providers::{Format, Serialized, Yaml};
 use std::path::{Path, PathBuf};
 
 /// The sections whose `FACTEUR_<SECTION>__…` variables are configuration keys.
-const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
+const SECTIONS: [&str; 5] = ["transport", "users", "mailer", "log", "telemetry"];
 
 /// Keys whose environment value is taken as a string exactly as written (so are keys ending in
 /// `password`): figment would otherwise read `FACTEUR_MAILER__SMTP__PASSWORD=0123` as a number.
-const STRING_KEYS: [&str; 15] = [
+const STRING_KEYS: [&str; 17] = [
     "transport.socketio.url",
     "transport.socketio.token",
     "transport.amqp.url",
@@ -26,6 +26,8 @@ const STRING_KEYS: [&str; 15] = [
     "mailer.smtp.username",
     "mailer.live_token",
     "mailer.cluster.redis_url",
+    "telemetry.otlp_endpoint",
+    "telemetry.service_name",
 ];
 
 impl Config {

@@ -267,3 +267,33 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     let error = load("users: {trusted_proxies: [nowhere]}", &[]).unwrap_err();
     assert!(error.key.starts_with("users.trusted_proxies"), "{error}");
 }
+
+#[test]
+fn telemetry_is_off_by_default_and_its_endpoint_must_be_an_http_url() {
+    let config = load("", &[]).unwrap();
+    assert!(config.telemetry.otlp_endpoint.is_none());
+    assert!(config.telemetry.traces_url().is_none());
+    let set = load(
+        "telemetry: {otlp_endpoint: null, service_name: null}",
+        &[("FACTEUR_TELEMETRY__OTLP_ENDPOINT", "http://127.0.0.1:4318")],
+    )
+    .unwrap();
+    assert_eq!(
+        set.telemetry.traces_url().as_deref(),
+        Some("http://127.0.0.1:4318/v1/traces")
+    );
+    let full = load(
+        "telemetry: {otlp_endpoint: 'https://otel.example/custom/traces', service_name: facteur-eu}",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        full.telemetry.traces_url().as_deref(),
+        Some("https://otel.example/custom/traces")
+    );
+    assert_eq!(full.telemetry.service_name.as_deref(), Some("facteur-eu"));
+    for bad in ["127.0.0.1:4318", "grpc://collector:4317", "not a url"] {
+        let error = load(&format!("telemetry: {{otlp_endpoint: '{bad}'}}"), &[]).unwrap_err();
+        assert_eq!(error.key, "telemetry.otlp_endpoint", "{bad}");
+    }
+}

@@ -9,7 +9,29 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_transport()?;
         self.validate_users()?;
-        self.validate_mailer()
+        self.validate_mailer()?;
+        self.validate_telemetry()
+    }
+
+    fn validate_telemetry(&self) -> Result<(), ConfigError> {
+        const KEY: &str = "telemetry.otlp_endpoint";
+        if let Some(endpoint) = &self.telemetry.otlp_endpoint {
+            let url = Url::parse(endpoint)
+                .map_err(|e| ConfigError::new(KEY, format!("{endpoint:?} is not a URL: {e}")))?;
+            if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+                return Err(ConfigError::new(
+                    KEY,
+                    format!("{endpoint:?} must be an http:// or https:// URL"),
+                ));
+            }
+        }
+        if self.telemetry.service_name.as_deref() == Some("") {
+            return Err(ConfigError::new(
+                "telemetry.service_name",
+                "must not be empty (leave it null for the process's name)",
+            ));
+        }
+        Ok(())
     }
 
     fn validate_transport(&self) -> Result<(), ConfigError> {

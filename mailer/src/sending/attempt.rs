@@ -9,6 +9,8 @@ use chrono::Utc;
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
+use transport::telemetry::context::continue_trace;
 
 /// How deliveries are paced.
 #[derive(Debug, Clone)]
@@ -55,17 +57,37 @@ pub(super) struct Attempts {
 }
 
 impl Attempts {
-    /// Tries `record` once (it is claimed) and returns the outcome to record.
-    #[tracing::instrument(name = "Delivering a mail", skip_all, fields(mail_id = %record.id))]
+    /// Tries `record` once (it is claimed) and returns the outcome to record, in a span that
+    /// continues the trace of the request that asked for it.
     pub(super) async fn run(&self, record: &DeliveryRecord) -> Finished {
+        let span = tracing::info_span!(
+            "Delivering a mail",
+            mail_id = %record.id,
+            template = record.template.as_str(),
+            attempt = i64::from(record.attempts) + 1,
+        );
+        continue_trace(&span, record.traceparent.as_deref());
+        self.try_once(record).instrument(span).await
+    }
+
+    async fn try_once(&self, record: &DeliveryRecord) -> Finished {
         let attempts = record.attempts + 1;
         let outcome = match self.compose(record) {
             Ok(message) => {
                 let started = Instant::now();
+                let span = tracing::info_span!(
+                    "Handing a mail to the SMTP server",
+                    mail_id = %record.id,
+                    smtp.reply_class = tracing::field::Empty,
+                );
                 let result = self
                     .sender
                     .send(&record.id.to_string(), message, self.options.send_timeout)
+                    .instrument(span.clone())
                     .await;
+                let class = reply_class(&self.sender, &result);
+                span.record("smtp.reply_class", class);
+                tracing::debug!(mail_id = %record.id, smtp.reply_class = class, "mail handed over");
                 self.metrics
                     .smtp_send_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -169,5 +191,22 @@ impl Attempts {
                 "the message could not be built: it panicked ({why})"
             ))
         })
+    }
+}
+
+/// The class of the server's last reply, as the SMTP span shows it: `2xx` taken, `4xx` refused
+/// for now, `5xx` refused for good, `none` when no reply came (no connection, a timeout, a
+/// dropped connection, or a mail written to a file).
+fn reply_class(sender: &MailSender, result: &Result<(), SendFailure>) -> &'static str {
+    if let MailSender::Files(_) = sender {
+        return "none";
+    }
+    match result {
+        Ok(()) => "2xx",
+        Err(SendFailure::Permanent(_) | SendFailure::RecipientRefused(_)) => "5xx",
+        Err(SendFailure::Transient {
+            class: "transient", ..
+        }) => "4xx",
+        Err(_) => "none",
     }
 }

@@ -17,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(IndexDueDeliveries),
             Box::new(CreateSuppressions),
             Box::new(AddCursorAndSender),
+            Box::new(AddTraceparent),
         ]
     }
 }
@@ -278,5 +279,41 @@ impl MigrationTrait for AddCursorAndSender {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The trace context each delivery attempt continues: the accepting span's, kept with the
+/// delivery because retries are read back from the store. Nullable: untraced requests and
+/// rows from before it have none.
+struct AddTraceparent;
+
+impl MigrationName for AddTraceparent {
+    fn name(&self) -> &str {
+        "m20261201_000003_add_traceparent"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddTraceparent {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .add_column(text_null("traceparent"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .drop_column("traceparent")
+                    .to_owned(),
+            )
+            .await
     }
 }

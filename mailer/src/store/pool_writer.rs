@@ -401,6 +401,7 @@ async fn insert_batch(
                 cursors.next()
             },
             sender.map(str::to_string).into(),
+            r.traceparent.clone().into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }

@@ -46,6 +46,10 @@ pub struct DeliveryRecord {
     /// address its `mail-status` from whichever mailer delivers it.
     #[serde(skip)]
     pub sender: Option<String>,
+    /// The trace context of the span that accepted the request, which each delivery
+    /// attempt continues (internal).
+    #[serde(skip)]
+    pub traceparent: Option<String>,
 }
 
 /// Where a change stands in the store-wide order of changes: every write that changes a
@@ -105,6 +109,7 @@ impl DeliveryRecord {
             next_attempt_at: now,
             cursor,
             sender,
+            traceparent: request.traceparent,
         }
     }
 }
@@ -177,6 +182,9 @@ pub struct Page {
 pub type Cursors = std::collections::HashMap<MailRequestId, Cursor>;
 
 /// What storing one request did.
+// `Stored` is the common case and moves on to the delivery queue as it is; boxing it would
+// allocate once more per accepted mail to shrink the rare `Duplicate`.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Inserted {
     /// A new record was written: this one.
@@ -249,7 +257,7 @@ pub(crate) enum Operated {
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: [&str; 14] = [
+pub(crate) const COLUMNS: [&str; 15] = [
     "id",
     "template",
     "locale",
@@ -264,6 +272,7 @@ pub(crate) const COLUMNS: [&str; 14] = [
     "next_attempt_at",
     "cursor",
     "sender",
+    "traceparent",
 ];
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -324,6 +333,7 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
         next_attempt_at: from_millis(row.try_get("", "next_attempt_at")?)?,
         cursor: Cursor(row.try_get::<Option<i64>>("", "cursor")?.unwrap_or(0)),
         sender: row.try_get("", "sender")?,
+        traceparent: row.try_get("", "traceparent")?,
     })
 }
 

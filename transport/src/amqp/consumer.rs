@@ -8,6 +8,7 @@
 use super::connection;
 use super::topology::{TopologyNames, declare_topology};
 use crate::backoff::Backoff;
+use crate::telemetry::context::traceparent_of_amqp_headers;
 use crate::{LinkState, MailHandler, Origin};
 use domain::config::AmqpConfig;
 use domain::{MailAnswer, MailRequest, MailStatus};
@@ -202,6 +203,21 @@ async fn settle(
     let mut backoff = Backoff::new(UNAVAILABLE_RETRY_MIN, UNAVAILABLE_RETRY_MAX);
     let answer = loop {
         let answer = match MailRequest::from_json(&delivery.data) {
+            // The body's trace context comes first; the message header stands in for a
+            // publisher that sets only the header.
+            Ok(request) if request.traceparent.is_none() => {
+                let traceparent = delivery
+                    .properties
+                    .headers()
+                    .as_ref()
+                    .and_then(traceparent_of_amqp_headers)
+                    .filter(|tp| domain::mail::is_traceparent(tp));
+                let request = MailRequest {
+                    traceparent,
+                    ..request
+                };
+                handler.handle(request, Origin::Amqp).await
+            }
             Ok(request) => handler.handle(request, Origin::Amqp).await,
             Err(invalid) => {
                 let id = delivery

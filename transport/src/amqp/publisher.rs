@@ -8,12 +8,15 @@
 use super::connection;
 use super::topology::{REQUEST_ROUTING_KEY, TopologyNames, declare_topology};
 use crate::backoff::Backoff;
+use crate::telemetry::context::{HeaderInjector, TRACEPARENT};
 use crate::{LinkState, PublishError, Receipt, Transport};
 use async_trait::async_trait;
 use domain::MailRequest;
 use domain::config::{AmqpConfig, TransportKind};
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
+use opentelemetry::propagation::Injector;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};
@@ -106,7 +109,8 @@ impl Transport for AmqpPublisher {
         let properties = BasicProperties::default()
             .with_delivery_mode(2) // persistent: survives a broker restart
             .with_content_type("application/json".into())
-            .with_message_id(request.id.to_string().into());
+            .with_message_id(request.id.to_string().into())
+            .with_headers(trace_headers(request.traceparent.as_deref()));
         // mandatory: an unroutable message comes back as a return instead of vanishing.
         let options = BasicPublishOptions {
             mandatory: true,
@@ -231,4 +235,14 @@ async fn open_channel(
             Err(format!("could not set up the RabbitMQ channel: {e}"))
         }
     }
+}
+
+/// The message headers of a request: its trace context as `traceparent`, when it has one,
+/// for consumers that read the header rather than the body.
+fn trace_headers(traceparent: Option<&str>) -> FieldTable {
+    let mut headers = FieldTable::default();
+    if let Some(value) = traceparent {
+        HeaderInjector(&mut headers).set(TRACEPARENT, value.to_string());
+    }
+    headers
 }

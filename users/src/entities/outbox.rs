@@ -26,6 +26,10 @@ pub struct Model {
     pub last_error: Option<String>,
     /// When the transport confirmed it (ms); `NULL` while pending.
     pub published_at_ms: Option<i64>,
+    /// The W3C `traceparent` of the span that wrote the row, which the relay's publish
+    /// continues; `NULL` when the writer was not traced.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub traceparent: Option<String>,
 }
 
 /// The outbox stands alone.

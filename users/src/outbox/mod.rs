@@ -16,16 +16,28 @@ use sea_orm::{
     QueryFilter, QuerySelect,
 };
 use serde::Serialize;
+use tracing::Instrument;
 
 /// Milliseconds since the Unix epoch, the unit of the outbox's time columns.
 pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
-/// Writes `request` into the outbox, inside the caller's transaction.
+/// Writes `request` into the outbox, inside the caller's transaction, with the trace context
+/// of this write, which the relay's publish continues.
 pub(crate) async fn enqueue(
     txn: &impl ConnectionTrait,
     request: &MailRequest,
+) -> Result<(), DbErr> {
+    let span = tracing::info_span!("Writing a mail request to the outbox", mail_id = %request.id);
+    let traceparent = transport::telemetry::context::traceparent(&span);
+    insert(txn, request, traceparent).instrument(span).await
+}
+
+async fn insert(
+    txn: &impl ConnectionTrait,
+    request: &MailRequest,
+    traceparent: Option<String>,
 ) -> Result<(), DbErr> {
     let now = now_ms();
     let payload = String::from_utf8(request.to_json())
@@ -39,6 +51,7 @@ pub(crate) async fn enqueue(
         attempts: Set(0),
         last_error: Set(None),
         published_at_ms: Set(None),
+        traceparent: Set(traceparent),
     })
     .exec_without_returning(txn)
     .await?;

@@ -29,7 +29,9 @@ use sea_orm::{
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
+use tracing::Instrument;
 use transport::backoff::delay_after;
+use transport::telemetry::context::{continue_trace, traceparent};
 use transport::{PublishError, Receipt, Transport};
 use uuid::Uuid;
 
@@ -80,6 +82,7 @@ struct Claimed {
     id: Uuid,
     payload: String,
     attempts: i32,
+    traceparent: Option<String>,
 }
 
 enum Outcome {
@@ -112,7 +115,13 @@ impl OutboxRelay {
         if claimed.is_empty() {
             return Ok(report);
         }
-        let outcomes = join_all(claimed.iter().map(|row| self.publish(row))).await;
+        let outcomes = join_all(claimed.iter().map(|row| {
+            // The publish continues the trace of the write that stored the row.
+            let span = tracing::info_span!("Publishing a mail request", mail_id = %row.id);
+            continue_trace(&span, row.traceparent.as_deref());
+            self.publish(row, traceparent(&span)).instrument(span)
+        }))
+        .await;
         let mut published = Vec::new();
         for (row, outcome) in claimed.iter().zip(outcomes) {
             match outcome {
@@ -191,14 +200,14 @@ impl OutboxRelay {
                    SELECT id FROM outbox WHERE published_at_ms IS NULL AND next_attempt_at_ms <= $2 \
                    AND (claimed_until_ms IS NULL OR claimed_until_ms <= $2) \
                    ORDER BY next_attempt_at_ms, id LIMIT $3 FOR UPDATE SKIP LOCKED) \
-                 RETURNING id, payload, attempts"
+                 RETURNING id, payload, attempts, traceparent"
             }
             _ => {
                 "UPDATE outbox SET claimed_until_ms = ?1 WHERE id IN (\
                    SELECT id FROM outbox WHERE published_at_ms IS NULL AND next_attempt_at_ms <= ?2 \
                    AND (claimed_until_ms IS NULL OR claimed_until_ms <= ?2) \
                    ORDER BY next_attempt_at_ms, id LIMIT ?3) \
-                 RETURNING id, payload, attempts"
+                 RETURNING id, payload, attempts, traceparent"
             }
         };
         let statement = Statement::from_sql_and_values(
@@ -213,15 +222,20 @@ impl OutboxRelay {
                     id: row.try_get("", "id")?,
                     payload: row.try_get("", "payload")?,
                     attempts: row.try_get("", "attempts")?,
+                    traceparent: row.try_get("", "traceparent")?,
                 })
             })
             .collect()
     }
 
-    #[tracing::instrument(name = "Publishing a mail request", skip_all, fields(mail_id = %row.id))]
-    async fn publish(&self, row: &Claimed) -> Outcome {
+    /// Publishes one row's request, carrying `traceparent` (the publish span's) so the
+    /// mailer's spans continue the trace.
+    async fn publish(&self, row: &Claimed, traceparent: Option<String>) -> Outcome {
         let request = match MailRequest::from_json(row.payload.as_bytes()) {
-            Ok(r) => r,
+            Ok(r) => MailRequest {
+                traceparent: traceparent.or(r.traceparent),
+                ..r
+            },
             Err(e) => {
                 tracing::error!(error = %e, "an outbox row does not hold a valid mail request");
                 return Outcome::Failed {

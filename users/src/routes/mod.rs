@@ -104,7 +104,10 @@ fn make_span(request: &Request) -> tracing::Span {
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route)
+    let span = tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
+    // The caller's trace, when it sends one; else the request starts a trace of its own.
+    transport::telemetry::context::continue_trace_from_headers(&span, request.headers());
+    span
 }
 
 /// Gives the contract's error body to error responses that no handler wrote: axum's 404 and

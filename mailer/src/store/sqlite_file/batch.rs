@@ -43,8 +43,8 @@ pub(super) enum Op {
 }
 
 const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
-     vars, status, attempts, last_error, created_at, next_attempt_at, cursor, sender) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7, ?10, ?11) ON CONFLICT (id) DO NOTHING";
+     vars, status, attempts, last_error, created_at, next_attempt_at, cursor, sender, traceparent) \
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING";
 /// The `+` keeps `status` and `next_attempt_at` off every index, so the lookup is by id
 /// (see the pool's claim in `store/pool_writer.rs`).
 const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
@@ -216,6 +216,7 @@ fn apply(
                 error,
                 cursor,
                 sender,
+                request.traceparent,
             ])?;
             let written = Written::Insert {
                 stored: changed == 1,

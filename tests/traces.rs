@@ -1,0 +1,406 @@
+//! One trace from the HTTP request to the SMTP reply: the real `users` and `mailer` export
+//! their spans over OTLP/HTTP to a real receiver (tests/otlp/receiver.py, which decodes them
+//! with the official protobuf definitions), on both transports. Also: a retried mail keeps
+//! its trace, JSON logs name it, and an endpoint that is down costs nothing but counted spans.
+
+use crate::support::services::{RABBITMQ, available, program_available};
+use crate::support::smtp::SmtpServer;
+use crate::support::stack::{Kind, Stack, free_port, metric_sum_with};
+use domain::test_support::skip_or_fail;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const WAIT: Duration = Duration::from_secs(30);
+const SMTP_SPAN: &str = "Handing a mail to the SMTP server";
+const ATTEMPT_SPAN: &str = "Delivering a mail";
+const ACCEPT_SPAN: &str = "Accepting a mail request";
+
+/// The OTLP/HTTP receiver as a child process, writing the spans it decodes to a file.
+struct Receiver {
+    child: Child,
+    port: u16,
+    spans: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Receiver {
+    /// Starts the receiver, or `None` (skipped, or failed under `FACTEUR_REQUIRE_SERVICES=1`)
+    /// when its Python environment is not installed.
+    fn start(test: &str) -> Option<Receiver> {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp");
+        let python = root.join(".venv/bin/python");
+        let ready = Command::new(&python)
+            .args(["-c", "import opentelemetry.proto.collector.trace.v1"])
+            .output()
+            .is_ok_and(|o| o.status.success());
+        if !ready {
+            skip_or_fail(
+                test,
+                "the OTLP receiver's Python packages are missing (python3 -m venv tests/otlp/.venv \
+                 && tests/otlp/.venv/bin/pip install -r tests/otlp/requirements.txt)",
+            );
+            return None;
+        }
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let spans = dir.path().join("spans.jsonl");
+        let mut child = Command::new(&python)
+            .arg(root.join("receiver.py"))
+            .arg("--out")
+            .arg(&spans)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("the receiver starts");
+        let mut first = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
+            &mut first,
+        )
+        .expect("the receiver says where it listens");
+        let listening: Value = serde_json::from_str(&first).expect("a JSON line");
+        let port = listening["listening"].as_u64().expect("a port") as u16;
+        Some(Receiver {
+            child,
+            port,
+            spans,
+            _dir: dir,
+        })
+    }
+
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The spans of `trace_id` received so far.
+    fn trace(&self, trace_id: &str) -> Vec<Value> {
+        std::fs::read_to_string(&self.spans)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|s| s["trace_id"] == trace_id)
+            .collect()
+    }
+
+    /// Waits until `done` holds for the spans of `trace_id`; returns them.
+    async fn wait_for(&self, trace_id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let spans = self.trace(trace_id);
+            if done(&spans) || Instant::now() >= deadline {
+                return spans;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A caller's trace context: a fresh trace id and the caller's span id.
+fn caller_traceparent() -> (String, String, String) {
+    let trace_id = uuid::Uuid::new_v4().simple().to_string();
+    let span_id = uuid::Uuid::new_v4().simple().to_string()[..16].to_string();
+    let header = format!("00-{trace_id}-{span_id}-01");
+    (header, trace_id, span_id)
+}
+
+/// A stack that exports to `endpoint`, logging JSON at info (and the mailer's handoff line).
+fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: &str) -> Stack {
+    let mut stack = Stack::configure(kind, smtp);
+    stack.set_env("FACTEUR_TELEMETRY__OTLP_ENDPOINT", endpoint);
+    stack.set_env("FACTEUR_LOG__FORMAT", "json");
+    stack.set_env("RUST_LOG", "info,mailer::sending=debug");
+    stack
+}
+
+/// `POST /users` for `login` carrying `traceparent`; the answer must be 201.
+async fn create_user_in_trace(stack: &Stack, login: &str, traceparent: &str) {
+    let response = stack
+        .http()
+        .post(format!("{}/users", stack.users_url()))
+        .header("traceparent", traceparent)
+        .json(&serde_json::json!({
+            "login": login,
+            "email": format!("{login}@example.com"),
+            "password": "correct horse battery",
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+        }))
+        .send()
+        .await
+        .expect("POST /users");
+    assert_eq!(
+        response.status(),
+        201,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+}
+
+fn named<'a>(spans: &'a [Value], name: &str) -> Vec<&'a Value> {
+    spans.iter().filter(|s| s["name"] == name).collect()
+}
+
+fn parent_of<'a>(spans: &'a [Value], span: &Value) -> Option<&'a Value> {
+    spans
+        .iter()
+        .find(|s| s["span_id"] == span["parent_span_id"])
+}
+
+fn describe(spans: &[Value]) -> String {
+    spans
+        .iter()
+        .map(|s| {
+            format!(
+                "{} {} <- {} {} {}",
+                s["service"], s["span_id"], s["parent_span_id"], s["name"], s["attributes"]
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// How many JSON log lines of `log` name `trace_id` and a span id.
+fn log_trace_ids(log: &str, trace_id: &str) -> usize {
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| {
+            l["trace_id"] == trace_id && l["span_id"].as_str().is_some_and(|s| s.len() == 16)
+        })
+        .count()
+}
+
+async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind, test: &str) {
+    let Some(receiver) = Receiver::start(test) else {
+        return;
+    };
+    let mut stack = traced_stack(kind, SmtpServer::start(), &receiver.endpoint());
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let (traceparent, trace_id, caller_span) = caller_traceparent();
+
+    create_user_in_trace(&stack, &format!("traced{}", kind.as_str()), &traceparent).await;
+
+    let spans = receiver
+        .wait_for(&trace_id, |spans| {
+            named(spans, SMTP_SPAN).len() == 1 && named(spans, "request").len() == 1
+        })
+        .await;
+    let chain = || -> Option<Vec<&Value>> {
+        let mut chain = vec![*named(&spans, SMTP_SPAN).first()?];
+        while let Some(parent) = parent_of(&spans, chain.last()?) {
+            chain.push(parent);
+        }
+        Some(chain)
+    };
+    let chain =
+        chain().unwrap_or_else(|| panic!("no SMTP span in the trace:\n{}", describe(&spans)));
+    let names: Vec<(&str, &str)> = chain
+        .iter()
+        .rev()
+        .map(|s| (s["service"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            ("users", "request"),
+            ("users", "Writing a mail request to the outbox"),
+            ("users", "Publishing a mail request"),
+            ("mailer", ACCEPT_SPAN),
+            ("mailer", ATTEMPT_SPAN),
+            ("mailer", SMTP_SPAN),
+        ],
+        "the spans, root first:\n{}",
+        describe(&spans)
+    );
+    let root = chain.last().unwrap();
+    assert_eq!(
+        root["parent_span_id"], caller_span,
+        "the request continues the caller's span"
+    );
+    assert_eq!(chain[0]["attributes"]["smtp.reply_class"], "2xx");
+    assert_eq!(chain[1]["attributes"]["attempt"], 1);
+    assert_eq!(chain[1]["attributes"]["template"], "welcome");
+
+    // The JSON log lines written inside the request's spans name its trace, in both services.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log_trace_ids(&stack.log("mailer"), &trace_id) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log_trace_ids(&stack.log("users"), &trace_id) > 0,
+        "a users log line with trace_id {trace_id}:\n{}",
+        stack.log("users")
+    );
+    assert!(
+        log_trace_ids(&stack.log("mailer"), &trace_id) > 0,
+        "a mailer log line with trace_id {trace_id}:\n{}",
+        stack.log("mailer")
+    );
+}
+
+#[tokio::test]
+async fn a_users_request_and_its_mail_make_one_trace_on_socketio() {
+    one_trace_from_the_request_to_the_smtp_reply(
+        Kind::Socketio,
+        "a_users_request_and_its_mail_make_one_trace_on_socketio",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_users_request_and_its_mail_make_one_trace_on_amqp() {
+    let test = "a_users_request_and_its_mail_make_one_trace_on_amqp";
+    if !available(RABBITMQ, test) {
+        return;
+    }
+    one_trace_from_the_request_to_the_smtp_reply(Kind::Amqp, test).await;
+}
+
+/// nodemailer's `smtp-server` (tests/js/smtp-server.js), whose replies depend on the
+/// recipient; stopped when dropped.
+struct NodeSmtp(Child);
+
+impl NodeSmtp {
+    fn start(test: &str, port: u16) -> Option<NodeSmtp> {
+        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
+        if !program_available("node", "install Node.js 20", test) {
+            return None;
+        }
+        if !js.join("node_modules/smtp-server").is_dir() {
+            skip_or_fail(
+                test,
+                "the npm peers are missing (run npm ci --prefix tests/js)",
+            );
+            return None;
+        }
+        let child = Command::new("node")
+            .arg(js.join("smtp-server.js"))
+            .args(["--port", &port.to_string(), "--count-only"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "the SMTP server listens within 20 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Some(NodeSmtp(child))
+    }
+}
+
+impl Drop for NodeSmtp {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
+    let test = "a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace";
+    let Some(receiver) = Receiver::start(test) else {
+        return;
+    };
+    let smtp_port = free_port();
+    let Some(_smtp) = NodeSmtp::start(test, smtp_port) else {
+        return;
+    };
+    let mut stack = traced_stack(Kind::Socketio, SmtpServer::reserve(), &receiver.endpoint());
+    stack.set_env("FACTEUR_MAILER__SMTP__PORT", &smtp_port.to_string());
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let (traceparent, trace_id, _) = caller_traceparent();
+
+    // `later…` recipients get 451 twice, then 250.
+    create_user_in_trace(&stack, "latertraced", &traceparent).await;
+
+    let spans = receiver
+        .wait_for(&trace_id, |spans| {
+            named(spans, SMTP_SPAN)
+                .iter()
+                .any(|s| s["attributes"]["smtp.reply_class"] == "2xx")
+        })
+        .await;
+    let accept = named(&spans, ACCEPT_SPAN);
+    assert_eq!(accept.len(), 1, "one accept span:\n{}", describe(&spans));
+    let mut attempts = named(&spans, ATTEMPT_SPAN);
+    attempts.sort_by_key(|s| s["attributes"]["attempt"].as_i64());
+    assert!(
+        attempts.len() >= 2,
+        "two attempts or more:\n{}",
+        describe(&spans)
+    );
+    for (n, attempt) in attempts.iter().enumerate() {
+        assert_eq!(
+            attempt["parent_span_id"], accept[0]["span_id"],
+            "attempt {n}'s parent"
+        );
+        assert_eq!(attempt["attributes"]["attempt"], n as i64 + 1);
+        let smtp: Vec<_> = named(&spans, SMTP_SPAN)
+            .into_iter()
+            .filter(|s| s["parent_span_id"] == attempt["span_id"])
+            .collect();
+        assert_eq!(
+            smtp.len(),
+            1,
+            "one SMTP span per attempt:\n{}",
+            describe(&spans)
+        );
+        let expected = if n + 1 == attempts.len() {
+            "2xx"
+        } else {
+            "4xx"
+        };
+        assert_eq!(
+            smtp[0]["attributes"]["smtp.reply_class"],
+            expected,
+            "attempt {}",
+            n + 1
+        );
+    }
+}
+
+#[tokio::test]
+async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted() {
+    // A port nothing listens on: every export is refused.
+    let closed = format!("http://127.0.0.1:{}", free_port());
+    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), &closed);
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let (traceparent, _, _) = caller_traceparent();
+
+    create_user_in_trace(&stack, "untraced", &traceparent).await;
+    let mails = stack.smtp.wait_for(1, WAIT).await;
+    assert_eq!(mails.len(), 1, "the welcome mail is sent");
+
+    let lost =
+        |text: String| metric_sum_with(&text, "telemetry_spans_dropped_total", &["export_failed"]);
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let users = lost(stack.metrics_text(&stack.users_url()).await);
+        let mailer = lost(stack.metrics_text(&stack.mailer_url()).await);
+        if users > 0.0 && mailer > 0.0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "failed exports counted in both /metrics (users {users}, mailer {mailer})"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    // Still answering, and still sending, while spans are being lost.
+    create_user_in_trace(&stack, "untraced2", &traceparent).await;
+    assert_eq!(stack.smtp.wait_for(2, WAIT).await.len(), 2);
+}
