@@ -16,8 +16,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateDeliveries),
             Box::new(IndexDueDeliveries),
             Box::new(CreateSuppressions),
-            Box::new(AddCursorAndSender),
-            Box::new(AddTraceparent),
+            Box::new(AddDeliveryColumns),
         ]
     }
 }
@@ -29,9 +28,9 @@ pub const SUPPRESSIONS: &str = "mail_suppressions";
 /// The index over unfinished deliveries by the time of their next try, which the
 /// dispatcher pages through (named by the SQLite query that must ask for it).
 pub const DUE_INDEX: &str = "mail_deliveries_due";
-/// On PostgreSQL, the next change's cursor (see [`AddCursorAndSender`]).
+/// On PostgreSQL, the next change's cursor (see [`AddDeliveryColumns`]).
 pub const NEXT_CURSOR: &str = "nextval('mail_cursor_seq')";
-/// On PostgreSQL, a condition that takes the cursor lock (see [`AddCursorAndSender`]): an
+/// On PostgreSQL, a condition that takes the cursor lock (see [`AddDeliveryColumns`]): an
 /// uncorrelated subquery, which PostgreSQL runs once, before the statement's first row.
 pub const CURSOR_LOCK_FILTER: &str = "EXISTS (SELECT pg_advisory_xact_lock(4242702601))";
 /// On PostgreSQL, [`NEXT_CURSOR`] taking the cursor lock first, for an insert's first row
@@ -207,6 +206,8 @@ impl MigrationTrait for CreateSuppressions {
 /// `catch-up`), set by every write that changes a delivery's public status, in that write.
 /// `sender`: the socket id of the service client that sent the request, so the mailer that
 /// delivers it, which may not be the one that took it, can address its `mail-status`.
+/// `traceparent`: the accepting span's trace context, which each delivery attempt continues
+/// (retries are read back from the store); none for untraced requests and older rows.
 ///
 /// On PostgreSQL a cursor comes from a sequence ([`NEXT_CURSOR`]), taken while the statement
 /// holds a transaction-level advisory lock, released by its commit ([`CURSOR_LOCK_FILTER`],
@@ -216,18 +217,22 @@ impl MigrationTrait for CreateSuppressions {
 /// taken once per statement, by the writes that number changes; claims, which change
 /// nothing the outside sees, never take it. SQLite has one writer, which numbers
 /// changes itself (`store::sqlite_file`, `store::pool_writer`).
-struct AddCursorAndSender;
+struct AddDeliveryColumns;
 
-impl MigrationName for AddCursorAndSender {
+impl MigrationName for AddDeliveryColumns {
     fn name(&self) -> &str {
-        "m20261201_000002_add_cursor_and_sender"
+        "m20261201_000002_add_cursor_sender_traceparent"
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for AddCursorAndSender {
+impl MigrationTrait for AddDeliveryColumns {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        for column in [big_integer_null("cursor"), text_null("sender")] {
+        for column in [
+            big_integer_null("cursor"),
+            text_null("sender"),
+            text_null("traceparent"),
+        ] {
             manager
                 .alter_table(
                     Table::alter()
@@ -268,7 +273,7 @@ impl MigrationTrait for AddCursorAndSender {
         manager
             .drop_index(drop_index("mail_deliveries_cursor"))
             .await?;
-        for column in ["cursor", "sender"] {
+        for column in ["cursor", "sender", "traceparent"] {
             manager
                 .alter_table(
                     Table::alter()
@@ -279,41 +284,5 @@ impl MigrationTrait for AddCursorAndSender {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// The trace context each delivery attempt continues: the accepting span's, kept with the
-/// delivery because retries are read back from the store. Nullable: untraced requests and
-/// rows from before it have none.
-struct AddTraceparent;
-
-impl MigrationName for AddTraceparent {
-    fn name(&self) -> &str {
-        "m20261201_000003_add_traceparent"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AddTraceparent {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(DELIVERIES)
-                    .add_column(text_null("traceparent"))
-                    .to_owned(),
-            )
-            .await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(DELIVERIES)
-                    .drop_column("traceparent")
-                    .to_owned(),
-            )
-            .await
     }
 }
