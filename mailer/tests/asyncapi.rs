@@ -7,7 +7,6 @@ use crate::common::{TestApp, node_package, spawn_app};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::time::Duration;
 
 async fn fetch_document(app: &TestApp) -> Value {
     let response = app
@@ -25,24 +24,8 @@ async fn parse_with_node(modules: &PathBuf, document: &Value) -> Value {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
     let file = dir.path().join("asyncapi.json");
     std::fs::write(&file, document.to_string()).expect("the document is written");
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/js/asyncapi-parse.js");
-    let output = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new("node")
-            .arg(script)
-            .arg(&file)
-            .env("NODE_PATH", modules)
-            .output(),
-    )
-    .await
-    .expect("the parser ends within 60 s")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "the parser script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let file = file.to_string_lossy();
+    let stdout = crate::socketio_js::run_node(modules, "asyncapi-parse.js", &[&file]).await;
     stdout
         .lines()
         .find_map(|l| serde_json::from_str::<Value>(l).ok())

@@ -6,7 +6,9 @@ use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-pub async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
+/// Runs mailer/tests/js/`script` with `args` under node (modules from `modules`), within 60 s,
+/// and returns what it printed; fails the test when it fails.
+pub async fn run_node(modules: &PathBuf, script: &str, args: &[&str]) -> String {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("tests/js")
         .join(script);
@@ -21,13 +23,19 @@ pub async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashM
     .await
     .expect("the script ends within 60 s")
     .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "the script failed:\n{stdout}\n{}",
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// [`run_node`], for scripts that print one `{"name", "value"}` line per observation.
+pub async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
+    run_node(modules, script, args)
+        .await
         .lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
         .map(|v| {
