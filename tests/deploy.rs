@@ -27,18 +27,29 @@ fn validate(file: &str) -> Option<Value> {
     if !node_peers_available("compose files validate") {
         return None;
     }
+    Some(node_json(
+        &[
+            format!("{JS}/validate-compose.js"),
+            format!("{DEPLOY}/{file}"),
+        ],
+        "validate-compose.js failed (run `npm ci` in tests/js)",
+    ))
+}
+
+/// Runs node with `args` and the npm peers of tests/js, and reads the one JSON object it
+/// prints; `failure` says what went wrong when node fails.
+fn node_json(args: &[String], failure: &str) -> Value {
     let output = std::process::Command::new("node")
-        .arg(format!("{JS}/validate-compose.js"))
-        .arg(format!("{DEPLOY}/{file}"))
+        .args(args)
         .env("NODE_PATH", format!("{JS}/node_modules"))
         .output()
         .expect("node runs");
     assert!(
         output.status.success(),
-        "validate-compose.js failed (run `npm ci` in tests/js): {}",
+        "{failure}: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    Some(serde_json::from_slice(&output.stdout).expect("one JSON object"))
+    serde_json::from_slice(&output.stdout).expect("one JSON object")
 }
 
 #[test]
@@ -295,19 +306,10 @@ console.log(JSON.stringify(doc.toJS()));
     if !node_peers_available("the compose files are read") {
         return None;
     }
-    let output = std::process::Command::new("node")
-        .arg("-e")
-        .arg(SCRIPT)
-        .arg(format!("{DEPLOY}/{file}"))
-        .env("NODE_PATH", format!("{JS}/node_modules"))
-        .output()
-        .expect("node runs");
-    assert!(
-        output.status.success(),
-        "{file} does not parse: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    Some(serde_json::from_slice(&output.stdout).expect("one JSON object"))
+    Some(node_json(
+        &["-e".into(), SCRIPT.into(), format!("{DEPLOY}/{file}")],
+        &format!("{file} does not parse"),
+    ))
 }
 
 /// The host ports a service publishes once `over` is laid over `base`: lists are added
