@@ -181,7 +181,7 @@ impl App {
             transport: amqp.health.clone(),
             templates,
             cluster,
-            asyncapi: http::asyncapi::AsyncApiDocument::new(&http::asyncapi::Facts::of(
+            asyncapi: http::asyncapi::AsyncApiDocument::new(http::asyncapi::Facts::of(
                 config,
                 listener.local_addr().unwrap_or(mc.listen),
             )),

@@ -22,6 +22,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 use domain::config::{Config, TransportKind};
 use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
 use transport::amqp::TopologyNames;
 
 /// The vendored renderer's version; its files are served under a path that carries it.
@@ -70,14 +71,23 @@ impl Facts {
     }
 }
 
-/// The document, serialized once at start; cheap to clone.
+/// The document, built and serialized at its first request (not at start: most mailers are
+/// never asked, and the start stays as fast as it was); cheap to clone.
 #[derive(Clone)]
-pub struct AsyncApiDocument(Bytes);
+pub struct AsyncApiDocument(Arc<(Facts, OnceLock<Bytes>)>);
 
 impl AsyncApiDocument {
-    /// Builds the document of the mailer described by `facts`.
-    pub fn new(facts: &Facts) -> Self {
-        Self(Bytes::from(document::build(facts).to_string()))
+    /// The document of the mailer described by `facts`.
+    pub fn new(facts: Facts) -> Self {
+        Self(Arc::new((facts, OnceLock::new())))
+    }
+
+    /// The serialized document.
+    pub fn bytes(&self) -> Bytes {
+        let (facts, built) = &*self.0;
+        built
+            .get_or_init(|| Bytes::from(document::build(facts).to_string()))
+            .clone()
     }
 }
 
@@ -102,7 +112,7 @@ pub fn renderer_path(file: &str) -> String {
 pub async fn asyncapi_json(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(header::CONTENT_TYPE, "application/json")],
-        state.asyncapi.0.clone(),
+        state.asyncapi.bytes(),
     )
 }
 
