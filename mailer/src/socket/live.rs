@@ -14,6 +14,7 @@ use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use crate::store::Cursor;
 use domain::Secret;
+use domain::mail::json_kind;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use socketioxide::extract::{AckSender, SocketRef, TryData};
@@ -124,25 +125,14 @@ fn after_of(payload: Option<Value>) -> Result<Option<Cursor>, MailError> {
     let after = match payload {
         None | Some(Value::Null) => return Ok(None),
         Some(Value::Object(mut o)) => o.remove("after"),
-        Some(other) => return Err(bad(&format!("a {}", json_kind(&other)))),
+        Some(other) => return Err(bad(json_kind(&other))),
     };
     match after {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(text)) => Cursor::parse(&text)
             .map(Some)
             .ok_or_else(|| bad(&format!("{text:?}"))),
-        Some(other) => Err(bad(&format!("a {} as after", json_kind(&other)))),
-    }
-}
-
-fn json_kind(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "boolean",
-        Value::Number(_) => "number",
-        Value::String(_) => "string",
-        Value::Array(_) => "list",
-        Value::Object(_) => "object",
+        Some(other) => Err(bad(&format!("{} as after", json_kind(&other)))),
     }
 }
 
