@@ -49,7 +49,7 @@ pub struct AppState {
     pub templates: Arc<Templates>,
     /// The link to the other mailers, for `/health`.
     pub cluster: crate::cluster::Cluster,
-    /// The AsyncAPI document, built at start.
+    /// The AsyncAPI document, built at its first request.
     pub asyncapi: asyncapi::AsyncApiDocument,
 }
 
