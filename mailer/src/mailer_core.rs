@@ -17,7 +17,6 @@ use crate::store::{
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use std::sync::Arc;
-use tracing::Instrument;
 use transport::telemetry::context::{continue_trace, traceparent};
 use transport::{MailHandler, Origin};
 
@@ -95,9 +94,12 @@ impl MailerCore {
         if let Some(own) = traceparent(&span) {
             request.traceparent = Some(own);
         }
-        self.store_and_answer(request, origin)
-            .instrument(span)
-            .await
+        // Not entered, like a delivery attempt's span (`sending::attempt`): nothing inside
+        // logs, and entering it at every poll of the store's write would cost more than the
+        // span itself. It ends once the answer is known.
+        let answer = self.store_and_answer(request, origin).await;
+        drop(span);
+        answer
     }
 
     async fn store_and_answer(&self, request: MailRequest, origin: Origin) -> MailAnswer {

@@ -9,7 +9,6 @@ use chrono::Utc;
 use lettre::message::Mailbox;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tracing::Instrument;
 use transport::telemetry::context::continue_trace;
 
 /// How deliveries are paced.
@@ -59,6 +58,12 @@ pub(super) struct Attempts {
 impl Attempts {
     /// Tries `record` once (it is claimed) and returns the outcome to record, in a span that
     /// continues the trace of the request that asked for it.
+    ///
+    /// The span is never entered: what happens inside names it as its parent instead (the SMTP
+    /// span, log lines). An entered span costs the subscriber span lookups and an
+    /// OpenTelemetry context change at every poll of the future it wraps, and an attempt is
+    /// polled many times; explicit parents make the same trace at a fixed cost per attempt
+    /// (docs/BENCHMARKS.md, "Traces").
     pub(super) async fn run(&self, record: &DeliveryRecord) -> Finished {
         let span = tracing::info_span!(
             "Delivering a mail",
@@ -67,27 +72,29 @@ impl Attempts {
             attempt = i64::from(record.attempts) + 1,
         );
         continue_trace(&span, record.traceparent.as_deref());
-        self.try_once(record).instrument(span).await
+        self.try_once(record, &span).await
     }
 
-    async fn try_once(&self, record: &DeliveryRecord) -> Finished {
+    async fn try_once(&self, record: &DeliveryRecord, attempt: &tracing::Span) -> Finished {
         let attempts = record.attempts + 1;
-        let outcome = match self.compose(record) {
+        let outcome = match self.compose(record, attempt) {
             Ok(message) => {
                 let started = Instant::now();
+                // Its parent, the attempt's span, carries the mail's id.
                 let span = tracing::info_span!(
+                    parent: attempt,
                     "Handing a mail to the SMTP server",
-                    mail_id = %record.id,
                     smtp.reply_class = tracing::field::Empty,
                 );
                 let result = self
                     .sender
                     .send(&record.id.to_string(), message, self.options.send_timeout)
-                    .instrument(span.clone())
                     .await;
                 let class = reply_class(&self.sender, &result);
                 span.record("smtp.reply_class", class);
-                tracing::debug!(mail_id = %record.id, smtp.reply_class = class, "mail handed over");
+                tracing::debug!(parent: &span, mail_id = %record.id, smtp.reply_class = class, "mail handed over");
+                // The span ends here, as the server's answer is in.
+                drop(span);
                 self.metrics
                     .smtp_send_duration
                     .observe(started.elapsed().as_secs_f64());
@@ -165,7 +172,11 @@ impl Attempts {
     /// Renders and builds the message of `record`. A render or build error, and a panic on
     /// the way (caught here, so the worker lives on to record it), is the reason the delivery
     /// fails: the same record would fail the same way at every try.
-    fn compose(&self, record: &DeliveryRecord) -> Result<lettre::Message, String> {
+    fn compose(
+        &self,
+        record: &DeliveryRecord,
+        attempt: &tracing::Span,
+    ) -> Result<lettre::Message, String> {
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mail = self
                 .templates
@@ -186,7 +197,7 @@ impl Attempts {
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "no message".into());
-            tracing::error!(mail_id = %record.id, panic = %why, "building a mail panicked");
+            tracing::error!(parent: attempt, mail_id = %record.id, panic = %why, "building a mail panicked");
             Err(format!(
                 "the message could not be built: it panicked ({why})"
             ))
