@@ -4,8 +4,10 @@
 //! optional `traceparent` field, so it crosses every transport and is stored with the
 //! request), in HTTP headers, and on AMQP also as a message header ([`HeaderInjector`],
 //! [`HeaderExtractor`] over lapin's `FieldTable`). The spans are tracing spans; these
-//! functions read and set the OpenTelemetry context behind them.
+//! functions read and set the context behind them: the OpenTelemetry layer's when spans are
+//! exported, the [`super::ids`] layer's when they are not.
 
+use super::ids::with_span_ids;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TraceContextExt;
@@ -20,7 +22,15 @@ pub const TRACEPARENT: &str = "traceparent";
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     let Some(value) = traceparent else { return };
     let parent = TraceContextPropagator::new().extract(&OnlyTraceparent(value));
-    if parent.span().span_context().is_valid() {
+    let remote = parent.span().span_context().clone();
+    if !remote.is_valid() {
+        return;
+    }
+    let unexported = with_span_ids(span, |ids| {
+        ids.trace_id = remote.trace_id();
+        ids.flags = remote.trace_flags();
+    });
+    if unexported.is_none() {
         // Fails only when no tracing layer is installed or the span was entered: either way
         // the span stays in a trace of its own, which is all a trace context may cost.
         let _ = span.set_parent(parent);
@@ -50,6 +60,9 @@ pub fn continue_trace_from_headers(span: &tracing::Span, headers: &http::HeaderM
 /// The `traceparent` of `span`, to hand to the next process; none when spans are not traced
 /// (no subscriber installed, or the span is disabled).
 pub fn traceparent(span: &tracing::Span) -> Option<String> {
+    if let Some(own) = with_span_ids(span, |ids| ids.traceparent()) {
+        return Some(own);
+    }
     let cx = span.context();
     let span_ref = cx.span();
     let context = span_ref.span_context();

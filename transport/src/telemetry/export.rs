@@ -64,25 +64,25 @@ pub fn register_metrics(registry: &mut Registry) {
     );
 }
 
-/// The tracer provider: with no exporter when `telemetry.otlp_endpoint` is null (spans still
-/// get ids, for propagation and logs), else with the counted batch processor. An exporter
-/// that cannot be built is reported and export stays off.
+/// The tracer provider that exports to `telemetry.otlp_endpoint` through the counted batch
+/// processor; none when the endpoint is null (spans then get ids only, for propagation and
+/// logs: [`super::ids`]). An exporter that cannot be built is the error.
 pub(super) fn provider(
     config: &TelemetryConfig,
     service: &str,
-) -> (SdkTracerProvider, Option<String>) {
-    let builder = SdkTracerProvider::builder().with_resource(
-        Resource::builder_empty()
-            .with_service_name(service.to_string())
-            .build(),
-    );
+) -> Result<Option<SdkTracerProvider>, String> {
     let Some(url) = config.traces_url() else {
-        return (builder.build(), None);
+        return Ok(None);
     };
-    match processor(&url) {
-        Ok(processor) => (builder.with_span_processor(processor).build(), None),
-        Err(error) => (builder.build(), Some(error)),
-    }
+    let resource = Resource::builder_empty()
+        .with_service_name(service.to_string())
+        .build();
+    Ok(Some(
+        SdkTracerProvider::builder()
+            .with_resource(resource)
+            .with_span_processor(processor(&url)?)
+            .build(),
+    ))
 }
 
 fn processor(url: &str) -> Result<CountedProcessor, String> {

@@ -1,5 +1,6 @@
 //! JSON log lines that name the trace they belong to.
 
+use super::ids::SpanIds;
 use opentelemetry::trace::TraceContextExt;
 use std::fmt;
 use tracing::{Event, Subscriber};
@@ -24,9 +25,16 @@ where
         event: &Event<'_>,
     ) -> fmt::Result {
         let ids = ctx.event_scope().and_then(|scope| {
-            let spans: Vec<_> = scope.into_iter().map(|span| span.id()).collect();
+            let mut exported = Vec::new();
+            for span in scope {
+                // Spans that are not exported carry their ids themselves.
+                if let Some(ids) = span.extensions().get::<SpanIds>() {
+                    return Some((ids.trace_id, ids.span_id));
+                }
+                exported.push(span.id());
+            }
             tracing::dispatcher::get_default(|dispatch| {
-                spans.iter().find_map(|id| {
+                exported.iter().find_map(|id| {
                     let cx = tracing_opentelemetry::get_otel_context(id, dispatch)?;
                     let span = cx.span();
                     let context = span.span_context();

@@ -1,17 +1,19 @@
 //! Logs and traces of every Facteur process.
 //!
 //! [`init`] installs one subscriber with two layers: the log lines (text, or JSON with
-//! `log.format: json`, filtered by `log.level` or `RUST_LOG`) and the OpenTelemetry spans of
-//! Facteur's own crates. Spans are made whether or not they are exported, because the trace
-//! context they carry travels with each mail request (W3C Trace Context, [`context`]) and JSON
-//! log lines name it (`trace_id`, `span_id`). With `telemetry.otlp_endpoint` set, a batch
-//! processor exports them over OTLP/HTTP ([`export`]); what it cannot export is counted
-//! (`telemetry_spans_dropped_total`), never waited for.
+//! `log.format: json`, filtered by `log.level` or `RUST_LOG`) and the spans of Facteur's own
+//! crates. Spans are made whether or not they are exported, because the trace context they
+//! carry travels with each mail request (W3C Trace Context, [`context`]) and JSON log lines
+//! name it (`trace_id`, `span_id`). With `telemetry.otlp_endpoint` set, they are OpenTelemetry
+//! spans and a batch processor exports them over OTLP/HTTP ([`export`]); what it cannot
+//! export is counted (`telemetry_spans_dropped_total`), never waited for. With it null, a
+//! span keeps its context only ([`ids`]): nothing else of it would ever be read.
 //!
 //! The span filter is separate from the log filter, so `log.level: warn` does not cut a trace.
 
 pub mod context;
 mod export;
+mod ids;
 mod json_log;
 
 pub use export::register_metrics;
@@ -19,7 +21,7 @@ pub use export::register_metrics;
 use domain::config::{LogConfig, LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
-use tracing_subscriber::filter::EnvFilter;
+use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, Registry};
@@ -54,24 +56,25 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
         .or_else(|_| EnvFilter::try_new(&log.level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let service = telemetry.service_name.as_deref().unwrap_or(process);
-    let (provider, export_error) = export::provider(telemetry, service);
-    let tracer = provider.tracer("facteur");
-    let spans = tracing_opentelemetry::layer()
-        .with_tracer(tracer)
-        // Source locations, threads and busy/idle times are read by no one here; leaving them
-        // out keeps a span to its name, its fields and its start and end.
-        .with_location(false)
-        .with_tracked_inactivity(false)
-        .with_threads(false)
-        .with_level(false)
-        .with_target(false)
-        .with_filter(
-            tracing_subscriber::filter::filter_fn(|meta| {
-                meta.is_span() && *meta.level() <= tracing::Level::INFO && is_traced(meta.target())
-            })
-            // Lets `debug!` and `trace!` callsites stay off at no cost when logs are at `info`.
-            .with_max_level_hint(tracing::Level::INFO),
-        );
+    let (provider, export_error) = match export::provider(telemetry, service) {
+        Ok(provider) => (provider, None),
+        Err(error) => (None, Some(error)),
+    };
+    let spans = match &provider {
+        Some(provider) => tracing_opentelemetry::layer()
+            .with_tracer(provider.tracer("facteur"))
+            // Source locations, threads and busy/idle times are read by no one here; leaving
+            // them out keeps a span to its name, its fields and its start and end.
+            .with_location(false)
+            .with_tracked_inactivity(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_filter(span_filter())
+            .boxed(),
+        // Nothing is exported: spans get their context and nothing else.
+        None => ids::IdsLayer::default().with_filter(span_filter()).boxed(),
+    };
     let lines = match log.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
@@ -93,21 +96,32 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
         .is_ok();
     if !installed {
         // Another subscriber is already set (tests, or the launcher's second service).
-        let _ = provider.shutdown();
+        if let Some(provider) = provider {
+            let _ = provider.shutdown();
+        }
         return Telemetry { provider: None };
     }
     opentelemetry::global::set_text_map_propagator(
         opentelemetry_sdk::propagation::TraceContextPropagator::new(),
     );
-    opentelemetry::global::set_tracer_provider(provider.clone());
+    if let Some(provider) = &provider {
+        opentelemetry::global::set_tracer_provider(provider.clone());
+    }
     if let Some(error) = export_error {
         tracing::warn!(%error, "spans will not be exported");
     } else if let Some(url) = telemetry.traces_url() {
         tracing::info!(endpoint = %url, service, "exporting spans over OTLP/HTTP");
     }
-    Telemetry {
-        provider: Some(provider),
-    }
+    Telemetry { provider }
+}
+
+/// Which spans are traced: Facteur's own, at `info` or above.
+fn span_filter() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    tracing_subscriber::filter::filter_fn(|meta| {
+        meta.is_span() && *meta.level() <= tracing::Level::INFO && is_traced(meta.target())
+    })
+    // Lets `debug!` and `trace!` callsites stay off at no cost when logs are at `info`.
+    .with_max_level_hint(tracing::Level::INFO)
 }
 
 /// Whether spans of `target` (a module path) are traced.
