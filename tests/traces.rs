@@ -111,10 +111,13 @@ fn caller_traceparent() -> (String, String, String) {
     (header, trace_id, span_id)
 }
 
-/// A stack that exports to `endpoint`, logging JSON at info (and the mailer's handoff line).
-fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: &str) -> Stack {
+/// A stack that exports to `endpoint` (none: export off, the default), logging JSON at info
+/// (and the mailer's handoff line).
+fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: Option<&str>) -> Stack {
     let mut stack = Stack::configure(kind, smtp);
-    stack.set_env("FACTEUR_TELEMETRY__OTLP_ENDPOINT", endpoint);
+    if let Some(endpoint) = endpoint {
+        stack.set_env("FACTEUR_TELEMETRY__OTLP_ENDPOINT", endpoint);
+    }
     stack.set_env("FACTEUR_LOG__FORMAT", "json");
     stack.set_env("RUST_LOG", "info,mailer::sending=debug");
     stack
@@ -167,21 +170,26 @@ fn describe(spans: &[Value]) -> String {
         .join("\n")
 }
 
-/// How many JSON log lines of `log` name `trace_id` and a span id.
-fn log_trace_ids(log: &str, trace_id: &str) -> usize {
+/// The span ids named by the JSON log lines of `log` that name `trace_id`.
+fn logged_span_ids(log: &str, trace_id: &str) -> Vec<String> {
     log.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|l| {
-            l["trace_id"] == trace_id && l["span_id"].as_str().is_some_and(|s| s.len() == 16)
-        })
-        .count()
+        .filter(|l| l["trace_id"] == trace_id)
+        .filter_map(|l| l["span_id"].as_str().map(str::to_string))
+        .filter(|s| s.len() == 16)
+        .collect()
+}
+
+/// How many JSON log lines of `log` name `trace_id` and a span id.
+fn log_trace_ids(log: &str, trace_id: &str) -> usize {
+    logged_span_ids(log, trace_id).len()
 }
 
 async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind, test: &str) {
     let Some(receiver) = Receiver::start(test) else {
         return;
     };
-    let mut stack = traced_stack(kind, SmtpServer::start(), &receiver.endpoint());
+    let mut stack = traced_stack(kind, SmtpServer::start(), Some(&receiver.endpoint()));
     stack.start_mailer().await;
     stack.start_users().await;
     let (traceparent, trace_id, caller_span) = caller_traceparent();
@@ -317,7 +325,11 @@ async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
     let Some(_smtp) = NodeSmtp::start(test, smtp_port) else {
         return;
     };
-    let mut stack = traced_stack(Kind::Socketio, SmtpServer::reserve(), &receiver.endpoint());
+    let mut stack = traced_stack(
+        Kind::Socketio,
+        SmtpServer::reserve(),
+        Some(&receiver.endpoint()),
+    );
     stack.set_env("FACTEUR_MAILER__SMTP__PORT", &smtp_port.to_string());
     stack.start_mailer().await;
     stack.start_users().await;
@@ -376,7 +388,7 @@ async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
 async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted() {
     // A port nothing listens on: every export is refused.
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), &closed);
+    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), Some(&closed));
     stack.start_mailer().await;
     stack.start_users().await;
     let (traceparent, _, _) = caller_traceparent();
@@ -403,4 +415,46 @@ async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted
     // Still answering, and still sending, while spans are being lost.
     create_user_in_trace(&stack, "untraced2", &traceparent).await;
     assert_eq!(stack.smtp.wait_for(2, WAIT).await.len(), 2);
+}
+
+/// Export off, the default: spans are still made and the trace still carried, so the
+/// caller's trace id reaches the mailer's log lines through the outbox, the transport and
+/// the delivery store, under span ids of the services' own.
+#[tokio::test]
+async fn with_export_off_the_callers_trace_still_reaches_both_services_logs() {
+    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), None);
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let (traceparent, trace_id, caller_span) = caller_traceparent();
+
+    create_user_in_trace(&stack, "exportoff", &traceparent).await;
+    assert_eq!(
+        stack.smtp.wait_for(1, WAIT).await.len(),
+        1,
+        "the welcome mail is sent"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log_trace_ids(&stack.log("mailer"), &trace_id) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for service in ["users", "mailer"] {
+        let log = stack.log(service);
+        let spans = logged_span_ids(&log, &trace_id);
+        assert!(
+            !spans.is_empty(),
+            "a {service} log line with trace_id {trace_id}:\n{log}"
+        );
+        assert!(
+            spans.iter().all(|s| *s != caller_span),
+            "{service} logs under spans of its own, not the caller's {caller_span}: {spans:?}"
+        );
+    }
+    // Nothing is sent anywhere, so nothing is counted as lost.
+    let text = stack.metrics_text(&stack.mailer_url()).await;
+    assert_eq!(
+        metric_sum_with(&text, "telemetry_spans_dropped_total", &[]),
+        0.0,
+        "{text}"
+    );
 }
