@@ -12,18 +12,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLIENTS=${1:-50}; WINDOW=${2:-4}; SECONDS_LOAD=${3:-15}
-BIN=target/release/mailer
+BIN=${BIN:-target/release/mailer}   # BIN=path compares another build
 WORK=$(mktemp -d); trap 'kill $MAILER_PID $SINK_PID 2>/dev/null || true; rm -rf "$WORK"' EXIT
 HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
-cat > "$WORK/config.yaml" <<YAML
-transport: { kind: socketio, socketio: { url: "http://127.0.0.1:$HTTP_PORT", token: $TOKEN } }
-mailer:
-  listen: 127.0.0.1:$HTTP_PORT
-  database: "sqlite://$WORK/mailer.db?mode=rwc"
-  smtp: { host: 127.0.0.1, port: $SMTP_PORT, tls: none }
-  outbox_dir: $WORK/mail
-log: { level: warn }
-YAML
+. mailer/bench/config.sh
+bench_config "$WORK/config.yaml" "$WORK"
 
 if [ "${SMTP:-rust}" = node ]; then
   NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port $SMTP_PORT --count-only > "$WORK/sink.log" & SINK_PID=$!
@@ -79,6 +72,7 @@ if [ -n "$commits" ] && [ "$commits" -gt 0 ]; then
   printf 'store_writes:    %d rows in %d SQLite commits (%.1f per commit)\n' "$rows" "$commits" "$(echo "$rows / $commits" | bc -l)"
   echo "checkpoint_waits: $(metric store_checkpoint_waits_total) (the writer paused for a checkpoint of a WAL past 4,096 frames)"
 fi
+awk -v t="$tck" -v n="$total_sent" '{printf "cpu_split:       user %.1f us, system %.1f us per mail\n", $14 / t * 1e6 / n, $15 / t * 1e6 / n}' "/proc/$MAILER_PID/stat"
 echo "minor_faults:    $(awk '{print $10}' "/proc/$MAILER_PID/stat")"
 # Context switches of all the mailer's threads: each is a sleep and a wake-up, which on a
 # virtual machine costs more than most of the work between them.
