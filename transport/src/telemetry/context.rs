@@ -10,7 +10,7 @@
 use super::ids::with_span_ids;
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
-use opentelemetry::trace::TraceContextExt;
+use opentelemetry::trace::{SpanId, TraceContextExt, TraceFlags, TraceId};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -18,7 +18,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 pub const TRACEPARENT: &str = "traceparent";
 
 /// Makes `span` continue the trace `traceparent` names. Must be called before the span is
-/// first entered. A missing or malformed value leaves the span the root of a new trace.
+/// first entered and before any child of it is made (a child takes its trace when it is
+/// made). A missing or malformed value leaves the span the root of a new trace.
 pub fn continue_trace(span: &tracing::Span, traceparent: Option<&str>) {
     let Some(value) = traceparent else { return };
     let parent = TraceContextPropagator::new().extract(&OnlyTraceparent(value));
@@ -60,20 +61,22 @@ pub fn continue_trace_from_headers(span: &tracing::Span, headers: &http::HeaderM
 /// The `traceparent` of `span`, to hand to the next process; none when spans are not traced
 /// (no subscriber installed, or the span is disabled).
 pub fn traceparent(span: &tracing::Span) -> Option<String> {
-    if let Some(own) = with_span_ids(span, |ids| ids.traceparent()) {
+    if let Some(own) = with_span_ids(span, |ids| {
+        traceparent_of(ids.trace_id, ids.span_id, ids.flags)
+    }) {
         return Some(own);
     }
     let cx = span.context();
     let span_ref = cx.span();
     let context = span_ref.span_context();
-    context.is_valid().then(|| {
-        format!(
-            "00-{}-{}-{:02x}",
-            context.trace_id(),
-            context.span_id(),
-            context.trace_flags().to_u8()
-        )
-    })
+    context
+        .is_valid()
+        .then(|| traceparent_of(context.trace_id(), context.span_id(), context.trace_flags()))
+}
+
+/// A `traceparent` value (version 00).
+fn traceparent_of(trace_id: TraceId, span_id: SpanId, flags: TraceFlags) -> String {
+    format!("00-{trace_id}-{span_id}-{:02x}", flags.to_u8())
 }
 
 /// Writes trace context fields into AMQP message headers.

@@ -26,18 +26,6 @@ pub(super) struct SpanIds {
     pub(super) flags: TraceFlags,
 }
 
-impl SpanIds {
-    /// The W3C `traceparent` of this span.
-    pub(super) fn traceparent(&self) -> String {
-        format!(
-            "00-{}-{}-{:02x}",
-            self.trace_id,
-            self.span_id,
-            self.flags.to_u8()
-        )
-    }
-}
-
 /// Gives every span it sees a [`SpanIds`]; installed instead of the OpenTelemetry layer when
 /// spans are not exported.
 #[derive(Debug, Default)]
