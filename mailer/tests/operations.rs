@@ -486,20 +486,20 @@ async fn the_suppression_list_is_kept_through_its_routes() {
         )
         .await;
     assert_eq!(code, 201, "{added}");
-    assert_eq!(
-        added["email"], "Grace@example.org",
-        "the domain is kept in lower case"
-    );
+    assert_eq!(added["email"], "Grace@Example.org", "kept as it was added");
     assert_eq!(added["reason"], "asked to stop");
-    let (code, again) = app
-        .post("/suppressions", &json!({"email": "Grace@example.ORG"}))
-        .await;
-    assert_eq!(code, 200, "listed already: {again}");
-    assert_eq!(again["reason"], "asked to stop", "the first reason stays");
+    for spelling in ["Grace@example.ORG", "grace@example.org"] {
+        let (code, again) = app
+            .post("/suppressions", &json!({ "email": spelling }))
+            .await;
+        assert_eq!(code, 200, "listed already: {again}");
+        assert_eq!(again["email"], "Grace@Example.org");
+        assert_eq!(again["reason"], "asked to stop", "the first reason stays");
+    }
     let (code, _) = app
-        .post("/suppressions", &json!({"email": "grace@example.org"}))
+        .post("/suppressions", &json!({"email": "ada@example.org"}))
         .await;
-    assert_eq!(code, 201, "the local part is compared as given");
+    assert_eq!(code, 201, "another address");
     for (body, what) in [
         (json!({}), "no email"),
         (json!({"email": "not an address"}), "not an address"),
