@@ -183,7 +183,8 @@ async fn a_bulk_retry_sends_each_failed_mail_of_a_template_once(test: &str, back
         ids.push(send(&s.app, "welcome", &address("later")).await);
     }
     // Another template's failure, which the filter leaves alone.
-    let other = send(&s.app, "account_deleted", &address("later")).await;
+    let other_to = address("later");
+    let other = send(&s.app, "account_deleted", &other_to).await;
     wait_for_count(&s.app, "failed", 201, Duration::from_secs(60)).await;
 
     let (code, bad) = s
@@ -225,6 +226,18 @@ async fn a_bulk_retry_sends_each_failed_mail_of_a_template_once(test: &str, back
         )
         .await;
     assert_eq!(again, json!({"retried": 0}));
+    // `to` names the recipient in any spelling of its address.
+    let (_, by_address) = s
+        .app
+        .post(
+            "/mails/retry",
+            &json!({"status": "failed", "to": other_to.to_uppercase()}),
+        )
+        .await;
+    assert_eq!(by_address, json!({"retried": 1}));
+    s.app
+        .wait_for_status(&other, "sent", Duration::from_secs(10))
+        .await;
     s.end().await;
 }
 
