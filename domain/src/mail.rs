@@ -187,8 +187,9 @@ pub struct Recipient {
 }
 
 impl Recipient {
-    /// Refuses a name that holds a control character or a line separator: it goes into
-    /// the `To` header, where a line break would end the header early.
+    /// Refuses a name that holds a control, format or line-separator character: it goes
+    /// into the `To` header, where a line break would end the header early, and a
+    /// bidirectional control would show the reader another name than the one sent.
     pub fn check(&self) -> Result<(), Invalid> {
         crate::plain_text("to.name", &self.name)
     }
@@ -467,9 +468,26 @@ mod tests {
             "Ada\u{2028}",
             "Ada\u{85}",
             "\u{0}",
+            "A\u{200B}da",
+            "Ada\u{202E}",
+            "\u{2066}Ada",
+            "\u{FEFF}Ada",
         ] {
             let error = with("to", json!({"email": "ada@example.com", "name": name}));
             assert!(error.starts_with("to.name:"), "{name:?}: {error}");
+        }
+        for email in [
+            "a\u{200B}da@example.com",
+            "ada@exa\u{202E}mple.com",
+            "\u{2066}ada@example.com",
+            "ada@example.com\u{FEFF}",
+            "ada\u{85}@example.com",
+        ] {
+            let error = with("to", json!({"email": email, "name": "Ada"}));
+            assert!(
+                error.starts_with("to.email:") && error.contains("control or format character"),
+                "{email:?}: {error}"
+            );
         }
         let mut missing = contract_example();
         missing.as_object_mut().unwrap().remove("id");

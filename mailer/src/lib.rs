@@ -28,6 +28,6 @@ pub use startup::{App, MailerOptions, RunError, StartupError};
 pub use store::{
     Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, NewSuppression,
     PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression, SuppressionPage,
-    WriteCounters, connect as connect_store, suppression_key,
+    WriteCounters, connect as connect_store,
 };
 pub use templates::Templates;

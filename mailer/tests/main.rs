@@ -1,6 +1,7 @@
 //! The mailer's integration tests: one binary, one module per area. Every test spawns the
 //! real mailer on port 0 with its own SQLite file, and talks to it over real sockets.
 
+mod addresses;
 mod amqp;
 mod asyncapi;
 mod backoff;

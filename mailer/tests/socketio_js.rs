@@ -116,6 +116,8 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
         "bad_string",
         "bad_array",
         "bad_number",
+        "bad_hidden_email",
+        "bad_hidden_name",
     ] {
         let answer = &seen[bad];
         assert_eq!(answer["status"], "rejected", "{bad}: {answer}");
@@ -131,6 +133,19 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
             .unwrap()
             .contains("missing field `to`")
     );
+    for (bad, starts) in [
+        (
+            "bad_hidden_email",
+            "to.email: is not a valid address: it holds a control or format character (U+200B)",
+        ),
+        (
+            "bad_hidden_name",
+            "to.name: must not contain control, format or line-separator characters (found U+202E)",
+        ),
+    ] {
+        let error = seen[bad]["error"].as_str().unwrap_or_default();
+        assert_eq!(error, starts, "{bad}");
+    }
     assert!(
         seen["bad_unknown_template"]["error"]
             .as_str()

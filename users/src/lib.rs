@@ -34,6 +34,7 @@ mod user_request;
 mod user_response;
 mod write_txn;
 
+pub use migration::Migrator;
 pub use outbox::Backlog;
 pub use outbox::relay::{OutboxRelay, RelayError, RelayReport};
 pub use startup::{App, RunError, StartupError};

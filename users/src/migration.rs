@@ -1,23 +1,32 @@
 //! The schema, as sea-orm migrations run at every start. The same statements build the same
 //! tables on SQLite and PostgreSQL.
 //!
-//! Unique logins and emails are enforced by named unique indexes, so two concurrent creates
-//! cannot both succeed, and the index names let the service tell which field collided.
+//! Unique logins and addresses are enforced by named unique indexes, so two concurrent
+//! creates cannot both succeed, and the index names let the service tell which field
+//! collided. An address is unique by its canonical key (`users.email_key`), not as written.
 
+use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::*;
+use std::collections::HashMap;
 
 /// The unique index on `users.login`.
 pub(crate) const LOGIN_INDEX: &str = "users_login_key";
-/// The unique index on `users.email`.
-pub(crate) const EMAIL_INDEX: &str = "users_email_key";
+/// The unique index that was on `users.email`, until [`AddEmailKey`] replaced it.
+const EMAIL_INDEX: &str = "users_email_key";
+/// The unique index on `users.email_key`, the canonical key of the address.
+pub(crate) const EMAIL_KEY_INDEX: &str = "users_email_key_unique";
 
 /// Every migration of the users database, in order.
-pub(crate) struct Migrator;
+pub struct Migrator;
 
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateTables), Box::new(AddOutboxTraceparent)]
+        vec![
+            Box::new(CreateTables),
+            Box::new(AddOutboxTraceparent),
+            Box::new(AddEmailKey),
+        ]
     }
 }
 
@@ -168,6 +177,143 @@ impl MigrationTrait for AddOutboxTraceparent {
                 Table::alter()
                     .table("outbox")
                     .drop_column("traceparent")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// `users.email_key`: the canonical key of each address (`domain::Email::canonical`), under
+/// a unique index that replaces the one on `users.email`, so that `Ada@Example.org` and
+/// `ada@ｅｘａｍｐｌｅ.org` cannot be two accounts. The key of existing rows is computed here,
+/// in Rust: the UTS-46 mapping and the normalisation have no SQL equivalent on either
+/// database.
+///
+/// When two existing accounts share a key the migration stops before changing anything,
+/// naming both: which one keeps the address is the operator's decision, not the schema's.
+struct AddEmailKey;
+
+impl MigrationName for AddEmailKey {
+    fn name(&self) -> &str {
+        "m0003_add_users_email_key"
+    }
+}
+
+/// One account as the migration reads it.
+struct Account {
+    id: uuid::Uuid,
+    login: String,
+    key: String,
+}
+
+/// The canonical key of a stored address. An address stored before the rules of
+/// `domain::Email` tightened, which no longer parses, keys as its lower case: the account
+/// keeps working and stays unique.
+fn stored_key(email: &str) -> String {
+    match domain::Email::parse(email) {
+        Ok(parsed) => parsed.canonical().to_owned(),
+        Err(_) => email.to_lowercase(),
+    }
+}
+
+async fn accounts(db: &impl ConnectionTrait) -> Result<Vec<Account>, DbErr> {
+    let select = Query::select()
+        .columns(["id", "login", "email"])
+        .from("users")
+        .order_by("created_at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .to_owned();
+    let mut accounts = Vec::new();
+    for row in db.query_all(&select).await? {
+        let email: String = row.try_get("", "email")?;
+        accounts.push(Account {
+            id: row.try_get("", "id")?,
+            login: row.try_get("", "login")?,
+            key: stored_key(&email),
+        });
+    }
+    Ok(accounts)
+}
+
+/// An error naming the first two accounts of `accounts` that share a key, if any.
+fn first_collision(accounts: &[Account]) -> Option<DbErr> {
+    let mut seen: HashMap<&str, &Account> = HashMap::with_capacity(accounts.len());
+    for account in accounts {
+        if let Some(first) = seen.insert(&account.key, account) {
+            return Some(DbErr::Migration(format!(
+                "accounts {} (login {}) and {} (login {}) have the same email address once \
+                 compared in its canonical form ({}); change or delete one of them, then start \
+                 again",
+                first.id, first.login, account.id, account.login, account.key
+            )));
+        }
+    }
+    None
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddEmailKey {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let accounts = accounts(db).await?;
+        if let Some(collision) = first_collision(&accounts) {
+            return Err(collision);
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(string("email_key").default(""))
+                    .to_owned(),
+            )
+            .await?;
+        for account in &accounts {
+            let update = Query::update()
+                .table("users")
+                .value("email_key", account.key.clone())
+                .and_where(Expr::col("id").eq(account.id))
+                .to_owned();
+            db.execute(&update).await?;
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(EMAIL_KEY_INDEX)
+                    .table("users")
+                    .col("email_key")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(Index::drop().name(EMAIL_INDEX).table("users").to_owned())
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_index(
+                Index::create()
+                    .name(EMAIL_INDEX)
+                    .table("users")
+                    .col("email")
+                    .unique()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(EMAIL_KEY_INDEX)
+                    .table("users")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .drop_column("email_key")
                     .to_owned(),
             )
             .await

@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// The one statement of this reader, with the columns in the order [`decode`] reads them.
 const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, last_name, \
-     company, functions, locale, created_at, updated_at FROM users WHERE id = ?1";
+     company, functions, locale, created_at, updated_at, email_key FROM users WHERE id = ?1";
 
 /// Connections kept idle between reads; one per async worker is enough, as a read never waits.
 const KEEP_IDLE: usize = 4;
@@ -125,6 +125,7 @@ fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
         locale: row.get(8)?,
         created_at: time(row, 9)?,
         updated_at: time(row, 10)?,
+        email_key: row.get(11)?,
     })
 }
 
@@ -155,10 +156,12 @@ mod tests {
     use sea_orm::{ActiveModelTrait, IntoActiveModel};
 
     fn user(company: Option<&str>) -> user::Model {
+        let email = format!("Reader{}@example.test", rand::random::<u32>());
         user::Model {
             id: Uuid::now_v7(),
             login: format!("reader{}", rand::random::<u32>()),
-            email: format!("reader{}@example.test", rand::random::<u32>()),
+            email_key: email.to_lowercase(),
+            email,
             password_hash: "$argon2id$v=19$m=7168,t=5,p=1$c2FsdA$aGFzaA".into(),
             first_name: "Zoé".into(),
             last_name: "Ünal".into(),

@@ -2,9 +2,9 @@
 //! [`UserPatch`] for `PATCH /users/{id}`.
 //!
 //! Names, company and functions end up in mail headers and log lines, so they may hold no
-//! control character (CR and LF among them) and no Unicode line separator: see
-//! [`domain::plain_text`]. That is checked before trimming, so a trailing newline is refused
-//! too rather than quietly cut.
+//! control character (CR and LF among them), no format character (zero-width and
+//! bidirectional controls) and no Unicode line separator: see [`domain::plain_text`]. That is
+//! checked before trimming, so a trailing newline is refused too rather than quietly cut.
 
 use crate::body_reader::BodyReader;
 use crate::error::ApiError;

@@ -1,7 +1,7 @@
 //! Opening a write transaction, and reading a unique-index violation as a 409.
 
 use crate::error::ApiError;
-use crate::migration::{EMAIL_INDEX, LOGIN_INDEX};
+use crate::migration::{EMAIL_KEY_INDEX, LOGIN_INDEX};
 use sea_orm::{
     DatabaseConnection, DatabaseTransaction, DbErr, SqlErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
@@ -18,15 +18,15 @@ pub(crate) async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTrans
     .await
 }
 
-/// A 409 naming the field when `err` is a unique violation on login or email; else the
-/// error as it is.
+/// A 409 naming the field when `err` is a unique violation on login or email (its
+/// canonical key); else the error as it is.
 pub(crate) fn taken_or_internal(err: DbErr) -> ApiError {
     if let Some(SqlErr::UniqueConstraintViolation(message)) = err.sql_err() {
         // PostgreSQL names the index, SQLite names table.column.
         if message.contains(LOGIN_INDEX) || message.contains("users.login") {
             return ApiError::Taken("login");
         }
-        if message.contains(EMAIL_INDEX) || message.contains("users.email") {
+        if message.contains(EMAIL_KEY_INDEX) || message.contains("users.email_key") {
             return ApiError::Taken("email");
         }
     }

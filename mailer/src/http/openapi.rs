@@ -143,7 +143,8 @@ pub struct RetryFilterDoc {
     status: String,
     /// Only this template.
     template: Option<String>,
-    /// Only this recipient (the domain compared without case).
+    /// Only this recipient, however it is spelt (compared in canonical form: domain by
+    /// UTS-46, local part in NFC and without case).
     to: Option<String>,
     /// Only mails stored before this time (RFC 3339).
     before: Option<String>,
@@ -161,7 +162,7 @@ pub struct RetriedDoc {
 #[derive(ToSchema)]
 #[allow(dead_code)]
 pub struct SuppressionDoc {
-    /// The address: its local part as given, its domain in lower case.
+    /// The address as it was first added; any spelling of it is the same entry.
     email: String,
     /// Why: the SMTP server's refusal at `RCPT TO`, or what the operator wrote.
     reason: String,

@@ -112,7 +112,7 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) 
 /// Removes an address: 204, or 404 when it was not listed. Mails to it are sent again from
 /// the next request on (those stored `suppressed` stay so).
 #[utoipa::path(delete, path = "/suppressions/{email}", tag = "suppressions",
-    params(("email" = String, Path, description = "The address (URL-encoded); its domain is compared without case")),
+    params(("email" = String, Path, description = "The address (URL-encoded), spelt any way: compared in canonical form (domain by UTS-46, local part in NFC and without case)")),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Not an address", body = super::openapi::ErrorDoc),

@@ -3,7 +3,7 @@
 
 use super::{MailSender, SendFailure, build_message};
 use crate::metrics::Metrics;
-use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression, suppression_key};
+use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression};
 use crate::templates::Templates;
 use chrono::Utc;
 use lettre::message::Mailbox;
@@ -117,11 +117,7 @@ impl Attempts {
             Err(SendFailure::RecipientRefused(e)) => {
                 self.metrics.count_smtp_error("recipient");
                 // The server's reply is the reason, as the suppression list shows it.
-                suppress = Some(NewSuppression {
-                    email: suppression_key(&record.to.email),
-                    reason: e.clone(),
-                    at: now,
-                });
+                suppress = Some(NewSuppression::new(&record.to.email, e.clone(), now));
                 (DeliveryStatus::Failed, Some(e), now)
             }
             Err(SendFailure::Transient { error, class })

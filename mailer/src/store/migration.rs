@@ -3,8 +3,10 @@
 //! Times are stored as milliseconds since the Unix epoch (`BIGINT`), which sorts and
 //! compares the same way on SQLite and PostgreSQL.
 
+use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{big_integer, big_integer_null, integer, string, text, text_null};
+use std::collections::HashSet;
 
 /// Applies every migration of the mailer in order.
 pub struct Migrator;
@@ -17,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(IndexDueDeliveries),
             Box::new(CreateSuppressions),
             Box::new(AddDeliveryColumns),
+            Box::new(AddSuppressionKey),
         ]
     }
 }
@@ -158,9 +161,9 @@ impl MigrationTrait for IndexDueDeliveries {
     }
 }
 
-/// The suppression list, keyed by address (its local part as given, its domain in lower
-/// case: `store::rows::suppression_key`), newest first in `GET /suppressions`. Nothing in
-/// `mail_deliveries` changes: the new statuses are new values of its `status` text.
+/// The suppression list, one row per address (looked up by the key [`AddSuppressionKey`]
+/// adds), newest first in `GET /suppressions`. Nothing in `mail_deliveries` changes: the new
+/// statuses are new values of its `status` text.
 struct CreateSuppressions;
 
 impl MigrationName for CreateSuppressions {
@@ -284,5 +287,106 @@ impl MigrationTrait for AddDeliveryColumns {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The unique index on `mail_suppressions.email_key`.
+const SUPPRESSION_KEY_INDEX: &str = "mail_suppressions_email_key";
+
+/// `mail_suppressions.email_key`: the canonical key of each address
+/// (`domain::Email::canonical`), unique, so that every spelling of an address
+/// (`Ada@Bücher.de`, `ada@xn--bcher-kva.de`) is one entry, found by every look-up; `email`
+/// keeps the address as it was added, which `GET /suppressions` shows.
+///
+/// The keys of existing rows are computed here, in Rust: the UTS-46 mapping and the
+/// normalisation have no SQL equivalent. Rows that are one address under the new key (the
+/// old key kept the local part's case) are merged into the oldest, as adding an address
+/// listed already keeps its first entry.
+struct AddSuppressionKey;
+
+impl MigrationName for AddSuppressionKey {
+    fn name(&self) -> &str {
+        "m20261206_000001_add_suppression_email_key"
+    }
+}
+
+/// The canonical key of a listed address; one that no longer parses keys as its lower case.
+fn listed_key(email: &str) -> String {
+    match domain::Email::parse(email) {
+        Ok(parsed) => parsed.canonical().to_owned(),
+        Err(_) => email.to_lowercase(),
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddSuppressionKey {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let db = manager.get_connection();
+        let select = Query::select()
+            .column("email")
+            .from(SUPPRESSIONS)
+            .order_by("created_at", Order::Asc)
+            .order_by("email", Order::Asc)
+            .to_owned();
+        let mut listed = Vec::new();
+        for row in db.query_all(&select).await? {
+            let email: String = row.try_get("", "email")?;
+            let key = listed_key(&email);
+            listed.push((email, key));
+        }
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SUPPRESSIONS)
+                    .add_column(string("email_key").default(""))
+                    .to_owned(),
+            )
+            .await?;
+        let mut kept = HashSet::new();
+        for (email, key) in listed {
+            if kept.insert(key.clone()) {
+                let keyed = Query::update()
+                    .table(SUPPRESSIONS)
+                    .value("email_key", key)
+                    .and_where(Expr::col("email").eq(email))
+                    .to_owned();
+                db.execute(&keyed).await?;
+            } else {
+                let merged = Query::delete()
+                    .from_table(SUPPRESSIONS)
+                    .and_where(Expr::col("email").eq(email))
+                    .to_owned();
+                db.execute(&merged).await?;
+            }
+        }
+        manager
+            .create_index(
+                Index::create()
+                    .name(SUPPRESSION_KEY_INDEX)
+                    .table(SUPPRESSIONS)
+                    .col("email_key")
+                    .unique()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name(SUPPRESSION_KEY_INDEX)
+                    .table(SUPPRESSIONS)
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(SUPPRESSIONS)
+                    .drop_column("email_key")
+                    .to_owned(),
+            )
+            .await
     }
 }

@@ -28,7 +28,7 @@ pub use migration::Migrator;
 pub use operations::{RetriedPage, RetryCursor, RetryFilter};
 pub use rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression, Page,
-    Suppression, SuppressionPage, suppression_key,
+    Suppression, SuppressionPage,
 };
 pub use sqlite_file::WriteCounters;
 pub use status::{DeliveryStatus, PUBLIC_STATUSES};

@@ -8,13 +8,13 @@ use super::Store;
 use super::migration::{DELIVERIES, SUPPRESSIONS};
 use super::rows::{
     COLUMNS, DeliveryRecord, NewSuppression, Operated, Operation, Suppression, SuppressionPage,
-    parse_id, record_from_row, suppression_from_row, suppression_key, to_millis,
+    parse_id, record_from_row, suppression_from_row, to_millis,
 };
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{Email, MailRequestId, Template};
-use sea_orm::sea_query::{Cond, Expr, ExprTrait, Func, Order, Query};
+use sea_orm::sea_query::{Cond, Expr, ExprTrait, Order, Query};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
 use std::collections::HashSet;
 
@@ -23,7 +23,7 @@ use std::collections::HashSet;
 pub struct RetryFilter {
     /// Only this template.
     pub template: Option<Template>,
-    /// Only this recipient (the domain compared without case).
+    /// Only this recipient, however it is spelt (compared by canonical key).
     pub to: Option<Email>,
     /// Only those stored before this time.
     pub before: Option<DateTime<Utc>>,
@@ -67,8 +67,8 @@ impl Store {
         if record.status != DeliveryStatus::Failed {
             return Err(not_retryable(record.status));
         }
-        let key = suppression_key(&record.to.email);
-        if self.suppression(&key).await?.is_some() {
+        let key = record.to.email.canonical();
+        if self.suppression(key).await?.is_some() {
             return Err(conflict(
                 "suppressed",
                 format!(
@@ -107,12 +107,12 @@ impl Store {
         let next = (candidates.len() as u64 == limit)
             .then(|| candidates.last().map(|c| c.cursor.clone()))
             .flatten();
-        let wanted_to = filter.to.as_ref().map(suppression_key);
+        let wanted_to = filter.to.as_ref().map(Email::canonical);
         let keys: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
         let suppressed = suppressed_keys(&self.db, keys).await?;
         let ids: Vec<MailRequestId> = candidates
             .into_iter()
-            .filter(|c| wanted_to.as_ref().is_none_or(|to| *to == c.key))
+            .filter(|c| wanted_to.is_none_or(|to| to == c.key))
             .filter(|c| !suppressed.contains(&c.key))
             .map(|c| c.id)
             .collect();
@@ -154,41 +154,37 @@ impl Store {
     }
 
     /// Puts `email` on the suppression list with `reason`; returns its entry and whether it
-    /// is new (an address listed already keeps its first reason).
+    /// is new (an address listed already, under any spelling, keeps its first entry).
     pub async fn suppress(
         &self,
         email: &Email,
         reason: String,
         now: DateTime<Utc>,
     ) -> Result<(Suppression, bool), MailError> {
-        let key = suppression_key(email);
+        let key = email.canonical();
         let added = self
             .writer
-            .operate(Operation::Suppress(NewSuppression {
-                email: key.clone(),
-                reason,
-                at: now,
-            }))
+            .operate(Operation::Suppress(NewSuppression::new(email, reason, now)))
             .await?
             == Operated::Changed(true);
-        let entry = self.suppression(&key).await?.ok_or_else(|| {
+        let entry = self.suppression(key).await?.ok_or_else(|| {
             MailError::Corrupt(format!("{key} was suppressed but cannot be read back"))
         })?;
         Ok((entry, added))
     }
 
-    /// Takes `email` off the suppression list; false when it was not on it.
+    /// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
     pub async fn unsuppress(&self, email: &Email) -> Result<bool, MailError> {
-        let key = suppression_key(email);
+        let key = email.canonical().to_owned();
         Ok(self.writer.operate(Operation::Unsuppress(key)).await? == Operated::Changed(true))
     }
 
-    /// The suppression-list entry of `key`, if any.
+    /// The suppression-list entry of the address of canonical key `key`, if any.
     pub async fn suppression(&self, key: &str) -> Result<Option<Suppression>, MailError> {
         let q = Query::select()
             .columns(["email", "reason", "created_at"])
             .from(SUPPRESSIONS)
-            .and_where(Expr::col("email").eq(key))
+            .and_where(Expr::col("email_key").eq(key))
             .to_owned();
         self.db
             .query_one(&q)
@@ -267,10 +263,7 @@ async fn failed_page(
     if let Some(template) = filter.template {
         q.and_where(Expr::col("template").eq(template.as_str()));
     }
-    if let Some(to) = &filter.to {
-        // Narrowed here without case; the exact rule (domain only) is applied by the caller.
-        q.and_where(Expr::expr(Func::lower(Expr::col("to_email"))).eq(to.as_str().to_lowercase()));
-    }
+    // `to` is applied by the caller, on the canonical key, which SQL cannot compute.
     if let Some(before) = filter.before {
         q.and_where(Expr::col("created_at").lt(to_millis(before)));
     }
@@ -294,7 +287,7 @@ async fn failed_page(
         let email: String = row.try_get("", "to_email")?;
         let created_at: i64 = row.try_get("", "created_at")?;
         let key = Email::parse(email)
-            .map(|e| suppression_key(&e))
+            .map(|e| e.canonical().to_owned())
             .map_err(|e| MailError::Corrupt(e.to_string()))?;
         candidates.push(Candidate {
             id: parse_id(&id)?,
@@ -305,7 +298,7 @@ async fn failed_page(
     Ok(candidates)
 }
 
-/// Those of `keys` on the suppression list.
+/// Those of `keys` (canonical keys) on the suppression list.
 async fn suppressed_keys(
     db: &DatabaseConnection,
     keys: HashSet<String>,
@@ -314,13 +307,13 @@ async fn suppressed_keys(
         return Ok(HashSet::new());
     }
     let q = Query::select()
-        .column("email")
+        .column("email_key")
         .from(SUPPRESSIONS)
-        .and_where(Expr::col("email").is_in(keys))
+        .and_where(Expr::col("email_key").is_in(keys))
         .to_owned();
     let mut found = HashSet::new();
     for row in db.query_all(&q).await? {
-        found.insert(row.try_get("", "email")?);
+        found.insert(row.try_get("", "email_key")?);
     }
     Ok(found)
 }

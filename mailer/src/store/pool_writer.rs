@@ -9,7 +9,7 @@ use super::migration::{
 };
 use super::rows::{
     COLUMNS, Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression,
-    Operated, Operation, claimed_from_row, parse_id, suppressed_error, suppression_key, to_millis,
+    Operated, Operation, claimed_from_row, parse_id, suppressed_error, to_millis,
 };
 use super::status::DeliveryStatus;
 use crate::error::MailError;
@@ -246,10 +246,10 @@ impl PoolWriter {
             Operation::Suppress(suppression) => Ok(Operated::Changed(
                 add_suppression(&self.db, &suppression).await?,
             )),
-            Operation::Unsuppress(email) => {
+            Operation::Unsuppress(key) => {
                 let q = Query::delete()
                     .from_table(SUPPRESSIONS)
-                    .and_where(Expr::col("email").eq(email))
+                    .and_where(Expr::col("email_key").eq(key))
                     .to_owned();
                 Ok(Operated::Changed(
                     self.db.execute(&q).await?.rows_affected() == 1,
@@ -266,41 +266,41 @@ fn id_and_cursor(row: &sea_orm::QueryResult) -> Result<(MailRequestId, Cursor), 
     Ok((parse_id(&id)?, Cursor(cursor)))
 }
 
-/// Adds `suppression` unless its address is listed; true when it was new.
+/// Adds `suppression` unless its address is listed under any spelling; true when it was new.
 async fn add_suppression(
     db: &impl ConnectionTrait,
     suppression: &NewSuppression,
 ) -> Result<bool, MailError> {
     let mut q = Query::insert();
     q.into_table(SUPPRESSIONS)
-        .columns(["email", "reason", "created_at"])
+        .columns(["email", "email_key", "reason", "created_at"])
         .values([
             suppression.email.clone().into(),
+            suppression.key.clone().into(),
             suppression.reason.clone().into(),
             to_millis(suppression.at).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?
-        .on_conflict(OnConflict::column("email").do_nothing().to_owned());
+        // No target: a conflict on the key or on the address as written (the old primary
+        // key, which the key implies) both mean "listed already".
+        .on_conflict(OnConflict::new().do_nothing().to_owned());
     Ok(db.execute(&q).await?.rows_affected() == 1)
 }
 
-/// The reasons of those of `requests`' recipients on the suppression list, by key.
+/// The reasons of those of `requests`' recipients on the suppression list, by canonical key.
 async fn suppressed_among(
     db: &impl ConnectionTrait,
     requests: &[&MailRequest],
 ) -> Result<HashMap<String, String>, MailError> {
-    let keys: HashSet<String> = requests
-        .iter()
-        .map(|r| suppression_key(&r.to.email))
-        .collect();
+    let keys: HashSet<&str> = requests.iter().map(|r| r.to.email.canonical()).collect();
     let q = Query::select()
-        .columns(["email", "reason"])
+        .columns(["email_key", "reason"])
         .from(SUPPRESSIONS)
-        .and_where(Expr::col("email").is_in(keys))
+        .and_where(Expr::col("email_key").is_in(keys))
         .to_owned();
     let mut found = HashMap::new();
     for row in db.query_all(&q).await? {
-        found.insert(row.try_get("", "email")?, row.try_get("", "reason")?);
+        found.insert(row.try_get("", "email_key")?, row.try_get("", "reason")?);
     }
     Ok(found)
 }
@@ -333,7 +333,7 @@ async fn store_batches(db: DatabaseConnection, cursors: CursorSource, mut rx: mp
                 for (request, sender, reply) in batch.drain(..) {
                     // The same id twice in one batch: the first is stored, the rest are duplicates.
                     let inserted = if let Some(cursor) = new_ids.remove(&request.id) {
-                        let reason = suppressed.get(&suppression_key(&request.to.email)).cloned();
+                        let reason = suppressed.get(request.to.email.canonical()).cloned();
                         Inserted::Stored(DeliveryRecord::stored(
                             request, now, reason, cursor, sender,
                         ))
@@ -375,7 +375,7 @@ async fn insert_batch(
     q.into_table(DELIVERIES)
         .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
     for (n, (r, sender)) in requests.iter().enumerate() {
-        let reason = suppressed.get(&suppression_key(&r.to.email));
+        let reason = suppressed.get(r.to.email.canonical());
         let (status, vars) = match reason {
             Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
             None => (

@@ -119,32 +119,36 @@ pub(crate) fn suppressed_error(reason: &str) -> String {
     format!("not sent: the address is on the suppression list ({reason})")
 }
 
-/// The key of an address on the suppression list: the local part as given (RFC 5321 lets a
-/// server tell `Ada` from `ada`) and the domain in lower case (domains never differ by
-/// case), so `ada@Example.COM` and `ada@example.com` are one entry.
-pub fn suppression_key(email: &Email) -> String {
-    let address = email.as_str();
-    match address.rsplit_once('@') {
-        Some((local, domain)) => format!("{local}@{}", domain.to_lowercase()),
-        None => address.to_string(),
-    }
-}
-
 /// An address to put on the suppression list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSuppression {
-    /// The address's [`suppression_key`].
+    /// The address as it was given: what `GET /suppressions` shows.
     pub email: String,
+    /// Its canonical key ([`Email::canonical`]), under which the list is kept: every
+    /// spelling of the address (`Ada@Bücher.de`, `ada@xn--bcher-kva.de`) is one entry.
+    pub key: String,
     /// Why: the SMTP server's refusal, or what the operator wrote.
     pub reason: String,
     /// When it was added.
     pub at: DateTime<Utc>,
 }
 
+impl NewSuppression {
+    /// The entry for `email`, added at `at` for `reason`.
+    pub fn new(email: &Email, reason: String, at: DateTime<Utc>) -> Self {
+        Self {
+            email: email.as_str().to_owned(),
+            key: email.canonical().to_owned(),
+            reason,
+            at,
+        }
+    }
+}
+
 /// One entry of the suppression list, as `GET /suppressions` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct Suppression {
-    /// The address (its [`suppression_key`]).
+    /// The address as it was first added.
     pub email: String,
     /// Why it is there.
     pub reason: String,
@@ -243,7 +247,7 @@ pub(crate) enum Operation {
     Cancel(MailRequestId, DateTime<Utc>),
     /// Adds an address to the suppression list unless it is there.
     Suppress(NewSuppression),
-    /// Removes an address (a [`suppression_key`]) from the suppression list.
+    /// Removes an address (its canonical key) from the suppression list.
     Unsuppress(String),
 }
 

@@ -83,6 +83,9 @@ async function ack(socket, event, payload) {
   report("bad_string", await ack(sender.socket, "send-mail", "hello"));
   report("bad_array", await ack(sender.socket, "send-mail", [1, 2, 3]));
   report("bad_number", await ack(sender.socket, "send-mail", 12));
+  // A zero-width space in the address, a right-to-left override in the name.
+  report("bad_hidden_email", await ack(sender.socket, "send-mail", request({ to: { email: "a\u200bda@example.com", name: "Ada" } })));
+  report("bad_hidden_name", await ack(sender.socket, "send-mail", request({ to: { email: "ada@example.com", name: "Ada\u202e Lovelace" } })));
   report("still_connected", sender.socket.connected);
   report("ack_after_bad_input", await ack(sender.socket, "send-mail", request()));
 

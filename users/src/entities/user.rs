@@ -11,8 +11,11 @@ pub struct Model {
     pub id: Uuid,
     /// Unique, 3–32 of `[a-z0-9._-]`.
     pub login: String,
-    /// Unique address.
+    /// The address as the user wrote it (composed to NFC): what answers show and mails go to.
     pub email: String,
+    /// The address's canonical key (`domain::Email::canonical`), unique: one account per
+    /// address, however it is spelt. Look-ups by address use it.
+    pub email_key: String,
     /// The Argon2id PHC string; never leaves the service.
     pub password_hash: String,
     /// Given name.

@@ -172,11 +172,12 @@ impl RateLimits {
         )
     }
 
-    /// False when `email` has had its reset mails for the hour: then none is sent.
-    pub fn allow_reset_mail(&self, email: &str) -> bool {
+    /// False when the address of canonical key `email_key` (`domain::Email::canonical`) has
+    /// had its reset mails for the hour: then none is sent.
+    pub fn allow_reset_mail(&self, email_key: &str) -> bool {
         let allowed = self
             .reset_mails_per_address
-            .take(email.to_lowercase())
+            .take(email_key.to_owned())
             .is_ok();
         if !allowed {
             self.refused(&self.reset_mails_per_address);

@@ -76,13 +76,13 @@ pub(crate) async fn request_password_reset(
 
 async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
     let Some(found) = user::Entity::find()
-        .filter(user::Column::Email.eq(email.as_str()))
+        .filter(user::Column::EmailKey.eq(email.canonical()))
         .one(&state.db)
         .await?
     else {
         return Ok(());
     };
-    if !state.limits.allow_reset_mail(&found.email) {
+    if !state.limits.allow_reset_mail(&found.email_key) {
         tracing::info!(user_id = %found.id, "password reset not mailed: the address had its reset mails for the hour");
         return Ok(());
     }

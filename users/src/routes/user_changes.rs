@@ -65,6 +65,7 @@ pub(crate) async fn update_user(
         changed.push("login");
     }
     if let Some(email) = patch.email.filter(|e| e.as_str() != before.email) {
+        row.email_key = Set(email.canonical().to_owned());
         row.email = Set(email.to_string());
         changed.push("email");
     }

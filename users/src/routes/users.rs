@@ -42,6 +42,7 @@ pub(crate) async fn create_user(
         id: Uuid::now_v7(),
         login: new.login.to_string(),
         email: new.email.to_string(),
+        email_key: new.email.canonical().to_owned(),
         password_hash,
         first_name: new.first_name,
         last_name: new.last_name,

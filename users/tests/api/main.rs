@@ -8,6 +8,7 @@
 mod helpers;
 
 mod access;
+mod addresses;
 mod bad_input;
 mod hardening;
 mod hash_bound;

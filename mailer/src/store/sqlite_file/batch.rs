@@ -5,7 +5,7 @@ use super::operations::{add_suppression, operate, suppression_reason};
 use crate::error::MailError;
 use crate::store::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
-    suppressed_error, suppression_key, to_millis,
+    suppressed_error, to_millis,
 };
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
@@ -188,7 +188,7 @@ fn apply(
         Op::Insert(request, sender, _) => {
             // In the same transaction as the insert: an address added to the list before
             // this commit is never sent to.
-            let suppressed = suppression_reason(tx, &suppression_key(&request.to.email))?;
+            let suppressed = suppression_reason(tx, request.to.email.canonical())?;
             let (status, vars, error) = match &suppressed {
                 Some(reason) => (
                     "suppressed",

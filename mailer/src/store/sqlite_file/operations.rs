@@ -5,10 +5,11 @@
 use crate::store::rows::{NewSuppression, Operated, Operation, to_millis};
 use rusqlite::{OptionalExtension, Transaction, params};
 
-const SUPPRESSION_REASON: &str = "SELECT reason FROM mail_suppressions WHERE email = ?1";
-const ADD_SUPPRESSION: &str = "INSERT INTO mail_suppressions (email, reason, created_at) \
-     VALUES (?1, ?2, ?3) ON CONFLICT (email) DO NOTHING";
-const REMOVE_SUPPRESSION: &str = "DELETE FROM mail_suppressions WHERE email = ?1";
+const SUPPRESSION_REASON: &str = "SELECT reason FROM mail_suppressions WHERE email_key = ?1";
+/// Listed already under any spelling: nothing changes, the first entry stays.
+const ADD_SUPPRESSION: &str = "INSERT INTO mail_suppressions (email, email_key, reason, \
+     created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
+const REMOVE_SUPPRESSION: &str = "DELETE FROM mail_suppressions WHERE email_key = ?1";
 /// Only a `failed` delivery moves: a copy that raced with another retry changes nothing.
 /// A retry from a socket makes that socket the one that hears the mail's next statuses.
 const REQUEUE: &str = "UPDATE mail_deliveries SET status = 'queued', next_attempt_at = ?2, \
@@ -18,13 +19,13 @@ const REQUEUE: &str = "UPDATE mail_deliveries SET status = 'queued', next_attemp
 const CANCEL: &str = "UPDATE mail_deliveries SET status = 'cancelled', vars = '{}', \
      next_attempt_at = ?2, cursor = ?3 WHERE id = ?1 AND status IN ('queued', 'retrying')";
 
-/// Why `email` (a suppression key) is on the suppression list, if it is.
+/// Why the address of canonical key `key` is on the suppression list, if it is.
 pub(super) fn suppression_reason(
     tx: &Transaction<'_>,
-    email: &str,
+    key: &str,
 ) -> rusqlite::Result<Option<String>> {
     tx.prepare_cached(SUPPRESSION_REASON)?
-        .query_row(params![email], |row| row.get(0))
+        .query_row(params![key], |row| row.get(0))
         .optional()
 }
 
@@ -35,6 +36,7 @@ pub(super) fn add_suppression(
 ) -> rusqlite::Result<bool> {
     let added = tx.prepare_cached(ADD_SUPPRESSION)?.execute(params![
         suppression.email,
+        suppression.key,
         suppression.reason,
         to_millis(suppression.at),
     ])?;
@@ -78,10 +80,10 @@ pub(super) fn operate(
             let added = add_suppression(tx, suppression)?;
             Ok((Operated::Changed(added), u64::from(added)))
         }
-        Operation::Unsuppress(email) => {
+        Operation::Unsuppress(key) => {
             let n = tx
                 .prepare_cached(REMOVE_SUPPRESSION)?
-                .execute(params![email])?;
+                .execute(params![key])?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
     }

@@ -104,3 +104,33 @@ impl Drop for PgDatabase {
         let _ = dropped.join();
     }
 }
+
+/// A database a test prepares before any app opens it (an older schema, rows an older
+/// release wrote): an SQLite file in a folder of its own, or a fresh PostgreSQL database.
+/// Keep it alive until every app on it has stopped.
+pub struct OwnDatabase {
+    pub url: String,
+    _dir: tempfile::TempDir,
+    _pg: Option<PgDatabase>,
+}
+
+impl OwnDatabase {
+    pub async fn create(backend: &Backend) -> OwnDatabase {
+        let dir = tempfile::tempdir().expect("tempdir");
+        match backend {
+            Backend::Sqlite => OwnDatabase {
+                url: format!("sqlite://{}/users.db?mode=rwc", dir.path().display()),
+                _dir: dir,
+                _pg: None,
+            },
+            Backend::Postgres { admin_url } => {
+                let pg = PgDatabase::create(admin_url).await;
+                OwnDatabase {
+                    url: pg.url(),
+                    _dir: dir,
+                    _pg: Some(pg),
+                }
+            }
+        }
+    }
+}

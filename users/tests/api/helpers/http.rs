@@ -124,6 +124,13 @@ fn test_config(database_url: String) -> Config {
     config
 }
 
+/// Builds (and does not run) the app on an existing database: for a test of what a start
+/// does to a database, a failed migration among them.
+pub async fn build_app_on(database_url: &str) -> Result<App, users::StartupError> {
+    let config = test_config(database_url.to_owned());
+    App::build(&config, Arc::new(RecordingTransport::new())).await
+}
+
 impl TestApp {
     /// A second instance of the service on the same database and transport.
     pub async fn second_instance(&self) -> TestApp {

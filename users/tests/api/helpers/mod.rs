@@ -4,8 +4,8 @@ mod backend;
 mod http;
 mod transport_double;
 
-pub use backend::Backend;
-pub use http::{ADMIN, TestApp, TestResponse, ada, spawn_app, spawn_app_configured};
+pub use backend::{Backend, OwnDatabase};
+pub use http::{ADMIN, TestApp, TestResponse, ada, build_app_on, spawn_app, spawn_app_configured};
 
 /// Generates a `sqlite` and a `postgres` test for each scenario `async fn name(Backend)`.
 #[macro_export]
