@@ -216,7 +216,12 @@ fn after_of<E: fmt::Display>(args: Result<CatchUpArgs, E>) -> Result<Option<Curs
             let cut = if shown.len() < text.len() { "…" } else { "" };
             invalid_cursor(format_args!("{shown:?}{cut} as after"))
         }),
-        Err(e) => Err(invalid_cursor(e)),
+        Err(e) => {
+            // serde_json's position adds nothing for a payload of one argument.
+            let reason = e.to_string();
+            let reason = reason.split(" at line ").next().unwrap_or_default();
+            Err(invalid_cursor(reason))
+        }
     }
 }
 
