@@ -36,13 +36,26 @@ async fn assert_accepted(clients: &SocketClients, refs: &[String], requests: &[V
     }
 }
 
-/// The `catch-up` ack of socket `name` for `payload`, and its items' (cursor, id).
+/// The `catch-up` ack of socket `name` for `payload`, and its items' (cursor, id). A `busy`
+/// answer (one catch-up a second per socket) is asked again a second later, as the live
+/// page does.
 async fn catch_up(
     clients: &mut SocketClients,
     name: &str,
     payload: Value,
 ) -> (Value, Vec<(String, String)>) {
-    let answer = clients.emit_with_ack(name, "catch-up", payload).await;
+    let mut answer = clients
+        .emit_with_ack(name, "catch-up", payload.clone())
+        .await;
+    for _ in 0..5 {
+        if answer["error"] != "busy" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        answer = clients
+            .emit_with_ack(name, "catch-up", payload.clone())
+            .await;
+    }
     let items = answer["items"]
         .as_array()
         .unwrap_or_else(|| panic!("catch-up answers items: {answer}"));
@@ -208,6 +221,80 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
         expected[150..],
         "catch-up without `after`: the latest 50"
     );
+    clients.assert_no_unasked_disconnect();
+    clients.exit().await;
+}
+
+#[tokio::test]
+async fn mailers_that_disagree_on_the_live_token_show_anonymous_viewers_masked_recipients_only() {
+    let test =
+        "mailers_that_disagree_on_the_live_token_show_anonymous_viewers_masked_recipients_only";
+    let Some(mut clients) = SocketClients::start(test).await else {
+        return;
+    };
+    let live_token = format!("live-{}", uuid::Uuid::new_v4());
+    let Some(pair) = MailerPair::start_with(
+        test,
+        SmtpServer::start(),
+        &[("FACTEUR_MAILER__LIVE_TOKEN", &live_token)],
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (pair.a_url(), pair.b_url());
+    clients.connect("a-sender", &a, "/", service_auth()).await;
+    clients.connect("b-sender", &b, "/", service_auth()).await;
+    clients
+        .connect("a-holder", &a, "/live", json!({"token": live_token}))
+        .await;
+    clients.connect("b-anonymous", &b, "/live", json!({})).await;
+
+    // Act: mails through the mailer with the live token and through the one without.
+    let on_a: Vec<Value> = (0..10).map(|n| mail_request("hidden-a", n)).collect();
+    let on_b: Vec<Value> = (0..10).map(|n| mail_request("hidden-b", n)).collect();
+    let refs_a = send_all(&mut clients, "a-sender", &on_a).await;
+    let refs_b = send_all(&mut clients, "b-sender", &on_b).await;
+    assert_accepted(&clients, &refs_a, &on_a).await;
+    assert_accepted(&clients, &refs_b, &on_b).await;
+    let requests: Vec<Value> = on_a.iter().chain(&on_b).cloned().collect();
+    let (ids, request_of) = (ids_of(&requests), by_id(&requests));
+    let expected: Vec<Expected> = [
+        ("a-holder", "mail-activity", "queued"),
+        ("a-holder", "mail-activity", "sent"),
+        ("b-anonymous", "mail-activity", "queued"),
+        ("b-anonymous", "mail-activity", "sent"),
+    ]
+    .map(|(s, e, st)| (s, e, st, ids.clone()))
+    .into();
+    wait_heard(&clients, "every mail's activity on both viewers", &expected).await;
+    clients.settle(Duration::from_secs(1)).await;
+
+    // Assert: the anonymous viewer of B saw no recipient whole, whichever mailer sent it;
+    // the token holder of A saw every one whole.
+    let anonymous = clients.received("b-anonymous", "mail-activity");
+    for event in &anonymous {
+        let request = &request_of[event["id"].as_str().unwrap_or("")];
+        assert_eq!(
+            event["to"],
+            masked(request),
+            "B's anonymous viewer: {event}"
+        );
+    }
+    let shown = format!("{anonymous:?}");
+    for part in ["hidden", "Ada", "Lovelace"] {
+        assert!(
+            !shown.contains(part),
+            "{part:?} shown to B's anonymous viewer: {shown}"
+        );
+    }
+    for event in clients.received("a-holder", "mail-activity") {
+        let request = &request_of[event["id"].as_str().unwrap_or("")];
+        assert_eq!(event["to"], request["to"], "A's token holder: {event}");
+    }
+    for socket in ["a-holder", "b-anonymous"] {
+        clients.assert_each_once(socket, "mail-activity");
+    }
     clients.assert_no_unasked_disconnect();
     clients.exit().await;
 }

@@ -62,6 +62,11 @@ fn each_program_names_the_bad_key_and_exits_2() {
             "mailer.worker_threads",
         ),
         (
+            vec![],
+            vec![("FACTEUR_MAILER__MAX_SOCKETS", "100")],
+            "mailer.max_live_sockets",
+        ),
+        (
             vec!["--config", "/nonexistent/facteur.yaml"],
             vec![],
             "/nonexistent/facteur.yaml",

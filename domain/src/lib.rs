@@ -3,6 +3,7 @@
 //! - [`user`]: `Login`, `Email`, `Password` — the account fields the users service accepts.
 //! - [`mail`]: the mail request every transport carries and the answer it gets.
 //! - [`config`]: the one configuration file both services and the launcher read.
+//! - [`mask_email`] and [`mask_addresses_in`]: addresses shown without their local part.
 //! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
 //! Nothing here is async: the crate is a dependency of every other one and stays light.
@@ -10,6 +11,7 @@
 pub mod config;
 mod invalid;
 pub mod mail;
+mod mask;
 mod secret;
 pub mod test_support;
 mod text;
@@ -17,6 +19,7 @@ pub mod user;
 
 pub use invalid::Invalid;
 pub use mail::{Locale, MailAnswer, MailRequest, MailRequestId, MailStatus, Recipient, Template};
+pub use mask::{mask_addresses_in, mask_email};
 pub use secret::{Secret, constant_time_eq};
 pub use text::plain_text;
 pub use user::{Email, Login, Password};

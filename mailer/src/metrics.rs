@@ -68,7 +68,8 @@ pub struct SourceLabel {
 /// The `reason` label of a refused socket.io request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// `origin` (a browser origin not allowed) or `sessions` (`mailer.max_sockets` reached).
+    /// `origin` (a browser origin not allowed), `sessions` (`mailer.max_sockets` reached) or
+    /// `viewers` (an anonymous `/live` viewer past `mailer.max_live_sockets`).
     pub reason: &'static str,
 }
 
@@ -191,7 +192,7 @@ impl Metrics {
         );
         registry.register(
             "socketio_refused",
-            "socket.io requests refused before a session opened, by reason (origin, sessions)",
+            "socket.io sessions and /live viewers refused, by reason (origin, sessions, viewers)",
             socketio_refused.clone(),
         );
         registry.register(

@@ -120,13 +120,9 @@ impl App {
         };
         let (layer, io) = socket::engine(&cluster);
         let amqp = crate::amqp::prepare(config);
-        let live_recipients = match mc.live_token {
-            Some(_) => LiveRecipients::Whole,
-            None => LiveRecipients::Masked,
-        };
         let live = LiveFeed::start(
             io.clone(),
-            live_recipients,
+            LiveRecipients::of(mc),
             metrics.live_events_dropped.clone(),
             cluster.node(),
         );

@@ -9,6 +9,8 @@
 var TOKEN_KEY = "facteur.live_token";
 // The connect error the mailer sends when /live needs a token (socket/live.rs).
 var NEEDS_TOKEN = "needs the live token";
+// The connect errors of a mailer that has no place for this page now: it tries again later.
+var FULL = ["too_many_viewers", "too_many_sessions"];
 
 // How long an emitted event waits for its ack before it counts as failed.
 var ACK_TIMEOUT_MS = 10000;
@@ -82,7 +84,7 @@ function connectLive(namespace, on) {
         } else if (kind === "4") {   // CONNECT_ERROR
           var reason = packet.slice(1);
           if (reason.indexOf(prefix) === 0) reason = reason.slice(prefix.length);
-          var retry = false;
+          var retry = FULL.some(function (full) { return reason.indexOf(full) >= 0; });
           if (reason.indexOf(NEEDS_TOKEN) >= 0) {
             // Asked once per page; a token refused after that is forgotten.
             var given = asked ? null : window.prompt("This live page needs the mailer's live token:");
@@ -243,6 +245,8 @@ SeenCursors.prototype.add = function (cursor) {
 
 // A catch-up answer holds at most this many changes; a full one means more are waiting.
 var CATCH_UP_PAGE = 500;
+// The mailer serves one catch-up a second per socket (more are answered `busy`).
+var CATCH_UP_EVERY_MS = 1000;
 // Events from two mailers may arrive slightly out of cursor order: a live change is taken
 // as settled (every change before it has arrived too) when it arrived this long before the
 // connection was last heard from.
@@ -320,7 +324,7 @@ LiveFeed.prototype.catchUp = function (connection) {
       }
       setTimeout(function () {
         if (connection === feed.connection) feed.catchUp(connection);
-      }, 1000 + Math.random() * 1000);
+      }, CATCH_UP_EVERY_MS + Math.random() * 1000);
       return;
     }
     answer.items.forEach(function (activity) {
@@ -329,8 +333,14 @@ LiveFeed.prototype.catchUp = function (connection) {
     // The mailer answers every change up to its cursor that came after ours.
     feed.settled = laterCursor(feed.settled, answer.cursor ? text(answer.cursor) : null);
     feed.opened = true;
-    if (answer.items.length >= CATCH_UP_PAGE) feed.catchUp(connection);
-    else feed.caughtUp = true;
+    if (answer.items.length >= CATCH_UP_PAGE) {
+      // The next page, once this socket's next catch-up may be served.
+      setTimeout(function () {
+        if (connection === feed.connection) feed.catchUp(connection);
+      }, CATCH_UP_EVERY_MS + 50);
+    } else {
+      feed.caughtUp = true;
+    }
   });
 };
 

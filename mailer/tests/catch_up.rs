@@ -1,7 +1,8 @@
 //! `/live`'s `catch-up` with the official socket.io client: the latest 50 at open, every
 //! change after a cursor 500 at a time and oldest first, masked recipients, and its bounds
-//! (one at a time per socket; a payload that is not `{after?: cursor}`).
+//! (one a second per socket; a payload that is not `{after?: cursor}`, deep ones included).
 
+use crate::common::raw_ws::RawWs;
 use crate::common::{mail_request, node_package, spawn_app};
 use crate::socketio_js::run_script;
 use std::collections::HashSet;
@@ -86,14 +87,79 @@ async fn catch_up_answers_the_latest_then_every_change_in_pages_and_is_bounded_p
     );
     assert_eq!(all.len(), ids.len());
 
+    assert_eq!(seen["nothing"], 50, "no argument: the latest 50");
+    assert_eq!(seen["null"], 50, "null: the latest 50");
+
     let burst = seen["burst"].as_array().unwrap();
     let answered = burst.iter().filter(|b| b.as_u64() == Some(500)).count();
     let busy = burst.iter().filter(|b| b.as_str() == Some("busy")).count();
-    assert!(answered >= 1, "one of the burst is answered: {burst:?}");
-    assert!(busy >= 1, "the others are told to come back: {burst:?}");
-    assert_eq!(answered + busy, burst.len(), "nothing else: {burst:?}");
+    assert_eq!(
+        answered, 1,
+        "one of ten within a second is answered: {burst:?}"
+    );
+    assert_eq!(busy, 9, "the others are told to come back: {burst:?}");
     assert_eq!(
         seen["bad"],
-        serde_json::json!(["invalid_cursor", "invalid_cursor", "invalid_cursor"])
+        serde_json::json!(vec!["invalid_cursor"; 6]),
+        "{}",
+        seen["bad_messages"]
+    );
+    for message in seen["bad_messages"].as_array().unwrap() {
+        let message = message.as_str().unwrap_or("");
+        assert!(
+            message.starts_with("catch-up takes") && message.len() < 300,
+            "{message}"
+        );
+    }
+    assert_eq!(seen["after_bad"], 50, "the socket is still served");
+    assert_eq!(seen["connected"], true);
+}
+
+/// Reads frames from `ws` until the ack of `id` on `/live`, answering pings.
+async fn live_ack(ws: &mut RawWs, id: u32) -> serde_json::Value {
+    let prefix = format!("43/live,{id}");
+    loop {
+        let frame = ws.read_text().await.expect("a frame from the mailer");
+        if frame == "2" {
+            ws.send_text(b"3").await.expect("a pong");
+        } else if let Some(args) = frame.strip_prefix(&prefix) {
+            let args: serde_json::Value = serde_json::from_str(args).expect("ack arguments");
+            return args[0].clone();
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_catch_up_nested_5000_deep_is_an_invalid_cursor_and_the_socket_is_still_served() {
+    let app = spawn_app().await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut ws = RawWs::connect(&addr).await.expect("a websocket");
+    assert!(ws.read_text().await.expect("OPEN").starts_with('0'));
+    ws.send_text(b"40/live,").await.expect("CONNECT");
+    assert!(
+        ws.read_text()
+            .await
+            .expect("CONNECT")
+            .starts_with("40/live,")
+    );
+    let deep = "[".repeat(5000) + &"]".repeat(5000);
+
+    for (id, payload) in [(1, deep.clone()), (2, format!("{{\"after\":{deep}}}"))] {
+        let event = format!("42/live,{id}[\"catch-up\",{payload}]");
+        ws.send_text(event.as_bytes()).await.expect("the event");
+    }
+    let first = live_ack(&mut ws, 1).await;
+    let second = live_ack(&mut ws, 2).await;
+    ws.send_text(b"42/live,3[\"catch-up\",{}]")
+        .await
+        .expect("the event");
+    let third = live_ack(&mut ws, 3).await;
+
+    assert_eq!(first["error"], "invalid_cursor", "{first}");
+    assert_eq!(second["error"], "invalid_cursor", "{second}");
+    assert_eq!(
+        third["items"],
+        serde_json::json!([]),
+        "still served: {third}"
     );
 }

@@ -1,5 +1,6 @@
 //! The socket.io limits of "Safe by default": 128 KiB per websocket message or polling
-//! body, `mailer.max_sockets` sessions, 1,000 rooms per socket, and browser origins.
+//! body, `mailer.max_sockets` sessions and anonymous `/live` viewers' own pool within them
+//! (`mailer.max_live_sockets`), 1,000 rooms per socket, and browser origins.
 
 use crate::common::raw_ws::RawWs;
 use crate::common::{
@@ -127,6 +128,74 @@ async fn handshakes_past_max_sockets_are_refused_until_a_session_ends() {
         metrics.contains("socketio_refused_total{reason=\"sessions\"} 2"),
         "{metrics}"
     );
+}
+
+/// Polls `/metrics` until it holds `line`, for at most 20 s.
+async fn wait_for_metric(app: &crate::common::TestApp, line: &str) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let metrics = app.metrics().await;
+        if metrics.lines().any(|l| l == line) {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no {line:?} within 20 s:\n{metrics}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn anonymous_viewers_past_max_live_sockets_are_refused_and_leave_services_their_sessions() {
+    let test =
+        "anonymous_viewers_past_max_live_sockets_are_refused_and_leave_services_their_sessions";
+    let Some(modules) = node_package(test, "socket.io-client") else {
+        return;
+    };
+    let dir = tempfile::TempDir::new().unwrap();
+    let mut config = test_config(&dir);
+    config.mailer.max_sockets = 56;
+    config.mailer.max_live_sockets = 50;
+    let app = spawn_with(config, fast_options(), Arc::new(dir)).await;
+    let addr = app.base.trim_start_matches("http://").to_string();
+
+    // Arrange: as many idle anonymous viewers as there are sessions; 50 get in.
+    let mut viewers = Vec::new();
+    for n in 0..56 {
+        let ws = RawWs::connect(&addr)
+            .await
+            .unwrap_or_else(|e| panic!("viewer {n}'s handshake: {e}"));
+        viewers.push(tokio::spawn(ws.idle_in("/live")));
+    }
+    wait_for_metric(&app, "socketio_connected_clients{namespace=\"/live\"} 50").await;
+    wait_for_metric(&app, "socketio_refused_total{reason=\"viewers\"} 6").await;
+
+    // Act: one more viewer, then a service client.
+    let seen = run_script(
+        &modules,
+        "socketio_limits.js",
+        &[&app.base, &app.token, "pools"],
+    )
+    .await;
+
+    // Assert
+    let refused = seen["live_refused"].as_str().unwrap_or("");
+    assert!(refused.starts_with("too_many_viewers"), "{refused:?}");
+    assert_eq!(seen["service_connect"], Value::Null, "{seen:?}");
+    assert_eq!(seen["ack"]["status"], "accepted", "{seen:?}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("socketio_refused_total{reason=\"viewers\"} 7"),
+        "{metrics}"
+    );
+    assert!(
+        !metrics.contains("reason=\"sessions\""),
+        "no handshake was refused: {metrics}"
+    );
+    for viewer in viewers {
+        viewer.abort();
+    }
 }
 
 #[tokio::test]

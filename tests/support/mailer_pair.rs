@@ -30,6 +30,15 @@ impl MailerPair {
     /// `cluster: connected`; `None` (after the skip-or-fail rule) when PostgreSQL or
     /// redis-server is missing.
     pub async fn start(test: &str, smtp: SmtpServer) -> Option<MailerPair> {
+        Self::start_with(test, smtp, &[]).await
+    }
+
+    /// [`MailerPair::start`] with the variables `a_only` set on mailer A and not on B.
+    pub async fn start_with(
+        test: &str,
+        smtp: SmtpServer,
+        a_only: &[(&str, &str)],
+    ) -> Option<MailerPair> {
         if !available(POSTGRES, test) {
             return None;
         }
@@ -39,7 +48,13 @@ impl MailerPair {
         stack.set_env("FACTEUR_MAILER__DATABASE", &store.url());
         stack.set_env("FACTEUR_MAILER__CLUSTER__REDIS_URL", &redis.url());
         stack.set_env("FACTEUR_MAILER__FROM", "Facteur <no-reply@a.cluster.test>");
+        for (key, value) in a_only {
+            stack.set_env(key, value);
+        }
         stack.start_mailer().await;
+        for (key, _) in a_only {
+            stack.unset_env(key);
+        }
         let b_port = free_port();
         let b_from = "Facteur <no-reply@b.cluster.test>".to_string();
         let b = stack.spawn_with(

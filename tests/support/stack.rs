@@ -168,6 +168,11 @@ impl Stack {
         self.env.push((key.to_string(), value.to_string()));
     }
 
+    /// Removes one variable for the processes started after this call.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     fn spawn(&self, name: &str) -> Child {
         self.spawn_with(name, name, &[])
     }

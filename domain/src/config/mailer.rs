@@ -40,6 +40,10 @@ pub struct MailerConfig {
     /// `mailer.max_sockets`: engine.io sessions held at once, at least 1 (default 10,000); a
     /// handshake past that is answered 503.
     pub max_sockets: usize,
+    /// `mailer.max_live_sockets`: anonymous `/live` viewers held at once (default 2,000), a
+    /// pool of their own within `max_sockets`, at most `max_sockets`: the rest is kept for
+    /// service clients, whatever the viewers do. A viewer past it gets a connect error.
+    pub max_live_sockets: usize,
     /// `mailer.allowed_origins`: browser origins (`https://ops.example.com`, no path) allowed
     /// to open a socket.io session besides the mailer's own (default none).
     pub allowed_origins: Vec<String>,
@@ -75,6 +79,7 @@ impl Default for MailerConfig {
             worker_threads: 1,
             max_connections: 1024,
             max_sockets: 10_000,
+            max_live_sockets: 2_000,
             allowed_origins: Vec::new(),
             live_token: None,
             cluster: None,

@@ -243,6 +243,7 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert_eq!(config.users.limits.login_failures_per_login, 10);
     assert_eq!(config.mailer.max_connections, 1024);
     assert_eq!(config.mailer.max_sockets, 10_000);
+    assert_eq!(config.mailer.max_live_sockets, 2_000);
     assert!(config.mailer.allowed_origins.is_empty());
     assert!(config.mailer.live_token.is_none());
     let set = load(
@@ -266,6 +267,27 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert_eq!(error.key, "users.max_connections");
     let error = load("users: {trusted_proxies: [nowhere]}", &[]).unwrap_err();
     assert!(error.key.starts_with("users.trusted_proxies"), "{error}");
+}
+
+#[test]
+fn anonymous_live_viewers_are_a_part_of_the_sessions() {
+    let set = load(
+        "mailer: {max_sockets: 60}",
+        &[("FACTEUR_MAILER__MAX_LIVE_SOCKETS", "50")],
+    )
+    .unwrap();
+    assert_eq!(
+        (set.mailer.max_sockets, set.mailer.max_live_sockets),
+        (60, 50)
+    );
+    let all = load("mailer: {max_sockets: 60, max_live_sockets: 60}", &[]).unwrap();
+    assert_eq!(all.mailer.max_live_sockets, 60);
+    let error = load("mailer: {max_sockets: 60, max_live_sockets: 61}", &[]).unwrap_err();
+    assert_eq!(error.key, "mailer.max_live_sockets");
+    assert!(error.to_string().contains("max_sockets (60)"), "{error}");
+    // The default pool (2,000) does not fit in fewer sessions: the key to change is named.
+    let error = load("mailer: {max_sockets: 100}", &[]).unwrap_err();
+    assert_eq!(error.key, "mailer.max_live_sockets");
 }
 
 #[test]

@@ -124,6 +124,15 @@ impl Config {
         }
         at_least_one("mailer.max_connections", mailer.max_connections)?;
         at_least_one("mailer.max_sockets", mailer.max_sockets)?;
+        if mailer.max_live_sockets > mailer.max_sockets {
+            return Err(ConfigError::new(
+                "mailer.max_live_sockets",
+                format!(
+                    "must be at most mailer.max_sockets ({}), not {}: anonymous /live viewers are a part of the sessions",
+                    mailer.max_sockets, mailer.max_live_sockets
+                ),
+            ));
+        }
         for (n, origin) in mailer.allowed_origins.iter().enumerate() {
             check_origin(&format!("mailer.allowed_origins.{n}"), origin)?;
         }

@@ -7,10 +7,15 @@
 //! new events are dropped for `/live` and counted in `live_events_dropped_total`: the page
 //! is a view, and the store and `/` keep every change; `catch-up` reads it back.
 //!
-//! With `mailer.cluster`, each mailer writes its own changes to its own browsers shard by
-//! shard as above, and to every other mailer's browsers with one emit per event: its
-//! browsers are all in a room named by the mailer ([`live_node_room`]), which that emit
-//! leaves out, so the adapter carries it to the others only.
+//! Masking is done here, by the mailer whose change it is, for every viewer: each `/live`
+//! viewer is in the room of what it may see ([`LiveRecipients::room`]), and a change goes
+//! to each room in that room's form only. With `mailer.cluster`, each mailer writes its own
+//! changes to its own browsers shard by shard as above (they are all of one kind: its
+//! `live_token` decides), and to every other mailer's browsers with two emits per event,
+//! the masked form to the anonymous room and the whole form to the token holders' room:
+//! its browsers are all in a room named by the mailer ([`live_node_room`]), which those
+//! emits leave out, so the adapter carries them to the others only. A mailer thus never
+//! relies on another's `live_token` to mask what its own viewers see.
 
 use super::MailActivityEvent;
 use crate::cluster::Io;
@@ -49,10 +54,32 @@ pub fn live_node_room(node: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LiveRecipients {
     /// `{"email": "a…@example.com"}`: no name, the address cut to its first character and
-    /// its domain. For anonymous viewers (`mailer.live_token` unset).
+    /// its domain, and every address in `error` so too. For anonymous viewers
+    /// (`mailer.live_token` unset).
     Masked,
     /// The recipient as the request gave it (viewers presented `mailer.live_token`).
     Whole,
+}
+
+impl LiveRecipients {
+    /// Both forms, in the order they are emitted.
+    pub const BOTH: [LiveRecipients; 2] = [LiveRecipients::Masked, LiveRecipients::Whole];
+
+    /// What this mailer's `/live` viewers see: whole recipients only behind its live token.
+    pub fn of(config: &domain::config::MailerConfig) -> Self {
+        match config.live_token {
+            Some(_) => LiveRecipients::Whole,
+            None => LiveRecipients::Masked,
+        }
+    }
+
+    /// The `/live` room of the viewers shown this form, on every mailer of a cluster.
+    pub fn room(self) -> &'static str {
+        match self {
+            LiveRecipients::Masked => "live-viewers:anonymous",
+            LiveRecipients::Whole => "live-viewers:token",
+        }
+    }
 }
 
 /// How many browsers are connected to `/live`: with none, events are not even queued.
@@ -105,49 +132,11 @@ struct MaskedActivity<'a> {
     cursor: Cursor,
 }
 
-/// `error` as anonymous viewers see it: an SMTP server's refusal often quotes the address
-/// (`550 <ada@example.com>: no such user`), and a suppression's reason is what an operator
-/// wrote, so every address in it is masked, the recipient's or another's. An address is a
-/// run of characters without spaces, quotes or brackets around an `@`.
-fn mask_addresses(error: &str) -> String {
-    let is_edge = |c: char| c.is_whitespace() || "<>()[]{},;:\"'`".contains(c);
-    let mut out = String::with_capacity(error.len());
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut String| {
-        match word.rsplit_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() => {
-                // A sentence's full stop after the address is not part of its domain.
-                let trimmed = domain.trim_end_matches('.');
-                out.push_str(&mask_email(&format!("{local}@{trimmed}")));
-                out.push_str(&domain[trimmed.len()..]);
-            }
-            _ => out.push_str(word),
-        }
-        word.clear();
-    };
-    for c in error.chars() {
-        if is_edge(c) {
-            flush(&mut word, &mut out);
-            out.push(c);
-        } else {
-            word.push(c);
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
-
-/// `ada@example.com` → `a…@example.com`: the first character, an ellipsis, the domain.
-pub fn mask_email(email: &str) -> String {
-    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
-    let first: String = local.chars().take(1).collect();
-    format!("{first}\u{2026}@{domain}")
-}
-
 impl LiveFeed {
-    /// Starts the task that broadcasts to `/live` of `io`, showing recipients as `recipients`
-    /// says and counting dropped events in `dropped`. With `node` (the mailer's name in a
-    /// cluster), events also go to the other mailers' browsers.
+    /// Starts the task that broadcasts to `/live` of `io`, showing this mailer's browsers
+    /// recipients as `recipients` says and counting dropped events in `dropped`. With `node`
+    /// (the mailer's name in a cluster), events also go to the other mailers' browsers, in
+    /// both forms.
     pub fn start(
         io: Io,
         recipients: LiveRecipients,
@@ -198,22 +187,28 @@ async fn broadcast(
                 Err(_) => break,
             }
         }
-        let payloads: Vec<serde_json::Value> = batch
-            .drain(..)
-            .filter_map(|event| shown_on_live(event, recipients))
-            .collect();
         if let (Some(own), Some(live)) = (&own_browsers, io.of("/live")) {
-            for payload in &payloads {
-                if let Err(e) = live
-                    .clone()
-                    .except(own.clone())
-                    .emit("mail-activity", payload)
-                    .await
-                {
-                    tracing::debug!(error = %e, "could not emit mail-activity to other mailers' /live");
+            for form in LiveRecipients::BOTH {
+                for event in &batch {
+                    let Some(payload) = shown_on_live(event, form) else {
+                        continue;
+                    };
+                    if let Err(e) = live
+                        .clone()
+                        .to(form.room())
+                        .except(own.clone())
+                        .emit("mail-activity", &payload)
+                        .await
+                    {
+                        tracing::debug!(error = %e, "could not emit mail-activity to other mailers' /live");
+                    }
                 }
             }
         }
+        let payloads: Vec<serde_json::Value> = batch
+            .drain(..)
+            .filter_map(|event| shown_on_live(&event, recipients))
+            .collect();
         for shard in 0..LIVE_SHARDS {
             for payload in &payloads {
                 let Some(live) = io.of("/live") else {
@@ -235,50 +230,23 @@ async fn broadcast(
 
 /// `event` as `/live` shows it (live, and in a `catch-up` answer).
 pub fn shown_on_live(
-    event: MailActivityEvent,
+    event: &MailActivityEvent,
     recipients: LiveRecipients,
 ) -> Option<serde_json::Value> {
     let value = match recipients {
-        LiveRecipients::Whole => serde_json::to_value(&event),
+        LiveRecipients::Whole => serde_json::to_value(event),
         LiveRecipients::Masked => serde_json::to_value(MaskedActivity {
             id: event.id,
             template: event.template,
             to: MaskedRecipient {
-                email: mask_email(event.to.email.as_str()),
+                email: domain::mask_email(event.to.email.as_str()),
             },
             status: event.status,
             at: &event.at,
             attempts: event.attempts,
-            error: event.error.as_deref().map(mask_addresses),
+            error: event.error.as_deref().map(domain::mask_addresses_in),
             cursor: event.cursor,
         }),
     };
     value.ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::{mask_addresses, mask_email};
-
-    #[test]
-    fn an_error_shown_to_anonymous_viewers_quotes_no_address() {
-        assert_eq!(
-            mask_addresses(
-                "SMTP: permanent error (550): <Ada@example.com> unknown; bob@example.org."
-            ),
-            "SMTP: permanent error (550): <A\u{2026}@example.com> unknown; b\u{2026}@example.org."
-        );
-        assert_eq!(
-            mask_addresses("try again later (451 4.7.1)"),
-            "try again later (451 4.7.1)"
-        );
-        assert_eq!(mask_addresses("a lone @ sign"), "a lone @ sign");
-    }
-
-    #[test]
-    fn a_masked_address_keeps_its_first_character_and_its_domain() {
-        assert_eq!(mask_email("ada@example.com"), "a\u{2026}@example.com");
-        assert_eq!(mask_email("é.x@exemple.fr"), "é\u{2026}@exemple.fr");
-        assert_eq!(mask_email("a@b.c"), "a\u{2026}@b.c");
-    }
 }

@@ -9,7 +9,16 @@
 //!   handshake past that gets 503. A handshake is a request without `sid`; it is given a
 //!   [`SessionTicket`] in its extensions, which the engine keeps with the session's
 //!   request parts for as long as the session lives, so the count falls when the session
-//!   is gone (closed, timed out, or refused before it opened).
+//!   is gone (closed, timed out, or refused before it opened). A session refused at its
+//!   namespace gives its place back at once ([`SessionTicket::release`]), though the engine
+//!   holds it until its connect timeout: the place is what service clients need free.
+//!
+//! Which client a session belongs to is not known here: a service client's token and a
+//! browser's `/live` come in the CONNECT packet, after the handshake. So anonymous viewers
+//! get a pool of their own at `/live`'s connect (`mailer.max_live_sockets`, see
+//! [`super::live`]), which leaves `max_sockets - max_live_sockets` places that only service
+//! clients (and token holders) can keep; a session that joins no namespace holds its place
+//! for [`super::CONNECT_TIMEOUT`] at most.
 
 use crate::error::error_body;
 use crate::metrics::Metrics;
@@ -20,7 +29,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use domain::config::MailerConfig;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The path socketioxide serves.
 const ENGINE_PATH: &str = "/socket.io";
@@ -36,19 +45,61 @@ struct Guard {
 
 /// One engine.io session's place in the count; the last clone dropped gives it back.
 #[derive(Clone)]
-pub struct SessionTicket(#[allow(dead_code)] Arc<Seat>);
+pub struct SessionTicket(Arc<Seat>);
 
-/// Gives its place back when dropped.
+/// A place among `mailer.max_sockets`, given back when dropped or released.
 pub struct Seat {
+    /// True while the place is counted.
+    held: AtomicBool,
+    max_sessions: usize,
     open: Arc<AtomicUsize>,
     metrics: Arc<Metrics>,
 }
 
+impl SessionTicket {
+    /// Gives the session's place back before the session ends: a session refused at its
+    /// namespace, which the engine closes at its connect timeout.
+    pub fn release(&self) {
+        if self.0.held.swap(false, Ordering::AcqRel) {
+            self.0.open.fetch_sub(1, Ordering::AcqRel);
+            self.0.metrics.socketio_sessions.dec();
+        }
+    }
+
+    /// True when the session holds a place: it kept its own, or, having given it back,
+    /// found a free one again (a refused session that asks to connect once more).
+    pub fn hold(&self) -> bool {
+        if self.0.held.load(Ordering::Acquire) {
+            return true;
+        }
+        if !take_place(&self.0.open, self.0.max_sessions) {
+            return false;
+        }
+        if self.0.held.swap(true, Ordering::AcqRel) {
+            // Held meanwhile by another connect of the same session: one place is enough.
+            self.0.open.fetch_sub(1, Ordering::AcqRel);
+        } else {
+            self.0.metrics.socketio_sessions.inc();
+        }
+        true
+    }
+}
+
 impl Drop for Seat {
     fn drop(&mut self) {
-        self.open.fetch_sub(1, Ordering::AcqRel);
-        self.metrics.socketio_sessions.dec();
+        if self.held.swap(false, Ordering::AcqRel) {
+            self.open.fetch_sub(1, Ordering::AcqRel);
+            self.metrics.socketio_sessions.dec();
+        }
     }
+}
+
+/// Counts one more in `open` unless it holds `max` already.
+fn take_place(open: &AtomicUsize, max: usize) -> bool {
+    open.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+        (n < max).then_some(n + 1)
+    })
+    .is_ok()
 }
 
 /// Wraps `router` (which carries the socket.io layer) with the origin and session checks.
@@ -116,14 +167,11 @@ impl Guard {
     }
 
     fn take_seat(&self) -> Option<SessionTicket> {
-        let taken = self
-            .open
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < self.max_sessions).then_some(n + 1)
-            });
-        taken.ok().map(|_| {
+        take_place(&self.open, self.max_sessions).then(|| {
             self.metrics.socketio_sessions.inc();
             SessionTicket(Arc::new(Seat {
+                held: AtomicBool::new(true),
+                max_sessions: self.max_sessions,
                 open: self.open.clone(),
                 metrics: self.metrics.clone(),
             }))
@@ -223,6 +271,24 @@ mod tests {
         drop(a2);
         let _c = g.take_seat().expect("a seat again");
         drop(b);
+    }
+
+    #[test]
+    fn a_released_seat_is_free_at_once_and_held_again_only_if_one_is_free() {
+        let g = guard(&[]);
+        let a = g.take_seat().expect("first");
+        let b = g.take_seat().expect("second");
+        a.release();
+        a.release();
+        let c = g.take_seat().expect("the released place");
+        assert!(!a.hold(), "every place is taken");
+        drop(b);
+        assert!(a.hold(), "a place came free");
+        assert!(a.hold(), "held once");
+        assert!(g.take_seat().is_none());
+        drop(a);
+        drop(c);
+        assert_eq!(g.open.load(Ordering::Acquire), 0);
     }
 
     #[test]

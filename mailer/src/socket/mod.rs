@@ -3,11 +3,13 @@
 //! - Namespace `/`, for services: the token is checked at connect and `send-mail` is
 //!   handled by the transport crate's receiver, which calls the core; this module adds
 //!   `get-mail`, `retry-mail`, `cancel-mail`, `join` and `leave`.
-//! - Namespace `/live`, for browsers ([`live`]): no events of its own; it only receives
-//!   `mail-activity` broadcasts, with a token when `mailer.live_token` is set.
-//! - Limits: [`engine`] caps what one message or polling body may hold, and [`handshake`]
-//!   refuses foreign browser origins and sessions past `mailer.max_sockets`.
+//! - Namespace `/live`, for browsers ([`live`]): it receives `mail-activity` broadcasts and
+//!   asks `catch-up` ([`catch_up`]), with a token when `mailer.live_token` is set.
+//! - Limits: [`engine`] caps what one message or polling body may hold, [`handshake`]
+//!   refuses foreign browser origins and sessions past `mailer.max_sockets`, and `/live`
+//!   holds anonymous viewers to `mailer.max_live_sockets`, a part of those sessions.
 
+mod catch_up;
 mod handshake;
 mod live;
 
@@ -85,22 +87,21 @@ pub async fn mount(
             on_service_connect(socket, core.clone(), service_metrics.clone());
         },
     );
-    let recipients = match config.live_token {
-        Some(_) => LiveRecipients::Whole,
-        None => LiveRecipients::Masked,
-    };
-    let catch_up = live::CatchUp {
+    let catch_up = catch_up::CatchUp {
         core: live_core,
-        recipients,
-        slots: Arc::new(tokio::sync::Semaphore::new(live::CATCH_UPS_AT_ONCE)),
+        recipients: LiveRecipients::of(config),
+        slots: Arc::new(tokio::sync::Semaphore::new(catch_up::CATCH_UPS_AT_ONCE)),
     };
     let live = live::mount(
         io,
-        config.live_token.clone(),
-        metrics,
-        live_viewers,
-        catch_up,
-        node,
+        live::LiveSetup {
+            token: config.live_token.clone(),
+            max_anonymous: config.max_live_sockets,
+            metrics,
+            viewers: live_viewers,
+            catch_up,
+            node,
+        },
     );
     for (namespace, init) in [("/", service.await), ("/live", live.await)] {
         if let Err(e) = init {
@@ -119,6 +120,15 @@ fn count_client(socket: &SocketRef, metrics: &Arc<Metrics>, namespace: &'static 
 }
 
 fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>) {
+    // A session that gave its place back when `/live` refused it needs one again.
+    let ticket = socket
+        .req_parts()
+        .extensions
+        .get::<handshake::SessionTicket>();
+    if ticket.is_some_and(|t| !t.hold()) {
+        let _ = socket.disconnect();
+        return;
+    }
     count_client(&socket, &metrics, "/");
     // A room named by the socket id lets one emit reach the sender and the rooms at once.
     socket.join(socket.id.to_string());

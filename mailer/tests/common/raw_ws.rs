@@ -62,6 +62,36 @@ impl RawWs {
         self.tcp.write_all(&frame).await
     }
 
+    /// Reads the next text frame the server sends (servers do not mask theirs), within 10 s.
+    pub async fn read_text(&mut self) -> std::io::Result<String> {
+        let read = async {
+            let mut head = [0u8; 2];
+            self.tcp.read_exact(&mut head).await?;
+            let len = match head[1] & 0x7f {
+                126 => {
+                    let mut n = [0u8; 2];
+                    self.tcp.read_exact(&mut n).await?;
+                    u16::from_be_bytes(n) as usize
+                }
+                127 => {
+                    let mut n = [0u8; 8];
+                    self.tcp.read_exact(&mut n).await?;
+                    u64::from_be_bytes(n) as usize
+                }
+                n => n as usize,
+            };
+            let mut payload = vec![0u8; len];
+            self.tcp.read_exact(&mut payload).await?;
+            if head[0] & 0x0f != 1 {
+                return Err(std::io::Error::other(format!("not a text frame: {head:?}")));
+            }
+            String::from_utf8(payload).map_err(std::io::Error::other)
+        };
+        tokio::time::timeout(Duration::from_secs(10), read)
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
     /// Reads and drops what the server sends until it closes the connection or `within`
     /// passes; true when it closed.
     pub async fn closed_within(&mut self, within: Duration) -> bool {

@@ -18,6 +18,9 @@ pub enum Reply {
     Permanent,
     /// 550 to `RCPT TO`: no such mailbox.
     NoMailbox,
+    /// 550 to `RCPT TO` with this text after the code, where `{to}` stands for the
+    /// recipient: a server that quotes addresses in its reply.
+    NoMailboxSaying(&'static str),
 }
 
 #[derive(Default)]
@@ -38,26 +41,30 @@ pub struct TestSmtp {
 struct Recorder {
     shared: Arc<Mutex<Shared>>,
     data: Vec<u8>,
-    /// This mail's recipients are to be refused.
-    refuse_recipients: bool,
+    /// This mail's recipients are to be refused, and with which text if not the usual one.
+    refuse_recipients: Option<Option<&'static str>>,
 }
 
 impl Handler for Recorder {
     fn mail(&mut self, _ip: IpAddr, _domain: &str, _from: &str) -> Response {
         let planned = self.shared.lock().expect("lock").plan.pop_front();
-        self.refuse_recipients = planned == Some(Reply::NoMailbox);
+        self.refuse_recipients = match planned {
+            Some(Reply::NoMailbox) => Some(None),
+            Some(Reply::NoMailboxSaying(text)) => Some(Some(text)),
+            _ => None,
+        };
         match planned {
             Some(Reply::Transient) => INTERNAL_ERROR,
             Some(Reply::Permanent) => NO_MAILBOX,
-            Some(Reply::NoMailbox) | None => OK,
+            Some(Reply::NoMailbox | Reply::NoMailboxSaying(_)) | None => OK,
         }
     }
 
-    fn rcpt(&mut self, _to: &str) -> Response {
-        if self.refuse_recipients {
-            NO_MAILBOX
-        } else {
-            OK
+    fn rcpt(&mut self, to: &str) -> Response {
+        match self.refuse_recipients {
+            None => OK,
+            Some(None) => NO_MAILBOX,
+            Some(Some(text)) => Response::custom(550, text.replace("{to}", to)),
         }
     }
 
@@ -98,7 +105,7 @@ impl TestSmtp {
         let mut server = Server::new(Recorder {
             shared: shared.clone(),
             data: Vec::new(),
-            refuse_recipients: false,
+            refuse_recipients: None,
         });
         server
             .with_name("smtp.test")

@@ -6,6 +6,8 @@ const { io } = require("socket.io-client");
 
 const [base] = process.argv.slice(2);
 const report = (name, value) => console.log(JSON.stringify({ name, value }));
+// The mailer serves one catch-up a second per socket; a little more keeps clear of it.
+const turn = () => new Promise((resolve) => setTimeout(resolve, 1100));
 
 function connect() {
   return new Promise((resolve, reject) => {
@@ -15,7 +17,7 @@ function connect() {
   });
 }
 
-const ask = (socket, payload) => socket.timeout(10000).emitWithAck("catch-up", payload).catch((e) => ({ error: "no_ack", message: String(e) }));
+const ask = (socket, ...args) => socket.timeout(10000).emitWithAck("catch-up", ...args).catch((e) => ({ error: "no_ack", message: String(e) }));
 const summary = (answer) => answer.items
   ? { count: answer.items.length, cursor: answer.cursor, first: answer.items[0] && answer.items[0].cursor,
       last: answer.items.length ? answer.items[answer.items.length - 1].cursor : null,
@@ -31,17 +33,38 @@ const summary = (answer) => answer.items
   const pages = [];
   let after = "0000000000000000";
   for (let n = 0; n < 10; n++) {
+    await turn();
     const page = await ask(socket, { after });
     pages.push(summary(page));
     if (!page.items || page.items.length < 500) break;
     after = page.cursor;
   }
   report("pages", pages);
-  // Twenty at once on one socket: one runs, the others are told to come back.
-  const burst = await Promise.all(Array.from({ length: 20 }, () => ask(socket, { after: "0000000000000000" })));
+  // Nothing and null ask for the latest too.
+  await turn();
+  report("nothing", summary(await ask(socket)).count);
+  await turn();
+  report("null", summary(await ask(socket, null)).count);
+  // Ten within a second on one socket: one is served, the others are told to come back.
+  await turn();
+  const burst = await Promise.all(Array.from({ length: 10 }, () => ask(socket, { after: "0000000000000000" })));
   report("burst", burst.map(summary).map((s) => s.error || s.count));
-  const bad = await Promise.all([ask(socket, { after: "soon" }), ask(socket, "0000000000000001"), ask(socket, { after: 12 })]);
+  // Anything but a cursor string or nothing; answered whatever the turn. (Arrays nested
+  // deeper than this client can write are catch_up.rs's, over a bare websocket.)
+  const bad = await Promise.all([
+    ask(socket, { after: "soon" }),
+    ask(socket, "0000000000000001"),
+    ask(socket, { after: 12 }),
+    ask(socket, 42),
+    ask(socket, { after: "0000000000000001", limit: 5000 }),
+    ask(socket, { before: "0000000000000001" }),
+  ]);
   report("bad", bad.map((b) => b.error));
+  report("bad_messages", bad.map((b) => b.message));
+  // The socket is still there and served.
+  await turn();
+  report("after_bad", summary(await ask(socket, {})).count);
+  report("connected", socket.connected);
   socket.close();
   process.exit(0);
 })().catch((e) => { report("failure", String(e)); process.exit(1); });

@@ -1,7 +1,10 @@
 // Drives the real mailer with the official socket.io-client v4 for the /live privacy rules
 // and the room limit, printing one JSON line per observation: {"name": "...", "value": ...}.
-// Usage: node socketio_limits.js <base-url> <token> <scenario> [live-token]
-//   scenario: anonymous | live_token | rooms
+// Usage: node socketio_limits.js <base-url> <token> <scenario> [live-token | recipients]
+//   scenario: anonymous | live_token | rooms | pools | masking
+//   pools: a /live viewer (expected refused), then a service client's send-mail.
+//   masking: recipients is a JSON list of addresses; each gets a mail, and a /live viewer
+//   reports every mail-activity it hears for them, then a catch-up's items.
 "use strict";
 const { io } = require("socket.io-client");
 const { randomUUID } = require("crypto");
@@ -9,12 +12,12 @@ const { randomUUID } = require("crypto");
 const [base, token, scenario, liveToken] = process.argv.slice(2);
 const report = (name, value) => console.log(JSON.stringify({ name, value }));
 
-function request() {
+function request(email) {
   return {
     id: randomUUID(),
     template: "welcome",
     locale: "en",
-    to: { email: "ada@example.com", name: "Ada Lovelace" },
+    to: { email: email || "ada@example.com", name: "Ada Lovelace" },
     vars: { login: "ada" },
     requested_at: "2026-11-27T08:00:00Z",
   };
@@ -69,6 +72,35 @@ async function sendAndWatch(live) {
     const live = await connect("/live", { token: liveToken });
     report("live_connect", live.error);
     await sendAndWatch(live);
+    live.socket.close();
+  } else if (scenario === "pools") {
+    const viewer = await connect("/live", {});
+    report("live_refused", viewer.error);
+    viewer.socket.close();
+    const sender = await connect("/", { token });
+    report("service_connect", sender.error);
+    if (!sender.error) report("ack", await ack(sender.socket, "send-mail", request()));
+    sender.socket.close();
+  } else if (scenario === "masking") {
+    const recipients = JSON.parse(liveToken);
+    const live = await connect("/live", {});
+    report("live_connect", live.error);
+    const heard = [];
+    const settled = new Set();
+    live.socket.on("mail-activity", (p) => {
+      heard.push(p);
+      if (p.status !== "queued") settled.add(p.id);
+    });
+    const sender = await connect("/", { token });
+    const requests = recipients.map((email) => request(email));
+    for (const req of requests) report("ack_" + req.to.email, await ack(sender.socket, "send-mail", req));
+    const deadline = Date.now() + 20000;
+    while (Date.now() < deadline && !requests.every((r) => settled.has(r.id))) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    report("live_activity", heard);
+    report("catch_up", await ack(live.socket, "catch-up", {}));
+    sender.socket.close();
     live.socket.close();
   } else if (scenario === "rooms") {
     const s = (await connect("/", { token })).socket;

@@ -46,7 +46,7 @@ pub fn namespace(part: &mut Part, live_token: bool) {
             message(
                 None,
                 "catch-up error ack",
-                "`invalid_cursor` for a payload that is not `{after?: cursor}`, `busy` when too many catch-ups run (one per socket, four in all): ask again a second later.",
+                "`invalid_cursor` for a payload that is not `{after?: cursor}`, `busy` past one catch-up a second per socket or four at once in all: ask again a second later.",
                 "EventErrorDoc",
             ),
         ),
