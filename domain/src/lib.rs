@@ -1,7 +1,8 @@
 //! Facteur's shared vocabulary: the values that cross a boundary, validated when built.
 //!
 //! - [`user`]: `Login`, `Email`, `Password` — the account fields the users service accepts.
-//! - [`mail`]: the mail request every transport carries and the answer it gets.
+//! - [`mail`]: the mail request every transport carries and the answer it gets; [`mask_email`]
+//!   shows an address to someone who may not see it whole.
 //! - [`config`]: the one configuration file both services and the launcher read.
 //! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
@@ -10,6 +11,7 @@
 pub mod config;
 mod invalid;
 pub mod mail;
+mod mask;
 mod secret;
 pub mod test_support;
 mod text;
@@ -17,6 +19,7 @@ pub mod user;
 
 pub use invalid::Invalid;
 pub use mail::{Locale, MailAnswer, MailRequest, MailRequestId, MailStatus, Recipient, Template};
+pub use mask::mask_email;
 pub use secret::{Secret, constant_time_eq};
 pub use text::plain_text;
 pub use user::{Email, Login, Password};

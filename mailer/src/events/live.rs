@@ -15,6 +15,7 @@
 use super::MailActivityEvent;
 use crate::cluster::Io;
 use crate::store::Cursor;
+use domain::mask_email;
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use std::sync::Arc;
@@ -135,13 +136,6 @@ fn mask_addresses(error: &str) -> String {
     }
     flush(&mut word, &mut out);
     out
-}
-
-/// `ada@example.com` → `a…@example.com`: the first character, an ellipsis, the domain.
-pub fn mask_email(email: &str) -> String {
-    let (local, domain) = email.rsplit_once('@').unwrap_or((email, ""));
-    let first: String = local.chars().take(1).collect();
-    format!("{first}\u{2026}@{domain}")
 }
 
 impl LiveFeed {
