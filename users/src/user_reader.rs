@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 /// The one statement of this reader, with the columns in the order [`decode`] reads them.
 const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, last_name, \
-     company, functions, locale, created_at, updated_at FROM users WHERE id = ?1";
+     company, functions, locale, created_at, updated_at, email_verified_at FROM users WHERE id = ?1";
 
 /// Connections kept idle between reads; one per async worker is enough, as a read never waits.
 const KEEP_IDLE: usize = 4;
@@ -125,6 +125,10 @@ fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
         locale: row.get(8)?,
         created_at: time(row, 9)?,
         updated_at: time(row, 10)?,
+        email_verified_at: match row.get::<_, Option<String>>(11)? {
+            Some(_) => Some(time(row, 11)?),
+            None => None,
+        },
     })
 }
 
@@ -167,6 +171,7 @@ mod tests {
             locale: "en".into(),
             created_at: user::now(),
             updated_at: user::now() + chrono::Duration::microseconds(1),
+            email_verified_at: None,
         }
     }
 
@@ -185,8 +190,11 @@ mod tests {
         let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
         let db = connect_and_migrate(&url).await.expect("database");
         let reader = UserReader::for_database(&url).expect("a file database has a reader");
-        for company in [None, Some("ACME")] {
-            let written = user(company);
+        for (company, verified) in [(None, false), (Some("ACME"), true)] {
+            let mut written = user(company);
+            if verified {
+                written.email_verified_at = Some(user::now());
+            }
             insert(&db, &written).await;
             assert_eq!(reader.find(written.id).expect("read"), Some(written));
         }
