@@ -120,6 +120,11 @@ fn each_bad_value_names_its_key() {
             "users.verification_ttl_hours",
         ),
         (
+            "users: {verification_ttl_hours: 4000000000}",
+            &[],
+            "users.verification_ttl_hours",
+        ),
+        (
             "",
             &[("FACTEUR_USERS__REQUIRE_VERIFIED_EMAIL", "sometimes")],
             "users.require_verified_email",

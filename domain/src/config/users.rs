@@ -32,8 +32,8 @@ pub struct UsersConfig {
     /// `http://127.0.0.1:3000/email-verifications/{token}`).
     #[serde(deserialize_with = "string_or_scalar")]
     pub verify_url: String,
-    /// `users.verification_ttl_hours`: how long a verification link works, at least 1
-    /// (default 48).
+    /// `users.verification_ttl_hours`: how long a verification link works, from 1 to 8784
+    /// (a year; default 48).
     pub verification_ttl_hours: u32,
     /// `users.require_verified_email`: when true, an account whose address is not proved
     /// cannot authenticate (403 `email_not_verified`; default false).

@@ -78,10 +78,12 @@ impl Config {
         non_empty("users.session_secret", &self.users.session_secret)?;
         link_with_token("users.reset_url", &self.users.reset_url)?;
         link_with_token("users.verify_url", &self.users.verify_url)?;
-        at_least_one(
-            "users.verification_ttl_hours",
-            self.users.verification_ttl_hours as usize,
-        )?;
+        if !(1..=MAX_VERIFICATION_TTL_HOURS).contains(&self.users.verification_ttl_hours) {
+            return Err(ConfigError::new(
+                "users.verification_ttl_hours",
+                format!("must be from 1 to {MAX_VERIFICATION_TTL_HOURS} (a year)"),
+            ));
+        }
         at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
         at_least_one("users.max_connections", self.users.max_connections)
     }
@@ -156,6 +158,9 @@ fn check_redis_url(key: &str, value: &str) -> Result<(), ConfigError> {
     }
     Ok(())
 }
+
+/// The longest a verification link may work: a year.
+const MAX_VERIFICATION_TTL_HOURS: u32 = 24 * 366;
 
 /// A link put in mails: `http://` or `https://`, with `{token}` to replace.
 fn link_with_token(key: &str, url: &str) -> Result<(), ConfigError> {
