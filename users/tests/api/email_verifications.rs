@@ -246,12 +246,22 @@ async fn with_require_verified_email_only_a_proved_address_authenticates(backend
         .await
         .assert_status(204);
     let proved = app.post("/authenticate", &right).await;
+    let resend = app
+        .post("/email-verifications", &json!({"email": "ada@example.com"}))
+        .await;
+    app.relay_until_idle().await;
+    app.wait_until_outbox_empty().await;
 
     unproved.assert_error(403, "email_not_verified");
     assert!(unproved.json.get("token").is_none());
     wrong.assert_error(401, "invalid_credentials");
     proved.assert_status(200);
     assert_eq!(proved.json["user"]["email_verified"], true);
+    resend.assert_status(202);
+    assert!(
+        app.transport.with_template("email_verification").is_empty(),
+        "a proved address gets no new link"
+    );
 }
 
 async fn a_new_address_is_unproved_the_old_one_hears_of_it_masked_and_the_new_one_gets_a_link(
