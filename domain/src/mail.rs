@@ -47,7 +47,8 @@ impl std::str::FromStr for MailRequestId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Template {
-    /// Sent once an account is created. Vars: `login`.
+    /// Sent once an account is created. Vars: `login`; and `verify_url` with `expires_at`
+    /// when the address is to be proved.
     Welcome,
     /// Sent when account fields change. Vars: `changed`, the names of the changed fields.
     AccountUpdated,
@@ -55,15 +56,25 @@ pub enum Template {
     AccountDeleted,
     /// Sent on a password reset request. Vars: `reset_url`, `expires_at`.
     PasswordReset,
+    /// Sent to prove an address: a new one, or on request. Vars: `verify_url`, `expires_at`.
+    EmailVerification,
+    /// Sent to the previous address when an account's address changes. Vars: `new_email`
+    /// (masked), `changed_at`.
+    EmailChanged,
+    /// Sent when an account's password changes. Vars: `changed_at`.
+    PasswordChanged,
 }
 
 impl Template {
     /// Every template, in a stable order.
-    pub const ALL: [Template; 4] = [
+    pub const ALL: [Template; 7] = [
         Template::Welcome,
         Template::AccountUpdated,
         Template::AccountDeleted,
         Template::PasswordReset,
+        Template::EmailVerification,
+        Template::EmailChanged,
+        Template::PasswordChanged,
     ];
 
     /// The name used on the wire and in template file names.
@@ -73,6 +84,9 @@ impl Template {
             Template::AccountUpdated => "account_updated",
             Template::AccountDeleted => "account_deleted",
             Template::PasswordReset => "password_reset",
+            Template::EmailVerification => "email_verification",
+            Template::EmailChanged => "email_changed",
+            Template::PasswordChanged => "password_changed",
         }
     }
 
@@ -82,9 +96,13 @@ impl Template {
             .into_iter()
             .find(|t| t.as_str() == name)
             .ok_or_else(|| {
+                let known: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
                 Invalid::new(
                     "template",
-                    format!("unknown template {name:?}: expected one of welcome, account_updated, account_deleted, password_reset"),
+                    format!(
+                        "unknown template {name:?}: expected one of {}",
+                        known.join(", ")
+                    ),
                 )
             })
     }
@@ -103,12 +121,29 @@ impl Template {
             )),
         };
         match self {
-            Template::Welcome => string("login"),
+            Template::Welcome => {
+                string("login")?;
+                // The verification paragraph needs both its link and its expiry, or neither.
+                if vars.contains_key("verify_url") || vars.contains_key("expires_at") {
+                    string("verify_url")?;
+                    string("expires_at")?;
+                }
+                Ok(())
+            }
             Template::AccountDeleted => Ok(()),
             Template::PasswordReset => {
                 string("reset_url")?;
                 string("expires_at")
             }
+            Template::EmailVerification => {
+                string("verify_url")?;
+                string("expires_at")
+            }
+            Template::EmailChanged => {
+                string("new_email")?;
+                string("changed_at")
+            }
+            Template::PasswordChanged => string("changed_at"),
             Template::AccountUpdated => match vars.get("changed") {
                 Some(Value::Array(items))
                     if !items.is_empty() && items.iter().all(|v| v.is_string()) =>
@@ -530,6 +565,27 @@ mod tests {
         assert!(changed(json!("email")).is_err());
         assert!(Template::AccountDeleted.check_vars(&Map::new()).is_ok());
         assert!(Template::PasswordReset.check_vars(&Map::new()).is_err());
+        let welcome = |v: Value| Template::Welcome.check_vars(v.as_object().unwrap());
+        assert!(welcome(json!({"login": "ada"})).is_ok());
+        assert!(
+            welcome(json!({"login": "ada", "verify_url": "https://x/v/t", "expires_at": "2026-11-29T08:00:00Z"}))
+                .is_ok()
+        );
+        let half = welcome(json!({"login": "ada", "verify_url": "https://x/v/t"})).unwrap_err();
+        assert_eq!(half.field, "vars.expires_at");
+        assert!(Template::EmailChanged.check_vars(&Map::new()).is_err());
+        assert!(
+            Template::PasswordChanged
+                .check_vars(
+                    json!({"changed_at": "2026-11-27T08:00:00Z"})
+                        .as_object()
+                        .unwrap()
+                )
+                .is_ok()
+        );
+        for template in Template::ALL {
+            assert_eq!(Template::parse(template.as_str()).unwrap(), template);
+        }
     }
 
     #[test]

@@ -343,6 +343,9 @@ async fn the_live_page_shows_a_suppressed_and_a_cancelled_delivery_and_filters_b
         "account_updated",
         "account_deleted",
         "password_reset",
+        "email_verification",
+        "email_changed",
+        "password_changed",
     ] {
         for locale in ["fr", "en"] {
             expected.push(format!("/templates/{template}/{locale}"));

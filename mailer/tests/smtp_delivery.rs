@@ -38,6 +38,9 @@ async fn each_template_and_locale_arrives_as_text_and_html_with_the_contract_mes
         "account_updated",
         "account_deleted",
         "password_reset",
+        "email_verification",
+        "email_changed",
+        "password_changed",
     ] {
         for locale in ["fr", "en"] {
             let request = mail_request(template, locale);

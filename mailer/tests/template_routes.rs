@@ -93,7 +93,18 @@ async fn the_list_names_every_template_with_both_locales_and_its_variables() {
             })
             .collect()
     };
-    assert_eq!(vars_of("welcome"), ["login"]);
+    assert_eq!(vars_of("welcome"), ["login", "verify_url", "expires_at"]);
+    let welcome = list.iter().find(|t| t["name"] == "welcome").unwrap();
+    let optional: Vec<bool> = welcome["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["optional"].as_bool().unwrap())
+        .collect();
+    assert_eq!(optional, [false, true, true]);
+    assert_eq!(vars_of("email_verification"), ["verify_url", "expires_at"]);
+    assert_eq!(vars_of("email_changed"), ["new_email", "changed_at"]);
+    assert_eq!(vars_of("password_changed"), ["changed_at"]);
     assert_eq!(vars_of("account_updated"), ["changed"]);
     assert!(vars_of("account_deleted").is_empty());
     assert_eq!(vars_of("password_reset"), ["reset_url", "expires_at"]);
@@ -166,6 +177,72 @@ async fn every_template_renders_in_every_locale_with_its_sample_values() {
             .unwrap()
             .contains("<strong>ada</strong>")
     );
+}
+
+#[tokio::test]
+async fn the_welcome_mail_renders_with_and_without_its_verification_link() {
+    let app = spawn_app().await;
+    let link = "https://facteur.example/email-verifications/abc";
+
+    for locale in ["fr", "en"] {
+        let (plain_status, plain) = render(
+            &app,
+            "welcome",
+            locale,
+            Some(json!({"vars": {"login": "ada"}})),
+        )
+        .await;
+        let (proving_status, proving) = render(
+            &app,
+            "welcome",
+            locale,
+            Some(json!({"vars": {"login": "ada", "verify_url": link, "expires_at": "2026-11-29T08:00:00Z"}})),
+        )
+        .await;
+        let (half_status, half) = render(
+            &app,
+            "welcome",
+            locale,
+            Some(json!({"vars": {"login": "ada", "verify_url": link}})),
+        )
+        .await;
+
+        assert_eq!(plain_status, 200, "{plain}");
+        assert_eq!(proving_status, 200, "{proving}");
+        for part in ["text", "html"] {
+            assert!(
+                !plain[part]
+                    .as_str()
+                    .unwrap()
+                    .contains("email-verifications"),
+                "{plain}"
+            );
+            assert!(
+                !plain[part].as_str().unwrap().contains("2026-11-29"),
+                "{plain}"
+            );
+            assert!(
+                proving[part]
+                    .as_str()
+                    .unwrap()
+                    .contains("2026-11-29T08:00:00Z"),
+                "{proving}"
+            );
+        }
+        assert!(
+            proving["text"].as_str().unwrap().contains(link),
+            "{proving}"
+        );
+        assert!(
+            proving["html"]
+                .as_str()
+                .unwrap()
+                .contains(&html_escaped(link)),
+            "{proving}"
+        );
+        assert_eq!(half_status, 400, "{half}");
+        assert!(half["details"]["vars.expires_at"].is_string(), "{half}");
+    }
 }
 
 #[tokio::test]

@@ -12,6 +12,13 @@ fn vars(template: Template) -> Map<String, Value> {
         Template::PasswordReset => {
             json!({"reset_url": "http://x/reset/abc", "expires_at": "2026-11-27T09:00:00Z"})
         }
+        Template::EmailVerification => {
+            json!({"verify_url": "http://x/verify/abc", "expires_at": "2026-11-29T08:00:00Z"})
+        }
+        Template::EmailChanged => {
+            json!({"new_email": "b\u{2026}@example.org", "changed_at": "2026-11-27T08:00:00Z"})
+        }
+        Template::PasswordChanged => json!({"changed_at": "2026-11-27T08:00:00Z"}),
     };
     v.as_object().unwrap().clone()
 }
@@ -92,4 +99,76 @@ fn french_texts_carry_their_accents_and_the_values_given() {
     assert_eq!(mail.subject, "Votre compte Facteur a été modifié");
     assert!(mail.text.contains("email, last_name"));
     assert!(mail.text.contains("Zoé"));
+}
+
+#[test]
+fn the_welcome_mail_carries_its_verification_paragraph_only_when_given_the_link() {
+    let templates = Templates::new();
+    let link = "https://facteur.example/email-verifications/tok-1";
+    let with_link =
+        json!({"login": "ada", "verify_url": link, "expires_at": "2026-11-29T08:00:00Z"});
+    for locale in Locale::ALL {
+        let plain = templates
+            .render(
+                Template::Welcome,
+                locale,
+                &ada("Ada"),
+                &vars(Template::Welcome),
+            )
+            .unwrap();
+        let proving = templates
+            .render(
+                Template::Welcome,
+                locale,
+                &ada("Ada"),
+                with_link.as_object().unwrap(),
+            )
+            .unwrap();
+
+        // The HTML body escapes the link's slashes; its token shows as it is.
+        assert!(proving.text.contains(link), "{locale}: {}", proving.text);
+        assert!(
+            proving.html.contains("<a href=\"https:"),
+            "{locale}: {}",
+            proving.html
+        );
+        for part in [&proving.text, &proving.html] {
+            assert!(part.contains("tok-1"), "{locale}: {part}");
+            assert!(part.contains("2026-11-29T08:00:00Z"), "{locale}: {part}");
+        }
+        for part in [&plain.text, &plain.html] {
+            assert!(!part.contains("tok-1"), "{locale}: {part}");
+            assert!(!part.contains("2026-11-29"), "{locale}: {part}");
+            assert!(part.contains("ada"), "{locale}: {part}");
+        }
+        assert!(!plain.text.contains("\n\n\n"), "{locale}: {}", plain.text);
+        assert!(
+            !proving.text.contains("\n\n\n"),
+            "{locale}: {}",
+            proving.text
+        );
+        assert_eq!(plain.subject, proving.subject);
+    }
+}
+
+#[test]
+fn the_email_changed_mail_names_the_masked_address_and_carries_no_link() {
+    let templates = Templates::new();
+    for locale in Locale::ALL {
+        let mail = templates
+            .render(
+                Template::EmailChanged,
+                locale,
+                &ada("Ada"),
+                &vars(Template::EmailChanged),
+            )
+            .unwrap();
+        assert!(mail.text.contains("b\u{2026}@example.org"), "{}", mail.text);
+        assert!(mail.html.contains("b\u{2026}@example.org"), "{}", mail.html);
+        assert!(mail.text.contains("2026-11-27T08:00:00Z"));
+        for part in [&mail.text, &mail.html] {
+            assert!(!part.contains("http"), "{locale}: {part}");
+            assert!(!part.contains("<a "), "{locale}: {part}");
+        }
+    }
 }

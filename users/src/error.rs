@@ -47,9 +47,15 @@ pub enum ApiError {
     /// 401 from `POST /authenticate`: unknown login or wrong password, told apart nowhere.
     #[error("the login or the password is wrong")]
     InvalidCredentials,
-    /// 400 from `POST /password-resets/{token}`.
-    #[error("this reset token is unknown, expired or already used")]
+    /// 400 from `POST /password-resets/{token}` and `POST /email-verifications/{token}`.
+    #[error("this link's token is unknown, expired or already used")]
     InvalidToken,
+    /// 403 from `POST /authenticate` with the right password, when
+    /// `users.require_verified_email` holds and the account's address is not proved.
+    #[error(
+        "this account's address is not proved yet; follow the link mailed to it, or ask for a new one at POST /email-verifications"
+    )]
+    EmailNotVerified,
     /// 429 with `Retry-After`: a rate limit of `users.limits` refuses the request for now.
     #[error("too many requests; try again later")]
     TooManyRequests {
@@ -113,6 +119,7 @@ impl ApiError {
             ApiError::Taken(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),
+            ApiError::EmailNotVerified => (StatusCode::FORBIDDEN, "email_not_verified"),
             ApiError::TooManyRequests { .. } => {
                 (StatusCode::TOO_MANY_REQUESTS, "too_many_requests")
             }

@@ -6,6 +6,7 @@
 //! - `outbox`: the outbox rows and the relay that publishes them through a
 //!   [`transport::Transport`];
 //! - `hashing`, `session`, `auth`: Argon2id, session tokens, who may do what;
+//! - `tokens`: the single-use tokens of mailed links (password resets, address proofs);
 //! - `limits`: the rate limits of the open routes, and who the client is;
 //! - `entities`, `migration`, `database`: the schema, identical on SQLite and PostgreSQL;
 //! - `body_reader`: reads a JSON body field by field and reports every bad field at once;
@@ -29,6 +30,7 @@ mod routes;
 mod session;
 mod startup;
 mod state;
+mod tokens;
 mod user_reader;
 mod user_request;
 mod user_response;

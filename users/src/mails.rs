@@ -29,9 +29,70 @@ fn build(user: &user::Model, template: Template, vars: Value) -> anyhow::Result<
         .with_context(|| format!("building a {template} mail request failed"))
 }
 
-/// `welcome {login}`.
-pub(crate) fn welcome(user: &user::Model) -> anyhow::Result<MailRequest> {
-    build(user, Template::Welcome, json!({ "login": user.login }))
+fn rfc3339(time: DateTime<Utc>) -> String {
+    time.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+/// A link that proves the user's address, and when it stops working.
+pub(crate) struct VerifyLink<'a> {
+    pub url: &'a str,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `welcome {login}`, with `verify_url` and `expires_at` when `link` proves the address.
+pub(crate) fn welcome(
+    user: &user::Model,
+    link: Option<VerifyLink<'_>>,
+) -> anyhow::Result<MailRequest> {
+    let vars = match link {
+        Some(link) => json!({
+            "login": user.login,
+            "verify_url": link.url,
+            "expires_at": rfc3339(link.expires_at),
+        }),
+        None => json!({ "login": user.login }),
+    };
+    build(user, Template::Welcome, vars)
+}
+
+/// `email_verification {verify_url, expires_at}`, to the user's (new) address.
+pub(crate) fn email_verification(
+    user: &user::Model,
+    link: VerifyLink<'_>,
+) -> anyhow::Result<MailRequest> {
+    build(
+        user,
+        Template::EmailVerification,
+        json!({ "verify_url": link.url, "expires_at": rfc3339(link.expires_at) }),
+    )
+}
+
+/// `email_changed {new_email, changed_at}`: the user's new address masked, and no link. The
+/// caller sends it to the address the account had.
+pub(crate) fn email_changed(
+    user: &user::Model,
+    changed_at: DateTime<Utc>,
+) -> anyhow::Result<MailRequest> {
+    build(
+        user,
+        Template::EmailChanged,
+        json!({
+            "new_email": domain::mask_email(&user.email),
+            "changed_at": rfc3339(changed_at),
+        }),
+    )
+}
+
+/// `password_changed {changed_at}`.
+pub(crate) fn password_changed(
+    user: &user::Model,
+    changed_at: DateTime<Utc>,
+) -> anyhow::Result<MailRequest> {
+    build(
+        user,
+        Template::PasswordChanged,
+        json!({ "changed_at": rfc3339(changed_at) }),
+    )
 }
 
 /// `account_updated {changed}`: field names only, never values.
@@ -63,7 +124,7 @@ pub(crate) fn password_reset(
         Template::PasswordReset,
         json!({
             "reset_url": reset_url,
-            "expires_at": expires_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+            "expires_at": rfc3339(expires_at),
         }),
     )
 }

@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTables),
             Box::new(AddOutboxTraceparent),
             Box::new(AddEmailKey),
+            Box::new(AddEmailVerification),
         ]
     }
 }
@@ -314,6 +315,81 @@ impl MigrationTrait for AddEmailKey {
                 Table::alter()
                     .table("users")
                     .drop_column("email_key")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// Proved addresses: when the owner proved the current address (null: not proved; accounts
+/// made before this migration start unproved), and the tokens of the links that prove one.
+struct AddEmailVerification;
+
+impl MigrationName for AddEmailVerification {
+    fn name(&self) -> &str {
+        "m0004_add_email_verification"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddEmailVerification {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .add_column(timestamp_with_time_zone_null("email_verified_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table("email_verifications")
+                    .if_not_exists()
+                    .col(string("token_hash").primary_key())
+                    .col(uuid("user_id"))
+                    .col(string("email"))
+                    .col(big_integer("created_at_ms"))
+                    .col(big_integer("expires_at_ms"))
+                    .col(big_integer_null("used_at_ms"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("email_verifications_user_fk")
+                            .from("email_verifications", "user_id")
+                            .to("users", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // A change of address deletes the user's pending tokens by user.
+        manager
+            .create_index(
+                Index::create()
+                    .name("email_verifications_user_idx")
+                    .table("email_verifications")
+                    .col("user_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table("email_verifications")
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .alter_table(
+                Table::alter()
+                    .table("users")
+                    .drop_column("email_verified_at")
                     .to_owned(),
             )
             .await

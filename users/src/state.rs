@@ -24,6 +24,12 @@ pub(crate) struct AppState {
     pub admin_token: Secret,
     /// `users.reset_url`, with `{token}` to replace.
     pub reset_url: Arc<str>,
+    /// `users.verify_url`, with `{token}` to replace.
+    pub verify_url: Arc<str>,
+    /// `users.verification_ttl_hours`: how long a verification link works.
+    pub verification_ttl: chrono::Duration,
+    /// `users.require_verified_email`: an unproved address cannot authenticate.
+    pub require_verified_email: bool,
     pub metrics: Arc<Metrics>,
     pub limits: Arc<RateLimits>,
     /// `users.trusted_proxies`: peers whose `X-Forwarded-For` names the client.

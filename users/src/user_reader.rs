@@ -10,7 +10,8 @@ use uuid::Uuid;
 
 /// The one statement of this reader, with the columns in the order [`decode`] reads them.
 const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, last_name, \
-     company, functions, locale, created_at, updated_at, email_key FROM users WHERE id = ?1";
+     company, functions, locale, created_at, updated_at, email_key, email_verified_at \
+     FROM users WHERE id = ?1";
 
 /// Connections kept idle between reads; one per async worker is enough, as a read never waits.
 const KEEP_IDLE: usize = 4;
@@ -126,6 +127,10 @@ fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
         created_at: time(row, 9)?,
         updated_at: time(row, 10)?,
         email_key: row.get(11)?,
+        email_verified_at: match row.get::<_, Option<String>>(12)? {
+            Some(_) => Some(time(row, 12)?),
+            None => None,
+        },
     })
 }
 
@@ -170,6 +175,7 @@ mod tests {
             locale: "en".into(),
             created_at: user::now(),
             updated_at: user::now() + chrono::Duration::microseconds(1),
+            email_verified_at: None,
         }
     }
 
@@ -188,8 +194,11 @@ mod tests {
         let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
         let db = connect_and_migrate(&url).await.expect("database");
         let reader = UserReader::for_database(&url).expect("a file database has a reader");
-        for company in [None, Some("ACME")] {
-            let written = user(company);
+        for (company, verified) in [(None, false), (Some("ACME"), true)] {
+            let mut written = user(company);
+            if verified {
+                written.email_verified_at = Some(user::now());
+            }
             insert(&db, &written).await;
             assert_eq!(reader.find(written.id).expect("read"), Some(written));
         }

@@ -20,6 +20,10 @@ pub(crate) struct UserResponse {
     pub locale: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// True once the owner has proved `email` through a mailed link.
+    pub email_verified: bool,
+    /// When `email` was proved; null while it is not.
+    pub email_verified_at: Option<DateTime<Utc>>,
 }
 
 impl From<user::Model> for UserResponse {
@@ -35,6 +39,8 @@ impl From<user::Model> for UserResponse {
             locale: u.locale,
             created_at: u.created_at,
             updated_at: u.updated_at,
+            email_verified: u.email_verified_at.is_some(),
+            email_verified_at: u.email_verified_at,
         }
     }
 }

@@ -104,6 +104,31 @@ fn each_bad_value_names_its_key() {
             "users.reset_url",
         ),
         ("users: {database: 'mysql://x'}", &[], "users.database"),
+        (
+            "users: {verify_url: 'ftp://x/{token}'}",
+            &[],
+            "users.verify_url",
+        ),
+        (
+            "users: {verify_url: 'http://x/verify'}",
+            &[],
+            "users.verify_url",
+        ),
+        (
+            "users: {verification_ttl_hours: 0}",
+            &[],
+            "users.verification_ttl_hours",
+        ),
+        (
+            "users: {verification_ttl_hours: 4000000000}",
+            &[],
+            "users.verification_ttl_hours",
+        ),
+        (
+            "",
+            &[("FACTEUR_USERS__REQUIRE_VERIFIED_EMAIL", "sometimes")],
+            "users.require_verified_email",
+        ),
         ("mailer: {from: 'nobody'}", &[], "mailer.from"),
         ("mailer: {max_attempts: 0}", &[], "mailer.max_attempts"),
         ("mailer: {max_attempts: -1}", &[], "mailer.max_attempts"),
@@ -241,6 +266,14 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert!(config.users.trusted_proxies.is_empty());
     assert_eq!(config.users.limits, UsersLimits::default());
     assert_eq!(config.users.limits.login_failures_per_login, 10);
+    assert_eq!(config.users.limits.verification_mails_per_address, 3);
+    assert_eq!(config.users.limits.verifications_per_client, 20);
+    assert_eq!(
+        config.users.verify_url,
+        "http://127.0.0.1:3000/email-verifications/{token}"
+    );
+    assert_eq!(config.users.verification_ttl_hours, 48);
+    assert!(!config.users.require_verified_email);
     assert_eq!(config.mailer.max_connections, 1024);
     assert_eq!(config.mailer.max_sockets, 10_000);
     assert_eq!(config.mailer.max_live_sockets, 2_000);
@@ -248,12 +281,19 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert!(config.mailer.live_token.is_none());
     let set = load(
         "mailer: {allowed_origins: ['https://ops.example.com', 'http://127.0.0.1:9000']}\nusers: {trusted_proxies: ['10.0.0.1', '::1']}",
-        &[("FACTEUR_USERS__LIMITS__CREATES_PER_CLIENT", "0"), ("FACTEUR_MAILER__LIVE_TOKEN", "0123")],
+        &[
+            ("FACTEUR_USERS__LIMITS__CREATES_PER_CLIENT", "0"),
+            ("FACTEUR_MAILER__LIVE_TOKEN", "0123"),
+            ("FACTEUR_USERS__REQUIRE_VERIFIED_EMAIL", "true"),
+            ("FACTEUR_USERS__LIMITS__VERIFICATIONS_PER_CLIENT", "0"),
+        ],
     )
     .unwrap();
     assert_eq!(set.mailer.allowed_origins.len(), 2);
     assert_eq!(set.users.trusted_proxies.len(), 2);
     assert_eq!(set.users.limits.creates_per_client, 0);
+    assert_eq!(set.users.limits.verifications_per_client, 0);
+    assert!(set.users.require_verified_email);
     assert_eq!(set.mailer.live_token.unwrap().expose(), "0123");
     for bad in [
         "ops.example.com",

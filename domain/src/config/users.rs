@@ -27,6 +27,17 @@ pub struct UsersConfig {
     /// `http://127.0.0.1:3000/password-resets/{token}`).
     #[serde(deserialize_with = "string_or_scalar")]
     pub reset_url: String,
+    /// `users.verify_url`: the link put in welcome and email-verification mails, `http://` or
+    /// `https://`, in which `{token}` is replaced by the verification token (default
+    /// `http://127.0.0.1:3000/email-verifications/{token}`).
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub verify_url: String,
+    /// `users.verification_ttl_hours`: how long a verification link works, from 1 to 8784
+    /// (a year; default 48).
+    pub verification_ttl_hours: u32,
+    /// `users.require_verified_email`: when true, an account whose address is not proved
+    /// cannot authenticate (403 `email_not_verified`; default false).
+    pub require_verified_email: bool,
     /// `users.max_pending_hashes`: password hashes that may wait for a hashing thread, at
     /// least 1 (default 64); one more is answered 503 `unavailable` at once.
     pub max_pending_hashes: usize,
@@ -48,6 +59,9 @@ impl Default for UsersConfig {
             admin_token: Secret::new("change-me-too"),
             session_secret: Secret::new("change-me-three"),
             reset_url: "http://127.0.0.1:3000/password-resets/{token}".into(),
+            verify_url: "http://127.0.0.1:3000/email-verifications/{token}".into(),
+            verification_ttl_hours: 48,
+            require_verified_email: false,
             max_pending_hashes: 64,
             max_connections: 1024,
             trusted_proxies: Vec::new(),
@@ -75,6 +89,13 @@ pub struct UsersLimits {
     /// `users.limits.creates_per_client`: `POST /users` per client address per minute
     /// (default 20); then 429.
     pub creates_per_client: u32,
+    /// `users.limits.verification_mails_per_address`: verification mails sent on request
+    /// (`POST /email-verifications`) per email address per hour (default 3); past that the
+    /// answer stays 202 and no mail is sent.
+    pub verification_mails_per_address: u32,
+    /// `users.limits.verifications_per_client`: `POST /email-verifications` per client
+    /// address per minute (default 20); then 429.
+    pub verifications_per_client: u32,
 }
 
 impl Default for UsersLimits {
@@ -85,6 +106,8 @@ impl Default for UsersLimits {
             reset_mails_per_address: 3,
             resets_per_client: 20,
             creates_per_client: 20,
+            verification_mails_per_address: 3,
+            verifications_per_client: 20,
         }
     }
 }

@@ -76,17 +76,12 @@ impl Config {
         database_url("users.database", &self.users.database)?;
         non_empty("users.admin_token", &self.users.admin_token)?;
         non_empty("users.session_secret", &self.users.session_secret)?;
-        let reset = &self.users.reset_url;
-        if !reset.contains("{token}") {
+        link_with_token("users.reset_url", &self.users.reset_url)?;
+        link_with_token("users.verify_url", &self.users.verify_url)?;
+        if !(1..=MAX_VERIFICATION_TTL_HOURS).contains(&self.users.verification_ttl_hours) {
             return Err(ConfigError::new(
-                "users.reset_url",
-                format!("{reset:?} must contain {{token}}"),
-            ));
-        }
-        if !(reset.starts_with("http://") || reset.starts_with("https://")) {
-            return Err(ConfigError::new(
-                "users.reset_url",
-                format!("{reset:?} must start with http:// or https://"),
+                "users.verification_ttl_hours",
+                format!("must be from 1 to {MAX_VERIFICATION_TTL_HOURS} (a year)"),
             ));
         }
         at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
@@ -168,6 +163,26 @@ fn check_redis_url(key: &str, value: &str) -> Result<(), ConfigError> {
                 "must start with redis:// or rediss:// and name a host, not {:?}",
                 url.scheme()
             ),
+        ));
+    }
+    Ok(())
+}
+
+/// The longest a verification link may work: a year.
+const MAX_VERIFICATION_TTL_HOURS: u32 = 24 * 366;
+
+/// A link put in mails: `http://` or `https://`, with `{token}` to replace.
+fn link_with_token(key: &str, url: &str) -> Result<(), ConfigError> {
+    if !url.contains("{token}") {
+        return Err(ConfigError::new(
+            key,
+            format!("{url:?} must contain {{token}}"),
+        ));
+    }
+    if !(url.starts_with("http://") || url.starts_with("https://")) {
+        return Err(ConfigError::new(
+            key,
+            format!("{url:?} must start with http:// or https://"),
         ));
     }
     Ok(())

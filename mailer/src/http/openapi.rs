@@ -26,7 +26,8 @@ pub struct RecipientDoc {
 pub struct MailRequestDoc {
     /// A UUID chosen by the sender; the idempotency key.
     id: String,
-    /// `welcome`, `account_updated`, `account_deleted` or `password_reset`.
+    /// `welcome`, `account_updated`, `account_deleted`, `password_reset`,
+    /// `email_verification`, `email_changed` or `password_changed`.
     template: String,
     /// `fr` or `en`.
     locale: String,

@@ -61,6 +61,10 @@ pub struct VarEntry {
     pub description: String,
     /// The value previews use.
     pub sample: Value,
+    /// True when a mail request may leave the variable out (the template then leaves out
+    /// what uses it); previews and sample renders still show it.
+    #[serde(default)]
+    pub optional: bool,
 }
 
 /// Every disagreement between the catalog and the templates, one sentence each.
@@ -95,7 +99,7 @@ impl TemplateEntry {
         let template = self.name.as_str();
         let mut bad = BTreeMap::new();
         for var in &self.vars {
-            if !vars.contains_key(&var.name) {
+            if !var.optional && !vars.contains_key(&var.name) {
                 bad.insert(
                     format!("vars.{}", var.name),
                     format!("is required by the {template} template"),
@@ -237,7 +241,7 @@ fn check_entry(entry: &TemplateEntry, env: &Environment<'_>, defects: &mut Vec<S
             "{template}: the sample vars are refused by the mail request check: {invalid}"
         ));
     }
-    for var in &entry.vars {
+    for var in entry.vars.iter().filter(|v| !v.optional) {
         let mut without = samples.clone();
         without.remove(&var.name);
         if template.check_vars(&without).is_ok() {
@@ -246,6 +250,15 @@ fn check_entry(entry: &TemplateEntry, env: &Environment<'_>, defects: &mut Vec<S
                 var.name
             ));
         }
+    }
+    let mut required_only = samples.clone();
+    required_only.retain(|name, _| entry.vars.iter().any(|v| &v.name == name && !v.optional));
+    if required_only.len() < samples.len()
+        && let Err(invalid) = template.check_vars(&required_only)
+    {
+        defects.push(format!(
+            "{template}: the mail request check requires a variable the catalog marks optional: {invalid}"
+        ));
     }
 }
 
@@ -336,6 +349,34 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(defects.contains("vars.changed"), "{defects}");
+    }
+
+    #[test]
+    fn an_optional_variable_the_mail_request_check_requires_is_a_defect() {
+        let defects = check_edited(|json| {
+            entry_of(json, "password_reset")["vars"][0]["optional"] = json!(true);
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(defects.contains("marks optional"), "{defects}");
+    }
+
+    #[test]
+    fn optional_variables_may_be_left_out_but_not_misspelt() {
+        let templates = Templates::new();
+        let entry = templates.entry(Template::Welcome);
+        assert!(
+            entry
+                .check_vars(json!({"login": "ada"}).as_object().unwrap())
+                .is_ok()
+        );
+        assert!(entry.check_vars(&entry.samples()).is_ok());
+        let half = json!({"login": "ada", "verify_url": "https://x/v"});
+        let bad = entry.check_vars(half.as_object().unwrap()).unwrap_err();
+        assert!(bad.contains_key("vars.expires_at"), "{bad:?}");
+        let misspelt = json!({"login": "ada", "verify_link": "https://x/v"});
+        let bad = entry.check_vars(misspelt.as_object().unwrap()).unwrap_err();
+        assert!(bad.contains_key("vars.verify_link"), "{bad:?}");
     }
 
     #[test]

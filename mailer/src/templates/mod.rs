@@ -101,6 +101,12 @@ impl Templates {
             "account_deleted.fr",
             "password_reset.en",
             "password_reset.fr",
+            "email_verification.en",
+            "email_verification.fr",
+            "email_changed.en",
+            "email_changed.fr",
+            "password_changed.en",
+            "password_changed.fr",
         );
         let catalog = Catalog::parse(CATALOG)
             .and_then(|catalog| catalog.check(&env).map(|()| catalog))
@@ -122,7 +128,8 @@ impl Templates {
 
     /// Renders `template` in `locale` for the catalog's sample recipient, with `vars`, or with
     /// the catalog's sample values when `vars` is `None`. Given `vars` must hold exactly the
-    /// template's variables, each of the type a mail request needs.
+    /// template's variables (optional ones may be left out), each of the type a mail request
+    /// needs.
     pub fn render_sample(
         &self,
         template: Template,

@@ -254,6 +254,13 @@ pub fn mail_request(template: &str, locale: &str) -> Value {
         "password_reset" => {
             json!({"reset_url": "http://127.0.0.1:3000/password-resets/abc", "expires_at": "2026-11-27T09:00:00Z"})
         }
+        "email_verification" => {
+            json!({"verify_url": "http://127.0.0.1:3000/email-verifications/abc", "expires_at": "2026-11-29T08:00:00Z"})
+        }
+        "email_changed" => {
+            json!({"new_email": "b\u{2026}@example.org", "changed_at": "2026-11-27T08:00:00Z"})
+        }
+        "password_changed" => json!({"changed_at": "2026-11-27T08:00:00Z"}),
         _ => json!({}),
     };
     json!({

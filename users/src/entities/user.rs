@@ -32,6 +32,9 @@ pub struct Model {
     pub created_at: DateTimeUtc,
     /// When the account last changed.
     pub updated_at: DateTimeUtc,
+    /// When the owner proved the current address (a mailed link); `None` until then, and
+    /// again after the address changes.
+    pub email_verified_at: Option<DateTimeUtc>,
 }
 
 /// The current time at the precision both databases keep (PostgreSQL stores microseconds),

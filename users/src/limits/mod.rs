@@ -6,6 +6,8 @@
 //!   spends one cell of each ([`RateLimits::record_login_failure`]).
 //! - `POST /password-resets`: requests per client (429), and reset mails per address (past
 //!   that, the same 202 and no mail).
+//! - `POST /email-verifications`: requests per client (429), and verification mails per
+//!   address (past that, the same 202 and no mail).
 //! - `POST /users`: requests per client.
 //!
 //! A limit of N per window lets N through at once, then one more every window ÷ N. A limit of
@@ -90,6 +92,8 @@ pub(crate) struct RateLimits {
     reset_mails_per_address: Limiter<String>,
     resets_per_client: Limiter<IpAddr>,
     creates_per_client: Limiter<IpAddr>,
+    verification_mails_per_address: Limiter<String>,
+    verifications_per_client: Limiter<IpAddr>,
     metrics: Arc<Metrics>,
 }
 
@@ -117,6 +121,16 @@ impl RateLimits {
             creates_per_client: Limiter::new(
                 "creates_per_client",
                 limits.creates_per_client,
+                MINUTE,
+            ),
+            verification_mails_per_address: Limiter::new(
+                "verification_mails_per_address",
+                limits.verification_mails_per_address,
+                60 * MINUTE,
+            ),
+            verifications_per_client: Limiter::new(
+                "verifications_per_client",
+                limits.verifications_per_client,
                 MINUTE,
             ),
             metrics,
@@ -164,33 +178,46 @@ impl RateLimits {
         let _ = self.failures_per_login.take(login_key(login));
     }
 
-    /// 429 when `client` has sent too many `POST /password-resets`.
-    pub fn admit_reset(&self, client: ClientAddr) -> Result<(), ApiError> {
-        self.refuse(
-            &self.resets_per_client,
-            self.resets_per_client.take(client.key()),
-        )
+    /// 429 when `client` has used up `limiter`; else spends one of its cells.
+    fn admit(&self, limiter: &Limiter<IpAddr>, client: ClientAddr) -> Result<(), ApiError> {
+        self.refuse(limiter, limiter.take(client.key()))
     }
 
     /// False when the address of canonical key `email_key` (`domain::Email::canonical`) has
-    /// had its reset mails for the hour: then none is sent.
-    pub fn allow_reset_mail(&self, email_key: &str) -> bool {
-        let allowed = self
-            .reset_mails_per_address
-            .take(email_key.to_owned())
-            .is_ok();
+    /// had its mails of `limiter` for the window: then none is sent.
+    fn allow_mail(&self, limiter: &Limiter<String>, email_key: &str) -> bool {
+        let allowed = limiter.take(email_key.to_owned()).is_ok();
         if !allowed {
-            self.refused(&self.reset_mails_per_address);
+            self.refused(limiter);
         }
         allowed
     }
 
+    /// 429 when `client` has sent too many `POST /password-resets`.
+    pub fn admit_reset(&self, client: ClientAddr) -> Result<(), ApiError> {
+        self.admit(&self.resets_per_client, client)
+    }
+
+    /// False when the address of canonical key `email_key` has had its reset mails for the
+    /// hour: then none is sent.
+    pub fn allow_reset_mail(&self, email_key: &str) -> bool {
+        self.allow_mail(&self.reset_mails_per_address, email_key)
+    }
+
+    /// 429 when `client` has sent too many `POST /email-verifications`.
+    pub fn admit_verification(&self, client: ClientAddr) -> Result<(), ApiError> {
+        self.admit(&self.verifications_per_client, client)
+    }
+
+    /// False when the address of canonical key `email_key` has had its verification mails
+    /// for the hour: then none is sent.
+    pub fn allow_verification_mail(&self, email_key: &str) -> bool {
+        self.allow_mail(&self.verification_mails_per_address, email_key)
+    }
+
     /// 429 when `client` has sent too many `POST /users`.
     pub fn admit_create(&self, client: ClientAddr) -> Result<(), ApiError> {
-        self.refuse(
-            &self.creates_per_client,
-            self.creates_per_client.take(client.key()),
-        )
+        self.admit(&self.creates_per_client, client)
     }
 }
 

@@ -3,6 +3,9 @@
 //! An unknown login is checked against a dummy hash with the same parameters, so it costs
 //! one Argon2id verification like a wrong password, and both get the same 401.
 //!
+//! With `users.require_verified_email`, the right password of an account whose address is
+//! not proved gets 403 `email_not_verified` (not a failure: the password was right).
+//!
 //! Failures are limited per login and per client: once either has used its failures, every
 //! attempt is a 429 (the right password too), decided before any hash is computed.
 
@@ -34,6 +37,7 @@ pub(crate) struct SessionBody {
 #[utoipa::path(post, path = "/authenticate", tag = "sessions",
     request_body(content = serde_json::Value, description = "{login, password}"),
     responses((status = 200, body = SessionBody), (status = 400), (status = 401),
+        (status = 403, description = "email_not_verified: the password is right, but users.require_verified_email holds and the address is not proved"),
         (status = 429, description = "too many failures for this login or client; see Retry-After"),
         (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn authenticate(
@@ -57,6 +61,10 @@ pub(crate) async fn authenticate(
     let matches = state.hasher.verify(password, stored).await?;
     match found {
         Some(user) if matches => {
+            if state.require_verified_email && user.email_verified_at.is_none() {
+                tracing::info!(user_id = %user.id, "session refused: the address is not proved");
+                return Err(ApiError::EmailNotVerified);
+            }
             let (token, expires_at) =
                 state
                     .sessions

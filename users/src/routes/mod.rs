@@ -5,7 +5,9 @@
 //! 64 KiB body limit.
 
 mod authenticate;
+mod email_verifications;
 mod health;
+mod html_page;
 mod openapi;
 mod password_resets;
 mod reset_page;
@@ -57,6 +59,15 @@ pub(crate) fn router(state: AppState) -> Router {
         .route(
             "/password-resets/{token}",
             get(reset_page::show_reset_page).post(password_resets::complete_password_reset),
+        )
+        .route(
+            "/email-verifications",
+            post(email_verifications::request_email_verification),
+        )
+        .route(
+            "/email-verifications/{token}",
+            get(email_verifications::show_verification_page)
+                .post(email_verifications::complete_email_verification),
         )
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))

@@ -7,7 +7,7 @@ use utoipa::{Modify, OpenApi};
 /// The users REST API.
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Facteur users", description = "User accounts, sessions and password resets. Every change asks for a mail through the transactional outbox."),
+    info(title = "Facteur users", description = "User accounts, sessions, password resets and proved addresses. Every change asks for a mail through the transactional outbox."),
     paths(
         super::users::create_user,
         super::users::list_users,
@@ -18,6 +18,9 @@ use utoipa::{Modify, OpenApi};
         super::password_resets::request_password_reset,
         super::password_resets::complete_password_reset,
         super::reset_page::show_reset_page,
+        super::email_verifications::request_email_verification,
+        super::email_verifications::show_verification_page,
+        super::email_verifications::complete_email_verification,
         super::health::health,
         super::health::metrics,
     ),

@@ -1,9 +1,10 @@
 //! `POST /password-resets` (mail a single-use link) and `POST /password-resets/{token}`
 //! (set a new password with it, from a JSON client or from the form of `reset_page`).
 //!
-//! Tokens are 32 random bytes; only their SHA-256 is stored, so a copy of the database
+//! Tokens are those of `tokens`: only their SHA-256 is stored, so a copy of the database
 //! cannot reset anyone's password. A token works once and for one hour. The mail that
-//! carries a token leaves the outbox with its payload cleared once published.
+//! carries a token leaves the outbox with its payload cleared once published. A reset done
+//! through the mailed link also proves the address it was mailed to.
 
 use crate::body_reader::BodyReader;
 use crate::entities::{password_reset, user};
@@ -13,32 +14,20 @@ use crate::limits::ClientAddr;
 use crate::mails;
 use crate::outbox::{self, now_ms};
 use crate::state::AppState;
+use crate::tokens::{LinkToken, token_hash, usable, wait_out_answer_floor};
 use crate::write_txn::begin_write;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::Utc;
 use domain::{Email, Password};
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
-use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
 /// How long a reset token works.
 const RESET_LIFETIME: Duration = Duration::from_secs(3600);
-/// `POST /password-resets` never answers sooner than this, whether the address is known
-/// (a lookup, a transaction) or not (a lookup), so its timing tells nothing.
-const ANSWER_FLOOR: Duration = Duration::from_millis(200);
-
-pub(super) fn token_hash(token: &str) -> String {
-    Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
 
 /// `POST /password-resets`: 202 whether or not the address belongs to a user.
 #[utoipa::path(post, path = "/password-resets", tag = "password resets",
@@ -61,15 +50,7 @@ pub(crate) async fn request_password_reset(
         return Err(ApiError::field("email", "is required"));
     };
     let result = issue_reset(&state, &email).await;
-    // Wait out the floor even after an error, so that failures do not stand out either.
-    if let Some(rest) = ANSWER_FLOOR.checked_sub(started.elapsed()) {
-        tokio::time::sleep(rest).await;
-    } else {
-        tracing::warn!(
-            elapsed_ms = started.elapsed().as_millis() as u64,
-            "a password reset request took longer than its answer floor"
-        );
-    }
+    wait_out_answer_floor(started, "/password-resets").await;
     result?;
     Ok(StatusCode::ACCEPTED)
 }
@@ -86,16 +67,13 @@ async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
         tracing::info!(user_id = %found.id, "password reset not mailed: the address had its reset mails for the hour");
         return Ok(());
     }
-    let mut raw = [0u8; 32];
-    rand::fill(&mut raw);
-    let token = URL_SAFE_NO_PAD.encode(raw);
+    let token = LinkToken::new();
     let now = Utc::now();
     let expires_at = now + RESET_LIFETIME;
-    let url = state.reset_url.replace("{token}", &token);
-    let mail = mails::password_reset(&found, &url, expires_at)?;
+    let mail = mails::password_reset(&found, &token.link(&state.reset_url), expires_at)?;
     let txn = begin_write(&state.db).await?;
     password_reset::Entity::insert(password_reset::ActiveModel {
-        token_hash: Set(token_hash(&token)),
+        token_hash: Set(token.hash),
         user_id: Set(found.id),
         created_at_ms: Set(now.timestamp_millis()),
         expires_at_ms: Set(expires_at.timestamp_millis()),
@@ -151,7 +129,8 @@ pub(crate) async fn complete_password_reset(
     }
 }
 
-/// Sets `password` for the user of the reset `token`, and uses the token up.
+/// Sets `password` for the user of the reset `token`, uses the token up, and marks the
+/// address proved: the link reached it. Mails `password_changed`.
 pub(super) async fn reset_password(
     state: &AppState,
     token: &str,
@@ -159,7 +138,7 @@ pub(super) async fn reset_password(
 ) -> Result<(), ApiError> {
     let hash = token_hash(token);
     let now = now_ms();
-    let unused_and_valid = || usable(&hash, now);
+    let unused_and_valid = || usable_reset(&hash, now);
     // A cheap check first, so an invalid token costs no hashing.
     let reset = password_reset::Entity::find()
         .filter(unused_and_valid())
@@ -183,13 +162,22 @@ pub(super) async fn reset_password(
         txn.rollback().await?;
         return Err(ApiError::InvalidToken);
     };
+    let changed_at = user::now();
     user::Entity::update_many()
         .col_expr(user::Column::PasswordHash, Expr::value(new_hash))
-        .col_expr(user::Column::UpdatedAt, Expr::value(user::now()))
+        .col_expr(user::Column::UpdatedAt, Expr::value(changed_at))
         .filter(user::Column::Id.eq(found.id))
         .exec(&txn)
         .await?;
-    let mail = mails::account_updated(&found, &["password"])?;
+    // A change of address deletes the resets sent before it (`user_changes`), so the link
+    // reached the address the account has now.
+    user::Entity::update_many()
+        .col_expr(user::Column::EmailVerifiedAt, Expr::value(changed_at))
+        .filter(user::Column::Id.eq(found.id))
+        .filter(user::Column::EmailVerifiedAt.is_null())
+        .exec(&txn)
+        .await?;
+    let mail = mails::password_changed(&found, changed_at)?;
     outbox::enqueue(&txn, &mail).await?;
     txn.commit().await?;
     state.outbox_wakeup.notify_one();
@@ -201,16 +189,21 @@ pub(super) async fn reset_password(
 /// form).
 pub(super) async fn token_is_usable(state: &AppState, token: &str) -> Result<bool, ApiError> {
     let found = password_reset::Entity::find()
-        .filter(usable(&token_hash(token), now_ms()))
+        .filter(usable_reset(&token_hash(token), now_ms()))
         .one(&state.db)
         .await?;
     Ok(found.is_some())
 }
 
 /// The reset with this token hash, if it is unused and unexpired at `now` (ms).
-fn usable(hash: &str, now: i64) -> Condition {
-    Condition::all()
-        .add(password_reset::Column::TokenHash.eq(hash))
-        .add(password_reset::Column::UsedAtMs.is_null())
-        .add(password_reset::Column::ExpiresAtMs.gt(now))
+fn usable_reset(hash: &str, now: i64) -> Condition {
+    usable(
+        [
+            password_reset::Column::TokenHash,
+            password_reset::Column::UsedAtMs,
+            password_reset::Column::ExpiresAtMs,
+        ],
+        hash,
+        now,
+    )
 }

@@ -1,30 +1,19 @@
 //! `GET /password-resets/{token}`: the page the reset mail links to, a plain HTML form that
 //! posts the new password back to the same URL (`POST /password-resets/{token}` as a form).
 //!
-//! The page is self-contained: inline CSS, no script, nothing loaded from elsewhere, and a
-//! Content-Security-Policy that says so. The token sits in the URL, so the page is never
-//! cached and sends no `Referer`. Nothing the client sent is written into the page.
+//! The page is one of `html_page`'s: self-contained, never cached, no `Referer`.
 
+use super::html_page::{self, FailureTexts, escape};
 use super::password_resets::{reset_password, token_is_usable};
 use crate::error::ApiError;
 use crate::extract::ApiPath;
 use crate::state::AppState;
 use axum::Form;
-use axum::body::Body;
 use axum::extract::{FromRequest, Request, State};
-use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS};
-use axum::http::{HeaderName, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::Response;
 use domain::Password;
 use serde::Deserialize;
-
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; \
-                   frame-ancestors 'none'; base-uri 'none'";
-
-const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:26rem;margin:4rem auto;\
-                     padding:0 1rem;color:#222}h1{font-size:1.4rem}label{display:block;\
-                     margin:.8rem 0 .2rem}input{width:100%;padding:.5rem;box-sizing:border-box}\
-                     button{margin-top:1rem;padding:.5rem 1.2rem}.error{color:#a00}";
 
 /// The form's fields.
 #[derive(Deserialize)]
@@ -84,29 +73,21 @@ pub(super) async fn submit_form(state: AppState, token: String, request: Request
     }
 }
 
-/// `error` as a page, with the status and headers (`Retry-After`) of its JSON answer.
+const TITLE: &str = "password reset";
+
+const FAILURE: FailureTexts = FailureTexts {
+    title: TITLE,
+    invalid_heading: "This link no longer works",
+    invalid_sentence: "It is unknown, expired or already used. Ask for a new reset link.",
+    other_heading: "The password could not be changed",
+};
+
 fn error_page(error: ApiError) -> Response {
-    let heading = match &error {
-        ApiError::InvalidToken => "This link no longer works",
-        _ => "The password could not be changed",
-    };
-    let sentence = match &error {
-        ApiError::InvalidToken => {
-            "It is unknown, expired or already used. Ask for a new reset link.".to_owned()
-        }
-        other => format!(
-            "{} ({})",
-            capitalised(&other.to_string()),
-            other.status_and_code().1
-        ),
-    };
-    // The JSON answer logs 5xx causes and sets Retry-After; only its body is replaced.
-    let (mut parts, _) = error.into_response().into_parts();
-    let body = format!("<h1>{heading}</h1><p>{}</p>", escape(&sentence));
-    let html = page(parts.status, &body);
-    let (html_parts, html_body) = html.into_parts();
-    parts.headers.extend(html_parts.headers);
-    Response::from_parts(parts, html_body)
+    html_page::error_page(error, &FAILURE)
+}
+
+fn page(status: StatusCode, body: &str) -> Response {
+    html_page::page(status, TITLE, body)
 }
 
 fn form(error: Option<&str>) -> String {
@@ -123,42 +104,4 @@ fn form(error: Option<&str>) -> String {
          <button type=\"submit\">Set the password</button>\
          </form>"
     )
-}
-
-fn page(status: StatusCode, body: &str) -> Response {
-    let html = format!(
-        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>Facteur — password reset</title><style>{STYLE}</style></head>\
-         <body>{body}</body></html>"
-    );
-    let mut response = (status, Body::from(html)).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        CONTENT_TYPE,
-        HeaderValue::from_static("text/html; charset=utf-8"),
-    );
-    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(
-        HeaderName::from_static("content-security-policy"),
-        HeaderValue::from_static(CSP),
-    );
-    response
-}
-
-fn capitalised(sentence: &str) -> String {
-    let mut chars = sentence.chars();
-    chars
-        .next()
-        .map(|first| first.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-fn escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
 }

@@ -1,6 +1,13 @@
-//! `PATCH /users/{id}` and `DELETE /users/{id}`: each change writes its mail request in the
+//! `PATCH /users/{id}` and `DELETE /users/{id}`: each change writes its mail requests in the
 //! same transaction. A new password ends the user's older session tokens (see `session`).
+//!
+//! A `PATCH` mails one notice per kind of change, each to the address the account had before
+//! it, so that the owner learns of a change they did not make: `email_changed` (the new
+//! address masked, no link), `password_changed`, and `account_updated` naming the other
+//! fields. A new address is stored unproved and gets an `email_verification` mail; the
+//! links mailed to the previous one (resets, verifications) stop working.
 
+use super::email_verifications::{Verification, forget_links_of};
 use crate::auth::Caller;
 use crate::entities::user;
 use crate::error::ApiError;
@@ -16,8 +23,8 @@ use axum::http::StatusCode;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use uuid::Uuid;
 
-/// `PATCH /users/{id}`: changes the fields sent; mails `account_updated` with the names of
-/// the fields whose value really changed, and nothing when none did.
+/// `PATCH /users/{id}`: changes the fields sent and mails what really changed (see the
+/// module), nothing when nothing did.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}"),
     security(("bearer" = [])),
@@ -67,6 +74,7 @@ pub(crate) async fn update_user(
     if let Some(email) = patch.email.filter(|e| e.as_str() != before.email) {
         row.email_key = Set(email.canonical().to_owned());
         row.email = Set(email.to_string());
+        row.email_verified_at = Set(None);
         changed.push("email");
     }
     if let Some(hash) = new_hash {
@@ -97,18 +105,42 @@ pub(crate) async fn update_user(
         txn.rollback().await?;
         return Ok(Json(before.into()));
     }
-    row.updated_at = Set(user::now());
+    let changed_at = user::now();
+    row.updated_at = Set(changed_at);
     let after = row.update(&txn).await.map_err(taken_or_internal)?;
-    // The notice goes to the address the account had before the change, so that the owner
-    // learns of a change of address they did not make.
-    let mut mail = mails::account_updated(&after, &changed)?;
-    if let Ok(previous) = domain::Email::parse(before.email.clone()) {
-        mail.to.email = previous;
+    let mut notices = Vec::new();
+    if changed.contains(&"email") {
+        forget_links_of(&txn, id).await?;
+        let verification = Verification::new(&state);
+        verification.insert(&txn, &after).await?;
+        outbox::enqueue(
+            &txn,
+            &mails::email_verification(&after, verification.link())?,
+        )
+        .await?;
+        notices.push(mails::email_changed(&after, changed_at)?);
     }
-    outbox::enqueue(&txn, &mail).await?;
+    if changed.contains(&"password") {
+        notices.push(mails::password_changed(&after, changed_at)?);
+    }
+    let others: Vec<&str> = changed
+        .iter()
+        .copied()
+        .filter(|field| !matches!(*field, "email" | "password"))
+        .collect();
+    if !others.is_empty() {
+        notices.push(mails::account_updated(&after, &others)?);
+    }
+    let previous = domain::Email::parse(before.email.clone()).ok();
+    for mut notice in notices {
+        if let Some(previous) = &previous {
+            notice.to.email = previous.clone();
+        }
+        outbox::enqueue(&txn, &notice).await?;
+    }
     txn.commit().await.map_err(taken_or_internal)?;
     state.outbox_wakeup.notify_one();
-    tracing::info!(user_id = %id, mail_id = %mail.id, changed = ?changed, "user updated");
+    tracing::info!(user_id = %id, changed = ?changed, "user updated");
     Ok(Json(after.into()))
 }
 

@@ -1,5 +1,6 @@
 //! `POST /users`, `GET /users` and `GET /users/{id}`.
 
+use super::email_verifications::Verification;
 use crate::auth::Caller;
 use crate::entities::user;
 use crate::error::ApiError;
@@ -23,7 +24,8 @@ use uuid::Uuid;
 /// The largest page size.
 const MAX_PER_PAGE: u64 = 100;
 
-/// `POST /users`: creates a user and, in the same transaction, its welcome mail request.
+/// `POST /users`: creates a user, its address not proved yet, and, in the same transaction,
+/// its welcome mail request, which carries the link that proves the address.
 #[utoipa::path(post, path = "/users", tag = "users",
     request_body(content = serde_json::Value, description = "{login, email, password, first_name, last_name, company?, functions?, locale?}"),
     responses((status = 201, body = UserResponse), (status = 400), (status = 409),
@@ -51,13 +53,16 @@ pub(crate) async fn create_user(
         locale: new.locale.as_str().to_owned(),
         created_at: now,
         updated_at: now,
+        email_verified_at: None,
     };
-    let mail = mails::welcome(&row)?;
+    let verification = Verification::new(&state);
+    let mail = mails::welcome(&row, Some(verification.link()))?;
     let txn = begin_write(&state.db).await?;
     user::Entity::insert(row.clone().into_active_model().reset_all())
         .exec_without_returning(&txn)
         .await
         .map_err(taken_or_internal)?;
+    verification.insert(&txn, &row).await?;
     outbox::enqueue(&txn, &mail).await?;
     txn.commit().await.map_err(taken_or_internal)?;
     state.outbox_wakeup.notify_one();

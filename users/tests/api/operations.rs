@@ -105,6 +105,8 @@ async fn the_openapi_document_and_the_docs_page_are_served_without_network(backe
         "/authenticate",
         "/password-resets",
         "/password-resets/{token}",
+        "/email-verifications",
+        "/email-verifications/{token}",
         "/health",
     ] {
         assert!(
@@ -112,6 +114,13 @@ async fn the_openapi_document_and_the_docs_page_are_served_without_network(backe
             "{path} missing from the OpenAPI document"
         );
     }
+    let verification = &openapi.json["paths"]["/email-verifications/{token}"];
+    assert!(verification["get"].is_object() && verification["post"].is_object());
+    let user = &openapi.json["components"]["schemas"]["UserResponse"]["properties"];
+    assert!(
+        user["email_verified"].is_object() && user["email_verified_at"].is_object(),
+        "{user}"
+    );
     docs.assert_status(200);
     assert!(docs.text.contains("swagger-ui"), "{}", docs.text);
     // Every asset is served by the service itself.

@@ -70,8 +70,8 @@ async fn a_reset_link_sets_the_password_once(backend: Backend) {
     .assert_status(401);
     let mails = app.transport.wait_for(3).await;
     let last = mails.last().expect("a mail");
-    assert_eq!(last.template.as_str(), "account_updated");
-    assert_eq!(last.vars["changed"], json!(["password"]));
+    assert_eq!(last.template.as_str(), "password_changed");
+    assert!(last.vars["changed_at"].is_string());
     app.post("/password-resets", &json!({"email": "not an address"}))
         .await
         .assert_error(400, "invalid_request");

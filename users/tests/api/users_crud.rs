@@ -237,7 +237,9 @@ async fn patching_a_user_mails_the_names_of_the_fields_that_really_changed(backe
     unchanged.assert_status(200);
     moved.assert_status(200);
     assert_eq!(moved.json["email"], "augusta@example.com");
-    let mails = app.transport.wait_for(3).await;
+    // The first PATCH: password_changed and account_updated; the third: email_changed,
+    // email_verification and account_updated.
+    let mails = app.transport.wait_for(6).await;
     app.relay_until_idle().await;
     let updates = app.transport.with_template("account_updated");
     assert_eq!(
@@ -247,19 +249,22 @@ async fn patching_a_user_mails_the_names_of_the_fields_that_really_changed(backe
     );
     // Rows of the outbox are published in no guaranteed order (two relay passes may lease
     // them side by side), so each mail is found by what it says.
-    let (first, second) = if updates[0].vars["changed"][0] == "email" {
+    let (first, second) = if updates[0].vars["changed"][0] == "locale" {
         (&updates[1], &updates[0])
     } else {
         (&updates[0], &updates[1])
     };
-    assert_eq!(
-        first.vars["changed"],
-        json!(["password", "first_name", "company"])
-    );
-    assert_eq!(second.vars["changed"], json!(["email", "locale"]));
-    // The notice of a new address goes to the old one, in the new language.
+    assert_eq!(first.vars["changed"], json!(["first_name", "company"]));
+    assert_eq!(second.vars["changed"], json!(["locale"]));
+    // The notices of a new address go to the old one, in the new language.
     assert_eq!(second.to.email.as_str(), "ada@example.com");
     assert_eq!(second.locale.as_str(), "fr");
+    let moved_notice = app.transport.with_template("email_changed");
+    assert_eq!(moved_notice.len(), 1);
+    assert_eq!(moved_notice[0].to.email.as_str(), "ada@example.com");
+    assert_eq!(moved_notice[0].locale.as_str(), "fr");
+    assert_eq!(app.transport.with_template("password_changed").len(), 1);
+    assert_eq!(app.transport.with_template("email_verification").len(), 1);
     let all = serde_json::to_string(&mails).expect("json");
     assert!(!all.contains("a-new-password"));
     // The new password works, the old one no longer does.

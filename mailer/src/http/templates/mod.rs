@@ -60,6 +60,8 @@ pub struct VarSummary {
     description: String,
     /// The value renders use when no `vars` are given, and previews always.
     sample: Value,
+    /// True when a mail request may leave it out.
+    optional: bool,
 }
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
@@ -97,6 +99,7 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
             name: v.name.clone(),
             description: v.description.clone(),
             sample: catalog.recipient_sample(&v.name),
+            optional: false,
         })
         .collect();
     let summaries = Template::ALL
@@ -114,6 +117,7 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
                         name: v.name.clone(),
                         description: v.description.clone(),
                         sample: v.sample.clone(),
+                        optional: v.optional,
                     })
                     .collect(),
                 recipient_vars: recipient_vars.clone(),
@@ -124,8 +128,8 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
 }
 
 /// Renders a template for the sample recipient, with `vars` or with the catalog's samples.
-/// `vars` must hold exactly the template's variables: a missing or an unknown one is a 400
-/// whose `details` name it (`vars.<name>`).
+/// `vars` must hold exactly the template's variables, optional ones excepted: a missing or an
+/// unknown one is a 400 whose `details` name it (`vars.<name>`).
 #[utoipa::path(post, path = "/templates/{name}/{locale}/render", tag = "templates",
     params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
     request_body(content = Option<RenderRequestDoc>, content_type = "application/json", description = "Optional: an empty body renders the samples"),

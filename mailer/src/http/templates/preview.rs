@@ -90,7 +90,12 @@ fn preview_page(
         .vars
         .iter()
         .map(|v| {
-            json!({"name": v.name, "sample": v.sample.to_string(), "source": "vars",
+            let source = if v.optional {
+                "vars (optional)"
+            } else {
+                "vars"
+            };
+            json!({"name": v.name, "sample": v.sample.to_string(), "source": source,
                 "description": v.description})
         })
         .collect();

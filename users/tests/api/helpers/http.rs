@@ -114,12 +114,15 @@ fn test_config(database_url: String) -> Config {
     config.users.admin_token = Secret::new(ADMIN);
     config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
     config.users.reset_url = "http://reset.test/password-resets/{token}".into();
+    config.users.verify_url = "http://verify.test/email-verifications/{token}".into();
     config.users.limits = UsersLimits {
         login_failures_per_login: 0,
         login_failures_per_client: 0,
         reset_mails_per_address: 0,
         resets_per_client: 0,
         creates_per_client: 0,
+        verification_mails_per_address: 0,
+        verifications_per_client: 0,
     };
     config
 }
@@ -295,6 +298,15 @@ impl TestApp {
             .to_owned();
         let token = path.rsplit('/').next().expect("a token").to_owned();
         (path, token)
+    }
+
+    /// The path (`/email-verifications/{token}`) of the `verify_url` a mail carries.
+    pub fn verify_path(mail: &domain::MailRequest) -> String {
+        mail.vars["verify_url"]
+            .as_str()
+            .and_then(|url| url.strip_prefix("http://verify.test"))
+            .expect("a verify_url with the configured prefix")
+            .to_owned()
     }
 
     /// Runs relay passes until nothing is due, without waiting for the background loop.
