@@ -9,6 +9,7 @@ mod helpers;
 
 mod access;
 mod bad_input;
+mod connections;
 mod hardening;
 mod hash_bound;
 mod logs;

@@ -5,7 +5,9 @@ mod http;
 mod transport_double;
 
 pub use backend::Backend;
-pub use http::{ADMIN, TestApp, TestResponse, ada, spawn_app, spawn_app_configured};
+pub use http::{
+    ADMIN, TestApp, TestResponse, ada, spawn_app, spawn_app_configured, spawn_app_tuned,
+};
 
 /// Generates a `sqlite` and a `postgres` test for each scenario `async fn name(Backend)`.
 #[macro_export]
