@@ -190,7 +190,8 @@ impl App {
             deliveries,
             grace: options.shutdown_grace,
             background,
-            limits: ServeLimits::with_max_connections(mc.max_connections),
+            limits: ServeLimits::with_max_connections(mc.max_connections)
+                .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
     }
 
@@ -199,6 +200,13 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// Closes keep-alive connections idle for `timeout` instead of the contract's 60 s
+    /// (tests, which cannot wait that long).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
     }
 
     /// Serves until `shutdown` completes, then stops accepting, closes socket.io, stops the

@@ -2,6 +2,7 @@
 //! server, two mailers as one on a Redis of their own, socket.io clients of the official
 //! library, and the checks that skip or fail when RabbitMQ or PostgreSQL are away.
 
+pub mod greedy;
 pub mod mailer_pair;
 pub mod postgres;
 pub mod redis;

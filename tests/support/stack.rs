@@ -130,6 +130,13 @@ impl Stack {
             ),
             ("FACTEUR_USERS__LIMITS__RESETS_PER_CLIENT", "0".to_string()),
             ("FACTEUR_USERS__LIMITS__CREATES_PER_CLIENT", "0".to_string()),
+            // So is the per-client connection cap: every test client is 127.0.0.1
+            // (tests/http_limits.rs turns it on).
+            ("FACTEUR_USERS__MAX_CONNECTIONS_PER_CLIENT", "0".to_string()),
+            (
+                "FACTEUR_MAILER__MAX_CONNECTIONS_PER_CLIENT",
+                "0".to_string(),
+            ),
             (
                 "FACTEUR_USERS__RESET_URL",
                 format!("http://127.0.0.1:{users_port}/password-resets/{{token}}"),
@@ -344,6 +351,12 @@ impl Stack {
             self.users.as_ref().map_or(0, Child::id),
             self.mailer.as_ref().map_or(0, Child::id),
         )
+    }
+
+    /// Closes the keep-alive connections the stack's own HTTP client holds (a new client takes
+    /// its place), so that a test can count on every connection the services serve.
+    pub fn drop_pooled_connections(&mut self) {
+        self.http = reqwest::Client::new();
     }
 
     /// A plain HTTP client for anything else.

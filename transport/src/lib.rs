@@ -11,13 +11,15 @@
 //! every error says whether trying again can help.
 //!
 //! Shared by both services besides: [`http_server`], the HTTP loop they serve their routers
-//! with (a header-read timeout and a connection cap, which `axum::serve` lacks);
+//! with (header, body and idle timeouts, a connection cap and a per-client cap, which
+//! `axum::serve` lacks); [`client_addr`], a client address as the per-client limits count it;
 //! [`signal::shutdown_signal`], the Ctrl-C or SIGTERM every binary stops on; and
 //! [`backoff`], the exponential backoff with jitter of every retry loop; and [`telemetry`],
 //! the logs and traces of every process.
 
 pub mod amqp;
 pub mod backoff;
+pub mod client_addr;
 pub mod http_server;
 mod publish;
 pub mod signal;

@@ -14,6 +14,7 @@ use domain::config::Config;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use transport::Transport;
@@ -107,7 +108,8 @@ impl App {
             listener,
             router: router(state),
             relay,
-            limits: ServeLimits::with_max_connections(users.max_connections),
+            limits: ServeLimits::with_max_connections(users.max_connections)
+                .per_client(users.max_connections_per_client, &users.trusted_proxies),
         })
     }
 
@@ -116,6 +118,13 @@ impl App {
         self.listener
             .local_addr()
             .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// Closes keep-alive connections idle for `timeout` instead of the contract's 60 s
+    /// (tests, which cannot wait that long).
+    pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.limits.idle_timeout = timeout;
+        self
     }
 
     /// A handle on the outbox relay, to run passes or read the backlog directly (tests).

@@ -3,7 +3,7 @@
 use super::scalar::{option_string_or_scalar, string_or_scalar};
 use crate::Secret;
 use serde::Deserialize;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 /// `mailer.*`
@@ -37,6 +37,13 @@ pub struct MailerConfig {
     /// `mailer.max_connections`: HTTP connections (socket.io included) served at once, at
     /// least 1 (default 1024); more wait in the accept backlog.
     pub max_connections: usize,
+    /// `mailer.max_connections_per_client`: HTTP connections (socket.io included, an upgraded
+    /// websocket until it closes) one client address may hold at once (default 64; 0: no
+    /// cap); more are closed at accept.
+    pub max_connections_per_client: usize,
+    /// `mailer.trusted_proxies`: peer addresses that `max_connections_per_client` does not
+    /// cap, such as the proxy in front of several mailers (default none).
+    pub trusted_proxies: Vec<IpAddr>,
     /// `mailer.max_sockets`: engine.io sessions held at once, at least 1 (default 10,000); a
     /// handshake past that is answered 503.
     pub max_sockets: usize,
@@ -78,6 +85,8 @@ impl Default for MailerConfig {
             // worker for each new task (docs/benchmarks/mailer.md).
             worker_threads: 1,
             max_connections: 1024,
+            max_connections_per_client: 64,
+            trusted_proxies: Vec::new(),
             max_sockets: 10_000,
             max_live_sockets: 2_000,
             allowed_origins: Vec::new(),

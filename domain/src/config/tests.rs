@@ -264,6 +264,7 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert_eq!(config.users.max_pending_hashes, 64);
     assert_eq!(config.users.max_connections, 1024);
     assert!(config.users.trusted_proxies.is_empty());
+    assert_eq!(config.users.max_connections_per_client, 64);
     assert_eq!(config.users.limits, UsersLimits::default());
     assert_eq!(config.users.limits.login_failures_per_login, 10);
     assert_eq!(config.users.limits.verification_mails_per_address, 3);
@@ -275,6 +276,8 @@ fn the_safety_keys_have_the_contract_defaults_and_are_checked() {
     assert_eq!(config.users.verification_ttl_hours, 48);
     assert!(!config.users.require_verified_email);
     assert_eq!(config.mailer.max_connections, 1024);
+    assert_eq!(config.mailer.max_connections_per_client, 64);
+    assert!(config.mailer.trusted_proxies.is_empty());
     assert_eq!(config.mailer.max_sockets, 10_000);
     assert_eq!(config.mailer.max_live_sockets, 2_000);
     assert!(config.mailer.allowed_origins.is_empty());
@@ -328,6 +331,22 @@ fn anonymous_live_viewers_are_a_part_of_the_sessions() {
     // The default pool (2,000) does not fit in fewer sessions: the key to change is named.
     let error = load("mailer: {max_sockets: 100}", &[]).unwrap_err();
     assert_eq!(error.key, "mailer.max_live_sockets");
+}
+
+#[test]
+fn the_per_client_connection_cap_can_be_turned_off_and_the_mailer_trusts_listed_proxies() {
+    let set = load(
+        "mailer: {trusted_proxies: ['10.0.0.1', '::1'], max_connections_per_client: 0}",
+        &[("FACTEUR_USERS__MAX_CONNECTIONS_PER_CLIENT", "8")],
+    )
+    .unwrap();
+    assert_eq!(set.mailer.max_connections_per_client, 0);
+    assert_eq!(set.mailer.trusted_proxies.len(), 2);
+    assert_eq!(set.users.max_connections_per_client, 8);
+    let error = load("mailer: {trusted_proxies: [nowhere]}", &[]).unwrap_err();
+    assert!(error.key.starts_with("mailer.trusted_proxies"), "{error}");
+    let error = load("mailer: {max_connections_per_client: -1}", &[]).unwrap_err();
+    assert_eq!(error.key, "mailer.max_connections_per_client", "{error}");
 }
 
 #[test]

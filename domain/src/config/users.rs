@@ -45,8 +45,12 @@ pub struct UsersConfig {
     /// more wait in the accept backlog.
     pub max_connections: usize,
     /// `users.trusted_proxies`: peer addresses whose `X-Forwarded-For` header names the client
-    /// for the rate limits (default none: the peer is the client).
+    /// for the rate limits, and which `max_connections_per_client` does not cap (default
+    /// none: the peer is the client).
     pub trusted_proxies: Vec<IpAddr>,
+    /// `users.max_connections_per_client`: HTTP connections one client address may hold at
+    /// once (default 64; 0: no cap); more are closed at accept.
+    pub max_connections_per_client: usize,
     /// `users.limits.*`: the rate limits of the open routes.
     pub limits: UsersLimits,
 }
@@ -65,6 +69,7 @@ impl Default for UsersConfig {
             max_pending_hashes: 64,
             max_connections: 1024,
             trusted_proxies: Vec::new(),
+            max_connections_per_client: 64,
             limits: UsersLimits::default(),
         }
     }

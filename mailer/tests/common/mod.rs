@@ -77,6 +77,8 @@ pub fn test_config(dir: &TempDir) -> Config {
     );
     config.mailer.outbox_dir = dir.path().join("mail");
     config.transport.socketio.token = Secret::new(format!("token-{}", uuid::Uuid::new_v4()));
+    // Every test client is 127.0.0.1, and some tests open thousands of sockets.
+    config.mailer.max_connections_per_client = 0;
     config
 }
 
@@ -324,6 +326,8 @@ impl MailerProcess {
             .env("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail"))
             .env("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", &token)
             .env("FACTEUR_LOG__LEVEL", "error")
+            // As in `test_config`: every client is 127.0.0.1.
+            .env("FACTEUR_MAILER__MAX_CONNECTIONS_PER_CLIENT", "0")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::null())

@@ -11,7 +11,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use std::convert::Infallible;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use transport::client_addr::{self, canonical};
 
 /// The client's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,21 +22,12 @@ impl ClientAddr {
     /// The address as the limits key it: an IPv4-mapped IPv6 address as IPv4, and any other
     /// IPv6 address by its /64, the block one subscriber usually holds.
     pub fn key(self) -> IpAddr {
-        match self.0 {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    IpAddr::V6(Ipv6Addr::from(prefix))
-                }
-            },
-            v4 => v4,
-        }
+        client_addr::limit_key(self.0)
     }
 
     /// The client of a request from `peer` with these headers.
     fn resolve(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> ClientAddr {
-        let is_trusted = |ip: &IpAddr| trusted.contains(ip) || trusted.contains(&canonical(*ip));
+        let is_trusted = |ip: &IpAddr| client_addr::is_listed(*ip, trusted);
         if !is_trusted(&peer) {
             return ClientAddr(peer);
         }
@@ -66,13 +58,6 @@ fn parse_hop(hop: &str) -> Option<IpAddr> {
         .or_else(|_| hop.parse::<SocketAddr>().map(|s| s.ip()))
         .ok()
         .map(canonical)
-}
-
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
-    }
 }
 
 impl FromRequestParts<AppState> for ClientAddr {

@@ -118,7 +118,8 @@ fn start_users_binary() -> UsersProcess {
         file,
         "transport:\n  kind: socketio\n  socketio:\n    url: http://127.0.0.1:{dead_port}\n\
          users:\n  listen: 127.0.0.1:{port}\n  database: sqlite://{}/users.db?mode=rwc\n  \
-         admin_token: hash-bound-admin-token\n  max_pending_hashes: {MAX_PENDING}\n  limits:\n    \
+         admin_token: hash-bound-admin-token\n  max_pending_hashes: {MAX_PENDING}\n  \
+         max_connections_per_client: 0\n  limits:\n    \
          login_failures_per_login: 0\n    login_failures_per_client: 0\n    \
          creates_per_client: 0\nlog:\n  level: error\n",
         dir.path().display()

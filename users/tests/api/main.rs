@@ -10,6 +10,7 @@ mod helpers;
 mod access;
 mod addresses;
 mod bad_input;
+mod connections;
 mod email_verifications;
 mod hardening;
 mod hash_bound;

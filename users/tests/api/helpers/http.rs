@@ -90,6 +90,16 @@ pub async fn spawn_app_configured(
     backend: Backend,
     configure: impl FnOnce(&mut Config),
 ) -> TestApp {
+    spawn_app_tuned(backend, configure, |app| app).await
+}
+
+/// [`spawn_app_configured`], with `tune` applied to the built app (settings no
+/// configuration key has, such as a shorter idle timeout).
+pub async fn spawn_app_tuned(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+    tune: impl FnOnce(App) -> App,
+) -> TestApp {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let (url, pg) = match &backend {
         Backend::Sqlite => (
@@ -103,10 +113,11 @@ pub async fn spawn_app_configured(
     };
     let mut config = test_config(url);
     configure(&mut config);
-    spawn_app_with(config, pg, dir, Arc::new(RecordingTransport::new())).await
+    spawn_app_with(config, pg, dir, Arc::new(RecordingTransport::new()), tune).await
 }
 
-/// Every test app's configuration: port 0, `database_url`, known tokens, no rate limits.
+/// Every test app's configuration: port 0, `database_url`, known tokens, no rate limits and
+/// no per-client connection cap (every test client is 127.0.0.1).
 fn test_config(database_url: String) -> Config {
     let mut config = Config::default();
     config.users.listen = "127.0.0.1:0".parse().expect("address");
@@ -124,6 +135,7 @@ fn test_config(database_url: String) -> Config {
         verification_mails_per_address: 0,
         verifications_per_client: 0,
     };
+    config.users.max_connections_per_client = 0;
     config
 }
 
@@ -142,6 +154,7 @@ impl TestApp {
             self._pg.clone(),
             self._dir.clone(),
             self.transport.clone(),
+            |app| app,
         )
         .await
     }
@@ -153,11 +166,14 @@ async fn spawn_app_with(
     pg: Option<Arc<PgDatabase>>,
     dir: Arc<tempfile::TempDir>,
     transport: Arc<RecordingTransport>,
+    tune: impl FnOnce(App) -> App,
 ) -> TestApp {
     let database_url = config.users.database.clone();
-    let app = App::build(&config, transport.clone())
-        .await
-        .expect("the app builds");
+    let app = tune(
+        App::build(&config, transport.clone())
+            .await
+            .expect("the app builds"),
+    );
     let addr = app.local_addr();
     let relay = app.relay_handle();
     let (stop, stopped) = oneshot::channel::<()>();

@@ -5,7 +5,10 @@ mod http;
 mod transport_double;
 
 pub use backend::{Backend, OwnDatabase};
-pub use http::{ADMIN, TestApp, TestResponse, ada, build_app_on, spawn_app, spawn_app_configured};
+pub use http::{
+    ADMIN, TestApp, TestResponse, ada, build_app_on, spawn_app, spawn_app_configured,
+    spawn_app_tuned,
+};
 
 /// Generates a `sqlite` and a `postgres` test for each scenario `async fn name(Backend)`.
 #[macro_export]

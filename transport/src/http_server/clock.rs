@@ -1,0 +1,185 @@
+//! The clock of one connection: how long it may take to send a request head, and how long
+//! it may stay idle between requests.
+//!
+//! hyper's own header-read timer starts as soon as a response is written, so it cannot give
+//! an idle keep-alive connection longer than a request head. This clock tells the phases
+//! apart instead: [`Phase::Head`] from the connection's start, or from the first byte after
+//! an idle spell, until the head is parsed (the service is called); [`Phase::Busy`] while a
+//! request is served, its response body included, with no deadline; [`Phase::Idle`] once
+//! the last response is written. [`Watched`] sees the bytes read, [`InFlight`] the requests.
+
+use std::io;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Where a connection stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for a request head since then.
+    Head(Instant),
+    /// Serving this many requests.
+    Busy(usize),
+    /// Nothing in flight, and not a byte read, since then.
+    Idle(Instant),
+}
+
+/// The clock of one connection, shared by its IO, its service and its task.
+#[derive(Debug)]
+pub(super) struct ConnectionClock {
+    phase: Mutex<Phase>,
+    changed: Notify,
+    head_timeout: Duration,
+    idle_timeout: Duration,
+}
+
+impl ConnectionClock {
+    /// A clock whose connection has just been accepted.
+    pub(super) fn start(head_timeout: Duration, idle_timeout: Duration) -> Arc<Self> {
+        Arc::new(Self {
+            phase: Mutex::new(Phase::Head(Instant::now())),
+            changed: Notify::new(),
+            head_timeout,
+            idle_timeout,
+        })
+    }
+
+    fn update(&self, change: impl FnOnce(Phase) -> Phase) {
+        // A panic cannot leave a `Phase` half-written: the value is still usable.
+        let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
+        let next = change(*phase);
+        if next != *phase {
+            *phase = next;
+            drop(phase);
+            self.changed.notify_waiters();
+        }
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        match *self.phase.lock().unwrap_or_else(PoisonError::into_inner) {
+            Phase::Head(since) => Some(since + self.head_timeout),
+            Phase::Busy(_) => None,
+            Phase::Idle(since) => Some(since + self.idle_timeout),
+        }
+    }
+
+    /// Bytes arrived: the first after an idle spell start the next request head's clock.
+    fn bytes_read(&self) {
+        self.update(|phase| match phase {
+            Phase::Idle(_) => Phase::Head(Instant::now()),
+            other => other,
+        });
+    }
+
+    /// A request head was parsed: the request is in flight until the guard drops, which
+    /// its response body does once written.
+    pub(super) fn request_started(self: &Arc<Self>) -> InFlight {
+        self.update(|phase| match phase {
+            Phase::Busy(n) => Phase::Busy(n + 1),
+            _ => Phase::Busy(1),
+        });
+        InFlight(self.clone())
+    }
+
+    /// Completes when the current phase outlives its deadline.
+    pub(super) async fn expired(&self) {
+        loop {
+            let changed = self.changed.notified();
+            let mut changed = std::pin::pin!(changed);
+            // Registered before the deadline is read, so no change in between is missed.
+            changed.as_mut().enable();
+            match self.deadline() {
+                None => changed.await,
+                Some(deadline) => tokio::select! {
+                    () = changed => {}
+                    () = tokio::time::sleep_until(deadline) => {
+                        if self.deadline() == Some(deadline) {
+                            return;
+                        }
+                    }
+                },
+            }
+        }
+    }
+}
+
+/// One request in flight; dropping it may leave the connection idle.
+#[derive(Debug)]
+pub(super) struct InFlight(Arc<ConnectionClock>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.update(|phase| match phase {
+            Phase::Busy(n) if n > 1 => Phase::Busy(n - 1),
+            _ => Phase::Idle(Instant::now()),
+        });
+    }
+}
+
+/// A connection's byte stream, reporting reads to its clock. It also carries what must live
+/// as long as the TCP connection itself (`keep`), a websocket after an upgrade included.
+pub(super) struct Watched<T, K> {
+    inner: T,
+    clock: Arc<ConnectionClock>,
+    _keep: K,
+}
+
+impl<T, K> Watched<T, K> {
+    pub(super) fn new(inner: T, clock: Arc<ConnectionClock>, keep: K) -> Self {
+        Self {
+            inner,
+            clock,
+            _keep: keep,
+        }
+    }
+}
+
+impl<T: AsyncRead + Unpin, K: Unpin> AsyncRead for Watched<T, K> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut this.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            this.clock.bytes_read();
+        }
+        polled
+    }
+}
+
+impl<T: AsyncWrite + Unpin, K: Unpin> AsyncWrite for Watched<T, K> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
