@@ -6,4 +6,5 @@
 
 pub mod outbox;
 pub mod password_reset;
+pub mod session;
 pub mod user;

@@ -12,6 +12,7 @@ use crate::extract::{ApiJson, ApiPath, JsonObject};
 use crate::limits::ClientAddr;
 use crate::mails;
 use crate::outbox::{self, now_ms};
+use crate::session_store;
 use crate::state::AppState;
 use crate::write_txn::begin_write;
 use axum::extract::{FromRequest, Request, State};
@@ -189,6 +190,7 @@ pub(super) async fn reset_password(
         .filter(user::Column::Id.eq(found.id))
         .exec(&txn)
         .await?;
+    session_store::end_all(&txn, found.id).await?;
     let mail = mails::account_updated(&found, &["password"])?;
     outbox::enqueue(&txn, &mail).await?;
     txn.commit().await?;

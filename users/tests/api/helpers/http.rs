@@ -22,6 +22,8 @@ pub struct TestApp {
     pub relay: OutboxRelay,
     /// The database URL, to open a second connection or a second app on it.
     pub database_url: String,
+    /// `users.session_secret`, which every instance on one database shares.
+    session_secret: String,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the app must stop before its database goes.
@@ -101,18 +103,18 @@ pub async fn spawn_app_configured(
             (db.url(), Some(Arc::new(db)))
         }
     };
-    let mut config = test_config(url);
+    let mut config = test_config(url, uuid::Uuid::new_v4().to_string());
     configure(&mut config);
     spawn_app_with(config, pg, dir, Arc::new(RecordingTransport::new())).await
 }
 
 /// Every test app's configuration: port 0, `database_url`, known tokens, no rate limits.
-fn test_config(database_url: String) -> Config {
+fn test_config(database_url: String, session_secret: String) -> Config {
     let mut config = Config::default();
     config.users.listen = "127.0.0.1:0".parse().expect("address");
     config.users.database = database_url;
     config.users.admin_token = Secret::new(ADMIN);
-    config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
+    config.users.session_secret = Secret::new(session_secret);
     config.users.reset_url = "http://reset.test/password-resets/{token}".into();
     config.users.limits = UsersLimits {
         login_failures_per_login: 0,
@@ -128,7 +130,7 @@ impl TestApp {
     /// A second instance of the service on the same database and transport.
     pub async fn second_instance(&self) -> TestApp {
         spawn_app_with(
-            test_config(self.database_url.clone()),
+            test_config(self.database_url.clone(), self.session_secret.clone()),
             self._pg.clone(),
             self._dir.clone(),
             self.transport.clone(),
@@ -145,6 +147,7 @@ async fn spawn_app_with(
     transport: Arc<RecordingTransport>,
 ) -> TestApp {
     let database_url = config.users.database.clone();
+    let session_secret = config.users.session_secret.expose().to_owned();
     let app = App::build(&config, transport.clone())
         .await
         .expect("the app builds");
@@ -164,7 +167,7 @@ async fn spawn_app_with(
         transport,
         relay,
         database_url,
-
+        session_secret,
         stop: Some(stop),
         running: Some(running),
         _pg: pg,
@@ -260,6 +263,11 @@ impl TestApp {
 
     /// A session token for `login` (created by [`ada`]).
     pub async fn session_for(&self, login: &str) -> String {
+        self.open_session(login).await.0
+    }
+
+    /// A session for `login` (created by [`ada`]): its token and its id.
+    pub async fn open_session(&self, login: &str) -> (String, String) {
         let response = self
             .post(
                 "/authenticate",
@@ -267,7 +275,11 @@ impl TestApp {
             )
             .await;
         response.assert_status(200);
-        response.json["token"].as_str().expect("a token").to_owned()
+        let token = response.json["token"].as_str().expect("a token");
+        let id = response.json["session"]["id"]
+            .as_str()
+            .expect("a session id");
+        (token.to_owned(), id.to_owned())
     }
 
     /// Asks for a reset of `email`'s password and returns the mailed link's path and token
