@@ -32,6 +32,9 @@ use uuid::Uuid;
 pub(crate) struct AuthenticateBody {
     /// `Authorization: Bearer <token>` on later requests.
     token: String,
+    /// When the token stops working: `session.expires_at`, kept here for clients of the
+    /// answer before sessions were records.
+    expires_at: DateTime<Utc>,
     user: UserResponse,
     session: SessionRef,
 }
@@ -107,9 +110,11 @@ pub(crate) async fn authenticate(
     // The password changed between its check and the session's row.
     .ok_or(ApiError::InvalidCredentials)?;
     tracing::info!(user_id = %user.id, session_id = %opened.row.id, "session opened");
+    let session = SessionRef::from(&opened.row);
     Ok(Json(AuthenticateBody {
         token: opened.token.token,
+        expires_at: session.expires_at,
         user: user.into(),
-        session: SessionRef::from(&opened.row),
+        session,
     }))
 }
