@@ -278,6 +278,37 @@ mod tests {
         assert_eq!(read.first_name, "Zora");
     }
 
+    /// A session row and its user read back as sea-orm wrote them; an unknown id reads none.
+    #[tokio::test]
+    async fn reads_a_session_with_its_user() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
+        let db = connect_and_migrate(&url).await.expect("database");
+        let reader = UserReader::for_database(&url).expect("reader");
+        let owner = user(Some("ACME"));
+        insert(&db, &owner).await;
+        let row = session::Model {
+            id: Uuid::now_v7(),
+            user_id: owner.id,
+            secret_hash: "ab".repeat(32),
+            created_at_ms: 1_700_000_000_000,
+            last_used_at_ms: 1_700_000_060_000,
+            expires_at_ms: 1_700_003_600_000,
+            client: Some("192.0.2.1".into()),
+            user_agent: None,
+        };
+        row.clone()
+            .into_active_model()
+            .insert(&db)
+            .await
+            .expect("insert");
+        assert_eq!(
+            reader.find_session(row.id).expect("read"),
+            Some((row, owner))
+        );
+        assert_eq!(reader.find_session(Uuid::now_v7()).expect("read"), None);
+    }
+
     #[test]
     fn only_sqlite_files_have_a_reader() {
         assert!(UserReader::for_database("postgres://localhost/test").is_none());
