@@ -2,7 +2,7 @@
 # Load test of the users service (docs/benchmarks/users.md): a release build, SQLite, the AMQP
 # transport on a local RabbitMQ with throw-away names, wrk on 127.0.0.1 only.
 # Usage: users/bench/run.sh [seconds]   (from the repository root, after
-#        cargo build --release -p users --bins)
+#        cargo build --release -p users --bins; BIN=path runs another build of users)
 set -euo pipefail
 seconds="${1:-20}"
 command -v wrk > /dev/null || { echo "users/bench/run.sh needs wrk (Debian: apt-get install wrk)" >&2; exit 1; }
@@ -30,7 +30,7 @@ users:
 log:
   level: info
 YAML
-"$root/target/release/users" --config "$work/config.yaml" 2> "$work/users.log" &
+"${BIN:-$root/target/release/users}" --config "$work/config.yaml" 2> "$work/users.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; rm -rf "$work"' EXIT
 for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/health" > /dev/null && break; sleep 0.1; done
@@ -47,6 +47,15 @@ echo "== GET /users/{id}"
 wrk -t2 -c64 -d"${seconds}s" --latency -H "Authorization: Bearer bench-admin-token" \
   "http://127.0.0.1:$port/users/$id"
 echo "after GET: $(rss)"
+
+token=$(curl -sf -X POST "http://127.0.0.1:$port/authenticate" -H 'content-type: application/json' \
+  -d '{"login":"reader","password":"bench-password-1"}' | sed -E 's/.*"token":"([^"]+)".*/\1/')
+echo "== GET /users/{id} (session token)"
+wrk -t2 -c64 -d"${seconds}s" --latency -H "Authorization: Bearer $token" \
+  "http://127.0.0.1:$port/users/$id"
+
+echo "== POST /authenticate"
+wrk -t2 -c16 -d"${seconds}s" --latency -s "$root/users/bench/authenticate.lua" "http://127.0.0.1:$port/authenticate"
 
 echo "== POST /users"
 ( sleep $((seconds / 2)); echo "during POST: $(rss)" ) &

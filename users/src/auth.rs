@@ -3,42 +3,60 @@
 //! [`Caller`] is an extractor, so a handler that takes one is protected: no token or a bad
 //! one is a 401 before the handler runs. [`Caller::may_act_on`] is the 403 rule.
 //!
-//! A session token is checked against its user's current password hash (see `session`), so
-//! a token of a deleted user, or one issued before a password change, is a 401.
+//! A session token is checked against its row (see `session` and `session_store`) in one
+//! read that also brings its user, which the handler then uses instead of reading it again.
+//! A token whose session was ended, has expired or whose user is gone is a 401.
 
 use crate::entities::user;
 use crate::error::ApiError;
+use crate::session_store;
 use crate::state::AppState;
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
-use sea_orm::{EntityTrait, QuerySelect};
 use uuid::Uuid;
 
 /// The authenticated caller of a protected route.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Clone)]
 pub(crate) enum Caller {
     /// The admin token: every right.
     Admin,
     /// A session token: rights on its own user only.
-    User(Uuid),
+    Session(SessionCaller),
+}
+
+/// A session token's session and its user, as read when the token was checked.
+#[derive(Clone)]
+pub(crate) struct SessionCaller {
+    /// The session the token names.
+    pub session: Uuid,
+    /// Its user's row (boxed: the admin variant carries nothing).
+    pub user: Box<user::Model>,
 }
 
 impl Caller {
     /// Ok when the caller may read, change or delete `user`.
-    pub fn may_act_on(self, user: Uuid) -> Result<(), ApiError> {
+    pub fn may_act_on(&self, user: Uuid) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::User(own) if own == user => Ok(()),
-            Caller::User(_) => Err(ApiError::Forbidden),
+            Caller::Session(own) if own.user.id == user => Ok(()),
+            Caller::Session(_) => Err(ApiError::Forbidden),
         }
     }
 
     /// Ok for the admin only (listing every user).
-    pub fn must_be_admin(self) -> Result<(), ApiError> {
+    pub fn must_be_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::User(_) => Err(ApiError::Forbidden),
+            Caller::Session(_) => Err(ApiError::Forbidden),
+        }
+    }
+
+    /// The caller's session, `None` for the admin token.
+    pub fn session(&self) -> Option<&SessionCaller> {
+        match self {
+            Caller::Admin => None,
+            Caller::Session(own) => Some(own),
         }
     }
 }
@@ -60,34 +78,18 @@ impl FromRequestParts<AppState> for Caller {
         if state.admin_token.matches(token) {
             return Ok(Caller::Admin);
         }
-        let claim = state
-            .sessions
-            .parse(token, chrono::Utc::now())
-            .ok_or(ApiError::Unauthorized)?;
-        let hash = current_password_hash(state, claim.user)
+        let claim = state.sessions.parse(token).ok_or(ApiError::Unauthorized)?;
+        let (session, user) = session_store::find_with_user(state, claim.session)
             .await?
             .ok_or(ApiError::Unauthorized)?;
-        if state.sessions.verify(&claim, &hash) {
-            Ok(Caller::User(claim.user))
-        } else {
-            Err(ApiError::Unauthorized)
+        let unexpired = session.expires_at_ms > chrono::Utc::now().timestamp_millis();
+        if !unexpired || !state.sessions.verify(&claim, &session.secret_hash) {
+            return Err(ApiError::Unauthorized);
         }
+        session_store::touch(state, &session);
+        Ok(Caller::Session(SessionCaller {
+            session: session.id,
+            user: Box::new(user),
+        }))
     }
-}
-
-/// The stored PHC string of `id`, `None` when there is no such user.
-async fn current_password_hash(state: &AppState, id: Uuid) -> Result<Option<String>, ApiError> {
-    if let Some(found) = state
-        .reader
-        .as_deref()
-        .and_then(|reader| reader.try_find(id))
-    {
-        return Ok(found.map(|u| u.password_hash));
-    }
-    Ok(user::Entity::find_by_id(id)
-        .select_only()
-        .column(user::Column::PasswordHash)
-        .into_tuple::<String>()
-        .one(&state.db)
-        .await?)
 }

@@ -71,6 +71,8 @@ pub(crate) struct HashCounters {
     pub refused: Counter,
     /// Jobs skipped because their caller had gone away.
     pub abandoned: Counter,
+    /// Hashes and verifications computed.
+    pub computed: Counter,
 }
 
 /// Hashes and verifies passwords.
@@ -139,6 +141,7 @@ impl PasswordHasher {
             return Err(HashError::Busy);
         };
         let abandoned = self.counters.abandoned.clone();
+        let computed = self.counters.computed.clone();
         let (done, result) = oneshot::channel();
         self.jobs
             .send(Box::new(move |memory: &mut [Block]| {
@@ -146,6 +149,7 @@ impl PasswordHasher {
                     abandoned.inc();
                     return;
                 }
+                computed.inc();
                 let _ = done.send(work(memory));
             }))
             .map_err(|_| anyhow::anyhow!("the hashing threads have stopped"))?;

@@ -5,7 +5,8 @@
 //! - `routes`: one module per route family, with the HTTP layers in `routes/mod.rs`;
 //! - `outbox`: the outbox rows and the relay that publishes them through a
 //!   [`transport::Transport`];
-//! - `hashing`, `session`, `auth`: Argon2id, session tokens, who may do what;
+//! - `hashing`, `session`, `session_store`, `auth`: Argon2id, session tokens and their
+//!   records, who may do what;
 //! - `tokens`: the single-use tokens of mailed links (password resets, address proofs);
 //! - `limits`: the rate limits of the open routes, and who the client is;
 //! - `entities`, `migration`, `database`: the schema, identical on SQLite and PostgreSQL;
@@ -28,6 +29,7 @@ mod migration;
 mod outbox;
 mod routes;
 mod session;
+mod session_store;
 mod startup;
 mod state;
 mod tokens;

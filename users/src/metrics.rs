@@ -140,6 +140,11 @@ impl Metrics {
             "Password hashes skipped because their client had gone away",
             hashes.abandoned.clone(),
         );
+        registry.register(
+            "password_hashes_computed",
+            "Argon2id hashes and verifications computed",
+            hashes.computed.clone(),
+        );
         Self {
             registry,
             requests,

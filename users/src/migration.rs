@@ -27,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddOutboxTraceparent),
             Box::new(AddEmailKey),
             Box::new(AddEmailVerification),
+            Box::new(CreateSessions),
         ]
     }
 }
@@ -392,6 +393,69 @@ impl MigrationTrait for AddEmailVerification {
                     .drop_column("email_verified_at")
                     .to_owned(),
             )
+            .await
+    }
+}
+
+/// Sessions as records: one row per session token, holding a keyed hash of the token's
+/// secret part, never the token. Ending a session deletes its row; the rows of a deleted
+/// user go with it.
+struct CreateSessions;
+
+impl MigrationName for CreateSessions {
+    fn name(&self) -> &str {
+        "m0005_create_sessions"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateSessions {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table("sessions")
+                    .if_not_exists()
+                    .col(uuid("id").primary_key())
+                    .col(uuid("user_id"))
+                    .col(string("secret_hash"))
+                    .col(big_integer("created_at_ms"))
+                    .col(big_integer("last_used_at_ms"))
+                    .col(big_integer("expires_at_ms"))
+                    .col(string_null("client"))
+                    .col(string_null("user_agent"))
+                    .foreign_key(
+                        ForeignKey::create()
+                            .name("sessions_user_fk")
+                            .from("sessions", "user_id")
+                            .to("users", "id")
+                            .on_delete(ForeignKeyAction::Cascade),
+                    )
+                    .to_owned(),
+            )
+            .await?;
+        // A user's list and "end every session of this user"; the purge of expired rows.
+        for (name, column) in [
+            ("sessions_user_idx", "user_id"),
+            ("sessions_expires_idx", "expires_at_ms"),
+        ] {
+            manager
+                .create_index(
+                    Index::create()
+                        .name(name)
+                        .table("sessions")
+                        .col(column)
+                        .if_not_exists()
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(Table::drop().table("sessions").if_exists().to_owned())
             .await
     }
 }

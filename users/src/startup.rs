@@ -87,6 +87,7 @@ impl App {
             transport,
             hasher,
             sessions: SessionKeys::new(&users.session_secret),
+            session_touches: Arc::default(),
             admin_token: users.admin_token.clone(),
             reset_url: users.reset_url.as_str().into(),
             verify_url: users.verify_url.as_str().into(),

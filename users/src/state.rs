@@ -4,6 +4,7 @@ use crate::hashing::PasswordHasher;
 use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
+use crate::session_store::Touches;
 use crate::user_reader::UserReader;
 use domain::Secret;
 use sea_orm::DatabaseConnection;
@@ -21,6 +22,8 @@ pub(crate) struct AppState {
     pub transport: Arc<dyn Transport>,
     pub hasher: PasswordHasher,
     pub sessions: SessionKeys,
+    /// Sessions whose last use is being recorded: see `session_store::touch`.
+    pub session_touches: Arc<Touches>,
     pub admin_token: Secret,
     /// `users.reset_url`, with `{token}` to replace.
     pub reset_url: Arc<str>,

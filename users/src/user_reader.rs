@@ -1,17 +1,33 @@
 //! Reads one user by id from an SQLite file on the thread that asks, instead of through sqlx,
 //! which hands every query and row to a connection thread and back (docs/benchmarks/users.md).
 
-use crate::entities::user;
+use crate::entities::{session, user};
 use chrono::{DateTime, NaiveDateTime, Utc};
 use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use uuid::Uuid;
 
-/// The one statement of this reader, with the columns in the order [`decode`] reads them.
-const SELECT_USER: &str = "SELECT id, login, email, password_hash, first_name, last_name, \
-     company, functions, locale, created_at, updated_at, email_key, email_verified_at \
-     FROM users WHERE id = ?1";
+/// The user columns, in the order [`decode`] reads them.
+macro_rules! user_columns {
+    () => {
+        "u.id, u.login, u.email, u.password_hash, u.first_name, u.last_name, u.company, \
+         u.functions, u.locale, u.created_at, u.updated_at, u.email_key, u.email_verified_at"
+    };
+}
+/// Columns of [`decode`].
+const USER_COLUMNS: usize = 13;
+
+/// One user by id.
+const SELECT_USER: &str = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?1");
+
+/// One session by id with its user: the one read that checks a session token.
+const SELECT_SESSION: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    ", s.id, s.secret_hash, s.created_at_ms, s.last_used_at_ms, s.expires_at_ms, s.client, \
+     s.user_agent FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1"
+);
 
 /// Connections kept idle between reads; one per async worker is enough, as a read never waits.
 const KEEP_IDLE: usize = 4;
@@ -57,24 +73,36 @@ impl UserReader {
         found
     }
 
+    /// The session with this id and its user, read on this thread.
+    fn find_session(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<(session::Model, user::Model)>, rusqlite::Error> {
+        let connection = self.take()?;
+        let found = connection
+            .prepare_cached(SELECT_SESSION)
+            .and_then(|mut statement| {
+                statement
+                    .query_row([id.as_bytes().as_slice()], |row| {
+                        Ok((decode_session(row, USER_COLUMNS)?, decode(row)?))
+                    })
+                    .optional()
+            });
+        self.give_back(connection);
+        found
+    }
+
     /// [`UserReader::find`], with a failure logged and turned into `None`: "ask the pool".
-    /// "busy" and "locked" are expected now and then and logged at debug only.
     pub(crate) fn try_find(&self, id: Uuid) -> Option<Option<user::Model>> {
-        match self.find(id) {
-            Ok(found) => Some(found),
-            Err(error) => {
-                let busy = matches!(
-                    error.sqlite_error_code(),
-                    Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
-                );
-                if busy {
-                    tracing::debug!(%error, "in-place read busy; reading through the pool");
-                } else {
-                    tracing::warn!(%error, "in-place read failed; reading through the pool");
-                }
-                None
-            }
-        }
+        fallible(self.find(id))
+    }
+
+    /// [`UserReader::find_session`], with a failure logged and turned into `None`.
+    pub(crate) fn try_find_session(
+        &self,
+        id: Uuid,
+    ) -> Option<Option<(session::Model, user::Model)>> {
+        fallible(self.find_session(id))
     }
 
     fn take(&self) -> Result<Connection, rusqlite::Error> {
@@ -109,6 +137,26 @@ impl UserReader {
     }
 }
 
+/// A read's result, with a failure logged and turned into `None`: "ask the pool".
+/// "busy" and "locked" are expected now and then and logged at debug only.
+fn fallible<T>(read: Result<T, rusqlite::Error>) -> Option<T> {
+    match read {
+        Ok(found) => Some(found),
+        Err(error) => {
+            let busy = matches!(
+                error.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            );
+            if busy {
+                tracing::debug!(%error, "in-place read busy; reading through the pool");
+            } else {
+                tracing::warn!(%error, "in-place read failed; reading through the pool");
+            }
+            None
+        }
+    }
+}
+
 /// One `users` row as sea-orm's SQLite mapping stores it: the id as 16 bytes, `functions` as
 /// JSON text, times as text.
 fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
@@ -131,6 +179,22 @@ fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
             Some(_) => Some(time(row, 12)?),
             None => None,
         },
+    })
+}
+
+/// One `sessions` row whose columns start at `first`.
+fn decode_session(row: &Row<'_>, first: usize) -> Result<session::Model, rusqlite::Error> {
+    let id: Vec<u8> = row.get(first)?;
+    let user_id: Vec<u8> = row.get(0)?;
+    Ok(session::Model {
+        id: Uuid::from_slice(&id).map_err(|e| conversion(first, e))?,
+        user_id: Uuid::from_slice(&user_id).map_err(|e| conversion(0, e))?,
+        secret_hash: row.get(first + 1)?,
+        created_at_ms: row.get(first + 2)?,
+        last_used_at_ms: row.get(first + 3)?,
+        expires_at_ms: row.get(first + 4)?,
+        client: row.get(first + 5)?,
+        user_agent: row.get(first + 6)?,
     })
 }
 
@@ -223,6 +287,37 @@ mod tests {
         change.update(&db).await.expect("update");
         let read = reader.find(written.id).expect("read").expect("found");
         assert_eq!(read.first_name, "Zora");
+    }
+
+    /// A session row and its user read back as sea-orm wrote them; an unknown id reads none.
+    #[tokio::test]
+    async fn reads_a_session_with_its_user() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = format!("sqlite://{}/users.db?mode=rwc", dir.path().display());
+        let db = connect_and_migrate(&url).await.expect("database");
+        let reader = UserReader::for_database(&url).expect("reader");
+        let owner = user(Some("ACME"));
+        insert(&db, &owner).await;
+        let row = session::Model {
+            id: Uuid::now_v7(),
+            user_id: owner.id,
+            secret_hash: "ab".repeat(32),
+            created_at_ms: 1_700_000_000_000,
+            last_used_at_ms: 1_700_000_060_000,
+            expires_at_ms: 1_700_003_600_000,
+            client: Some("192.0.2.1".into()),
+            user_agent: None,
+        };
+        row.clone()
+            .into_active_model()
+            .insert(&db)
+            .await
+            .expect("insert");
+        assert_eq!(
+            reader.find_session(row.id).expect("read"),
+            Some((row, owner))
+        );
+        assert_eq!(reader.find_session(Uuid::now_v7()).expect("read"), None);
     }
 
     #[test]

@@ -39,9 +39,26 @@ pub(crate) struct NewUser {
     pub locale: Locale,
 }
 
+/// The fields a `PATCH /users/{id}` body may hold: a create's, and the password that proves
+/// a session's holder knows it.
+const PATCH_FIELDS: [&str; 9] = [
+    "login",
+    "email",
+    "password",
+    "first_name",
+    "last_name",
+    "company",
+    "functions",
+    "locale",
+    "current_password",
+];
+
 /// A valid `PATCH /users/{id}` body: only the fields sent.
 #[derive(Default)]
 pub(crate) struct UserPatch {
+    /// The caller's current password, which a session token must send to change `password`
+    /// or `email`; checked, never stored.
+    pub current_password: Option<String>,
     pub login: Option<Login>,
     pub email: Option<Email>,
     pub password: Option<Password>,
@@ -177,8 +194,11 @@ fn check<T>(f: &mut BodyReader, result: Result<T, Invalid>) -> Option<T> {
 impl UserPatch {
     /// Checks every field a change body sends.
     pub fn parse(body: Map<String, Value>) -> Result<Self, ApiError> {
-        let mut f = BodyReader::new(body, &CREATE_FIELDS);
+        let mut f = BodyReader::new(body, &PATCH_FIELDS);
         let mut patch = UserPatch::default();
+        if f.has("current_password") {
+            patch.current_password = f.required_string("current_password");
+        }
         for field in [
             "login",
             "email",

@@ -7,4 +7,5 @@
 pub mod email_verification;
 pub mod outbox;
 pub mod password_reset;
+pub mod session;
 pub mod user;

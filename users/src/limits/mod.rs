@@ -1,9 +1,10 @@
 //! The rate limits of the open routes (`users.limits`; CONTRACT.md, "Safe by default"):
 //! GCRA limiters from governor, one per limit, keyed by login, email address or client.
 //!
-//! - `POST /authenticate`: failures per login and per client. Both are checked without
-//!   spending before the password is hashed ([`RateLimits::check_login`]), and a failure
-//!   spends one cell of each ([`RateLimits::record_login_failure`]).
+//! - `POST /authenticate`, and `PATCH /users/{id}`'s `current_password`: failures per login
+//!   and per client. A failure of each is reserved before the password is checked
+//!   ([`RateLimits::reserve_login_failure`]) and given back when it was right, so concurrent
+//!   guesses cannot outrun the limit (see `refund_store`).
 //! - `POST /password-resets`: requests per client (429), and reset mails per address (past
 //!   that, the same 202 and no mail).
 //! - `POST /email-verifications`: requests per client (429), and verification mails per
@@ -15,7 +16,7 @@
 //! seen for a whole window are dropped now and then, so memory follows recent traffic.
 
 mod client;
-mod probe_store;
+mod refund_store;
 
 pub(crate) use client::ClientAddr;
 
@@ -23,8 +24,9 @@ use crate::error::ApiError;
 use crate::metrics::{LimitLabels, Metrics};
 use domain::config::UsersLimits;
 use governor::clock::{Clock, DefaultClock};
+use governor::nanos::Nanos;
 use governor::{Quota, RateLimiter};
-use probe_store::{Probe, ProbeStore};
+use refund_store::RefundStore;
 use std::hash::Hash;
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -38,20 +40,26 @@ const PRUNE_EVERY: u32 = 4096;
 /// Longest login kept as a key: no stored login is longer than 32 characters.
 const MAX_LOGIN_KEY_BYTES: usize = 64;
 
-/// One limit: its name in `/metrics` and its limiter (`None` when off).
+/// A limiter whose cells can be given back.
+type Refundable<K> = RateLimiter<K, RefundStore<K>, DefaultClock>;
+
+/// One limit: its name in `/metrics` and its limiter (`None` when off), with a handle on the
+/// limiter's store and its emission interval to give cells back.
 struct Limiter<K: Hash + Eq + Clone> {
     name: &'static str,
-    limiter: Option<RateLimiter<Probe<K>, ProbeStore<K>, DefaultClock>>,
+    limiter: Option<(Refundable<K>, RefundStore<K>, Nanos)>,
     spent: AtomicU32,
 }
 
 impl<K: Hash + Eq + Clone> Limiter<K> {
     fn new(name: &'static str, per_window: u32, window: Duration) -> Self {
-        let limiter = NonZeroU32::new(per_window)
-            .and_then(|burst| {
-                Quota::with_period(window / burst.get()).map(|q| q.allow_burst(burst))
-            })
-            .map(|quota| RateLimiter::new(quota, ProbeStore::default(), DefaultClock::default()));
+        let limiter = NonZeroU32::new(per_window).and_then(|burst| {
+            let interval = window / burst.get();
+            let quota = Quota::with_period(interval)?.allow_burst(burst);
+            let store = RefundStore::default();
+            let limiter = RateLimiter::new(quota, store.clone(), DefaultClock::default());
+            Some((limiter, store, Nanos::from(interval)))
+        });
         Self {
             name,
             limiter,
@@ -59,29 +67,25 @@ impl<K: Hash + Eq + Clone> Limiter<K> {
         }
     }
 
-    /// `Err(wait)` when `key` would be refused now; spends nothing.
-    fn peek(&self, key: &K) -> Result<(), Duration> {
-        self.decide(Probe::Peek(key.clone()))
-    }
-
     /// Spends one cell of `key`; `Err(wait)` when there is none left.
     fn take(&self, key: K) -> Result<(), Duration> {
-        if let Some(limiter) = &self.limiter
-            && self.spent.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1
-        {
+        let Some((limiter, _, _)) = &self.limiter else {
+            return Ok(());
+        };
+        if self.spent.fetch_add(1, Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
             limiter.retain_recent();
             limiter.shrink_to_fit();
         }
-        self.decide(Probe::Take(key))
+        limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
     }
 
-    fn decide(&self, probe: Probe<K>) -> Result<(), Duration> {
-        let Some(limiter) = &self.limiter else {
-            return Ok(());
-        };
-        limiter
-            .check_key(&probe)
-            .map_err(|not_until| not_until.wait_time_from(limiter.clock().now()))
+    /// Gives back a cell of `key` that [`Limiter::take`] spent.
+    fn give_back(&self, key: &K) {
+        if let Some((_, store, interval)) = &self.limiter {
+            store.give_back(key, *interval);
+        }
     }
 }
 
@@ -157,25 +161,30 @@ impl RateLimits {
         })
     }
 
-    /// Before any hashing: 429 when `login` or `client` has used up its failures.
-    pub fn check_login(&self, login: &str, client: ClientAddr) -> Result<(), ApiError> {
+    /// Before a password is checked: reserves one failure of `login` and one of `client`, or
+    /// 429 when either has none left (then nothing stays reserved).
+    pub fn reserve_login_failure(
+        &self,
+        login: &str,
+        client: ClientAddr,
+    ) -> Result<LoginAttempt<'_>, ApiError> {
         let client = client.key();
+        let login = login_key(login);
         self.refuse(
             &self.failures_per_client,
-            self.failures_per_client.peek(&client),
+            self.failures_per_client.take(client),
         )?;
-        self.refuse(
-            &self.failures_per_login,
-            self.failures_per_login.peek(&login_key(login)),
-        )
-    }
-
-    /// Counts a failed login against `login` and `client`.
-    pub fn record_login_failure(&self, login: &str, client: ClientAddr) {
-        // The attempt was let through by `check_login`; a refusal here only means that
-        // concurrent failures used the last cells meanwhile, and the next check will see it.
-        let _ = self.failures_per_client.take(client.key());
-        let _ = self.failures_per_login.take(login_key(login));
+        if let Err(wait) = self.failures_per_login.take(login.clone()) {
+            self.failures_per_client.give_back(&client);
+            self.refused(&self.failures_per_login);
+            return Err(ApiError::TooManyRequests { retry_after: wait });
+        }
+        Ok(LoginAttempt {
+            limits: self,
+            login,
+            client,
+            decided: false,
+        })
     }
 
     /// 429 when `client` has used up `limiter`; else spends one of its cells.
@@ -221,6 +230,39 @@ impl RateLimits {
     }
 }
 
+/// A login failure reserved before a password is checked. [`LoginAttempt::failed`] keeps
+/// it; [`LoginAttempt::succeeded`] gives it back. Dropped undecided (the hash could not run,
+/// or the client went away before the answer was known), it is given back too: such an
+/// attempt told its sender nothing.
+#[must_use = "an attempt is decided by `failed` or `succeeded`"]
+pub(crate) struct LoginAttempt<'a> {
+    limits: &'a RateLimits,
+    login: String,
+    client: IpAddr,
+    decided: bool,
+}
+
+impl LoginAttempt<'_> {
+    /// The password was wrong: the reserved failure counts.
+    pub fn failed(mut self) {
+        self.decided = true;
+    }
+
+    /// The password was right: the reserved failure is given back.
+    pub fn succeeded(self) {
+        // Drop gives it back.
+    }
+}
+
+impl Drop for LoginAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.decided {
+            self.limits.failures_per_client.give_back(&self.client);
+            self.limits.failures_per_login.give_back(&self.login);
+        }
+    }
+}
+
 /// `login` cut to a bounded length, so that a 64 KiB login is not a 64 KiB key.
 fn login_key(login: &str) -> String {
     let mut end = login.len().min(MAX_LOGIN_KEY_BYTES);
@@ -235,21 +277,54 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_peek_spends_nothing_and_a_take_spends_one() {
+    fn a_cell_given_back_can_be_taken_again_and_no_more() {
         let limiter = Limiter::<String>::new("test", 2, MINUTE);
         let key = "ada".to_owned();
-        for _ in 0..5 {
-            assert!(limiter.peek(&key).is_ok());
-        }
         assert!(limiter.take(key.clone()).is_ok());
         assert!(limiter.take(key.clone()).is_ok());
-        let wait = limiter.peek(&key).unwrap_err();
+        let wait = limiter.take(key.clone()).unwrap_err();
         assert!(
             wait > Duration::ZERO && wait <= Duration::from_secs(30),
             "{wait:?}"
         );
-        assert!(limiter.take(key).is_err());
-        assert!(limiter.peek(&"bob".to_owned()).is_ok());
+        limiter.give_back(&key);
+        assert!(limiter.take(key.clone()).is_ok());
+        assert!(limiter.take(key.clone()).is_err());
+        assert!(limiter.take("bob".to_owned()).is_ok());
+    }
+
+    #[test]
+    fn a_right_password_gives_both_failures_back_and_a_wrong_one_keeps_them() {
+        let limits = UsersLimits {
+            login_failures_per_login: 2,
+            login_failures_per_client: 3,
+            ..UsersLimits::default()
+        };
+        let metrics = Arc::new(Metrics::new(domain::config::TransportKind::Socketio));
+        let limits = RateLimits::new(&limits, metrics);
+        let client = ClientAddr("192.0.2.1".parse().expect("an address"));
+        for _ in 0..10 {
+            limits
+                .reserve_login_failure("ada", client)
+                .expect("let through")
+                .succeeded();
+        }
+        let first = limits.reserve_login_failure("ada", client).expect("first");
+        let second = limits.reserve_login_failure("ada", client).expect("second");
+        assert!(limits.reserve_login_failure("ada", client).is_err());
+        first.failed();
+        drop(second);
+        limits
+            .reserve_login_failure("ada", client)
+            .expect("the undecided one was given back")
+            .failed();
+        assert!(limits.reserve_login_failure("ada", client).is_err());
+        // The per-login refusal gave the client's cell back: one of three is left.
+        limits
+            .reserve_login_failure("bob", client)
+            .expect("bob")
+            .failed();
+        assert!(limits.reserve_login_failure("carl", client).is_err());
     }
 
     #[test]

@@ -11,6 +11,7 @@ mod html_page;
 mod openapi;
 mod password_resets;
 mod reset_page;
+mod sessions;
 mod user_changes;
 mod users;
 
@@ -23,7 +24,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderName, StatusCode, header::CONTENT_TYPE};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceBuilder;
@@ -51,7 +52,13 @@ pub(crate) fn router(state: AppState) -> Router {
                 .patch(user_changes::update_user)
                 .delete(user_changes::delete_user),
         )
+        .route("/users/{id}/sessions", get(sessions::list_sessions))
+        .route(
+            "/users/{id}/sessions/{session_id}",
+            delete(sessions::end_session),
+        )
         .route("/authenticate", post(authenticate::authenticate))
+        .route("/session", delete(sessions::end_own_session))
         .route(
             "/password-resets",
             post(password_resets::request_password_reset),

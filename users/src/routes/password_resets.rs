@@ -13,6 +13,7 @@ use crate::extract::{ApiJson, ApiPath, JsonObject};
 use crate::limits::ClientAddr;
 use crate::mails;
 use crate::outbox::{self, now_ms};
+use crate::session_store;
 use crate::state::AppState;
 use crate::tokens::{LinkToken, token_hash, usable, wait_out_answer_floor};
 use crate::write_txn::begin_write;
@@ -177,6 +178,7 @@ pub(super) async fn reset_password(
         .filter(user::Column::EmailVerifiedAt.is_null())
         .exec(&txn)
         .await?;
+    session_store::end_all(&txn, found.id).await?;
     let mail = mails::password_changed(&found, changed_at)?;
     outbox::enqueue(&txn, &mail).await?;
     txn.commit().await?;

@@ -1,5 +1,10 @@
 //! `PATCH /users/{id}` and `DELETE /users/{id}`: each change writes its mail requests in the
-//! same transaction. A new password ends the user's older session tokens (see `session`).
+//! same transaction. A new password, and the deletion, end every session of the user in that
+//! transaction too.
+//!
+//! A session token that changes `password` or `email` must prove its holder knows the
+//! current password (`current_password`): a stolen token alone cannot take the account over.
+//! A wrong one counts as a login failure of the user's login and of the client.
 //!
 //! A `PATCH` mails one notice per kind of change, each to the address the account had before
 //! it, so that the owner learns of a change they did not make: `email_changed` (the new
@@ -12,6 +17,8 @@ use crate::auth::Caller;
 use crate::entities::user;
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, JsonObject};
+use crate::limits::ClientAddr;
+use crate::session_store;
 use crate::state::AppState;
 use crate::user_request::UserPatch;
 use crate::user_response::{UserResponse, functions_of};
@@ -26,31 +33,53 @@ use uuid::Uuid;
 /// `PATCH /users/{id}`: changes the fields sent and mails what really changed (see the
 /// module), nothing when nothing did.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}"),
+    request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}, and current_password: with a session token, required to change password or email (400 naming it when missing, 401 invalid_credentials when wrong); never stored"),
     security(("bearer" = [])),
     responses((status = 200, body = UserResponse), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
+        (status = 429, description = "current_password: too many failures for this login or client; see Retry-After"),
         (status = 503, description = "a new password, and too many password hashes waiting; Retry-After: 1")))]
 pub(crate) async fn update_user(
     caller: Caller,
     State(state): State<AppState>,
+    client: ClientAddr,
     ApiPath(id): ApiPath<Uuid>,
     ApiJson(body): JsonObject,
 ) -> Result<Json<UserResponse>, ApiError> {
     caller.may_act_on(id)?;
-    let patch = UserPatch::parse(body)?;
+    let mut patch = UserPatch::parse(body)?;
     let current = find(&state, id).await?;
+    let given = patch.current_password.take();
+    let changes_secret = patch.password.is_some()
+        || patch
+            .email
+            .as_ref()
+            .is_some_and(|e| e.as_str() != current.email);
+    // The current password, once checked; the admin token needs none.
+    let proven = match (&caller, changes_secret) {
+        (Caller::Session(_), true) => {
+            Some(check_current_password(&state, client, &current, given).await?)
+        }
+        _ => None,
+    };
 
     // Hashing happens before the transaction so that no write lock is held for tens of
     // milliseconds. A password equal to the current one is not a change.
     let new_hash = match patch.password.clone() {
         Some(password) => {
-            let same = state
-                .hasher
-                .verify(
-                    password.expose().to_owned(),
-                    Some(current.password_hash.clone()),
-                )
-                .await?;
+            let same = match &proven {
+                Some(known) => {
+                    domain::constant_time_eq(known.as_bytes(), password.expose().as_bytes())
+                }
+                None => {
+                    state
+                        .hasher
+                        .verify(
+                            password.expose().to_owned(),
+                            Some(current.password_hash.clone()),
+                        )
+                        .await?
+                }
+            };
             if same {
                 None
             } else {
@@ -65,6 +94,11 @@ pub(crate) async fn update_user(
         .one(&txn)
         .await?
         .ok_or(ApiError::NotFound("user not found"))?;
+    if proven.is_some() && before.password_hash != current.password_hash {
+        // The password changed since it was checked: the proof is of an old one.
+        txn.rollback().await?;
+        return Err(ApiError::InvalidCredentials);
+    }
     let mut changed: Vec<&str> = Vec::new();
     let mut row = before.clone().into_active_model();
     if let Some(login) = patch.login.filter(|l| l.as_str() != before.login) {
@@ -108,6 +142,11 @@ pub(crate) async fn update_user(
     let changed_at = user::now();
     row.updated_at = Set(changed_at);
     let after = row.update(&txn).await.map_err(taken_or_internal)?;
+    // After the row's update, so that a session being opened meanwhile either sees the new
+    // hash or is ended here (see `session_store::open`).
+    if changed.contains(&"password") {
+        session_store::end_all(&txn, id).await?;
+    }
     let mut notices = Vec::new();
     if changed.contains(&"email") {
         forget_links_of(&txn, id).await?;
@@ -161,12 +200,40 @@ pub(crate) async fn delete_user(
         .await?
         .ok_or(ApiError::NotFound("user not found"))?;
     let mail = mails::account_deleted(&before)?;
+    session_store::end_all(&txn, id).await?;
     user::Entity::delete_by_id(id).exec(&txn).await?;
     outbox::enqueue(&txn, &mail).await?;
     txn.commit().await?;
     state.outbox_wakeup.notify_one();
     tracing::info!(user_id = %id, mail_id = %mail.id, "user deleted");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The current password `given` by a session token changing `password` or `email`: 400
+/// naming it when missing, 401 when wrong (a login failure), 429 when the login limits say so.
+async fn check_current_password(
+    state: &AppState,
+    client: ClientAddr,
+    current: &user::Model,
+    given: Option<String>,
+) -> Result<String, ApiError> {
+    let given = given.ok_or_else(|| {
+        ApiError::field(
+            "current_password",
+            "is required to change the password or the email with a session token",
+        )
+    })?;
+    let attempt = state.limits.reserve_login_failure(&current.login, client)?;
+    let right = state
+        .hasher
+        .verify(given.clone(), Some(current.password_hash.clone()))
+        .await?;
+    if !right {
+        attempt.failed();
+        return Err(ApiError::InvalidCredentials);
+    }
+    attempt.succeeded();
+    Ok(given)
 }
 
 async fn find(state: &AppState, id: Uuid) -> Result<user::Model, ApiError> {

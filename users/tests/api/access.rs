@@ -131,7 +131,10 @@ async fn authenticate_answers_an_unknown_login_and_a_wrong_password_alike(backen
         )
         .await;
     ok.assert_status(200);
-    assert!(ok.json["token"].is_string() && ok.json["expires_at"].is_string());
+    assert!(ok.json["token"].is_string());
+    assert!(ok.json["session"]["id"].is_string());
+    assert!(ok.json["session"]["expires_at"].is_string());
+    assert_eq!(ok.json["expires_at"], ok.json["session"]["expires_at"]);
     assert_eq!(ok.json["user"]["login"], "ada");
     app.post("/authenticate", &json!({"login": "ada"}))
         .await

@@ -44,7 +44,12 @@ async fn no_password_or_hash_in_any_answer_or_log_line(backend: Backend) {
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
     let app = spawn_app(backend).await;
-    let secrets = ["first-Secret-pw", "second-Secret-pw", "third-Secret-pw"];
+    let secrets = [
+        "first-Secret-pw",
+        "second-Secret-pw",
+        "third-Secret-pw",
+        "fourth-Secret-pw",
+    ];
     let mut bodies = Vec::new();
 
     let mut body = crate::helpers::ada("ada");
@@ -78,6 +83,25 @@ async fn no_password_or_hash_in_any_answer_or_log_line(backend: Backend) {
             .await
             .text,
     );
+    let session = app
+        .post(
+            "/authenticate",
+            &json!({"login": "ada", "password": secrets[1]}),
+        )
+        .await;
+    let token = session.json["token"].as_str().expect("a token").to_owned();
+    bodies.push(session.text);
+    for current in ["wrong-Secret-pw", secrets[1]] {
+        bodies.push(
+            app.patch(
+                &path,
+                Some(&token),
+                &json!({"password": secrets[3], "current_password": current}),
+            )
+            .await
+            .text,
+        );
+    }
     bodies.push(
         app.post("/users", &json!({"login": "x", "password": secrets[2]}))
             .await
@@ -88,8 +112,8 @@ async fn no_password_or_hash_in_any_answer_or_log_line(backend: Backend) {
     app.post("/password-resets", &json!({"email": "ada@example.com"}))
         .await
         .assert_status(202);
-    let mails = app.transport.wait_for(3).await;
-    let token = mails
+    let mails = app.transport.wait_for(4).await;
+    let reset_token = mails
         .iter()
         .find_map(|m| m.vars.get("reset_url").and_then(|u| u.as_str()))
         .and_then(|u| u.rsplit('/').next())
@@ -97,13 +121,13 @@ async fn no_password_or_hash_in_any_answer_or_log_line(backend: Backend) {
         .to_owned();
     bodies.push(
         app.post(
-            &format!("/password-resets/{token}"),
+            &format!("/password-resets/{reset_token}"),
             &json!({"password": secrets[2]}),
         )
         .await
         .text,
     );
-    app.transport.wait_for(4).await;
+    app.transport.wait_for(5).await;
     drop(app);
 
     let logs = String::from_utf8(captured.0.lock().expect("lock").clone()).expect("utf-8 logs");
@@ -123,5 +147,7 @@ async fn no_password_or_hash_in_any_answer_or_log_line(backend: Backend) {
         assert!(!text.contains(ADMIN), "the admin token appears in: {text}");
     }
     // The reset token is only in the mail, never in a log line.
-    assert!(!logs.contains(&token), "the reset token is logged");
+    assert!(!logs.contains(&reset_token), "the reset token is logged");
+    // Nor is a session token.
+    assert!(!logs.contains(&token), "a session token is logged");
 }

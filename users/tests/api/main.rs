@@ -19,6 +19,7 @@ mod operations;
 mod outbox;
 mod password_resets;
 mod rate_limits;
+mod reauthentication;
 mod reset_page;
 mod sessions;
 mod users_crud;

@@ -1,6 +1,6 @@
 //! The rate limits of the open routes, at their default values.
 
-use crate::helpers::{Backend, TestResponse, ada, spawn_app_configured};
+use crate::helpers::{Backend, TestApp, TestResponse, ada, spawn_app_configured};
 use crate::on_both_databases;
 use domain::config::UsersLimits;
 use serde_json::json;
@@ -9,6 +9,8 @@ on_both_databases!(
     the_eleventh_wrong_password_for_a_login_is_refused_and_so_is_the_right_one,
     a_fourth_reset_for_one_address_within_the_hour_answers_202_and_mails_nothing,
     the_twenty_first_create_from_one_client_within_a_minute_is_refused,
+    sixty_guesses_at_once_at_one_login_cost_ten_password_checks,
+    sixty_guesses_at_once_from_one_client_cost_thirty_password_checks,
 );
 
 fn default_limits(config: &mut domain::config::Config) {
@@ -152,4 +154,52 @@ async fn forwarded_for_names_the_client_only_behind_a_trusted_proxy() {
 
     assert_eq!((a1, a2, a3, b1), (201, 201, 429, 201));
     assert_eq!((c1, c2, c3), (201, 201, 429));
+}
+
+/// Sends every body to `POST /authenticate` at the same instant; the statuses and the
+/// Argon2id checks they cost.
+async fn guess_at_once(app: &TestApp, bodies: Vec<serde_json::Value>) -> (Vec<u16>, f64) {
+    let hashes = "password_hashes_computed_total";
+    let before = metric(&app.metrics().await, hashes).expect("the hash counter");
+    let start = std::sync::Arc::new(tokio::sync::Barrier::new(bodies.len()));
+    let guesses = bodies.into_iter().map(|body| {
+        let start = start.clone();
+        let request = app.client.post(app.url("/authenticate")).json(&body);
+        async move {
+            start.wait().await;
+            request.send().await.expect("sent").status().as_u16()
+        }
+    });
+    let statuses = futures_util::future::join_all(guesses).await;
+    let after = metric(&app.metrics().await, hashes).expect("the hash counter");
+    (statuses, after - before)
+}
+
+fn count(statuses: &[u16], status: u16) -> usize {
+    statuses.iter().filter(|s| **s == status).count()
+}
+
+async fn sixty_guesses_at_once_at_one_login_cost_ten_password_checks(backend: Backend) {
+    let app = spawn_app_configured(backend, default_limits).await;
+    app.create_user("ada").await;
+    let wrong = json!({"login": "ada", "password": "not-the-password"});
+
+    let (statuses, checks) = guess_at_once(&app, vec![wrong; 60]).await;
+
+    assert_eq!(checks, 10.0, "{statuses:?}");
+    assert_eq!(count(&statuses, 401), 10, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 50, "{statuses:?}");
+}
+
+async fn sixty_guesses_at_once_from_one_client_cost_thirty_password_checks(backend: Backend) {
+    let app = spawn_app_configured(backend, default_limits).await;
+    let guesses = (0..60)
+        .map(|n| json!({"login": format!("user{n}"), "password": "not-the-password"}))
+        .collect();
+
+    let (statuses, checks) = guess_at_once(&app, guesses).await;
+
+    assert_eq!(checks, 30.0, "{statuses:?}");
+    assert_eq!(count(&statuses, 401), 30, "{statuses:?}");
+    assert_eq!(count(&statuses, 429), 30, "{statuses:?}");
 }

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub relay: OutboxRelay,
     /// The database URL, to open a second connection or a second app on it.
     pub database_url: String,
+    /// `users.session_secret`, which every instance on one database shares.
+    session_secret: String,
     stop: Option<oneshot::Sender<()>>,
     running: Option<tokio::task::JoinHandle<()>>,
     // Dropped last: the app must stop before its database goes.
@@ -111,19 +113,19 @@ pub async fn spawn_app_tuned(
             (db.url(), Some(Arc::new(db)))
         }
     };
-    let mut config = test_config(url);
+    let mut config = test_config(url, uuid::Uuid::new_v4().to_string());
     configure(&mut config);
     spawn_app_with(config, pg, dir, Arc::new(RecordingTransport::new()), tune).await
 }
 
 /// Every test app's configuration: port 0, `database_url`, known tokens, no rate limits and
 /// no per-client connection cap (every test client is 127.0.0.1).
-fn test_config(database_url: String) -> Config {
+fn test_config(database_url: String, session_secret: String) -> Config {
     let mut config = Config::default();
     config.users.listen = "127.0.0.1:0".parse().expect("address");
     config.users.database = database_url;
     config.users.admin_token = Secret::new(ADMIN);
-    config.users.session_secret = Secret::new(uuid::Uuid::new_v4().to_string());
+    config.users.session_secret = Secret::new(session_secret);
     config.users.reset_url = "http://reset.test/password-resets/{token}".into();
     config.users.verify_url = "http://verify.test/email-verifications/{token}".into();
     config.users.limits = UsersLimits {
@@ -142,7 +144,7 @@ fn test_config(database_url: String) -> Config {
 /// Builds (and does not run) the app on an existing database: for a test of what a start
 /// does to a database, a failed migration among them.
 pub async fn build_app_on(database_url: &str) -> Result<App, users::StartupError> {
-    let config = test_config(database_url.to_owned());
+    let config = test_config(database_url.to_owned(), uuid::Uuid::new_v4().to_string());
     App::build(&config, Arc::new(RecordingTransport::new())).await
 }
 
@@ -150,7 +152,7 @@ impl TestApp {
     /// A second instance of the service on the same database and transport.
     pub async fn second_instance(&self) -> TestApp {
         spawn_app_with(
-            test_config(self.database_url.clone()),
+            test_config(self.database_url.clone(), self.session_secret.clone()),
             self._pg.clone(),
             self._dir.clone(),
             self.transport.clone(),
@@ -169,6 +171,7 @@ async fn spawn_app_with(
     tune: impl FnOnce(App) -> App,
 ) -> TestApp {
     let database_url = config.users.database.clone();
+    let session_secret = config.users.session_secret.expose().to_owned();
     let app = tune(
         App::build(&config, transport.clone())
             .await
@@ -190,7 +193,7 @@ async fn spawn_app_with(
         transport,
         relay,
         database_url,
-
+        session_secret,
         stop: Some(stop),
         running: Some(running),
         _pg: pg,
@@ -286,6 +289,11 @@ impl TestApp {
 
     /// A session token for `login` (created by [`ada`]).
     pub async fn session_for(&self, login: &str) -> String {
+        self.open_session(login).await.0
+    }
+
+    /// A session for `login` (created by [`ada`]): its token and its id.
+    pub async fn open_session(&self, login: &str) -> (String, String) {
         let response = self
             .post(
                 "/authenticate",
@@ -293,7 +301,11 @@ impl TestApp {
             )
             .await;
         response.assert_status(200);
-        response.json["token"].as_str().expect("a token").to_owned()
+        let token = response.json["token"].as_str().expect("a token");
+        let id = response.json["session"]["id"]
+            .as_str()
+            .expect("a session id");
+        (token.to_owned(), id.to_owned())
     }
 
     /// Asks for a reset of `email`'s password and returns the mailed link's path and token
