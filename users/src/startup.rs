@@ -90,6 +90,7 @@ impl App {
             reset_url: users.reset_url.as_str().into(),
             limits: Arc::new(RateLimits::new(&users.limits, metrics.clone())),
             trusted_proxies: users.trusted_proxies.clone().into(),
+            trusted_trace_peers: config.telemetry.trusted_trace_peers.clone().into(),
             metrics,
             outbox_wakeup,
         };
