@@ -292,8 +292,8 @@ pub struct SuppressionPageDoc {
 #[allow(dead_code)]
 pub enum PublicStatusDoc {
     Queued,
-    Sent,
     Retrying,
+    Sent,
     Failed,
     Cancelled,
     Suppressed,
