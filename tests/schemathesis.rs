@@ -36,8 +36,10 @@ fn schemathesis(test: &str) -> Option<PathBuf> {
 /// Runs `st run` on `base`'s `/openapi.json` with `token`; panics with the report on any
 /// failure.
 async fn fuzz(st: PathBuf, base: String, token: &'static str) {
+    let config = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/schemathesis/schemathesis.toml");
     let run = tokio::task::spawn_blocking(move || {
         let child = Command::new(&st)
+            .args(["--config-file", &config.display().to_string()])
             .args(["run", &format!("{base}/openapi.json")])
             .args(["--checks", "all", "--max-examples", "30"])
             .args(["--request-timeout", "10", "--no-color"])

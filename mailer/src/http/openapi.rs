@@ -47,9 +47,9 @@ pub struct MailRequestDoc {
     /// When the sender asked (RFC 3339).
     #[schema(format = DateTime)]
     requested_at: String,
-    /// The W3C trace context the request belongs to; one that is not well formed is ignored.
-    #[schema(nullable = false)]
-    traceparent: Option<String>,
+    /// The W3C trace context the request belongs to, a string; anything that is not a
+    /// well-formed one is ignored, never a reason to refuse the mail.
+    traceparent: Option<serde_json::Value>,
 }
 
 /// A language of the built-in templates.

@@ -65,6 +65,7 @@ pub struct VarSummary {
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RenderRequestDoc {
     /// Exactly the template's variables; when absent or null, the catalog's samples.
