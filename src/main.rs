@@ -156,7 +156,10 @@ fn print_where_everything_is(
     mailer: std::net::SocketAddr,
 ) {
     let transport = match config.transport.kind {
-        TransportKind::Socketio => format!("socket.io ({})", config.transport.socketio.url),
+        TransportKind::Socketio => format!(
+            "socket.io ({})",
+            domain::config::redact_user_info(&config.transport.socketio.url)
+        ),
         TransportKind::Amqp => format!(
             "RabbitMQ (exchange {}, queue {})",
             config.transport.amqp.exchange, config.transport.amqp.queue

@@ -261,3 +261,53 @@ fn a_cluster_on_an_sqlite_mailer_database_stops_each_program_and_names_mailer_da
         }
     }
 }
+
+#[test]
+fn a_mailer_with_a_rediss_cluster_url_starts() {
+    use std::io::{BufRead, BufReader};
+    let test = "a_mailer_with_a_rediss_cluster_url_starts";
+    if !crate::support::services::available(crate::support::postgres::POSTGRES, test) {
+        return;
+    }
+    let database = crate::support::postgres::FreshDatabase::create("rediss");
+    let dir = tempfile::tempdir().expect("tempdir");
+    // TLS to the machine's Redis, which speaks none: the mailer starts all the same and
+    // keeps trying, as with any Redis that does not answer.
+    let mut child = Command::new(program("mailer"))
+        .current_dir(dir.path())
+        .env_remove("FACTEUR_CONFIG")
+        .env("FACTEUR_MAILER__LISTEN", "127.0.0.1:0")
+        .env("FACTEUR_MAILER__DATABASE", database.url())
+        .env(
+            "FACTEUR_MAILER__CLUSTER__REDIS_URL",
+            format!("rediss://{}", crate::support::services::REDIS.1),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("the mailer runs");
+    let stderr = child.stderr.take().expect("piped stderr");
+    let (lines_tx, lines_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut seen = Vec::new();
+    while !seen.iter().any(|l: &String| l.contains("mailer listening")) {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match lines_rx.recv_timeout(left) {
+            Ok(line) => seen.push(line),
+            Err(_) => break,
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        seen.iter().any(|l| l.contains("mailer listening")),
+        "the mailer started with a rediss:// cluster: {seen:#?}"
+    );
+}

@@ -11,6 +11,7 @@ mod http_limits;
 mod observability;
 mod readme;
 mod scale;
+mod schemathesis;
 mod shutdown;
 mod support;
 mod traces;

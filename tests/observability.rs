@@ -118,3 +118,67 @@ async fn metrics_and_logs_show_what_happened() {
         "users log lines carry request ids:\n{users_log}"
     );
 }
+
+/// URLs that carry a password — both databases and the span endpoint — show up nowhere with
+/// it: not in a log line (at debug), not in `/health`, not in `/metrics`.
+#[tokio::test]
+async fn passwords_in_configured_urls_reach_no_log_line_health_or_metrics() {
+    let test = "passwords_in_configured_urls_reach_no_log_line_health_or_metrics";
+    if !crate::support::services::available(crate::support::postgres::POSTGRES, test) {
+        return;
+    }
+    const SECRET: &str = "Pw4UrlsOnly";
+    let (users_db, mailer_db) = (
+        crate::support::postgres::FreshDatabase::create("urlsecret_users"),
+        crate::support::postgres::FreshDatabase::create("urlsecret_mailer"),
+    );
+    // The machine's PostgreSQL trusts local connections: the password is sent and ignored.
+    let with_password = |url: String| url.replace("postgres@", &format!("postgres:{SECRET}@"));
+    let closed = crate::support::stack::free_port();
+    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    stack.set_env("FACTEUR_USERS__DATABASE", &with_password(users_db.url()));
+    stack.set_env("FACTEUR_MAILER__DATABASE", &with_password(mailer_db.url()));
+    stack.set_env(
+        "FACTEUR_TELEMETRY__OTLP_ENDPOINT",
+        &format!("http://otel:{SECRET}@127.0.0.1:{closed}"),
+    );
+    stack.set_env("FACTEUR_LOG__LEVEL", "debug");
+    stack.start_mailer().await;
+    stack.start_users().await;
+    stack.create_user("urlsecret").await;
+    assert_eq!(
+        stack.smtp.wait_for(1, Duration::from_secs(30)).await.len(),
+        1
+    );
+
+    let mut answers = Vec::new();
+    for base in [stack.users_url(), stack.mailer_url()] {
+        for path in ["/health", "/metrics"] {
+            let text = stack
+                .http()
+                .get(format!("{base}{path}"))
+                .send()
+                .await
+                .expect("an answer")
+                .text()
+                .await
+                .expect("a body");
+            answers.push((format!("{base}{path}"), text));
+        }
+    }
+    for name in ["users", "mailer"] {
+        answers.push((format!("{name}.log"), stack.log(name)));
+    }
+    for (place, text) in answers {
+        assert!(!text.is_empty(), "{place} is empty");
+        assert!(
+            !text.contains(SECRET),
+            "{place} shows the password:\n{text}"
+        );
+    }
+    assert!(
+        stack.log("users").contains(&format!("127.0.0.1:{closed}")),
+        "the endpoint is still named, without its user info:\n{}",
+        stack.log("users")
+    );
+}

@@ -112,9 +112,11 @@ fn caller_traceparent() -> (String, String, String) {
 }
 
 /// A stack that exports to `endpoint` (none: export off, the default), logging JSON at info
-/// (and the mailer's handoff line).
+/// (and the mailer's handoff line). The tests' own address, 127.0.0.1, is a trusted trace
+/// peer; requests sent from 127.0.0.2 are not.
 fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: Option<&str>) -> Stack {
     let mut stack = Stack::configure(kind, smtp);
+    stack.set_env("FACTEUR_TELEMETRY__TRUSTED_TRACE_PEERS", "[127.0.0.1]");
     if let Some(endpoint) = endpoint {
         stack.set_env("FACTEUR_TELEMETRY__OTLP_ENDPOINT", endpoint);
     }
@@ -125,8 +127,17 @@ fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: Option<&str>) -> Stack {
 
 /// `POST /users` for `login` carrying `traceparent`; the answer must be 201.
 async fn create_user_in_trace(stack: &Stack, login: &str, traceparent: &str) {
-    let response = stack
-        .http()
+    create_user_in_trace_from(stack.http(), stack, login, traceparent).await;
+}
+
+/// [`create_user_in_trace`] through `client` (bound to some local address).
+async fn create_user_in_trace_from(
+    client: &reqwest::Client,
+    stack: &Stack,
+    login: &str,
+    traceparent: &str,
+) {
+    let response = client
         .post(format!("{}/users", stack.users_url()))
         .header("traceparent", traceparent)
         .json(&serde_json::json!({
@@ -457,4 +468,88 @@ async fn with_export_off_the_callers_trace_still_reaches_both_services_logs() {
         0.0,
         "{text}"
     );
+}
+
+/// A client's `traceparent` chooses no trace unless the client is a trusted trace peer: the
+/// request from 127.0.0.2 (untrusted) gets a recorded trace of its own, linked to the caller's,
+/// even though the caller asked for no sampling; the same header from 127.0.0.1 (trusted) is
+/// continued.
+#[tokio::test]
+async fn a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_it() {
+    let test = "a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_it";
+    let Some(receiver) = Receiver::start(test) else {
+        return;
+    };
+    let mut stack = traced_stack(
+        Kind::Socketio,
+        SmtpServer::start(),
+        Some(&receiver.endpoint()),
+    );
+    stack.start_mailer().await;
+    stack.start_users().await;
+    let caller_id = uuid::Uuid::new_v4().simple().to_string();
+    let caller_span = "00f067aa0ba902b7";
+    let unsampled = format!("00-{caller_id}-{caller_span}-00");
+    let untrusted = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("a client on 127.0.0.2");
+
+    create_user_in_trace_from(&untrusted, &stack, "edgeuntrusted", &unsampled).await;
+    create_user_in_trace(&stack, "edgetrusted", &unsampled).await;
+
+    // The untrusted request's span: in a trace of its own, a root, linked to the caller's.
+    let linked_to_caller = |span: &Value| {
+        span["links"]
+            .as_array()
+            .is_some_and(|links| links.iter().any(|l| l["trace_id"] == caller_id))
+    };
+    let deadline = Instant::now() + WAIT;
+    let request = loop {
+        let spans: Vec<Value> = std::fs::read_to_string(&receiver.spans)
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .collect();
+        if let Some(span) = spans
+            .iter()
+            .find(|s| s["service"] == "users" && s["name"] == "request" && linked_to_caller(s))
+        {
+            break span.clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no users request span linked to trace {caller_id}:\n{}",
+            describe(&spans)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_ne!(request["trace_id"], caller_id, "a trace of its own");
+    assert_eq!(request["parent_span_id"], "", "the root of its trace");
+    assert_eq!(
+        request["links"][0]["span_id"], caller_span,
+        "the link names the caller's span"
+    );
+    // Its spans, down to the SMTP reply, are recorded in that trace.
+    let own = request["trace_id"].as_str().unwrap().to_string();
+    let spans = receiver
+        .wait_for(&own, |spans| named(spans, SMTP_SPAN).len() == 1)
+        .await;
+    assert_eq!(named(&spans, SMTP_SPAN).len(), 1, "{}", describe(&spans));
+
+    // The trusted request continued the caller's trace, unsampled as the caller asked: its
+    // log lines name the caller's trace id, and nothing of that trace is exported.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while log_trace_ids(&stack.log("users"), &caller_id) == 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        log_trace_ids(&stack.log("users"), &caller_id) > 0,
+        "a users log line in the caller's trace {caller_id}:\n{}",
+        stack.log("users")
+    );
+    assert!(receiver.trace(&caller_id).is_empty());
+    // Only the trusted request's log lines name the caller's trace: the untrusted one's
+    // name its own.
+    assert!(log_trace_ids(&stack.log("users"), &own) > 0);
 }

@@ -19,11 +19,13 @@ mod error;
 mod load;
 mod log;
 mod mailer;
+mod peers;
 mod scalar;
 mod secrets;
 mod sqlite;
 mod telemetry;
 mod transport;
+mod urls;
 mod users;
 mod validate;
 
@@ -31,6 +33,7 @@ pub use args::{Command, parse_args};
 pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat};
 pub use mailer::{ClusterConfig, MailerConfig, SmtpConfig, SmtpTls};
+pub use peers::{PeerRange, any_contains};
 pub(crate) use scalar::string_or_scalar;
 pub use secrets::{Process, SecretsCheck};
 pub use sqlite::{
@@ -38,6 +41,7 @@ pub use sqlite::{
 };
 pub use telemetry::TelemetryConfig;
 pub use transport::{AmqpConfig, SocketIoConfig, TransportConfig, TransportKind};
+pub use urls::redact_user_info;
 pub use users::{UsersConfig, UsersLimits};
 
 use serde::Deserialize;

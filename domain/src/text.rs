@@ -23,6 +23,19 @@ pub(crate) fn is_forbidden(c: char) -> bool {
     )
 }
 
+/// The characters of the Basic Multilingual Plane that [`is_forbidden`] refuses, as the inside
+/// of a regular-expression class (`[^…]`) written with `\uXXXX` escapes, which ECMA-262 and
+/// Python read alike: the OpenAPI documents' patterns use it, so that a client generating
+/// values from them (a fuzzer) never meets a refusal the document does not state. A test
+/// below holds it to [`is_forbidden`]. Characters beyond the BMP are left out: without the
+/// `u` flag an ECMA-262 class cannot name them.
+#[macro_export]
+macro_rules! forbidden_class {
+    () => {
+        r"\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    };
+}
+
 /// The first character of `value` that [`is_forbidden`], if any.
 pub(crate) fn first_forbidden(value: &str) -> Option<char> {
     value.chars().find(|&c| is_forbidden(c))
@@ -85,5 +98,27 @@ mod tests {
                 .message
                 .contains("U+202E")
         );
+    }
+
+    #[test]
+    fn the_documented_class_is_exactly_the_refused_characters_of_the_bmp() {
+        let class = crate::forbidden_class!();
+        let mut ranges = Vec::new();
+        for part in class.split("\\u").filter(|p| !p.is_empty()) {
+            let (code, is_start) = match part.strip_suffix('-') {
+                Some(code) => (code, true),
+                None => (part, false),
+            };
+            let c = u32::from_str_radix(code, 16).unwrap();
+            match ranges.last_mut() {
+                Some((_, end @ None)) => *end = Some(c),
+                _ if is_start => ranges.push((c, None)),
+                _ => ranges.push((c, Some(c))),
+            }
+        }
+        let listed = |c: u32| ranges.iter().any(|&(a, b)| a <= c && c <= b.unwrap());
+        for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
+            assert_eq!(listed(c as u32), is_forbidden(c), "U+{:04X}", c as u32);
+        }
     }
 }

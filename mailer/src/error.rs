@@ -5,6 +5,7 @@
 //! Every answer carries a code and one sentence; database internals stay in the logs.
 
 use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{MailAnswer, MailRequestId};
@@ -66,6 +67,18 @@ pub enum MailError {
     /// A request body over the limit, in bytes.
     #[error("the body is over the limit of {0} bytes")]
     PayloadTooLarge(usize),
+    /// A route that exists, asked with a method it does not take.
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
+    /// No route has this path.
+    #[error("there is no such route")]
+    NoRoute,
+    /// The request did not arrive in time.
+    #[error("the request took too long")]
+    Timeout,
+    /// Too many requests from this client for now.
+    #[error("too many requests")]
+    TooManyRequests,
 }
 
 impl MailError {
@@ -96,6 +109,10 @@ impl MailError {
             Self::InvalidFields(_) => "invalid_request",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge(_) => "payload_too_large",
+            Self::MethodNotAllowed => "method_not_allowed",
+            Self::NoRoute => "not_found",
+            Self::Timeout => "timeout",
+            Self::TooManyRequests => "too_many_requests",
         }
     }
 
@@ -125,6 +142,10 @@ impl MailError {
                 "The body must be JSON, sent with Content-Type: application/json.".into()
             }
             Self::PayloadTooLarge(limit) => format!("The body is over the limit of {limit} bytes."),
+            Self::MethodNotAllowed => "This route does not accept this method.".into(),
+            Self::NoRoute => "There is no such route.".into(),
+            Self::Timeout => "The request did not arrive in time.".into(),
+            Self::TooManyRequests => "Too many requests from this client; try again later.".into(),
         }
     }
 
@@ -149,7 +170,29 @@ impl MailError {
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::NoRoute => StatusCode::NOT_FOUND,
+            Self::Timeout => StatusCode::REQUEST_TIMEOUT,
+            Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
         }
+    }
+
+    /// The error of a response that no handler wrote (axum's 404 and 405, a layer's 408, 413
+    /// or 429, an extractor's rejection), so that it too gets the contract's shape; `None` for
+    /// a status this type has no error of.
+    pub fn for_bare_status(status: StatusCode) -> Option<Self> {
+        Some(match status {
+            StatusCode::BAD_REQUEST => {
+                Self::invalid("invalid_request", "The request is not valid.")
+            }
+            StatusCode::NOT_FOUND => Self::NoRoute,
+            StatusCode::METHOD_NOT_ALLOWED => Self::MethodNotAllowed,
+            StatusCode::REQUEST_TIMEOUT => Self::Timeout,
+            StatusCode::PAYLOAD_TOO_LARGE => Self::PayloadTooLarge(domain::mail::MAX_REQUEST_BYTES),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE => Self::UnsupportedMediaType,
+            StatusCode::TOO_MANY_REQUESTS => Self::TooManyRequests,
+            _ => return None,
+        })
     }
 
     /// Logs a database failure where it is turned into an answer. A failed write batch is
@@ -185,6 +228,24 @@ pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
         Json(json!({"error": code, "message": message, "details": {}})),
     )
         .into_response()
+}
+
+impl From<PathRejection> for MailError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::invalid(
+            "invalid_request",
+            format!("The path is not valid: {}.", rejection.body_text()),
+        )
+    }
+}
+
+impl From<QueryRejection> for MailError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::invalid(
+            "invalid_request",
+            format!("The query string is not valid: {}.", rejection.body_text()),
+        )
+    }
 }
 
 impl IntoResponse for MailError {

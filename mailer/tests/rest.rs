@@ -273,11 +273,162 @@ async fn openapi_documents_every_operator_route() {
         assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]));
     }
     let record = &api["components"]["schemas"]["DeliveryRecordDoc"]["properties"]["status"];
-    for status in mailer::PUBLIC_STATUSES {
-        assert!(
-            record["description"].as_str().unwrap().contains(status),
-            "{status} in {record}"
-        );
-    }
+    assert_eq!(record["$ref"], "#/components/schemas/PublicStatusDoc");
+    let statuses = &api["components"]["schemas"]["PublicStatusDoc"]["enum"];
+    assert_eq!(*statuses, serde_json::json!(mailer::PUBLIC_STATUSES));
     assert!(api["components"]["schemas"]["SuppressionPageDoc"].is_object());
+}
+
+/// Refusals that no handler writes — a query string that does not parse, a path that is not
+/// UTF-8, a method or a route that does not exist, a body that is not JSON — have the
+/// contract's error shape, and a 405 still says which methods the route takes.
+#[tokio::test]
+async fn bad_queries_paths_methods_and_content_types_get_the_error_shape() {
+    let app = spawn_app().await;
+    let send = |method: reqwest::Method, path: &str| {
+        app.http
+            .request(method, format!("{}{path}", app.base))
+            .bearer_auth(&app.token)
+    };
+    let cases = [
+        (
+            send(reqwest::Method::GET, "/mails?status=a&status=b"),
+            400,
+            "invalid_request",
+        ),
+        (
+            send(reqwest::Method::GET, "/mails?page=x"),
+            400,
+            "invalid_page",
+        ),
+        (
+            send(reqwest::Method::GET, "/mails?page="),
+            400,
+            "invalid_page",
+        ),
+        (
+            send(reqwest::Method::GET, "/mails?status="),
+            400,
+            "invalid_status",
+        ),
+        (
+            send(reqwest::Method::GET, "/mails/not-an-id"),
+            400,
+            "invalid_id",
+        ),
+        (
+            send(reqwest::Method::DELETE, "/suppressions/%ff"),
+            400,
+            "invalid_request",
+        ),
+        (
+            send(reqwest::Method::GET, "/templates/%ff/fr"),
+            400,
+            "invalid_request",
+        ),
+        (
+            send(reqwest::Method::PUT, "/mails"),
+            405,
+            "method_not_allowed",
+        ),
+        (send(reqwest::Method::GET, "/nowhere"), 404, "not_found"),
+        (
+            send(reqwest::Method::POST, "/suppressions")
+                .header("content-type", "text/plain")
+                .body("ada@example.com"),
+            415,
+            "unsupported_media_type",
+        ),
+    ];
+    for (request, status, code) in cases {
+        let response = request.send().await.expect("the mailer answers");
+        let url = response.url().to_string();
+        assert_eq!(response.status().as_u16(), status, "{url}");
+        if status == 405 {
+            let allow = response
+                .headers()
+                .get("allow")
+                .and_then(|v| v.to_str().ok());
+            assert!(
+                allow.is_some_and(|a| a.contains("GET") && a.contains("POST")),
+                "{url}: Allow {allow:?}"
+            );
+        }
+        let text = response.text().await.unwrap_or_default();
+        let body: serde_json::Value =
+            serde_json::from_str(&text).unwrap_or_else(|_| panic!("{url}: not JSON: {text:?}"));
+        assert_eq!(body["error"], code, "{url}: {body}");
+        assert!(
+            body["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{url}: {body}"
+        );
+        assert!(body["details"].is_object(), "{url}: {body}");
+    }
+}
+
+/// `/docs` and `/openapi.json` may not be framed by another page.
+#[tokio::test]
+async fn the_docs_may_not_be_framed() {
+    let app = spawn_app().await;
+    for path in ["/docs/", "/docs/swagger-initializer.js", "/openapi.json"] {
+        let response = app
+            .http
+            .get(format!("{}{path}", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        let policy = response
+            .headers()
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        assert!(
+            policy.contains("frame-ancestors 'none'"),
+            "{path}: {policy:?}"
+        );
+        assert!(policy.contains("script-src 'self'"), "{path}: {policy:?}");
+    }
+}
+
+/// Swagger UI renders under the docs' policy: its own script and styles load, the document is
+/// fetched, and the browser reports no policy violation.
+#[tokio::test]
+async fn the_docs_render_in_headless_chromium_within_their_policy() {
+    let test = "the_docs_render_in_headless_chromium_within_their_policy";
+    let logs = json!({"goog:loggingPrefs": {"browser": "ALL"}});
+    let Some(browser) = crate::common::chromium::Browser::start(test, logs).await else {
+        return;
+    };
+    let app = spawn_app().await;
+
+    browser.goto(&format!("{}/docs/", app.base)).await;
+    let text = browser
+        .wait_for_text(30, |t| {
+            t.contains("Facteur mailer") && t.contains("/suppressions")
+        })
+        .await;
+    let log = browser.post("/se/log", json!({"type": "browser"})).await;
+    browser.close().await;
+
+    assert!(text.contains("Facteur mailer"), "the page rendered: {text}");
+    assert!(
+        text.contains("/suppressions"),
+        "the operations are listed: {text}"
+    );
+    let violations: Vec<&serde_json::Value> = log
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .filter(|e| {
+                    e["message"]
+                        .as_str()
+                        .is_some_and(|m| m.contains("Content Security Policy"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(violations.is_empty(), "policy violations: {violations:?}");
 }

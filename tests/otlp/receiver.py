@@ -4,8 +4,8 @@ official protobuf definitions (PyPI `opentelemetry-proto`) and writes one JSON l
 Usage: receiver.py --out FILE [--port N]
 
 Prints `{"listening": PORT}` on stdout once it accepts connections. Each span becomes
-`{"service", "trace_id", "span_id", "parent_span_id", "name", "kind", "attributes",
-"start_ns", "end_ns"}` in FILE, ids in lower-case hex (the parent is "" for a root span).
+`{"service", "trace_id", "span_id", "parent_span_id", "name", "kind", "attributes", "links",
+"start_ns", "end_ns"}` (each link `{"trace_id", "span_id"}`) in FILE, ids in lower-case hex (the parent is "" for a root span).
 Anything but a POST to /v1/traces with a protobuf body that decodes gets 400 or 404, so a
 malformed export shows as a failure in the sender's counters, not as silence.
 """
@@ -52,6 +52,10 @@ def spans_of(request):
                     "name": span.name,
                     "kind": span.kind,
                     "attributes": {kv.key: attribute_value(kv.value) for kv in span.attributes},
+                    "links": [
+                        {"trace_id": link.trace_id.hex(), "span_id": link.span_id.hex()}
+                        for link in span.links
+                    ],
                     "start_ns": span.start_time_unix_nano,
                     "end_ns": span.end_time_unix_nano,
                 }

@@ -41,6 +41,9 @@ pub enum ApiError {
     /// 404.
     #[error("{0}")]
     NotFound(&'static str),
+    /// 405: the route exists, the method does not.
+    #[error("this route does not accept this method")]
+    MethodNotAllowed,
     /// 409: `login` or `email` already belongs to another user.
     #[error("this {0} is already taken")]
     Taken(&'static str),
@@ -93,6 +96,9 @@ impl ApiError {
                 "the body is larger than the limit of 64 KiB",
             ),
             StatusCode::REQUEST_TIMEOUT => ("timeout", "the request took too long and was stopped"),
+            StatusCode::TOO_MANY_REQUESTS => {
+                ("too_many_requests", "too many requests; try again later")
+            }
             StatusCode::UNSUPPORTED_MEDIA_TYPE => (
                 "unsupported_media_type",
                 "the body must be JSON, sent with Content-Type: application/json",
@@ -116,6 +122,7 @@ impl ApiError {
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Taken(_) => (StatusCode::CONFLICT, "conflict"),
             ApiError::InvalidCredentials => (StatusCode::UNAUTHORIZED, "invalid_credentials"),
             ApiError::InvalidToken => (StatusCode::BAD_REQUEST, "invalid_token"),

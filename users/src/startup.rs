@@ -95,6 +95,7 @@ impl App {
             require_verified_email: users.require_verified_email,
             limits: Arc::new(RateLimits::new(&users.limits, metrics.clone())),
             trusted_proxies: users.trusted_proxies.clone().into(),
+            trusted_trace_peers: config.telemetry.trusted_trace_peers.clone().into(),
             metrics,
             outbox_wakeup,
         };

@@ -7,6 +7,7 @@ use crate::session::SessionKeys;
 use crate::session_store::Touches;
 use crate::user_reader::UserReader;
 use domain::Secret;
+use domain::config::PeerRange;
 use sea_orm::DatabaseConnection;
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -37,6 +38,8 @@ pub(crate) struct AppState {
     pub limits: Arc<RateLimits>,
     /// `users.trusted_proxies`: peers whose `X-Forwarded-For` names the client.
     pub trusted_proxies: Arc<[IpAddr]>,
+    /// `telemetry.trusted_trace_peers`: peers whose `traceparent` header is continued.
+    pub trusted_trace_peers: Arc<[PeerRange]>,
     /// Wakes the outbox relay after a commit that wrote a mail request.
     pub outbox_wakeup: Arc<Notify>,
 }

@@ -1,5 +1,6 @@
 //! `telemetry.*`: where traces go.
 
+use super::peers::PeerRange;
 use super::scalar::string_or_scalar;
 use serde::{Deserialize, Deserializer};
 
@@ -16,6 +17,11 @@ pub struct TelemetryConfig {
     /// process's name, `users`, `mailer` or `facteur`).
     #[serde(deserialize_with = "optional_string")]
     pub service_name: Option<String>,
+    /// `telemetry.trusted_trace_peers`: addresses or CIDR ranges whose `traceparent` header is
+    /// continued (default none). A request from any other peer starts a trace of its own,
+    /// linked to the caller's context, so a client cannot choose the trace (or its sampling)
+    /// that the service's spans join.
+    pub trusted_trace_peers: Vec<PeerRange>,
 }
 
 impl TelemetryConfig {

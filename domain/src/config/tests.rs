@@ -378,3 +378,94 @@ fn telemetry_is_off_by_default_and_its_endpoint_must_be_an_http_url() {
         assert_eq!(error.key, "telemetry.otlp_endpoint", "{bad}");
     }
 }
+
+#[test]
+fn trusted_trace_peers_are_addresses_or_ranges_from_the_file_or_a_variable() {
+    assert!(
+        load("{}", &[])
+            .unwrap()
+            .telemetry
+            .trusted_trace_peers
+            .is_empty()
+    );
+    let from_file = load(
+        "telemetry: {trusted_trace_peers: ['10.0.0.0/8', '::1']}",
+        &[],
+    )
+    .unwrap();
+    let peers = &from_file.telemetry.trusted_trace_peers;
+    assert!(any_contains(peers, "10.200.0.1".parse().unwrap()));
+    assert!(any_contains(peers, "::1".parse().unwrap()));
+    assert!(!any_contains(peers, "192.0.2.1".parse().unwrap()));
+    let from_env = load(
+        "",
+        &[(
+            "FACTEUR_TELEMETRY__TRUSTED_TRACE_PEERS",
+            "[127.0.0.1, 10.0.0.0/8]",
+        )],
+    )
+    .unwrap();
+    assert_eq!(from_env.telemetry.trusted_trace_peers.len(), 2);
+    let error = load("telemetry: {trusted_trace_peers: ['10.0.0.0/40']}", &[]).unwrap_err();
+    assert!(
+        error.key.starts_with("telemetry.trusted_trace_peers"),
+        "{error}"
+    );
+}
+
+#[test]
+fn url_keys_with_a_space_or_no_scheme_are_refused_by_name_and_rediss_is_a_scheme() {
+    let cases = [
+        (
+            "FACTEUR_USERS__DATABASE",
+            "postgres://app:pw@db/my users",
+            "users.database",
+        ),
+        (
+            "FACTEUR_MAILER__DATABASE",
+            "var/mailer.db",
+            "mailer.database",
+        ),
+        (
+            "FACTEUR_TRANSPORT__AMQP__URL",
+            "amqp://guest:guest@rabbit /%2f",
+            "transport.amqp.url",
+        ),
+        (
+            "FACTEUR_TELEMETRY__OTLP_ENDPOINT",
+            "collector:4318",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "FACTEUR_TELEMETRY__OTLP_ENDPOINT",
+            "http://otel:s3cret@collector:4318/v1 traces",
+            "telemetry.otlp_endpoint",
+        ),
+        (
+            "FACTEUR_TRANSPORT__SOCKETIO__URL",
+            "http://mailer :8080",
+            "transport.socketio.url",
+        ),
+    ];
+    for (var, value, key) in cases {
+        let error = load("", &[(var, value)]).unwrap_err();
+        assert_eq!(error.key, key, "{var}={value}: {error}");
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+        assert!(!error.to_string().contains(":pw@"), "{error}");
+    }
+    let error = load(
+        "mailer: {database: 'postgres://x/y', cluster: {redis_url: 'rediss://redis example:6380'}}",
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(error.key, "mailer.cluster.redis_url");
+    let tls = load(
+        "mailer: {database: 'postgres://x/y', cluster: {redis_url: 'rediss://:pw@redis.example.com:6380/0'}}",
+        &[],
+    )
+    .unwrap();
+    assert_eq!(
+        tls.mailer.cluster.unwrap().redis_url,
+        "rediss://:pw@redis.example.com:6380/0"
+    );
+}

@@ -1,5 +1,6 @@
 //! What types alone cannot check: URL schemes, non-empty secrets, placeholders, bounds.
 
+use super::urls::{check_url, redact_user_info};
 use super::{Config, ConfigError, is_sqlite};
 use crate::{Email, Secret};
 use url::Url;
@@ -16,12 +17,11 @@ impl Config {
     fn validate_telemetry(&self) -> Result<(), ConfigError> {
         const KEY: &str = "telemetry.otlp_endpoint";
         if let Some(endpoint) = &self.telemetry.otlp_endpoint {
-            let url = Url::parse(endpoint)
-                .map_err(|e| ConfigError::new(KEY, format!("{endpoint:?} is not a URL: {e}")))?;
-            if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+            let url = check_url(KEY, endpoint, &["http", "https"])?;
+            if !url.has_host() {
                 return Err(ConfigError::new(
                     KEY,
-                    format!("{endpoint:?} must be an http:// or https:// URL"),
+                    format!("{:?} must name a host", redact_user_info(endpoint)),
                 ));
             }
         }
@@ -36,27 +36,17 @@ impl Config {
 
     fn validate_transport(&self) -> Result<(), ConfigError> {
         let t = &self.transport;
-        let url = Url::parse(&t.socketio.url).map_err(|e| {
-            ConfigError::new(
-                "transport.socketio.url",
-                format!("{:?} is not a URL: {e}", t.socketio.url),
-            )
-        })?;
-        if !matches!(url.scheme(), "http" | "https") {
-            return Err(ConfigError::new(
-                "transport.socketio.url",
-                format!("{:?} must start with http:// or https://", t.socketio.url),
-            ));
-        }
+        check_url(
+            "transport.socketio.url",
+            &t.socketio.url,
+            &["http", "https"],
+        )?;
         non_empty("transport.socketio.token", &t.socketio.token)?;
-        let amqp = Url::parse(t.amqp.url.expose())
-            .map_err(|e| ConfigError::new("transport.amqp.url", format!("is not a URL: {e}")))?;
-        if !matches!(amqp.scheme(), "amqp" | "amqps") {
-            return Err(ConfigError::new(
-                "transport.amqp.url",
-                "must start with amqp:// or amqps://",
-            ));
-        }
+        check_url(
+            "transport.amqp.url",
+            t.amqp.url.expose(),
+            &["amqp", "amqps"],
+        )?;
         if t.amqp.exchange.is_empty() {
             return Err(ConfigError::new(
                 "transport.amqp.exchange",
@@ -84,6 +74,8 @@ impl Config {
                 format!("must be from 1 to {MAX_VERIFICATION_TTL_HOURS} (a year)"),
             ));
         }
+        check_url("users.reset_url", &self.users.reset_url, &["http", "https"])?;
+        check_url("users.verify_url", &self.users.verify_url, &["http", "https"])?;
         at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
         at_least_one("users.max_connections", self.users.max_connections)
     }
@@ -148,20 +140,15 @@ impl Config {
     }
 }
 
-/// A Redis URL the adapter's client can open: `redis://` or `rediss://` with a host.
+/// A Redis URL the adapter's client can open: `redis://` or `rediss://` (TLS) with a host.
 fn check_redis_url(key: &str, value: &str) -> Result<(), ConfigError> {
-    let url = Url::parse(value).map_err(|_| {
-        ConfigError::new(
-            key,
-            "is not a URL: expected redis://host[:port], as in redis://127.0.0.1:6379",
-        )
-    })?;
-    if !matches!(url.scheme(), "redis" | "rediss") || url.host_str().is_none_or(str::is_empty) {
+    let url = check_url(key, value, &["redis", "rediss"])?;
+    if url.host_str().is_none_or(str::is_empty) {
         return Err(ConfigError::new(
             key,
             format!(
-                "must start with redis:// or rediss:// and name a host, not {:?}",
-                url.scheme()
+                "{:?} must name a host, as in redis://127.0.0.1:6379",
+                redact_user_info(value)
             ),
         ));
     }
@@ -223,6 +210,7 @@ fn non_empty(key: &str, secret: &Secret) -> Result<(), ConfigError> {
 }
 
 fn database_url(key: &str, url: &str) -> Result<(), ConfigError> {
+    check_url(key, url, &["sqlite", "postgres", "postgresql"])?;
     if is_sqlite(url) || url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(())
     } else {

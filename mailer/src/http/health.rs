@@ -54,7 +54,8 @@ pub async fn health(State(state): State<AppState>) -> Response {
 
 /// The Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
-    responses((status = 200, description = "Prometheus text format", body = String)))]
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub async fn metrics(State(state): State<AppState>) -> Response {
     (
         [(

@@ -3,11 +3,12 @@
 //! the same core the socket.io events use.
 
 use super::AppState;
+use super::extract::{ApiPath, ApiQuery};
 use super::json_body::read_json;
 use crate::error::MailError;
 use crate::store::{DeliveryRecord, DeliveryStatus, RetryFilter};
 use axum::body::{Body, to_bytes};
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -113,7 +114,7 @@ pub async fn create_mail(
 
 /// One delivery record; 404 when the id is unknown.
 #[utoipa::path(get, path = "/mails/{id}", tag = "mails",
-    params(("id" = String, Path, description = "The request id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
         (status = 200, description = "The delivery record", body = super::openapi::DeliveryRecordDoc),
         (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
@@ -121,7 +122,7 @@ pub async fn create_mail(
         (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
     ),
     security(("bearer" = [])))]
-pub async fn get_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn get_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
     let Ok(id) = id.parse::<MailRequestId>() else {
         return MailError::InvalidId.into_response();
     };
@@ -131,14 +132,19 @@ pub async fn get_mail(State(state): State<AppState>, Path(id): Path<String>) -> 
     }
 }
 
-/// `GET /mails` query parameters.
+/// `GET /mails` query parameters. Read as text, so that a bad value gets the route's own
+/// error code (`invalid_status`, `invalid_page`); described with their real types.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
-    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    /// Only the records in this status.
+    #[param(value_type = Option<super::openapi::PublicStatusDoc>)]
     status: Option<String>,
     /// The page, from 1 (default 1).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1_000_000)]
     page: Option<String>,
     /// Records per page, 1 to 100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
 }
 
@@ -149,7 +155,7 @@ pub(super) fn number(
     max: u64,
 ) -> Result<u64, MailError> {
     match value {
-        None | Some("") => Ok(default),
+        None => Ok(default),
         Some(v) => match v.parse::<u64>() {
             Ok(n) if (1..=max).contains(&n) => Ok(n),
             _ => Err(MailError::invalid(
@@ -170,7 +176,7 @@ pub(super) fn number(
     security(("bearer" = [])))]
 pub async fn list_mails(
     State(state): State<AppState>,
-    Query(params): Query<ListParams>,
+    ApiQuery(params): ApiQuery<ListParams>,
 ) -> Response {
     match list(&state, &params).await {
         Ok(page) => Json(page).into_response(),
@@ -179,10 +185,11 @@ pub async fn list_mails(
 }
 
 async fn list(state: &AppState, params: &ListParams) -> Result<crate::store::Page, MailError> {
-    let status = match params.status.as_deref() {
-        None | Some("") => None,
-        Some(s) => Some(DeliveryStatus::parse_public(s)?),
-    };
+    let status = params
+        .status
+        .as_deref()
+        .map(DeliveryStatus::parse_public)
+        .transpose()?;
     let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
     let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
     state.core.store().list(status, page, per_page).await
@@ -198,7 +205,7 @@ fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
 
 /// Puts a `failed` delivery back to `queued` (the same handler as `retry-mail`).
 #[utoipa::path(post, path = "/mails/{id}/retry", tag = "operations",
-    params(("id" = String, Path, description = "The request id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
         (status = 200, description = "Queued again; the record as it now is", body = super::openapi::DeliveryRecordDoc),
         (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
@@ -207,7 +214,7 @@ fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
         (status = 409, description = "`not_retryable`: it is not failed; `suppressed`: its address is on the suppression list", body = super::openapi::ErrorDoc),
     ),
     security(("bearer" = [])))]
-pub async fn retry_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn retry_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
     let Ok(id) = id.parse::<MailRequestId>() else {
         return MailError::InvalidId.into_response();
     };
@@ -216,7 +223,7 @@ pub async fn retry_mail(State(state): State<AppState>, Path(id): Path<String>) -
 
 /// Cancels a `queued` or `retrying` delivery (the same handler as `cancel-mail`).
 #[utoipa::path(post, path = "/mails/{id}/cancel", tag = "operations",
-    params(("id" = String, Path, description = "The request id (UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
         (status = 200, description = "Cancelled; it will never be sent", body = super::openapi::DeliveryRecordDoc),
         (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
@@ -225,7 +232,7 @@ pub async fn retry_mail(State(state): State<AppState>, Path(id): Path<String>) -
         (status = 409, description = "`not_cancellable`: sent, failed, cancelled, suppressed, or being handed to SMTP", body = super::openapi::ErrorDoc),
     ),
     security(("bearer" = [])))]
-pub async fn cancel_mail(State(state): State<AppState>, Path(id): Path<String>) -> Response {
+pub async fn cancel_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
     let Ok(id) = id.parse::<MailRequestId>() else {
         return MailError::InvalidId.into_response();
     };

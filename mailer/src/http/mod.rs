@@ -10,6 +10,7 @@
 //! - [`templates`]: `/templates`, a template's render and its preview page.
 
 pub mod asyncapi;
+mod extract;
 pub mod health;
 mod json_body;
 pub mod live;
@@ -66,11 +67,46 @@ pub fn router(state: AppState) -> Router {
         .merge(openapi::router())
         .merge(asyncapi::router())
         .merge(templates::open())
+        .fallback(|| async { MailError::NoRoute })
+        .method_not_allowed_fallback(|| async { MailError::MethodNotAllowed })
+        .layer(middleware::from_fn(shape_bare_errors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             record_metrics,
         ))
         .with_state(state)
+}
+
+/// Gives the contract's error body to error responses that no handler wrote: a layer's bare
+/// status or an extractor's plain-text rejection. Headers such as 405's `Allow` and 429's
+/// `Retry-After` are kept.
+async fn shape_bare_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let shaped = match MailError::for_bare_status(status) {
+        Some(error) => error.into_response(),
+        None => crate::error::error_body(
+            status,
+            if status.is_server_error() {
+                "internal"
+            } else {
+                "invalid_request"
+            },
+            status.canonical_reason().unwrap_or("The request failed."),
+        ),
+    };
+    let (mut parts, _) = response.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(shaped.headers().clone());
+    let (_, body) = shaped.into_parts();
+    Response::from_parts(parts, body)
 }
 
 async fn require_token(State(state): State<AppState>, request: Request, next: Next) -> Response {

@@ -4,7 +4,10 @@
 use super::AppState;
 use super::asyncapi::schemas as asyncapi;
 use axum::Router;
-use utoipa::openapi::schema::{OneOfBuilder, Ref, Schema};
+use axum::http::{HeaderValue, header};
+use axum::response::Response;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, OneOfBuilder, Ref, Schema};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
@@ -14,10 +17,23 @@ use utoipa_swagger_ui::SwaggerUi;
 #[allow(dead_code)]
 pub struct RecipientDoc {
     /// The address.
+    #[schema(format = Email, max_length = 254)]
     email: String,
-    /// The display name; no control characters or U+2028/U+2029 (`rejected`, naming
-    /// `to.name`).
-    name: String,
+    /// The display name (default empty); no control, format or line-separator characters
+    /// (`rejected`, naming `to.name`).
+    #[schema(nullable = false, schema_with = plain_name)]
+    name: Option<String>,
+}
+
+/// A display name: no character that `domain::plain_text` refuses.
+fn plain_name() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(concat!(r"^[^", domain::forbidden_class!(), r"]*$")))
+        .description(Some(
+            "The display name (default empty); no control, format or line-separator characters",
+        ))
+        .build()
 }
 
 /// A mail request, identical on every transport.
@@ -25,18 +41,92 @@ pub struct RecipientDoc {
 #[allow(dead_code)]
 pub struct MailRequestDoc {
     /// A UUID chosen by the sender; the idempotency key.
+    #[schema(format = Uuid)]
     id: String,
-    /// `welcome`, `account_updated`, `account_deleted`, `password_reset`,
-    /// `email_verification`, `email_changed` or `password_changed`.
-    template: String,
+    /// A template of the catalog.
+    template: TemplateDoc,
     /// `fr` or `en`.
-    locale: String,
+    locale: LocaleDoc,
     /// The recipient.
     to: RecipientDoc,
-    /// The template's variables.
-    vars: serde_json::Value,
+    /// The template's variables: see [`template_vars`] for those each template needs.
+    #[schema(nullable = false)]
+    vars: Option<serde_json::Map<String, serde_json::Value>>,
     /// When the sender asked (RFC 3339).
+    #[schema(format = DateTime)]
     requested_at: String,
+    /// The W3C trace context the request belongs to, a string; anything that is not a
+    /// well-formed one is ignored, never a reason to refuse the mail.
+    traceparent: Option<serde_json::Value>,
+}
+
+/// A language of the built-in templates.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum LocaleDoc {
+    Fr,
+    En,
+}
+
+/// The variables each template needs, as `domain::Template::check_vars` checks them: a
+/// request without them is `rejected`. Added to the mail request's schema, so that a request
+/// that keeps to the document is accepted.
+struct TemplateVars;
+
+impl Modify for TemplateVars {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let text = serde_json::json!({"type": "string", "minLength": 1});
+        let needs = |template: &str, vars: serde_json::Value, required: &[&str]| {
+            serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "template": {"type": "string", "enum": [template]},
+                    "vars": {"type": "object", "properties": vars, "required": required},
+                },
+                "required": if required.is_empty() { vec![] } else { vec!["vars"] },
+            })
+        };
+        let variants = serde_json::json!({"oneOf": [
+            // The verification paragraph's link and expiry come together or not at all.
+            needs("welcome", serde_json::json!({"login": text, "verify_url": text, "expires_at": text}),
+                &["login", "verify_url", "expires_at"]),
+            serde_json::json!({
+                "type": "object",
+                "properties": {
+                    "template": {"type": "string", "enum": ["welcome"]},
+                    "vars": {"type": "object", "properties": {"login": text},
+                        "required": ["login"], "additionalProperties": false},
+                },
+                "required": ["vars"],
+            }),
+            needs("email_verification", serde_json::json!({"verify_url": text, "expires_at": text}),
+                &["verify_url", "expires_at"]),
+            needs("email_changed", serde_json::json!({"new_email": text, "changed_at": text}),
+                &["new_email", "changed_at"]),
+            needs("password_changed", serde_json::json!({"changed_at": text}), &["changed_at"]),
+            needs("account_deleted", serde_json::json!({}), &[]),
+            needs("password_reset", serde_json::json!({"reset_url": text, "expires_at": text}),
+                &["reset_url", "expires_at"]),
+            needs("account_updated", serde_json::json!({"changed": {
+                "type": "array", "minItems": 1, "items": {"type": "string"}}}), &["changed"]),
+        ]});
+        let components = openapi.components.get_or_insert_with(Default::default);
+        let Some(base) = components.schemas.remove("MailRequestDoc") else {
+            return;
+        };
+        let variants: RefOr<Schema> =
+            serde_json::from_value(variants).expect("the variants are a schema");
+        let description = "A mail request; each template needs its own variables.";
+        let whole = AllOfBuilder::new()
+            .item(base)
+            .item(variants)
+            .description(Some(description))
+            .build();
+        components
+            .schemas
+            .insert("MailRequestDoc".to_string(), Schema::AllOf(whole).into());
+    }
 }
 
 /// `{"email": "a…@example.com"}`: the recipient as anonymous `/live` viewers see it.
@@ -103,6 +193,7 @@ pub struct MailAnswerDoc {
 #[allow(dead_code)]
 pub struct DeliveryRecordDoc {
     /// The request id.
+    #[schema(format = Uuid)]
     id: String,
     /// The template.
     template: String,
@@ -110,8 +201,8 @@ pub struct DeliveryRecordDoc {
     locale: String,
     /// The recipient.
     to: RecipientDoc,
-    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
-    status: String,
+    /// `sending` is shown as `queued`.
+    status: PublicStatusDoc,
     /// SMTP tries so far.
     attempts: u32,
     /// The last try's error.
@@ -139,16 +230,41 @@ pub struct PageDoc {
 /// The filter of `POST /mails/retry`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct RetryFilterDoc {
     /// Must be `failed`.
-    status: String,
+    status: FailedDoc,
     /// Only this template.
-    template: Option<String>,
+    template: Option<TemplateDoc>,
     /// Only this recipient, however it is spelt (compared in canonical form: domain by
     /// UTS-46, local part in NFC and without case).
+    #[schema(format = Email, max_length = 254)]
     to: Option<String>,
     /// Only mails stored before this time (RFC 3339).
+    #[schema(format = DateTime)]
     before: Option<String>,
+}
+
+/// The only status `POST /mails/retry` takes.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum FailedDoc {
+    Failed,
+}
+
+/// A template of the built-in catalog.
+#[derive(ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum TemplateDoc {
+    Welcome,
+    AccountUpdated,
+    AccountDeleted,
+    PasswordReset,
+    EmailVerification,
+    EmailChanged,
+    PasswordChanged,
 }
 
 /// The answer of `POST /mails/retry`.
@@ -174,10 +290,13 @@ pub struct SuppressionDoc {
 /// The body of `POST /suppressions`.
 #[derive(ToSchema)]
 #[allow(dead_code)]
+#[serde(deny_unknown_fields)]
 pub struct NewSuppressionDoc {
     /// The address.
+    #[schema(format = Email, max_length = 254)]
     email: String,
     /// Why (at most 1,000 characters, no control characters).
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     reason: Option<String>,
 }
 
@@ -193,6 +312,19 @@ pub struct SuppressionPageDoc {
     page: u64,
     /// Entries per page.
     per_page: u64,
+}
+
+/// A status `GET /mails?status=` filters on.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum PublicStatusDoc {
+    Queued,
+    Retrying,
+    Sent,
+    Failed,
+    Cancelled,
+    Suppressed,
 }
 
 /// An error of a non-mail route.
@@ -249,16 +381,31 @@ impl Modify for BearerAuth {
         super::templates::preview::preview_template,
         super::health::health, super::health::metrics,
         super::asyncapi::asyncapi_json, super::asyncapi::asyncapi_page),
-    components(schemas(MailRequestDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc,
+    components(schemas(MailRequestDoc, LocaleDoc, TemplateDoc, FailedDoc, PublicStatusDoc, MailAnswerDoc, DeliveryRecordDoc, PageDoc, ErrorDoc, HealthDoc, RecipientDoc, MaskedRecipientDoc, MailActivityDoc,
         RetryFilterDoc, RetriedDoc, SuppressionDoc, NewSuppressionDoc, SuppressionPageDoc,
         super::templates::TemplateSummary, super::templates::VarSummary, super::templates::RenderRequestDoc, super::templates::RenderedTemplate,
         asyncapi::MailStatusDoc, asyncapi::MailIdDoc, asyncapi::RoomNameDoc, asyncapi::RoomAckDoc,
         asyncapi::EventErrorDoc, asyncapi::SocketAuthDoc, asyncapi::CatchUpRequestDoc, asyncapi::CatchUpAnswerDoc)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &TemplateVars),
 )]
 pub struct ApiDoc;
 
+/// The policy of `/docs` and `/openapi.json`: Swagger UI's own files only (its components set
+/// inline styles), the document fetched from here, and no page may frame it.
+const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
-    Router::new().merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+    Router::new()
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .layer(axum::middleware::map_response(with_docs_policy))
+}
+
+async fn with_docs_policy(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(DOCS_POLICY),
+    );
+    response
 }

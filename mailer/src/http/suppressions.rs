@@ -3,11 +3,12 @@
 //! the delivery loop; operators add and remove addresses here.
 
 use super::AppState;
+use super::extract::{ApiPath, ApiQuery};
 use super::json_body::read_json;
 use super::mails::number;
 use crate::error::MailError;
 use axum::body::Body;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
@@ -25,12 +26,15 @@ pub fn router() -> Router<AppState> {
         .route("/suppressions/{email}", delete(remove))
 }
 
-/// `GET /suppressions` query parameters.
+/// `GET /suppressions` query parameters (read as text, like those of `GET /mails`).
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageParams {
     /// The page, from 1 (default 1).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 1_000_000)]
     page: Option<String>,
     /// Entries per page, 1 to 100 (default 20).
+    #[param(value_type = Option<u64>, minimum = 1, maximum = 100)]
     per_page: Option<String>,
 }
 
@@ -42,7 +46,10 @@ pub struct PageParams {
         (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
     ),
     security(("bearer" = [])))]
-pub async fn list(State(state): State<AppState>, Query(params): Query<PageParams>) -> Response {
+pub async fn list(
+    State(state): State<AppState>,
+    ApiQuery(params): ApiQuery<PageParams>,
+) -> Response {
     let page = async {
         let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
         let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
@@ -112,7 +119,7 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) 
 /// Removes an address: 204, or 404 when it was not listed. Mails to it are sent again from
 /// the next request on (those stored `suppressed` stay so).
 #[utoipa::path(delete, path = "/suppressions/{email}", tag = "suppressions",
-    params(("email" = String, Path, description = "The address (URL-encoded), spelt any way: compared in canonical form (domain by UTS-46, local part in NFC and without case)")),
+    params(("email" = String, Path, format = Email, description = "The address (URL-encoded), spelt any way: compared in canonical form (domain by UTS-46, local part in NFC and without case)")),
     responses(
         (status = 204, description = "Removed"),
         (status = 400, description = "Not an address", body = super::openapi::ErrorDoc),
@@ -120,7 +127,7 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         (status = 404, description = "Not on the list", body = super::openapi::ErrorDoc),
     ),
     security(("bearer" = [])))]
-pub async fn remove(State(state): State<AppState>, Path(email): Path<String>) -> Response {
+pub async fn remove(State(state): State<AppState>, ApiPath(email): ApiPath<String>) -> Response {
     let removed = async {
         let email = address(&email)?;
         if state.core.store().unsuppress(&email).await? {

@@ -52,10 +52,25 @@ impl Extractor for OnlyTraceparent<'_> {
     }
 }
 
-/// Makes `span` continue the trace named by the `traceparent` header among `headers`.
-pub fn continue_trace_from_headers(span: &tracing::Span, headers: &http::HeaderMap) {
+/// Gives `span`, the span of an incoming HTTP request, its trace. From a peer of
+/// `telemetry.trusted_trace_peers` (`trusted`), the `traceparent` header's trace is continued.
+/// From any other peer it chooses nothing: the span stays the root of a trace of its own,
+/// sampled as every trace started here is, and links to the caller's context so that the two
+/// traces can still be joined. A link is recorded with the span when spans are exported; with
+/// export off, nothing of a span is recorded, and only the fresh trace id remains.
+/// Must be called, like [`continue_trace`], before the span is entered.
+pub fn start_request_trace(span: &tracing::Span, headers: &http::HeaderMap, trusted: bool) {
     let value = headers.get(TRACEPARENT).and_then(|v| v.to_str().ok());
-    continue_trace(span, value);
+    if trusted {
+        continue_trace(span, value);
+        return;
+    }
+    let Some(value) = value else { return };
+    let caller = TraceContextPropagator::new().extract(&OnlyTraceparent(value));
+    let remote = caller.span().span_context().clone();
+    if remote.is_valid() && with_span_ids(span, |_| ()).is_none() {
+        span.add_link(remote);
+    }
 }
 
 /// The `traceparent` of `span`, to hand to the next process; none when spans are not traced

@@ -222,9 +222,11 @@ impl HttpClient for ExportClient {
                 .headers(parts.headers)
                 .body(body)
                 .send()
-                .await?;
+                .await
+                // The endpoint may carry a user and password; no error text shows them.
+                .map_err(reqwest::Error::without_url)?;
             let status = answer.status().as_u16();
-            let body = answer.bytes().await?;
+            let body = answer.bytes().await.map_err(reqwest::Error::without_url)?;
             Ok::<_, reqwest::Error>((status, body))
         };
         let (status, body) = self.runtime.spawn(call).await??;

@@ -76,7 +76,7 @@ pub(super) fn with_span_ids<R>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::context::{continue_trace, traceparent};
+    use super::super::context::{continue_trace, start_request_trace, traceparent};
     use super::*;
     use tracing_subscriber::layer::SubscriberExt;
 
@@ -132,6 +132,25 @@ mod tests {
                     assert_eq!(own[3], flags, "the caller's sampling decision is kept");
                 }
             }
+        });
+    }
+
+    #[test]
+    fn a_request_from_an_untrusted_peer_starts_a_sampled_trace_of_its_own() {
+        with_ids_layer(|| {
+            let caller = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-00";
+            let mut headers = http::HeaderMap::new();
+            headers.insert("traceparent", caller.parse().unwrap());
+            let untrusted = tracing::info_span!("request");
+            start_request_trace(&untrusted, &headers, false);
+            let own = parts(&traceparent(&untrusted).unwrap());
+            assert_ne!(own[1], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(own[3], "01", "sampled whatever the caller's flag says");
+            let trusted = tracing::info_span!("request");
+            start_request_trace(&trusted, &headers, true);
+            let own = parts(&traceparent(&trusted).unwrap());
+            assert_eq!(own[1], "4bf92f3577b34da6a3ce929d0e0e4736");
+            assert_eq!(own[3], "00");
         });
     }
 

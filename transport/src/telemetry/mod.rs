@@ -110,7 +110,8 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
     if let Some(error) = export_error {
         tracing::warn!(%error, "spans will not be exported");
     } else if let Some(url) = telemetry.traces_url() {
-        tracing::info!(endpoint = %url, service, "exporting spans over OTLP/HTTP");
+        let endpoint = domain::config::redact_user_info(&url);
+        tracing::info!(%endpoint, service, "exporting spans over OTLP/HTTP");
     }
     Telemetry { provider }
 }

@@ -63,11 +63,16 @@ impl From<&session::Model> for SessionRef {
 
 /// `POST /authenticate`.
 #[utoipa::path(post, path = "/authenticate", tag = "sessions",
-    request_body(content = serde_json::Value, description = "{login, password}"),
-    responses((status = 200, body = AuthenticateBody), (status = 400), (status = 401),
-        (status = 403, description = "email_not_verified: the password is right, but users.require_verified_email holds and the address is not proved"),
-        (status = 429, description = "too many failures for this login or client; see Retry-After"),
-        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
+    request_body(content = super::openapi::CredentialsDoc, content_type = "application/json"),
+    responses(
+        (status = 200, description = "a session token", body = AuthenticateBody),
+        (status = 400, description = "not a JSON object, or a field of the wrong type", body = super::openapi::ErrorBody),
+        (status = 401, description = "`invalid_credentials`: an unknown login or a wrong password", body = super::openapi::ErrorBody),
+        (status = 403, description = "`email_not_verified`: the password is right, but users.require_verified_email holds and the address is not proved", body = super::openapi::ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = super::openapi::ErrorBody),
+        (status = 429, description = "too many failures for this login or client; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1", body = super::openapi::ErrorBody)))]
 pub(crate) async fn authenticate(
     State(state): State<AppState>,
     client: ClientAddr,

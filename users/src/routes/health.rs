@@ -31,7 +31,9 @@ pub(crate) struct HealthBody {
 
 /// `GET /health`: 200 when the database answers, 503 otherwise.
 #[utoipa::path(get, path = "/health", tag = "operations",
-    responses((status = 200, body = HealthBody), (status = 503, body = HealthBody)))]
+    responses(
+        (status = 200, description = "ready", body = HealthBody),
+        (status = 503, description = "the database does not answer", body = HealthBody)))]
 pub(crate) async fn health(State(state): State<AppState>) -> (StatusCode, Json<HealthBody>) {
     let backlog = tokio::time::timeout(DATABASE_DEADLINE, backlog(&state.db)).await;
     let transport = state.transport.state();
@@ -83,7 +85,9 @@ fn record_backlog(state: &AppState, backlog: &Backlog) {
 }
 
 /// `GET /metrics`: Prometheus text format.
-#[utoipa::path(get, path = "/metrics", tag = "operations", responses((status = 200, body = String)))]
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
+        content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
 pub(crate) async fn metrics(State(state): State<AppState>) -> Response {
     // The backlog gauges are read from the database at scrape time, so every instance
     // reports the shared outbox as it is now.

@@ -20,11 +20,14 @@ use crate::metrics::{Metrics, RequestLabels, RouteLabels, method_label};
 use crate::state::AppState;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
-use axum::http::{HeaderName, StatusCode, header::CONTENT_TYPE};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::{delete, get, post};
+use domain::config::{PeerRange, any_contains};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tower::ServiceBuilder;
@@ -33,8 +36,6 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::OpenApi;
-use utoipa_swagger_ui::SwaggerUi;
 
 /// The largest request body.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -44,6 +45,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Builds the whole application.
 pub(crate) fn router(state: AppState) -> Router {
     let request_id = HeaderName::from_static("x-request-id");
+    let trace_peers = state.trusted_trace_peers.clone();
     let api = Router::new()
         .route("/users", post(users::create_user).get(users::list_users))
         .route(
@@ -78,12 +80,12 @@ pub(crate) fn router(state: AppState) -> Router {
         )
         .route("/health", get(health::health))
         .route("/metrics", get(health::metrics))
+        .fallback(|| async { ApiError::NotFound("there is no such route") })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state.clone());
-    let docs = SwaggerUi::new("/docs").url("/openapi.json", openapi::ApiDoc::openapi());
-
     Router::new()
         .merge(api)
-        .merge(docs)
+        .merge(openapi::router())
         // Inner layers first: each `Router::layer` call wraps the previous ones and turns
         // their response bodies back into axum's `Body`.
         .layer(
@@ -100,7 +102,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(TraceLayer::new_for_http().make_span_with(make_span))
+                .layer(
+                    TraceLayer::new_for_http()
+                        .make_span_with(move |request: &Request| make_span(request, &trace_peers)),
+                )
                 .layer(PropagateRequestIdLayer::new(request_id))
                 .layer(middleware::from_fn(shape_bare_errors))
                 .layer(middleware::from_fn_with_state(
@@ -110,8 +115,9 @@ pub(crate) fn router(state: AppState) -> Router {
         )
 }
 
-/// The span of one request: its id, method and route template.
-fn make_span(request: &Request) -> tracing::Span {
+/// The span of one request: its id, method and route template, in a trace that only a peer of
+/// `telemetry.trusted_trace_peers` may choose.
+fn make_span(request: &Request, trace_peers: &[PeerRange]) -> tracing::Span {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -123,31 +129,34 @@ fn make_span(request: &Request) -> tracing::Span {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let span = tracing::info_span!("request", request_id = %id, method = %request.method(), route = %route);
-    // The caller's trace, when it sends one; else the request starts a trace of its own.
-    transport::telemetry::context::continue_trace_from_headers(&span, request.headers());
+    // The caller's trace when a trusted peer sends one; else a trace of its own.
+    let trusted = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_some_and(|ConnectInfo(peer)| any_contains(trace_peers, peer.ip()));
+    transport::telemetry::context::start_request_trace(&span, request.headers(), trusted);
     span
 }
 
-/// Gives the contract's error body to error responses that no handler wrote: axum's 404 and
-/// 405, the timeout's 408, the body limit's 413.
+/// Gives the contract's error body to error responses that no handler wrote: a layer's bare
+/// status (the timeout's 408, the body limit's 413) or plain text (an extractor's rejection).
+/// Headers such as 405's `Allow` and 429's `Retry-After` are kept.
 async fn shape_bare_errors(request: Request, next: Next) -> Response {
     let response = next.run(request).await;
     let status = response.status();
-    if (status.is_client_error() || status.is_server_error())
-        && !response.headers().contains_key(CONTENT_TYPE)
-    {
-        return ApiError::for_bare_status(status);
+    let plain = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_none_or(|v| v.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
     }
-    // Text bodies from layers (the body limit's "length limit exceeded") also get the shape.
-    if status == StatusCode::PAYLOAD_TOO_LARGE
-        && response
-            .headers()
-            .get(CONTENT_TYPE)
-            .is_some_and(|v| !v.as_bytes().starts_with(b"application/json"))
-    {
-        return ApiError::for_bare_status(status);
-    }
-    response
+    let (mut parts, _) = response.into_parts();
+    let shaped = ApiError::for_bare_status(status);
+    parts.headers.remove(CONTENT_LENGTH);
+    parts.headers.extend(shaped.headers().clone());
+    let (_, body) = shaped.into_parts();
+    Response::from_parts(parts, body)
 }
 
 async fn record_metrics(

@@ -32,10 +32,13 @@ const RESET_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// `POST /password-resets`: 202 whether or not the address belongs to a user.
 #[utoipa::path(post, path = "/password-resets", tag = "password resets",
-    request_body(content = serde_json::Value, description = "{email}"),
-    responses((status = 202, description = "accepted; past reset_mails_per_address per hour no mail is sent"),
-        (status = 400),
-        (status = 429, description = "too many requests from this client; see Retry-After")))]
+    request_body(content = super::openapi::ResetRequestDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted; past reset_mails_per_address per hour no mail is sent"),
+        (status = 400, description = "not an address", body = super::openapi::ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = super::openapi::ErrorBody),
+        (status = 429, description = "too many requests from this client; see Retry-After", body = super::openapi::ErrorBody)))]
 pub(crate) async fn request_password_reset(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -94,10 +97,17 @@ async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
 /// (`application/x-www-form-urlencoded`) gets an HTML page.
 #[utoipa::path(post, path = "/password-resets/{token}", tag = "password resets",
     params(("token" = String, Path)),
-    request_body(content = serde_json::Value, description = "{password} as JSON, or password=… as a form (answered with an HTML page)"),
-    responses((status = 204), (status = 200, description = "form submissions: the password is set", content_type = "text/html"),
-        (status = 400),
-        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
+    request_body(content(
+        (super::openapi::NewPasswordDoc = "application/json"),
+        (super::openapi::NewPasswordDoc = "application/x-www-form-urlencoded"))),
+    responses(
+        (status = 204, description = "JSON: the password is set"),
+        (status = 200, description = "the form: the password is set", content_type = "text/html", body = String),
+        (status = 400, description = "`invalid_token` (unknown, expired or used; the form gets an HTML page), or a bad password",
+            content((super::openapi::ErrorBody = "application/json"), (String = "text/html"))),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "neither JSON nor a form", body = super::openapi::ErrorBody),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1", body = super::openapi::ErrorBody)))]
 pub(crate) async fn complete_password_reset(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,

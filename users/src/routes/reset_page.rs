@@ -26,8 +26,8 @@ pub(super) struct ResetForm {
 #[utoipa::path(get, path = "/password-resets/{token}", tag = "password resets",
     params(("token" = String, Path)),
     responses(
-        (status = 200, description = "an HTML form that sets the new password", content_type = "text/html"),
-        (status = 400, description = "an HTML page: the link is unknown, expired or used", content_type = "text/html")))]
+        (status = 200, description = "an HTML form that sets the new password", content_type = "text/html", body = String),
+        (status = 400, description = "an HTML page: the link is unknown, expired or used", content_type = "text/html", body = String)))]
 pub(crate) async fn show_reset_page(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,

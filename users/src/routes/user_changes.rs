@@ -33,11 +33,19 @@ use uuid::Uuid;
 /// `PATCH /users/{id}`: changes the fields sent and mails what really changed (see the
 /// module), nothing when nothing did.
 #[utoipa::path(patch, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
-    request_body(content = serde_json::Value, description = "any of {login, email, password, first_name, last_name, company, functions, locale}, and current_password: with a session token, required to change password or email (400 naming it when missing, 401 invalid_credentials when wrong); never stored"),
+    request_body(content = super::openapi::UserPatchDoc, content_type = "application/json"),
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 400), (status = 401), (status = 403), (status = 404), (status = 409),
-        (status = 429, description = "current_password: too many failures for this login or client; see Retry-After"),
-        (status = 503, description = "a new password, and too many password hashes waiting; Retry-After: 1")))]
+    responses(
+        (status = 200, description = "the user as it now is", body = UserResponse),
+        (status = 400, description = "invalid fields, each named in `details` (`current_password` when a session token changes the password or the email without it); or a bad id", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token, or `invalid_credentials`: a wrong `current_password`", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token of another user", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = super::openapi::ErrorBody),
+        (status = 409, description = "the login or the email is taken", body = super::openapi::ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = super::openapi::ErrorBody),
+        (status = 429, description = "a wrong `current_password` and too many failures for this login or client; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 503, description = "a new password, and too many password hashes waiting; Retry-After: 1", body = super::openapi::ErrorBody)))]
 pub(crate) async fn update_user(
     caller: Caller,
     State(state): State<AppState>,
@@ -186,7 +194,12 @@ pub(crate) async fn update_user(
 /// `DELETE /users/{id}`: deletes the user and mails `account_deleted` to its address.
 #[utoipa::path(delete, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 204), (status = 401), (status = 403), (status = 404)))]
+    responses(
+        (status = 204, description = "deleted"),
+        (status = 400, description = "the id is not a UUID", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token of another user", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = super::openapi::ErrorBody)))]
 pub(crate) async fn delete_user(
     caller: Caller,
     State(state): State<AppState>,

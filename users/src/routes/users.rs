@@ -23,14 +23,22 @@ use uuid::Uuid;
 
 /// The largest page size.
 const MAX_PER_PAGE: u64 = 100;
+/// The last page number a list may ask for.
+const MAX_PAGE: u64 = 1_000_000;
 
 /// `POST /users`: creates a user, its address not proved yet, and, in the same transaction,
 /// its welcome mail request, which carries the link that proves the address.
 #[utoipa::path(post, path = "/users", tag = "users",
-    request_body(content = serde_json::Value, description = "{login, email, password, first_name, last_name, company?, functions?, locale?}"),
-    responses((status = 201, body = UserResponse), (status = 400), (status = 409),
-        (status = 429, description = "too many creates from this client; see Retry-After"),
-        (status = 503, description = "too many password hashes waiting; Retry-After: 1")))]
+    request_body(content = super::openapi::NewUserDoc, content_type = "application/json"),
+    responses(
+        (status = 201, description = "created; `Location` names it", body = UserResponse,
+            headers(("Location" = String, description = "/users/{id}"))),
+        (status = 400, description = "invalid fields, each named in `details`; or not a JSON object", body = super::openapi::ErrorBody),
+        (status = 409, description = "the login or the email is taken", body = super::openapi::ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = super::openapi::ErrorBody),
+        (status = 429, description = "too many creates from this client; see Retry-After", body = super::openapi::ErrorBody),
+        (status = 503, description = "too many password hashes waiting; Retry-After: 1", body = super::openapi::ErrorBody)))]
 pub(crate) async fn create_user(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -77,10 +85,13 @@ pub(crate) async fn create_user(
 
 /// `?page=&per_page=`.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct PageQuery {
     /// From 1 (default 1).
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<u64>,
     /// From 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u64>,
 }
 
@@ -96,7 +107,11 @@ pub(crate) struct UserPage {
 /// `GET /users`: the admin's paginated list, oldest first.
 #[utoipa::path(get, path = "/users", tag = "users", params(PageQuery),
     security(("bearer" = [])),
-    responses((status = 200, body = UserPage), (status = 400), (status = 401), (status = 403)))]
+    responses(
+        (status = 200, description = "one page of users, oldest first", body = UserPage),
+        (status = 400, description = "a bad page or per_page", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token: only the admin token lists users", body = super::openapi::ErrorBody)))]
 pub(crate) async fn list_users(
     caller: Caller,
     State(state): State<AppState>,
@@ -106,8 +121,8 @@ pub(crate) async fn list_users(
     let page = query.page.unwrap_or(1);
     let per_page = query.per_page.unwrap_or(20);
     let mut errors = std::collections::BTreeMap::new();
-    if page == 0 {
-        errors.insert("page".to_owned(), "must be at least 1".to_owned());
+    if !(1..=MAX_PAGE).contains(&page) {
+        errors.insert("page".to_owned(), format!("must be from 1 to {MAX_PAGE}"));
     }
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         errors.insert(
@@ -142,7 +157,12 @@ pub(crate) async fn list_users(
 /// `GET /users/{id}`.
 #[utoipa::path(get, path = "/users/{id}", tag = "users", params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = UserResponse), (status = 401), (status = 403), (status = 404)))]
+    responses(
+        (status = 200, description = "the user", body = UserResponse),
+        (status = 400, description = "the id is not a UUID", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token of another user", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = super::openapi::ErrorBody)))]
 pub(crate) async fn get_user(
     caller: Caller,
     State(state): State<AppState>,

@@ -84,3 +84,49 @@ async fn malformed_bodies_wrong_content_types_and_oversize_bodies_get_clear_4xx(
     app.relay_until_idle().await;
     assert_eq!(app.transport.wait_for(1).await.len(), 1);
 }
+
+on_both_databases!(bad_queries_paths_and_methods_get_the_error_shape,);
+
+/// A query string that does not parse, a path that is not an id (or not UTF-8), a method the
+/// route does not take: each answer is the contract's JSON error, and a 405 still says which
+/// methods the route takes.
+async fn bad_queries_paths_and_methods_get_the_error_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let get = |path: &'static str| app.send(reqwest::Method::GET, path, Some(ADMIN), None);
+
+    let bad_page = get("/users?page=x").await;
+    let twice = get("/users?page=1&page=2").await;
+    let too_far = get("/users?page=1000001").await;
+    let not_utf8 = app
+        .send(reqwest::Method::DELETE, "/users/%ff", Some(ADMIN), None)
+        .await;
+    let not_an_id = get("/users/42").await;
+    let put = app
+        .send(
+            reqwest::Method::PUT,
+            "/users",
+            Some(ADMIN),
+            Some(&json!({})),
+        )
+        .await;
+    let text = app
+        .send_raw("/authenticate", "text/plain", b"{}".to_vec())
+        .await;
+
+    bad_page.assert_error(400, "invalid_request");
+    twice.assert_error(400, "invalid_request");
+    too_far.assert_error(400, "invalid_request");
+    not_utf8.assert_error(400, "invalid_request");
+    not_an_id.assert_error(400, "invalid_request");
+    put.assert_error(405, "method_not_allowed");
+    let allow = put
+        .headers
+        .get("allow")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    assert!(
+        allow.contains("GET") && allow.contains("POST"),
+        "Allow: {allow:?}"
+    );
+    text.assert_error(415, "unsupported_media_type");
+}

@@ -134,6 +134,32 @@ async fn the_openapi_document_and_the_docs_page_are_served_without_network(backe
     let script = app.get("/docs/swagger-ui-bundle.js", None).await;
     script.assert_status(200);
     assert!(script.text.len() > 100_000);
+    // No other page may frame the docs; their own scripts and styles still load.
+    for answer in [&docs, &script, &openapi] {
+        let policy = answer
+            .headers
+            .get("content-security-policy")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        assert!(policy.contains("frame-ancestors 'none'"), "{policy:?}");
+        assert!(policy.contains("script-src 'self'"), "{policy:?}");
+    }
+    // Query parameters are declared in the query, ids as UUIDs, addresses as addresses.
+    let list = &openapi.json["paths"]["/users"]["get"]["parameters"];
+    for parameter in list.as_array().expect("parameters") {
+        assert_eq!(parameter["in"], "query", "{parameter}");
+    }
+    let id = &openapi.json["paths"]["/users/{id}"]["get"]["parameters"][0];
+    assert_eq!(id["schema"]["format"], "uuid", "{id}");
+    let create = &openapi.json["components"]["schemas"]["NewUserDoc"];
+    assert_eq!(create["properties"]["email"]["format"], "email", "{create}");
+    let metrics = &openapi.json["paths"]["/metrics"]["get"]["responses"]["200"]["content"];
+    assert!(
+        metrics.as_object().is_some_and(|c| c
+            .keys()
+            .all(|k| k.starts_with("application/openmetrics-text"))),
+        "{metrics}"
+    );
 }
 
 async fn every_answer_carries_a_request_id(backend: Backend) {

@@ -11,9 +11,10 @@ pub mod preview;
 use super::AppState;
 use super::json_body::read_object;
 use crate::error::MailError;
+use crate::http::extract::ApiPath;
 use crate::templates::{SampleError, Templates};
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -66,6 +67,7 @@ pub struct VarSummary {
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
 #[derive(ToSchema)]
+#[serde(deny_unknown_fields)]
 #[allow(dead_code)]
 pub struct RenderRequestDoc {
     /// Exactly the template's variables; when absent or null, the catalog's samples.
@@ -144,7 +146,7 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
     security(("bearer" = [])))]
 pub async fn render_template(
     State(state): State<AppState>,
-    Path((name, locale)): Path<(String, String)>,
+    ApiPath((name, locale)): ApiPath<(String, String)>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Json<RenderedTemplate>, MailError> {

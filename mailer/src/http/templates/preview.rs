@@ -4,8 +4,9 @@
 use super::{find, refused};
 use crate::error::{MailError, error_body};
 use crate::http::AppState;
+use crate::http::extract::ApiPath;
 use crate::templates::{RenderedMail, Templates};
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use domain::{Locale, Template};
@@ -23,7 +24,7 @@ use std::sync::LazyLock;
     ))]
 pub async fn preview_template(
     State(state): State<AppState>,
-    Path((name, locale)): Path<(String, String)>,
+    ApiPath((name, locale)): ApiPath<(String, String)>,
 ) -> Result<Response, MailError> {
     let (template, locale) = find(&state.templates, &name, &locale)?;
     let mail = state
