@@ -75,7 +75,11 @@ impl Config {
             ));
         }
         check_url("users.reset_url", &self.users.reset_url, &["http", "https"])?;
-        check_url("users.verify_url", &self.users.verify_url, &["http", "https"])?;
+        check_url(
+            "users.verify_url",
+            &self.users.verify_url,
+            &["http", "https"],
+        )?;
         at_least_one("users.max_pending_hashes", self.users.max_pending_hashes)?;
         at_least_one("users.max_connections", self.users.max_connections)
     }

@@ -20,7 +20,6 @@
 use super::MailActivityEvent;
 use crate::cluster::Io;
 use crate::store::Cursor;
-use domain::mask_email;
 use prometheus_client::metrics::counter::Counter;
 use serde::Serialize;
 use std::sync::Arc;

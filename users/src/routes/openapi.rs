@@ -58,7 +58,11 @@ fn text(pattern: &str, description: &str) -> ObjectBuilder {
 }
 
 fn name() -> Object {
-    text(PLAIN_NOT_BLANK, "Not blank; no control, format or line-separator characters.").build()
+    text(
+        PLAIN_NOT_BLANK,
+        "Not blank; no control, format or line-separator characters.",
+    )
+    .build()
 }
 
 fn company() -> Object {
