@@ -16,6 +16,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use uuid::Uuid;
 
+/// Why a session token may not act on another user.
+const NOT_YOURS: &str = "this token may act only on its own user";
+
 /// The authenticated caller of a protected route.
 #[derive(Clone)]
 pub(crate) enum Caller {
@@ -40,7 +43,7 @@ impl Caller {
         match self {
             Caller::Admin => Ok(()),
             Caller::Session(own) if own.user.id == user => Ok(()),
-            Caller::Session(_) => Err(ApiError::Forbidden),
+            Caller::Session(_) => Err(ApiError::Forbidden(NOT_YOURS)),
         }
     }
 
@@ -48,7 +51,7 @@ impl Caller {
     pub fn must_be_admin(&self) -> Result<(), ApiError> {
         match self {
             Caller::Admin => Ok(()),
-            Caller::Session(_) => Err(ApiError::Forbidden),
+            Caller::Session(_) => Err(ApiError::Forbidden(NOT_YOURS)),
         }
     }
 

@@ -35,9 +35,10 @@ pub enum ApiError {
     /// 401: no token, or one that is not valid.
     #[error("a valid bearer token is required")]
     Unauthorized,
-    /// 403: a session token acting on another user.
-    #[error("this token may act only on its own user")]
-    Forbidden,
+    /// 403: a session token acting on another user, or the admin token on a route that is
+    /// about the caller's own session.
+    #[error("{0}")]
+    Forbidden(&'static str),
     /// 404.
     #[error("{0}")]
     NotFound(&'static str),
@@ -120,7 +121,7 @@ impl ApiError {
             }
             ApiError::PayloadTooLarge => (StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large"),
             ApiError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
-            ApiError::Forbidden => (StatusCode::FORBIDDEN, "forbidden"),
+            ApiError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             ApiError::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             ApiError::Taken(_) => (StatusCode::CONFLICT, "conflict"),

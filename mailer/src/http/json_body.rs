@@ -27,7 +27,11 @@ pub async fn read_object(
     let bytes = to_bytes(body, MAX_REQUEST_BYTES)
         .await
         .map_err(|_| MailError::PayloadTooLarge(MAX_REQUEST_BYTES))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
+    // JSON's own white space only: a form feed, which ASCII counts as white space, is not JSON.
+    if bytes
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'))
+    {
         return Ok(None);
     }
     if !is_json(headers) {

@@ -82,10 +82,13 @@ impl Verification {
 /// `POST /email-verifications`: 202 whether or not the address belongs to a user, and
 /// whether or not it is already proved.
 #[utoipa::path(post, path = "/email-verifications", tag = "email verifications",
-    request_body(content = serde_json::Value, description = "{email}"),
-    responses((status = 202, description = "accepted; a link is mailed when the address belongs to an account not yet proved, at most verification_mails_per_address per hour"),
-        (status = 400),
-        (status = 429, description = "too many requests from this client; see Retry-After")))]
+    request_body(content = super::openapi::AddressDoc, content_type = "application/json"),
+    responses(
+        (status = 202, description = "accepted; a link is mailed when the address belongs to an account not yet proved, at most verification_mails_per_address per hour"),
+        (status = 400, description = "not an address", body = super::openapi::ErrorBody),
+        (status = 413, description = "the body is over 64 KiB", body = super::openapi::ErrorBody),
+        (status = 415, description = "the body is not declared as JSON", body = super::openapi::ErrorBody),
+        (status = 429, description = "too many requests from this client; see Retry-After", body = super::openapi::ErrorBody)))]
 pub(crate) async fn request_email_verification(
     State(state): State<AppState>,
     client: ClientAddr,
@@ -178,7 +181,7 @@ pub(crate) async fn show_verification_page(
     request_body(content = serde_json::Value, description = "nothing, {} as JSON, or the page's empty form (answered with an HTML page)"),
     responses((status = 204, description = "the address is proved"),
         (status = 200, description = "form submissions: the address is proved", content_type = "text/html"),
-        (status = 400, description = "the link is unknown, expired or used (an HTML page for form submissions)")))]
+        (status = 400, description = "the link is unknown, expired or used (an HTML page for form submissions)", body = super::openapi::ErrorBody)))]
 pub(crate) async fn complete_email_verification(
     State(state): State<AppState>,
     ApiPath(token): ApiPath<String>,

@@ -160,11 +160,11 @@ pub(crate) struct CredentialsDoc {
     password: String,
 }
 
-/// The body of `POST /password-resets`.
+/// The body of `POST /password-resets` and `POST /email-verifications`.
 #[derive(ToSchema)]
 #[serde(deny_unknown_fields)]
 #[allow(dead_code)]
-pub(crate) struct ResetRequestDoc {
+pub(crate) struct AddressDoc {
     #[schema(format = Email, max_length = 254)]
     email: String,
 }

@@ -32,7 +32,7 @@ const RESET_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// `POST /password-resets`: 202 whether or not the address belongs to a user.
 #[utoipa::path(post, path = "/password-resets", tag = "password resets",
-    request_body(content = super::openapi::ResetRequestDoc, content_type = "application/json"),
+    request_body(content = super::openapi::AddressDoc, content_type = "application/json"),
     responses(
         (status = 202, description = "accepted; past reset_mails_per_address per hour no mail is sent"),
         (status = 400, description = "not an address", body = super::openapi::ErrorBody),

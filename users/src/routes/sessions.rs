@@ -48,7 +48,11 @@ pub(super) fn time_of(ms: i64) -> DateTime<Utc> {
 #[utoipa::path(get, path = "/users/{id}/sessions", tag = "sessions",
     params(("id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 200, body = SessionList), (status = 400), (status = 401), (status = 403), (status = 404)))]
+    responses((status = 200, description = "the user's active sessions", body = SessionList),
+        (status = 400, description = "the id is not a UUID", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token of another user", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such user", body = super::openapi::ErrorBody)))]
 pub(crate) async fn list_sessions(
     caller: Caller,
     State(state): State<AppState>,
@@ -79,8 +83,11 @@ pub(crate) async fn list_sessions(
 #[utoipa::path(delete, path = "/users/{id}/sessions/{session_id}", tag = "sessions",
     params(("id" = Uuid, Path), ("session_id" = Uuid, Path)),
     security(("bearer" = [])),
-    responses((status = 204), (status = 400), (status = 401), (status = 403),
-        (status = 404, description = "no such user, or no active session of this id")))]
+    responses((status = 204, description = "the session is ended"),
+        (status = 400, description = "an id is not a UUID", body = super::openapi::ErrorBody),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "a session token of another user", body = super::openapi::ErrorBody),
+        (status = 404, description = "no such user, or no active session of this id", body = super::openapi::ErrorBody)))]
 pub(crate) async fn end_session(
     caller: Caller,
     State(state): State<AppState>,
@@ -97,19 +104,16 @@ pub(crate) async fn end_session(
 /// `DELETE /session`: ends the caller's own session (log out).
 #[utoipa::path(delete, path = "/session", tag = "sessions",
     security(("bearer" = [])),
-    responses((status = 204),
-        (status = 400, description = "the admin token, which is no session"),
-        (status = 401)))]
+    responses((status = 204, description = "the caller's session is ended"),
+        (status = 401, description = "no or a bad token", body = super::openapi::ErrorBody),
+        (status = 403, description = "the admin token, which is no session", body = super::openapi::ErrorBody)))]
 pub(crate) async fn end_own_session(
     caller: Caller,
     State(state): State<AppState>,
 ) -> Result<StatusCode, ApiError> {
-    let own = caller.session().ok_or_else(|| {
-        ApiError::field(
-            "authorization",
-            "the admin token is no session; log out with a session token",
-        )
-    })?;
+    let own = caller.session().ok_or(ApiError::Forbidden(
+        "the admin token is no session; log out with a session token",
+    ))?;
     // A concurrent end of the same session is not an error: it is ended either way.
     session_store::end(&state.db, own.user.id, own.session).await?;
     tracing::info!(user_id = %own.user.id, session_id = %own.session, "session ended");
