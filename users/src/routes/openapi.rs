@@ -151,8 +151,9 @@ pub(crate) struct UserPatchDoc {
     locale: Option<LocaleDoc>,
     /// The account's current password: with a session token, required to change `password`
     /// or `email` (400 naming it when missing; 401 `invalid_credentials` when wrong, counted
-    /// as a login failure). Ignored otherwise and with the admin token; never stored.
-    #[schema(nullable = false, max_length = 1024)]
+    /// as a login failure). Ignored otherwise and with the admin token (whatever it holds);
+    /// never stored.
+    #[schema(nullable = false)]
     current_password: Option<String>,
 }
 
