@@ -6,9 +6,16 @@
 //! [`usable`] selects it while unused and unexpired, and using it is a conditional update on
 //! the same condition, so two concurrent uses cannot both succeed.
 
+use crate::body_reader::BodyReader;
+use crate::entities::user;
+use crate::error::ApiError;
+use crate::state::AppState;
+use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use sea_orm::{ColumnTrait, Condition};
+use domain::Email;
+use sea_orm::{ColumnTrait, Condition, EntityTrait, QueryFilter};
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::{Duration, Instant};
 
@@ -60,9 +67,43 @@ pub(crate) fn usable<C: ColumnTrait>(
 /// (a lookup, a transaction) or not (a lookup), so that its timing tells nothing.
 const ANSWER_FLOOR: Duration = Duration::from_millis(200);
 
+/// Serves an open route that mails a link to the address of an `{email}` body: `mail` runs
+/// for the account of that address (compared in canonical form), if there is one, and the
+/// answer is 202 either way and no sooner than [`ANSWER_FLOOR`], so that it tells nothing
+/// about the address.
+pub(crate) async fn mail_link_to_account<Fut>(
+    state: &AppState,
+    body: Map<String, Value>,
+    route: &'static str,
+    mail: impl FnOnce(user::Model) -> Fut,
+) -> Result<StatusCode, ApiError>
+where
+    Fut: Future<Output = Result<(), ApiError>>,
+{
+    let started = Instant::now();
+    let mut fields = BodyReader::new(body, &["email"]);
+    let email = fields.required_string("email");
+    let email = fields.parse(email, Email::parse);
+    fields.finish()?;
+    let Some(email) = email else {
+        return Err(ApiError::field("email", "is required"));
+    };
+    let result = match user::Entity::find()
+        .filter(user::Column::EmailKey.eq(email.canonical()))
+        .one(&state.db)
+        .await
+    {
+        Ok(Some(found)) => mail(found).await,
+        Ok(None) => Ok(()),
+        Err(e) => Err(e.into()),
+    };
+    wait_out_answer_floor(started, route).await;
+    result.map(|()| StatusCode::ACCEPTED)
+}
+
 /// Waits until [`ANSWER_FLOOR`] has passed since `started`, even after an error, so that
 /// failures do not stand out either.
-pub(crate) async fn wait_out_answer_floor(started: Instant, route: &'static str) {
+async fn wait_out_answer_floor(started: Instant, route: &'static str) {
     if let Some(rest) = ANSWER_FLOOR.checked_sub(started.elapsed()) {
         tokio::time::sleep(rest).await;
     } else {

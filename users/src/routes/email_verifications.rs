@@ -8,7 +8,6 @@
 //! the address it was mailed to and no other, once, for `users.verification_ttl_hours`.
 
 use super::html_page::{self, FailureTexts};
-use crate::body_reader::BodyReader;
 use crate::entities::{email_verification, user};
 use crate::error::ApiError;
 use crate::extract::{ApiJson, ApiPath, JsonObject};
@@ -16,19 +15,17 @@ use crate::limits::ClientAddr;
 use crate::mails::{self, VerifyLink};
 use crate::outbox::{self, now_ms};
 use crate::state::AppState;
-use crate::tokens::{LinkToken, token_hash, usable, wait_out_answer_floor};
+use crate::tokens::{LinkToken, mail_link_to_account, token_hash, usable};
 use crate::write_txn::begin_write;
 use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
-use domain::Email;
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ActiveValue::Set, ColumnTrait, Condition, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
 };
-use std::time::Instant;
 
 /// A new verification link, ready to be written with the change or mail that carries it.
 pub(super) struct Verification {
@@ -95,28 +92,13 @@ pub(crate) async fn request_email_verification(
     ApiJson(body): JsonObject,
 ) -> Result<StatusCode, ApiError> {
     state.limits.admit_verification(client)?;
-    let started = Instant::now();
-    let mut fields = BodyReader::new(body, &["email"]);
-    let email = fields.required_string("email");
-    let email = fields.parse(email, Email::parse);
-    fields.finish()?;
-    let Some(email) = email else {
-        return Err(ApiError::field("email", "is required"));
-    };
-    let result = mail_new_link(&state, &email).await;
-    wait_out_answer_floor(started, "/email-verifications").await;
-    result?;
-    Ok(StatusCode::ACCEPTED)
+    mail_link_to_account(&state, body, "/email-verifications", |found| {
+        mail_new_link(&state, found)
+    })
+    .await
 }
 
-async fn mail_new_link(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    let Some(found) = user::Entity::find()
-        .filter(user::Column::EmailKey.eq(email.canonical()))
-        .one(&state.db)
-        .await?
-    else {
-        return Ok(());
-    };
+async fn mail_new_link(state: &AppState, found: user::Model) -> Result<(), ApiError> {
     if found.email_verified_at.is_some() {
         tracing::info!(user_id = %found.id, "verification not mailed: the address is already proved");
         return Ok(());

@@ -15,17 +15,17 @@ use crate::mails;
 use crate::outbox::{self, now_ms};
 use crate::session_store;
 use crate::state::AppState;
-use crate::tokens::{LinkToken, token_hash, usable, wait_out_answer_floor};
+use crate::tokens::{LinkToken, mail_link_to_account, token_hash, usable};
 use crate::write_txn::begin_write;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use domain::{Email, Password};
+use domain::Password;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ActiveValue::Set, ColumnTrait, Condition, EntityTrait, QueryFilter};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long a reset token works.
 const RESET_LIFETIME: Duration = Duration::from_secs(3600);
@@ -45,28 +45,13 @@ pub(crate) async fn request_password_reset(
     ApiJson(body): JsonObject,
 ) -> Result<StatusCode, ApiError> {
     state.limits.admit_reset(client)?;
-    let started = Instant::now();
-    let mut fields = BodyReader::new(body, &["email"]);
-    let email = fields.required_string("email");
-    let email = fields.parse(email, Email::parse);
-    fields.finish()?;
-    let Some(email) = email else {
-        return Err(ApiError::field("email", "is required"));
-    };
-    let result = issue_reset(&state, &email).await;
-    wait_out_answer_floor(started, "/password-resets").await;
-    result?;
-    Ok(StatusCode::ACCEPTED)
+    mail_link_to_account(&state, body, "/password-resets", |found| {
+        issue_reset(&state, found)
+    })
+    .await
 }
 
-async fn issue_reset(state: &AppState, email: &Email) -> Result<(), ApiError> {
-    let Some(found) = user::Entity::find()
-        .filter(user::Column::EmailKey.eq(email.canonical()))
-        .one(&state.db)
-        .await?
-    else {
-        return Ok(());
-    };
+async fn issue_reset(state: &AppState, found: user::Model) -> Result<(), ApiError> {
     if !state.limits.allow_reset_mail(&found.email_key) {
         tracing::info!(user_id = %found.id, "password reset not mailed: the address had its reset mails for the hour");
         return Ok(());
