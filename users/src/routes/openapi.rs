@@ -6,32 +6,19 @@
 //! is never refused for the shape of what it sends.
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::Response;
 use std::collections::BTreeMap;
 use utoipa::openapi::schema::{Array, ArrayBuilder, Object, ObjectBuilder, SchemaType, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
 use utoipa_swagger_ui::SwaggerUi;
 
-/// The policy of `/docs` and `/openapi.json`: Swagger UI's own files only (its components set
-/// inline styles), the document fetched from here, and no page may frame it.
-const DOCS_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-    img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
-
 /// `/openapi.json` and `/docs`.
 pub(crate) fn router() -> Router {
     Router::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
-        .layer(axum::middleware::map_response(with_docs_policy))
-}
-
-async fn with_docs_policy(mut response: Response) -> Response {
-    response.headers_mut().insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(DOCS_POLICY),
-    );
-    response
+        .layer(axum::middleware::map_response(
+            transport::http_server::with_docs_policy,
+        ))
 }
 
 /// No control, format or line-separator character (what `domain::plain_text` refuses).
