@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Load test of the users service (docs/benchmarks/users.md): a release build, SQLite, the AMQP
+# Load test of the users service (docs/BENCHMARKS.md): a release build, SQLite, the AMQP
 # transport on a local RabbitMQ with throw-away names, wrk on 127.0.0.1 only.
 # Usage: users/bench/run.sh [seconds]   (from the repository root, after
 #        cargo build --release -p users --bins; BIN=path runs another build of users)

@@ -82,7 +82,7 @@ impl Default for MailerConfig {
             outbox_dir: PathBuf::from("var/mail"),
             max_attempts: 8,
             // One worker is cheaper per mail on a small machine: no wake-ups of a second
-            // worker for each new task (docs/benchmarks/mailer.md).
+            // worker for each new task (docs/BENCHMARKS.md).
             worker_threads: 1,
             max_connections: 1024,
             max_connections_per_client: 64,
