@@ -6,11 +6,11 @@
 //! error, a panic), the launcher logs which and why, stops the other gracefully, and exits 1.
 
 use domain::config::{Command, Config, Process, TransportKind, parse_args};
+use runtime::signal::shutdown_signal;
 use std::fmt::Display;
 use std::process::ExitCode;
 use tokio::sync::watch;
 use tokio::task::{JoinError, JoinHandle};
-use transport::signal::shutdown_signal;
 
 const HELP: &str = "\
 facteur — runs the users and mailer services together
@@ -56,7 +56,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "facteur");
+    let telemetry = runtime::telemetry::init(&config.log, &config.telemetry, "facteur");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }

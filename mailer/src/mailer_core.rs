@@ -16,8 +16,8 @@ use crate::store::{
 };
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
+use runtime::telemetry::context::{continue_trace, traceparent};
 use std::sync::Arc;
-use transport::telemetry::context::{continue_trace, traceparent};
 use transport::{MailHandler, Origin};
 
 /// The mailer's core; cheap to clone.

@@ -2,7 +2,7 @@
 //! builds the [`mailer::App`] and serves until Ctrl-C or SIGTERM.
 
 use domain::config::{Command, parse_args};
-use transport::signal::shutdown_signal;
+use runtime::signal::shutdown_signal;
 
 /// mimalloc keeps per-thread free lists, where glibc's allocator spends time consolidating and
 /// unlinking chunks across threads. Built with `no_thp`, since transparent huge pages make
@@ -40,7 +40,7 @@ fn main() {
 }
 
 async fn serve(config: domain::config::Config, secrets: domain::config::SecretsCheck) {
-    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "mailer");
+    let telemetry = runtime::telemetry::init(&config.log, &config.telemetry, "mailer");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }

@@ -126,7 +126,7 @@ impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
         let mut registry = Registry::default();
-        transport::telemetry::register_metrics(&mut registry);
+        runtime::telemetry::register_metrics(&mut registry);
         let http_requests = Family::<HttpLabels, Counter>::default();
         let http_duration: HistogramFamily<HttpLabels> =
             Family::new_with_constructor(latency_histogram);

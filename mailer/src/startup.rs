@@ -14,12 +14,12 @@ use crate::store;
 use axum::Router;
 use domain::config::Config;
 use lettre::message::Mailbox;
+use runtime::http_server::ServeLimits;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use transport::http_server::ServeLimits;
 
 /// Why the mailer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -219,7 +219,7 @@ impl App {
         let io = self.io.clone();
         tracing::info!(addr = %self.local_addr(), "mailer listening");
         let result =
-            transport::http_server::serve(self.listener, self.router, self.limits, async move {
+            runtime::http_server::serve(self.listener, self.router, self.limits, async move {
                 shutdown.await;
                 io.close().await;
             })

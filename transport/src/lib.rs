@@ -9,22 +9,10 @@
 //! [`connect`] builds the backend that `transport.kind` names. Whatever the backend, a
 //! publish returns only once the other side has taken responsibility for the request, and
 //! every error says whether trying again can help.
-//!
-//! Shared by both services besides: [`http_server`], the HTTP loop they serve their routers
-//! with (header, body and idle timeouts, a connection cap and a per-client cap, which
-//! `axum::serve` lacks); [`client_addr`], a client address as the per-client limits count it;
-//! [`signal::shutdown_signal`], the Ctrl-C or SIGTERM every binary stops on; and
-//! [`backoff`], the exponential backoff with jitter of every retry loop; and [`telemetry`],
-//! the logs and traces of every process.
 
 pub mod amqp;
-pub mod backoff;
-pub mod client_addr;
-pub mod http_server;
 mod publish;
-pub mod signal;
 pub mod socketio;
-pub mod telemetry;
 
 pub use publish::{LinkState, MailHandler, Origin, PublishError, Receipt, Transport};
 

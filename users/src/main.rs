@@ -2,7 +2,7 @@
 //! run it until Ctrl-C or SIGTERM.
 
 use domain::config::{Command, Config, Process, parse_args};
-use transport::signal::shutdown_signal;
+use runtime::signal::shutdown_signal;
 
 const HELP: &str = "users — the Facteur users REST service\n\nUSAGE:\n    users [--config PATH]\n\nOPTIONS:\n    --config PATH   the configuration file (default: $FACTEUR_CONFIG, else ./config.yaml)\n    -h, --help      this text";
 
@@ -20,7 +20,7 @@ async fn main() -> anyhow::Result<()> {
     let secrets = config
         .check_secrets(Process::Users)
         .unwrap_or_else(|e| exit_with(&e.to_string()));
-    let telemetry = transport::telemetry::init(&config.log, &config.telemetry, "users");
+    let telemetry = runtime::telemetry::init(&config.log, &config.telemetry, "users");
     if let Some(warning) = secrets.warning() {
         tracing::warn!("{warning}");
     }

@@ -75,7 +75,7 @@ impl Metrics {
     /// so dashboards can compare the two roads.
     pub fn new(transport: domain::config::TransportKind) -> Self {
         let mut registry = Registry::default();
-        transport::telemetry::register_metrics(&mut registry);
+        runtime::telemetry::register_metrics(&mut registry);
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register(
             "http_requests",

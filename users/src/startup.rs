@@ -11,6 +11,7 @@ use crate::state::AppState;
 use crate::user_reader::UserReader;
 use axum::Router;
 use domain::config::Config;
+use runtime::http_server::ServeLimits;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 use transport::Transport;
-use transport::http_server::ServeLimits;
 
 /// Why the service could not start.
 #[derive(Debug, thiserror::Error)]
@@ -144,7 +144,7 @@ impl App {
         let (stop_relay, relay_stopped) = watch::channel(false);
         let relay = tokio::spawn(self.relay.run(relay_stopped));
         let served =
-            transport::http_server::serve(self.listener, self.router, self.limits, shutdown).await;
+            runtime::http_server::serve(self.listener, self.router, self.limits, shutdown).await;
         let _ = stop_relay.send(true);
         relay.await?;
         served?;

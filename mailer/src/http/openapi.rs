@@ -393,6 +393,6 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .layer(axum::middleware::map_response(
-            transport::http_server::with_docs_policy,
+            runtime::http_server::with_docs_policy,
         ))
 }

@@ -7,9 +7,9 @@ use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression};
 use crate::templates::Templates;
 use chrono::Utc;
 use lettre::message::Mailbox;
+use runtime::telemetry::context::continue_trace;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use transport::telemetry::context::continue_trace;
 
 /// How deliveries are paced.
 #[derive(Debug, Clone)]
@@ -40,7 +40,7 @@ impl DeliveryOptions {
     /// `retry_cap`, with jitter between half and all of it so a burst of failures does not
     /// retry in lockstep.
     pub fn retry_delay(&self, attempts: u32) -> Duration {
-        transport::backoff::delay_after(self.retry_base, self.retry_cap, attempts)
+        runtime::backoff::delay_after(self.retry_base, self.retry_cap, attempts)
     }
 }
 

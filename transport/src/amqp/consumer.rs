@@ -7,8 +7,6 @@
 
 use super::connection;
 use super::topology::{TopologyNames, declare_topology};
-use crate::backoff::Backoff;
-use crate::telemetry::context::traceparent_of_amqp_headers;
 use crate::{LinkState, MailHandler, Origin};
 use domain::config::AmqpConfig;
 use domain::{MailAnswer, MailRequest, MailStatus};
@@ -19,6 +17,8 @@ use lapin::options::{
     BasicRejectOptions,
 };
 use lapin::types::FieldTable;
+use runtime::backoff::Backoff;
+use runtime::telemetry::context::traceparent_of_amqp_headers;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -7,10 +7,10 @@
 
 use super::connection;
 use super::topology::{TopologyNames, declare_topology};
-use crate::backoff::Backoff;
 use domain::config::AmqpConfig;
 use lapin::options::BasicPublishOptions;
 use lapin::{BasicProperties, Channel, Connection};
+use runtime::backoff::Backoff;
 use serde_json::Value;
 use tokio::sync::mpsc;
 

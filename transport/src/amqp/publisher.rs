@@ -7,8 +7,6 @@
 
 use super::connection;
 use super::topology::{REQUEST_ROUTING_KEY, TopologyNames, declare_topology};
-use crate::backoff::Backoff;
-use crate::telemetry::context::{HeaderInjector, TRACEPARENT};
 use crate::{LinkState, PublishError, Receipt, Transport};
 use async_trait::async_trait;
 use domain::MailRequest;
@@ -17,6 +15,8 @@ use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use opentelemetry::propagation::Injector;
+use runtime::backoff::Backoff;
+use runtime::telemetry::context::{HeaderInjector, TRACEPARENT};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{Notify, watch};

@@ -4,8 +4,8 @@
 
 use super::packet::{self, Incoming};
 use super::publisher::Shared;
-use crate::backoff::Backoff;
 use futures_util::{SinkExt, StreamExt};
+use runtime::backoff::Backoff;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};

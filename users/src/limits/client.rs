@@ -10,9 +10,9 @@ use crate::state::AppState;
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use runtime::client_addr::{self, canonical};
 use std::convert::Infallible;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use transport::client_addr::{self, canonical};
 
 /// The client's address.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

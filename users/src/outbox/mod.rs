@@ -3,7 +3,7 @@
 //!
 //! - this module: [`enqueue`], called with the open transaction, and the backlog query;
 //! - [`relay`]: claims due rows, publishes them, marks them published or schedules a retry
-//!   (`transport::backoff`, from 250 ms doubling up to 30 s).
+//!   (`runtime::backoff`, from 250 ms doubling up to 30 s).
 
 pub(crate) mod relay;
 
@@ -30,7 +30,7 @@ pub(crate) async fn enqueue(
     request: &MailRequest,
 ) -> Result<(), DbErr> {
     let span = tracing::info_span!("Writing a mail request to the outbox", mail_id = %request.id);
-    let traceparent = transport::telemetry::context::traceparent(&span);
+    let traceparent = runtime::telemetry::context::traceparent(&span);
     insert(txn, request, traceparent).instrument(span).await
 }
 

@@ -21,6 +21,8 @@ use crate::entities::outbox;
 use crate::metrics::Metrics;
 use domain::{MailRequest, MailStatus};
 use futures_util::future::join_all;
+use runtime::backoff::delay_after;
+use runtime::telemetry::context::{continue_trace, traceparent};
 use sea_orm::sea_query::Expr;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait, QueryFilter,
@@ -30,8 +32,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{Notify, watch};
 use tracing::Instrument;
-use transport::backoff::delay_after;
-use transport::telemetry::context::{continue_trace, traceparent};
 use transport::{PublishError, Receipt, Transport};
 use uuid::Uuid;
 

@@ -134,7 +134,7 @@ fn make_span(request: &Request, trace_peers: &[PeerRange]) -> tracing::Span {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(peer)| any_contains(trace_peers, peer.ip()));
-    transport::telemetry::context::start_request_trace(&span, request.headers(), trusted);
+    runtime::telemetry::context::start_request_trace(&span, request.headers(), trusted);
     span
 }
 

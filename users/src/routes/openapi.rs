@@ -17,7 +17,7 @@ pub(crate) fn router() -> Router {
     Router::new()
         .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
         .layer(axum::middleware::map_response(
-            transport::http_server::with_docs_policy,
+            runtime::http_server::with_docs_policy,
         ))
 }
 

@@ -1,5 +1,5 @@
-//! Exponential backoff with jitter, for every retry loop of Facteur: the reconnect loops of
-//! this crate, the users outbox and the mailer's SMTP retries.
+//! Exponential backoff with jitter, for every retry loop of Facteur: the transport's reconnect
+//! loops, the users outbox and the mailer's SMTP retries.
 //!
 //! The delay doubles from a base up to a cap, and each wait is a random point in the upper
 //! half of the current delay (one jitter function for both), so many clients restarted
@@ -46,7 +46,7 @@ impl Backoff {
         }
     }
 
-    /// The reconnect default of this crate: 100 ms doubling up to 5 s.
+    /// The transport's reconnect default: 100 ms doubling up to 5 s.
     pub fn reconnect() -> Self {
         Self::new(Duration::from_millis(100), Duration::from_secs(5))
     }
