@@ -20,7 +20,7 @@ use crate::store::{Cursor, DeliveryRecord, DeliveryStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{MailRequestId, Recipient, Template};
 use serde::Serialize;
-use std::sync::Arc;
+use transport::amqp::AmqpEvents;
 
 /// The `mail-status` payload.
 #[derive(Debug, Clone, Serialize)]
@@ -95,19 +95,12 @@ pub struct Change<'a> {
     pub sender: Option<&'a str>,
 }
 
-/// Somewhere else to publish status changes (the AMQP events exchange).
-#[async_trait::async_trait]
-pub trait StatusPublisher: Send + Sync {
-    /// Publishes `payload` for `status` (routing key `mail.<status>`).
-    async fn publish_status(&self, status: &'static str, payload: &serde_json::Value);
-}
-
 /// Emits status changes; cheap to clone.
 #[derive(Clone)]
 pub struct Events {
     io: Io,
     /// With AMQP, the events exchange, which also receives every `mail-status`.
-    publisher: Option<Arc<dyn StatusPublisher>>,
+    publisher: Option<AmqpEvents>,
     live: LiveFeed,
     /// With `mailer.cluster`, emits reach every mailer's clients; without, they are local,
     /// which spares the adapter's encoding of each packet for other servers.
@@ -131,12 +124,7 @@ fn rfc3339(at: DateTime<Utc>) -> String {
 impl Events {
     /// Emits through `io` (`/live` through `live`), and through `publisher` when given; to
     /// every mailer's clients when `cluster` is true.
-    pub fn new(
-        io: Io,
-        publisher: Option<Arc<dyn StatusPublisher>>,
-        live: LiveFeed,
-        cluster: bool,
-    ) -> Self {
+    pub fn new(io: Io, publisher: Option<AmqpEvents>, live: LiveFeed, cluster: bool) -> Self {
         Self {
             io,
             publisher,
@@ -202,7 +190,7 @@ impl Events {
         if let Some(publisher) = &self.publisher
             && let Ok(payload) = serde_json::to_value(&event)
         {
-            publisher.publish_status(status_name, &payload).await;
+            publisher.publish(status_name, &payload).await;
         }
     }
 

@@ -2,6 +2,7 @@
 //! background tasks; [`App::run_until_stopped`] serves until the given future completes,
 //! then shuts down gracefully.
 
+use crate::amqp::{AmqpConsumer, TransportHealth};
 use crate::cluster::{Cluster, Io};
 use crate::error::MailError;
 use crate::events::{Events, LiveFeed, LiveRecipients};
@@ -12,7 +13,7 @@ use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, S
 use crate::socket;
 use crate::store;
 use axum::Router;
-use domain::config::Config;
+use domain::config::{Config, TransportKind};
 use lettre::message::Mailbox;
 use runtime::http_server::ServeLimits;
 use std::future::Future;
@@ -20,6 +21,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
+use transport::amqp::AmqpEvents;
 
 /// Why the mailer could not start.
 #[derive(Debug, thiserror::Error)]
@@ -84,7 +86,8 @@ pub struct App {
     io: Io,
     deliveries: Deliveries,
     grace: Duration,
-    background: Vec<Box<dyn crate::amqp::Stoppable>>,
+    /// With AMQP, the consumer feeding the core, stopped at shutdown.
+    amqp: Option<AmqpConsumer>,
     limits: ServeLimits,
 }
 
@@ -119,7 +122,10 @@ impl App {
             None => Cluster::off(),
         };
         let (layer, io) = socket::engine(&cluster);
-        let amqp = crate::amqp::prepare(config);
+        let on_amqp = config.transport.kind == TransportKind::Amqp;
+        // With AMQP every `mail-status` also goes to the events exchange; the publisher
+        // connects in the background, so a broker that is down does not stop the mailer.
+        let status_exchange = on_amqp.then(|| AmqpEvents::start(&config.transport.amqp));
         let live = LiveFeed::start(
             io.clone(),
             LiveRecipients::of(mc),
@@ -127,12 +133,7 @@ impl App {
             cluster.node(),
         );
         let live_viewers = live.viewers();
-        let events = Events::new(
-            io.clone(),
-            amqp.status_publisher.clone(),
-            live,
-            cluster.is_on(),
-        );
+        let events = Events::new(io.clone(), status_exchange, live, cluster.is_on());
         let sender = match &mc.smtp {
             Some(smtp) => {
                 let pool_size = u32::try_from(options.delivery.workers).unwrap_or(16);
@@ -168,13 +169,15 @@ impl App {
             cluster.node(),
         )
         .await;
-        let background = amqp.start_consumer(core.clone());
+        let amqp = on_amqp.then(|| AmqpConsumer::start(core.clone(), &config.transport.amqp));
         let state = AppState {
             core,
             token: config.transport.socketio.token.clone(),
             metrics: metrics.clone(),
             sender_health,
-            transport: amqp.health.clone(),
+            transport: amqp
+                .as_ref()
+                .map_or(TransportHealth::Socketio, AmqpConsumer::health),
             templates,
             cluster,
             asyncapi: http::asyncapi::AsyncApiDocument::new(http::asyncapi::Facts::of(
@@ -189,7 +192,7 @@ impl App {
             io,
             deliveries,
             grace: options.shutdown_grace,
-            background,
+            amqp,
             limits: ServeLimits::with_max_connections(mc.max_connections)
                 .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
@@ -224,8 +227,8 @@ impl App {
                 io.close().await;
             })
             .await;
-        for task in &self.background {
-            task.stop().await;
+        if let Some(consumer) = self.amqp {
+            consumer.stop().await;
         }
         self.deliveries.stop(self.grace).await;
         tracing::info!("mailer stopped");

@@ -28,7 +28,7 @@ pub async fn health(State(state): State<AppState>) -> Response {
     let db_ok = state.core.store().is_up().await;
     let transport = match &state.transport {
         TransportHealth::Socketio => json!("socketio"),
-        TransportHealth::Amqp(link) => json!({"amqp": match link() {
+        TransportHealth::Amqp(link) => json!({"amqp": match *link.borrow() {
             LinkState::Connected => "connected",
             LinkState::Disconnected => "disconnected",
         }}),

@@ -1,8 +1,9 @@
 //! The socket.io side of the mailer (socketioxide).
 //!
-//! - Namespace `/`, for services: the token is checked at connect and `send-mail` is
-//!   handled by the transport crate's receiver, which calls the core; this module adds
-//!   `get-mail`, `retry-mail`, `cancel-mail`, `join` and `leave`.
+//! - Namespace `/`, for services: the token is checked at connect, then `send-mail`,
+//!   `get-mail`, `retry-mail`, `cancel-mail`, `join` and `leave` are handled here, each
+//!   through the core. The token handshake and the reading of a `send-mail` payload are the
+//!   transport crate's (`transport::socketio`), which the users service's client shares.
 //! - Namespace `/live`, for browsers ([`live`]): it receives `mail-activity` broadcasts and
 //!   asks `catch-up` ([`catch_up`]), with a token when `mailer.live_token` is set.
 //! - Limits: [`engine`] caps what one message or polling body may hold, [`handshake`]
@@ -23,11 +24,13 @@ use domain::{MailRequestId, Secret, Template};
 use serde_json::{Value, json};
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender as Ack, SocketRef as Socket, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use transport::{MailHandler, Origin};
+use transport::Origin;
+use transport::socketio::{ServiceAuth, check_service_auth, decode_send_mail};
 
 pub use handshake::protect;
 
@@ -76,17 +79,17 @@ pub async fn mount(
     node: Option<String>,
 ) {
     let metrics = core.metrics().clone();
-    let handler: Arc<dyn MailHandler> = Arc::new(core.clone());
     let service_metrics = metrics.clone();
     let live_core = core.clone();
-    let service = transport::socketio::mount_service_namespace(
-        io,
-        token,
-        handler,
-        move |socket: SocketRef| {
-            on_service_connect(socket, core.clone(), service_metrics.clone());
-        },
-    );
+    // A connect without the right token gets a connect error and never reaches a handler.
+    let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
+        std::future::ready(check_service_auth(auth.as_ref().ok(), &token))
+    };
+    let on_connect = move |socket: SocketRef| {
+        on_service_connect(socket, core.clone(), service_metrics.clone());
+        std::future::ready(())
+    };
+    let service = io.ns("/", on_connect.with(authenticate));
     let catch_up = catch_up::CatchUp {
         core: live_core,
         recipients: LiveRecipients::of(config),
@@ -132,6 +135,27 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
     count_client(&socket, &metrics, "/");
     // A room named by the socket id lets one emit reach the sender and the rooms at once.
     socket.join(socket.id.to_string());
+    // Decoded here rather than by socketioxide, so a bad payload gets a `rejected` ack
+    // instead of silence; a valid one goes to the core, whose answer is the ack.
+    let sender_core = core.clone();
+    socket.on(
+        "send-mail",
+        move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
+            let core = sender_core.clone();
+            async move {
+                let answer = match decode_send_mail(payload) {
+                    Ok(request) => {
+                        let origin = Origin::Socket(socket.id.to_string());
+                        core.accept_mail_request(request, origin).await
+                    }
+                    Err(rejected) => rejected,
+                };
+                if let Err(e) = ack.send(&answer) {
+                    tracing::warn!(error = %e, "could not send the send-mail ack");
+                }
+            }
+        },
+    );
     // The rooms this socket joined itself, to hold it to `MAX_ROOMS`. A `std::sync::Mutex`:
     // held for a set operation only.
     let joined: Arc<Mutex<HashSet<String>>> = Arc::default();

@@ -59,6 +59,12 @@ impl AmqpConsumer {
         *self.state.borrow()
     }
 
+    /// The consumer's state as it changes, readable after the consumer is stopped (it is
+    /// then [`LinkState::Disconnected`]).
+    pub fn watch_state(&self) -> watch::Receiver<LinkState> {
+        self.state.clone()
+    }
+
     /// Waits until the consumer is attached, at most `within`; true when it is.
     pub async fn wait_until_connected(&self, within: Duration) -> bool {
         let mut state = self.state.clone();

@@ -23,7 +23,9 @@ struct StatusEvent {
     payload: Vec<u8>,
 }
 
-/// Publishes `mail-status` events to the events exchange, reconnecting by itself.
+/// Publishes `mail-status` events to the events exchange, reconnecting by itself. Its
+/// clones share one background publisher.
+#[derive(Clone)]
 pub struct AmqpEvents {
     queue: mpsc::Sender<StatusEvent>,
 }

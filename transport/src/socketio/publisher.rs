@@ -6,7 +6,7 @@
 
 use super::link::{self, Link};
 use super::packet;
-use super::receiver::SEND_MAIL_EVENT;
+use super::service::SEND_MAIL_EVENT;
 use crate::{LinkState, PublishError, Receipt, Transport};
 use async_trait::async_trait;
 use domain::config::{SocketIoConfig, TransportKind};
