@@ -3,6 +3,7 @@
 //! - [`user`]: `Login`, `Email`, `Password` — the account fields the users service accepts.
 //! - [`mail`]: the mail request every transport carries and the answer it gets.
 //! - [`config`]: the one configuration file both services and the launcher read.
+//! - [`schema`]: what the mail request's derived JSON schema cannot say by itself.
 //! - [`mask_email`] and [`mask_addresses_in`]: addresses shown without their local part.
 //! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
@@ -12,6 +13,7 @@ pub mod config;
 mod invalid;
 pub mod mail;
 mod mask;
+pub mod schema;
 mod secret;
 pub mod test_support;
 mod text;

@@ -5,13 +5,16 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::fmt;
+use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// The largest mail request accepted, in bytes of JSON.
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
-/// The idempotency key of a mail request, chosen by the sender.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// The idempotency key of a mail request, chosen by the sender: a UUID.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
 #[serde(transparent)]
 pub struct MailRequestId(pub Uuid);
 
@@ -43,8 +46,8 @@ impl std::str::FromStr for MailRequestId {
     }
 }
 
-/// The mails Facteur knows how to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A template of the built-in catalog: the mails Facteur knows how to write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Template {
     /// Sent once an account is created. Vars: `login`; and `verify_url` with `expires_at`
@@ -169,8 +172,8 @@ impl fmt::Display for Template {
     }
 }
 
-/// The languages templates are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A language the built-in templates are written in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Locale {
     /// French.
@@ -212,12 +215,15 @@ impl fmt::Display for Locale {
 }
 
 /// Who a mail goes to.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Recipient {
     /// The address.
+    #[schema(value_type = String, format = Email, max_length = 254)]
     pub email: Email,
-    /// The display name; may be empty.
+    /// The display name (default empty); no control, format or line-separator characters
+    /// (`rejected`, naming `to.name`).
     #[serde(default)]
+    #[schema(schema_with = crate::schema::plain_name)]
     pub name: String,
 }
 
@@ -231,9 +237,9 @@ impl Recipient {
 }
 
 /// A request to send one mail, identical on every transport.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct MailRequest {
-    /// The idempotency key: at most one mail is sent per id.
+    /// The idempotency key, chosen by the sender: at most one mail is sent per id.
     pub id: MailRequestId,
     /// Which mail.
     pub template: Template,
@@ -241,13 +247,15 @@ pub struct MailRequest {
     pub locale: Locale,
     /// The recipient.
     pub to: Recipient,
-    /// The template's variables.
+    /// The template's variables: each template needs its own (see the schema's variants).
     #[serde(default)]
     pub vars: Map<String, Value>,
-    /// When the sender asked for the mail.
+    /// When the sender asked for the mail (RFC 3339).
     pub requested_at: DateTime<Utc>,
-    /// The W3C trace context the request belongs to, if its sender traces it.
+    /// The W3C trace context the request belongs to, a string; anything that is not a
+    /// well-formed one is ignored, never a reason to refuse the mail.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Value>)]
     pub traceparent: Option<String>,
 }
 
@@ -378,7 +386,7 @@ pub fn json_kind(value: &Value) -> &'static str {
 }
 
 /// How a mail request was answered.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum MailStatus {
     /// Stored; it will be sent.
@@ -398,7 +406,7 @@ pub enum MailStatus {
 }
 
 /// The answer to a mail request: the socket.io ack, the REST body, what the AMQP consumer logs.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct MailAnswer {
     /// The request's id; `null` when the request was too broken to carry one.
     pub id: Option<MailRequestId>,

@@ -9,8 +9,10 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use domain::{MailAnswer, MailRequestId};
+use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use utoipa::ToSchema;
 
 /// What went wrong while serving a request.
 #[derive(Debug, thiserror::Error)]
@@ -217,17 +219,43 @@ impl MailError {
     /// The body of a socket.io ack: `{"error": code, "message": sentence}`.
     pub fn to_ack(&self) -> Value {
         self.log("a socket.io event could not be answered");
-        json!({"error": self.code(), "message": self.message()})
+        json!(EventError {
+            error: self.code(),
+            message: self.message(),
+        })
     }
+}
+
+/// An error of a non-mail route: the contract's REST error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code.
+    pub error: String,
+    /// One sentence.
+    pub message: String,
+    /// More, per field.
+    pub details: Value,
+}
+
+/// The ack of a socket.io event that could not be served: the REST error body without
+/// `details`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EventError {
+    /// A stable code: `not_found`, `invalid_id`, `not_retryable`, `not_cancellable`,
+    /// `suppressed`, `unavailable`, `invalid_cursor`, `busy`, …
+    pub error: &'static str,
+    /// One sentence.
+    pub message: String,
 }
 
 /// The contract's error body: `{"error": code, "message": sentence, "details": {}}`.
 pub fn error_body(status: StatusCode, code: &str, message: &str) -> Response {
-    (
-        status,
-        Json(json!({"error": code, "message": message, "details": {}})),
-    )
-        .into_response()
+    let body = ErrorBody {
+        error: code.to_owned(),
+        message: message.to_owned(),
+        details: json!({}),
+    };
+    (status, Json(body)).into_response()
 }
 
 impl From<PathRejection> for MailError {
@@ -251,8 +279,11 @@ impl From<QueryRejection> for MailError {
 impl IntoResponse for MailError {
     fn into_response(self) -> Response {
         self.log("a REST request could not be answered");
-        let body =
-            json!({"error": self.code(), "message": self.message(), "details": self.details()});
+        let body = ErrorBody {
+            error: self.code().to_owned(),
+            message: self.message(),
+            details: self.details(),
+        };
         (self.status(), Json(body)).into_response()
     }
 }

@@ -12,7 +12,8 @@
 mod live;
 
 pub use live::{
-    LiveFeed, LiveRecipients, LiveViewers, live_node_room, live_shard_room, shown_on_live,
+    LiveFeed, LiveRecipients, LiveViewers, MaskedRecipient, live_node_room, live_shard_room,
+    shown_on_live,
 };
 
 use crate::cluster::Io;
@@ -20,42 +21,69 @@ use crate::store::{Cursor, DeliveryRecord, DeliveryStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{MailRequestId, Recipient, Template};
 use serde::Serialize;
+use std::sync::Arc;
 use transport::amqp::AmqpEvents;
+use utoipa::ToSchema;
+use utoipa::openapi::schema::{OneOfBuilder, Ref, Schema};
 
-/// The `mail-status` payload.
-#[derive(Debug, Clone, Serialize)]
+/// The `mail-status` event (socket.io `/`), and the body of each `mail.<status>` message on
+/// the AMQP events exchange.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MailStatusEvent {
     /// The request id.
     pub id: MailRequestId,
-    /// `queued` (a retry), `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    /// `queued` (after a retry), `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// SMTP tries so far.
     pub attempts: u32,
-    /// The last error, for `retrying` and `failed`.
+    /// The last error, for `retrying` and `failed`, or why the mail is not sent; absent
+    /// otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
 }
 
-/// The `mail-activity` payload.
-#[derive(Debug, Clone, Serialize)]
+/// The `mail-activity` socket.io event, broadcast to `/` and `/live`.
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct MailActivityEvent {
     /// The request id.
     pub id: MailRequestId,
     /// Which mail.
     pub template: Template,
-    /// The recipient (whole on `/`; on `/live` see [`LiveRecipients`]).
+    /// The recipient: whole on `/`; on `/live` see [`LiveRecipients`].
+    #[schema(schema_with = activity_recipient)]
     pub to: Recipient,
     /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    #[schema(value_type = String)]
     pub status: &'static str,
     /// When the status changed (RFC 3339).
     pub at: String,
     /// SMTP tries so far.
     pub attempts: u32,
-    /// The last try's error, or why it was not sent.
+    /// The last try's error, or why it was not sent (on `/live` with masked recipients,
+    /// the address masked in it too).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub error: Option<String>,
-    /// Where this change stands in the store-wide order (`catch-up`'s `after`).
+    /// This change's place in the store-wide order: 16 decimal digits, later changes
+    /// larger. `/live`'s `catch-up` `{after: cursor}` answers the changes after it.
+    #[schema(value_type = String)]
     pub cursor: Cursor,
+}
+
+/// `mail-activity.to`: `/live` shows the same event with a [`MaskedRecipient`] unless the
+/// mailer has a live token.
+fn activity_recipient() -> Schema {
+    OneOfBuilder::new()
+        .item(Ref::from_schema_name("Recipient"))
+        .item(Ref::from_schema_name("MaskedRecipient"))
+        .description(Some(
+            "On `/` the whole recipient; on `/live` the masked one, or the whole recipient \
+             when `mailer.live_token` is set.",
+        ))
+        .build()
+        .into()
 }
 
 impl MailActivityEvent {

@@ -5,11 +5,13 @@
 //! (`store`), rendered from embedded templates (`templates`) and sent over SMTP or written as
 //! `.eml` files (`sending`); each change of status is announced (`events`) and counted
 //! (`metrics`). Errors have one type ([`MailError`]). [`App`] puts it together;
-//! `docs/mail-flow.md` follows one request through these modules.
+//! `docs/mail-flow.md` follows one request through these modules. The event side is
+//! described in AsyncAPI (`asyncapi`), from the same types as the REST side's OpenAPI.
 //!
 //! What is exported is what the binaries and the tests use.
 
 mod amqp;
+mod asyncapi;
 mod cluster;
 mod error;
 mod events;

@@ -272,11 +272,11 @@ async fn openapi_documents_every_operator_route() {
         }
         assert_eq!(operation["security"][0]["bearer"], serde_json::json!([]));
     }
-    let record = &api["components"]["schemas"]["DeliveryRecordDoc"]["properties"]["status"];
-    assert_eq!(record["$ref"], "#/components/schemas/PublicStatusDoc");
-    let statuses = &api["components"]["schemas"]["PublicStatusDoc"]["enum"];
+    let record = &api["components"]["schemas"]["DeliveryRecord"]["properties"]["status"];
+    assert_eq!(record["$ref"], "#/components/schemas/DeliveryStatus");
+    let statuses = &api["components"]["schemas"]["DeliveryStatus"]["enum"];
     assert_eq!(*statuses, serde_json::json!(mailer::PUBLIC_STATUSES));
-    assert!(api["components"]["schemas"]["SuppressionPageDoc"].is_object());
+    assert!(api["components"]["schemas"]["SuppressionPage"].is_object());
 }
 
 /// Refusals that no handler writes — a query string that does not parse, a path that is not

@@ -112,9 +112,10 @@ pub struct LiveFeed {
     cluster: bool,
 }
 
-/// A masked `to`.
-#[derive(Serialize)]
-struct MaskedRecipient {
+/// `{"email": "a…@example.com"}`: the recipient as anonymous `/live` viewers see it.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct MaskedRecipient {
+    /// The address's first character, an ellipsis (U+2026), `@` and the domain.
     email: String,
 }
 

@@ -16,7 +16,6 @@ use axum::{Json, Router};
 use domain::mail::MAX_REQUEST_BYTES;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus, Template};
 use serde::Deserialize;
-use serde_json::json;
 use transport::Origin;
 
 /// The routes of this module.
@@ -54,15 +53,15 @@ pub(super) fn is_json(headers: &HeaderMap) -> bool {
 /// Accepts a mail request: 202 accepted, 200 duplicate, 400 rejected, 413 too large, 415
 /// not JSON, 503 unavailable; the body is always the answer.
 #[utoipa::path(post, path = "/mails", tag = "mails",
-    request_body(content = super::openapi::MailRequestDoc, content_type = "application/json"),
+    request_body(content = domain::MailRequest, content_type = "application/json"),
     responses(
-        (status = 202, description = "Stored; it will be sent", body = super::openapi::MailAnswerDoc),
-        (status = 200, description = "This id was seen before; nothing new is sent", body = super::openapi::MailAnswerDoc),
-        (status = 400, description = "Rejected", body = super::openapi::MailAnswerDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 413, description = "Body over 64 KiB", body = super::openapi::MailAnswerDoc),
-        (status = 415, description = "Content type is not JSON", body = super::openapi::MailAnswerDoc),
-        (status = 503, description = "Could not be stored now; retry", body = super::openapi::MailAnswerDoc),
+        (status = 202, description = "Stored; it will be sent", body = domain::MailAnswer),
+        (status = 200, description = "This id was seen before; nothing new is sent", body = domain::MailAnswer),
+        (status = 400, description = "Rejected", body = domain::MailAnswer),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = domain::MailAnswer),
+        (status = 415, description = "Content type is not JSON", body = domain::MailAnswer),
+        (status = 503, description = "Could not be stored now; retry", body = domain::MailAnswer),
     ),
     security(("bearer" = [])))]
 pub async fn create_mail(
@@ -116,10 +115,10 @@ pub async fn create_mail(
 #[utoipa::path(get, path = "/mails/{id}", tag = "mails",
     params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
-        (status = 200, description = "The delivery record", body = super::openapi::DeliveryRecordDoc),
-        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
+        (status = 200, description = "The delivery record", body = crate::store::DeliveryRecord),
+        (status = 400, description = "The id is not a UUID", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such request", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn get_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
@@ -138,7 +137,7 @@ pub async fn get_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String
 #[into_params(parameter_in = Query)]
 pub struct ListParams {
     /// Only the records in this status.
-    #[param(value_type = Option<super::openapi::PublicStatusDoc>)]
+    #[param(value_type = Option<crate::store::DeliveryStatus>)]
     status: Option<String>,
     /// The page, from 1 (default 1).
     #[param(value_type = Option<u64>, minimum = 1, maximum = 1_000_000)]
@@ -169,9 +168,9 @@ pub(super) fn number(
 /// Delivery records, newest first, optionally by status.
 #[utoipa::path(get, path = "/mails", tag = "mails", params(ListParams),
     responses(
-        (status = 200, description = "One page of records", body = super::openapi::PageDoc),
-        (status = 400, description = "A bad parameter", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 200, description = "One page of records", body = crate::store::Page),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_mails(
@@ -207,11 +206,11 @@ fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
 #[utoipa::path(post, path = "/mails/{id}/retry", tag = "operations",
     params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
-        (status = 200, description = "Queued again; the record as it now is", body = super::openapi::DeliveryRecordDoc),
-        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
-        (status = 409, description = "`not_retryable`: it is not failed; `suppressed`: its address is on the suppression list", body = super::openapi::ErrorDoc),
+        (status = 200, description = "Queued again; the record as it now is", body = crate::store::DeliveryRecord),
+        (status = 400, description = "The id is not a UUID", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such request", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_retryable`: it is not failed; `suppressed`: its address is on the suppression list", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn retry_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
@@ -225,11 +224,11 @@ pub async fn retry_mail(State(state): State<AppState>, ApiPath(id): ApiPath<Stri
 #[utoipa::path(post, path = "/mails/{id}/cancel", tag = "operations",
     params(("id" = uuid::Uuid, Path, description = "The request id")),
     responses(
-        (status = 200, description = "Cancelled; it will never be sent", body = super::openapi::DeliveryRecordDoc),
-        (status = 400, description = "The id is not a UUID", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 404, description = "No such request", body = super::openapi::ErrorDoc),
-        (status = 409, description = "`not_cancellable`: sent, failed, cancelled, suppressed, or being handed to SMTP", body = super::openapi::ErrorDoc),
+        (status = 200, description = "Cancelled; it will never be sent", body = crate::store::DeliveryRecord),
+        (status = 400, description = "The id is not a UUID", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such request", body = crate::error::ErrorBody),
+        (status = 409, description = "`not_cancellable`: sent, failed, cancelled, suppressed, or being handed to SMTP", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn cancel_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
@@ -239,14 +238,40 @@ pub async fn cancel_mail(State(state): State<AppState>, ApiPath(id): ApiPath<Str
     record_or_error(state.core.cancel_mail(id).await)
 }
 
-/// The body of `POST /mails/retry`.
-#[derive(Debug, Deserialize)]
+/// The filter of `POST /mails/retry`. Read as text, so that a bad value gets the route's
+/// own error code (`invalid_filter`); described with the values it takes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryBody {
+    /// Must be `failed`.
+    #[schema(required = true, schema_with = only_failed)]
     status: Option<String>,
+    /// Only this template.
+    #[schema(value_type = Option<Template>)]
     template: Option<String>,
+    /// Only this recipient, however it is spelt (compared in canonical form: domain by
+    /// UTS-46, local part in NFC and without case).
+    #[schema(format = Email, max_length = 254)]
     to: Option<String>,
+    /// Only mails stored before this time (RFC 3339).
+    #[schema(format = DateTime)]
     before: Option<String>,
+}
+
+/// The only status `POST /mails/retry` takes.
+fn only_failed() -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(["failed"]))
+        .description(Some("Must be `failed`."))
+        .build()
+}
+
+/// The answer of `POST /mails/retry`.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Retried {
+    /// How many deliveries went back to `queued`.
+    retried: u64,
 }
 
 fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
@@ -282,13 +307,13 @@ fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
 /// Puts every `failed` delivery the filter matches back to `queued`, a page per store
 /// transaction; deliveries to a suppressed address stay `failed`.
 #[utoipa::path(post, path = "/mails/retry", tag = "operations",
-    request_body(content = super::openapi::RetryFilterDoc, content_type = "application/json"),
+    request_body(content = RetryBody, content_type = "application/json"),
     responses(
-        (status = 200, description = "How many went back to queued", body = super::openapi::RetriedDoc),
-        (status = 400, description = "A bad filter", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
-        (status = 415, description = "Content type is not JSON", body = super::openapi::ErrorDoc),
+        (status = 200, description = "How many went back to queued", body = Retried),
+        (status = 400, description = "A bad filter", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
+        (status = 415, description = "Content type is not JSON", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn retry_mails(
@@ -305,7 +330,7 @@ pub async fn retry_mails(
         state.core.retry_mails(filter).await
     };
     match retried.await {
-        Ok(n) => Json(json!({ "retried": n })).into_response(),
+        Ok(retried) => Json(Retried { retried }).into_response(),
         Err(e) => e.into_response(),
     }
 }

@@ -41,9 +41,9 @@ pub struct PageParams {
 /// The addresses the mailer will not send to, newest first.
 #[utoipa::path(get, path = "/suppressions", tag = "suppressions", params(PageParams),
     responses(
-        (status = 200, description = "One page of the suppression list", body = super::openapi::SuppressionPageDoc),
-        (status = 400, description = "A bad parameter", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 200, description = "One page of the suppression list", body = crate::store::SuppressionPage),
+        (status = 400, description = "A bad parameter", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list(
@@ -61,11 +61,16 @@ pub async fn list(
     }
 }
 
-/// The body of `POST /suppressions`.
-#[derive(Debug, Deserialize)]
+/// The body of `POST /suppressions`. Read as text, so that a bad value gets the route's own
+/// error code (`invalid_email`); described with the values it takes.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewSuppressionBody {
+    /// The address.
+    #[schema(required = true, value_type = String, format = Email, max_length = 254)]
     email: Option<String>,
+    /// Why (at most 1,000 characters, no control characters).
+    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     reason: Option<String>,
 }
 
@@ -76,14 +81,14 @@ fn address(value: &str) -> Result<Email, MailError> {
 
 /// Adds an address: 201 with its entry, or 200 with the entry it already had.
 #[utoipa::path(post, path = "/suppressions", tag = "suppressions",
-    request_body(content = super::openapi::NewSuppressionDoc, content_type = "application/json"),
+    request_body(content = NewSuppressionBody, content_type = "application/json"),
     responses(
-        (status = 201, description = "Added", body = super::openapi::SuppressionDoc),
-        (status = 200, description = "Listed already; its first reason is kept", body = super::openapi::SuppressionDoc),
-        (status = 400, description = "Not an address, or a bad body", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
-        (status = 415, description = "Content type is not JSON", body = super::openapi::ErrorDoc),
+        (status = 201, description = "Added", body = crate::store::Suppression),
+        (status = 200, description = "Listed already; its first reason is kept", body = crate::store::Suppression),
+        (status = 400, description = "Not an address, or a bad body", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
+        (status = 415, description = "Content type is not JSON", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
@@ -122,9 +127,9 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) 
     params(("email" = String, Path, format = Email, description = "The address (URL-encoded), spelt any way: compared in canonical form (domain by UTS-46, local part in NFC and without case)")),
     responses(
         (status = 204, description = "Removed"),
-        (status = 400, description = "Not an address", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 404, description = "Not on the list", body = super::openapi::ErrorDoc),
+        (status = 400, description = "Not an address", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 404, description = "Not on the list", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn remove(State(state): State<AppState>, ApiPath(email): ApiPath<String>) -> Response {

@@ -15,8 +15,8 @@ use crate::error::MailError;
 use crate::events::{LiveRecipients, shown_on_live};
 use crate::mailer_core::MailerCore;
 use crate::store::Cursor;
-use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::fmt;
 use std::sync::{Arc, Mutex};
@@ -43,6 +43,19 @@ pub struct CatchUp {
     pub recipients: LiveRecipients,
     /// Store reads under way for `catch-up`.
     pub slots: Arc<Semaphore>,
+}
+
+/// The ack of `catch-up`: each delivery changed since `after` once, in its latest state,
+/// oldest first, at most 500 (a full answer means "ask again after `cursor`").
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct CatchUpAnswer {
+    /// The changes, shown as `/live` shows `mail-activity` (masked without a live token).
+    #[schema(value_type = Vec<crate::events::MailActivityEvent>)]
+    items: Vec<Value>,
+    /// The last item's cursor, or `after` when nothing changed since it
+    /// (`"0000000000000000"` for an empty store).
+    #[schema(value_type = String)]
+    cursor: Cursor,
 }
 
 /// One socket's turn: when its last served `catch-up` started. A `std::sync::Mutex`: held
@@ -74,6 +87,24 @@ impl<'de> Deserialize<'de> for CatchUpArgs {
         deserializer.deserialize_tuple(1, ArgsVisitor)
     }
 }
+
+/// Described as the one argument it reads: `{}` (or no payload, or `after: null`) asks for
+/// the latest 50 changes.
+impl utoipa::PartialSchema for CatchUpArgs {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        let schema = json!({
+            "type": "object",
+            "description": "The payload of `catch-up` on `/live`: `{}` (or no payload, or `after: null`) asks for the latest 50 changes.",
+            "properties": {"after": {
+                "type": ["string", "null"],
+                "description": "The cursor of the last change the client has: the answer holds the changes after it.",
+            }},
+        });
+        serde_json::from_value(schema).expect("a schema")
+    }
+}
+
+impl utoipa::ToSchema for CatchUpArgs {}
 
 const EXPECTED: &str = "nothing, null, {} or {\"after\": <cursor>}";
 
@@ -258,7 +289,7 @@ pub async fn answer<E: fmt::Display>(
                 .into_iter()
                 .filter_map(|e| shown_on_live(&e, catch_up.recipients))
                 .collect();
-            json!({"items": items, "cursor": cursor})
+            json!(CatchUpAnswer { items, cursor })
         }
         Err(e) => e.to_ack(),
     }

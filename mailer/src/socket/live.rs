@@ -44,9 +44,12 @@ enum Refused {
     Sessions,
 }
 
-/// The auth payload of a `/live` CONNECT.
-#[derive(Deserialize)]
-struct LiveAuth {
+/// The auth payload of a socket.io CONNECT: on `/live` the live token (`mailer.live_token`)
+/// when one is set; the service token (`transport.socketio.token`) on `/` has this shape too.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[schema(as = SocketAuth)]
+pub struct LiveAuth {
+    /// The shared secret.
     token: String,
 }
 
@@ -77,7 +80,9 @@ struct ViewerPool {
 /// One anonymous viewer's place in the pool; the last clone dropped gives it back. Kept in
 /// the socket's extensions, removed at disconnect.
 #[derive(Clone)]
-struct ViewerPass(#[allow(dead_code)] Arc<ViewerPlace>);
+struct ViewerPass {
+    _place: Arc<ViewerPlace>,
+}
 
 struct ViewerPlace(Arc<AtomicUsize>);
 
@@ -94,7 +99,9 @@ impl ViewerPool {
                 (n < self.max).then_some(n + 1)
             })
             .ok()
-            .map(|_| ViewerPass(Arc::new(ViewerPlace(self.held.clone()))))
+            .map(|_| ViewerPass {
+                _place: Arc::new(ViewerPlace(self.held.clone())),
+            })
     }
 }
 

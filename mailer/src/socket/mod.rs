@@ -21,7 +21,8 @@ use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use domain::config::MailerConfig;
 use domain::{MailRequestId, Secret, Template};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{AckSender as Ack, SocketRef as Socket, TryData};
 use socketioxide::handler::ConnectHandler;
@@ -31,8 +32,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use transport::Origin;
 use transport::socketio::{ServiceAuth, check_service_auth, decode_send_mail};
+use utoipa::ToSchema;
 
+pub use catch_up::{CatchUpAnswer, CatchUpArgs};
 pub use handshake::protect;
+pub use live::LiveAuth;
 
 /// The largest websocket message or polling body; past it the engine closes that
 /// connection. Above the 64 KiB request limit, so an oversize `send-mail` still reaches
@@ -182,7 +186,7 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                 Ok(room) => {
                     let mut rooms = joined.lock().unwrap_or_else(|e| e.into_inner());
                     if rooms.contains(&room) {
-                        json!({"ok": true})
+                        RoomAck::done()
                     } else if rooms.len() >= MAX_ROOMS {
                         refused(&MailError::invalid(
                             "too_many_rooms",
@@ -193,7 +197,7 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                     } else {
                         rooms.insert(room.clone());
                         socket.join(room);
-                        json!({"ok": true})
+                        RoomAck::done()
                     }
                 }
                 Err(e) => refused(&e),
@@ -209,7 +213,7 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                 Ok(room) => {
                     left.lock().unwrap_or_else(|e| e.into_inner()).remove(&room);
                     socket.leave(room);
-                    json!({"ok": true})
+                    RoomAck::done()
                 }
                 Err(e) => refused(&e),
             };
@@ -252,10 +256,39 @@ async fn mail_event_reply(
 }
 
 /// The ack of a `join` or `leave` that was refused: `{"ok": false, "error", "message"}`.
-fn refused(e: &MailError) -> Value {
-    let mut ack = e.to_ack();
-    ack["ok"] = false.into();
-    ack
+fn refused(e: &MailError) -> RoomAck {
+    RoomAck {
+        ok: false,
+        error: Some(e.code()),
+        message: Some(e.message()),
+    }
+}
+
+/// The ack of `join` and `leave`: `{"ok": true}`, or `{"ok": false, "error", "message"}`
+/// with `invalid_room` or (`join` only, past 1,000 rooms) `too_many_rooms`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RoomAck {
+    /// Whether the socket is now in (or out of) the room.
+    ok: bool,
+    /// When refused: a stable code.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    error: Option<&'static str>,
+    /// When refused: one sentence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    message: Option<String>,
+}
+
+impl RoomAck {
+    /// The socket is in (or out of) the room.
+    fn done() -> Self {
+        Self {
+            ok: true,
+            error: None,
+            message: None,
+        }
+    }
 }
 
 /// Checks a `join`/`leave` room name: `mail:<uuid>` or `template:<name>`.

@@ -9,9 +9,10 @@ use domain::{Email, Locale, MailRequest, MailRequestId, Recipient, Template};
 use sea_orm::QueryResult;
 use serde::Serialize;
 use serde_json::{Map, Value};
+use utoipa::ToSchema;
 
 /// One stored delivery, serialized as the contract's delivery record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct DeliveryRecord {
     /// The request id.
     pub id: MailRequestId,
@@ -30,11 +31,13 @@ pub struct DeliveryRecord {
     pub attempts: u32,
     /// The last try's error, if any.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub last_error: Option<String>,
     /// When the request was stored.
     pub created_at: DateTime<Utc>,
     /// When the SMTP server took it.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
     pub sent_at: Option<DateTime<Utc>>,
     /// When the next try is due (internal).
     #[serde(skip)]
@@ -146,7 +149,7 @@ impl NewSuppression {
 }
 
 /// One entry of the suppression list, as `GET /suppressions` shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Suppression {
     /// The address as it was first added.
     pub email: String,
@@ -157,7 +160,7 @@ pub struct Suppression {
 }
 
 /// One page of `GET /suppressions`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct SuppressionPage {
     /// Newest first.
     pub items: Vec<Suppression>,
@@ -170,7 +173,7 @@ pub struct SuppressionPage {
 }
 
 /// One page of `GET /mails`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Page {
     /// The records, newest first.
     pub items: Vec<DeliveryRecord>,

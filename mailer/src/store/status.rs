@@ -109,3 +109,18 @@ impl Serialize for DeliveryStatus {
         s.serialize_str(self.as_public())
     }
 }
+
+/// Described as it is serialized: one of [`PUBLIC_STATUSES`].
+impl utoipa::PartialSchema for DeliveryStatus {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(PUBLIC_STATUSES))
+            .description(Some(
+                "Where a delivery stands, as the outside world sees it (`sending` is shown as `queued`).",
+            ))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for DeliveryStatus {}

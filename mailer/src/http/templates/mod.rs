@@ -66,10 +66,10 @@ pub struct VarSummary {
 }
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
-#[derive(ToSchema)]
+/// Read field by field ([`read_request`]), so that each unknown field is named in `details`.
+#[derive(Debug, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[allow(dead_code)]
-pub struct RenderRequestDoc {
+pub struct RenderRequest {
     /// Exactly the template's variables; when absent or null, the catalog's samples.
     vars: Option<Map<String, Value>>,
 }
@@ -89,7 +89,7 @@ pub struct RenderedTemplate {
 #[utoipa::path(get, path = "/templates", tag = "templates",
     responses(
         (status = 200, description = "Every template", body = Vec<TemplateSummary>),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateSummary>> {
@@ -134,14 +134,14 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
 /// unknown one is a 400 whose `details` name it (`vars.<name>`).
 #[utoipa::path(post, path = "/templates/{name}/{locale}/render", tag = "templates",
     params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
-    request_body(content = Option<RenderRequestDoc>, content_type = "application/json", description = "Optional: an empty body renders the samples"),
+    request_body(content = Option<RenderRequest>, content_type = "application/json", description = "Optional: an empty body renders the samples"),
     responses(
         (status = 200, description = "The rendered subject, text and HTML", body = RenderedTemplate),
-        (status = 400, description = "Not JSON (`invalid_json`), or a missing, unknown or mistyped variable (`invalid_request`, details per variable)", body = super::openapi::ErrorDoc),
-        (status = 401, description = "No or a bad bearer token", body = super::openapi::ErrorDoc),
-        (status = 404, description = "No such template or locale", body = super::openapi::ErrorDoc),
-        (status = 413, description = "Body over 64 KiB", body = super::openapi::ErrorDoc),
-        (status = 415, description = "A body whose content type is not JSON", body = super::openapi::ErrorDoc),
+        (status = 400, description = "Not JSON (`invalid_json`), or a missing, unknown or mistyped variable (`invalid_request`, details per variable)", body = crate::error::ErrorBody),
+        (status = 401, description = "No or a bad bearer token", body = crate::error::ErrorBody),
+        (status = 404, description = "No such template or locale", body = crate::error::ErrorBody),
+        (status = 413, description = "Body over 64 KiB", body = crate::error::ErrorBody),
+        (status = 415, description = "A body whose content type is not JSON", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
 pub async fn render_template(
@@ -151,10 +151,10 @@ pub async fn render_template(
     body: Body,
 ) -> Result<Json<RenderedTemplate>, MailError> {
     let (template, locale) = find(&state.templates, &name, &locale)?;
-    let vars = read_vars(&headers, body).await?;
+    let request = read_request(&headers, body).await?;
     let mail = state
         .templates
-        .render_sample(template, locale, vars.as_ref())
+        .render_sample(template, locale, request.vars.as_ref())
         .map_err(refused)?;
     Ok(Json(RenderedTemplate {
         subject: mail.subject,
@@ -204,12 +204,9 @@ pub(super) fn refused(error: SampleError) -> MailError {
 /// or an object without `vars` (or with `vars: null`), the object otherwise. A body that is
 /// not empty must be declared as JSON (415), be a JSON object or `null` (400 `invalid_json`)
 /// and hold only `vars`.
-async fn read_vars(
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Option<Map<String, Value>>, MailError> {
+async fn read_request(headers: &HeaderMap, body: Body) -> Result<RenderRequest, MailError> {
     let Some(mut fields) = read_object(headers, body).await? else {
-        return Ok(None);
+        return Ok(RenderRequest::default());
     };
     let vars = fields.remove("vars");
     if !fields.is_empty() {
@@ -220,8 +217,8 @@ async fn read_vars(
         return Err(MailError::InvalidFields(unknown));
     }
     match vars {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(vars)) => Ok(Some(vars)),
+        None | Some(Value::Null) => Ok(RenderRequest { vars: None }),
+        Some(Value::Object(vars)) => Ok(RenderRequest { vars: Some(vars) }),
         Some(_) => Err(MailError::InvalidFields(BTreeMap::from([(
             "vars".to_string(),
             "must be an object".to_string(),

@@ -20,7 +20,7 @@ use std::sync::LazyLock;
     params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
     responses(
         (status = 200, description = "The preview page", body = String, content_type = "text/html"),
-        (status = 404, description = "No such template or locale", body = crate::http::openapi::ErrorDoc),
+        (status = 404, description = "No such template or locale", body = crate::error::ErrorBody),
     ))]
 pub async fn preview_template(
     State(state): State<AppState>,

@@ -1,17 +1,13 @@
 //! Assembling the AsyncAPI 3.0.0 document: the info and servers, the two halves
-//! ([`super::socketio`] and [`super::amqp`]), and the payload schemas, copied from the
-//! generated OpenAPI document so that both documents describe a payload with one schema.
-//!
-//! AsyncAPI 3.0 keeps reusable schemas at `#/components/schemas/<name>`, the very path that
-//! OpenAPI uses, so the copied schemas keep their `$ref`s as they are. Only the schemas that
-//! a message reaches (directly or through other schemas) are copied.
+//! ([`super::socketio`] and [`super::amqp`]), and the payload schemas of
+//! [`super::schemas`], only those that a message reaches (directly or through other
+//! schemas).
 
 use super::Facts;
-use crate::http::openapi::ApiDoc;
 use domain::config::TransportKind;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeSet;
-use utoipa::OpenApi;
+use utoipa::ToSchema;
 
 /// Where both documents keep their schemas.
 pub const SCHEMAS: &str = "#/components/schemas/";
@@ -50,14 +46,24 @@ pub fn channel_message(channel: &str, key: &str) -> Value {
     json!({"$ref": format!("#/channels/{channel}/messages/{key}")})
 }
 
-/// A JSON message whose payload is the schema `schema`; `event` is the socket.io event's
-/// name when the message is an event (an ack has none).
-pub fn message(event: Option<&str>, title: &str, summary: &str, schema: &str) -> Value {
+/// A JSON message whose payload is `T`; `event` is the socket.io event's name when the
+/// message is an event (an ack has none).
+pub fn message<T: ToSchema>(event: Option<&str>, title: &str, summary: &str) -> Value {
+    message_of(
+        event,
+        title,
+        summary,
+        schema_ref(&super::schemas::name::<T>()),
+    )
+}
+
+/// A JSON message whose payload is the schema `payload`.
+pub fn message_of(event: Option<&str>, title: &str, summary: &str, payload: Value) -> Value {
     let mut message = json!({
         "title": title,
         "summary": summary,
         "contentType": "application/json",
-        "payload": schema_ref(schema),
+        "payload": payload,
     });
     if let Some(event) = event {
         message["name"] = event.into();
@@ -71,7 +77,7 @@ pub fn build(facts: &Facts) -> Value {
     part.absorb(super::amqp::part(facts));
     // The channels name a schema too (the CONNECT auth), besides the messages' payloads.
     let users = json!([part.channels, part.messages]);
-    let schemas = reachable_schemas(&users, &openapi_schemas());
+    let schemas = reachable_schemas(&users, &super::schemas::payloads());
     json!({
         "asyncapi": "3.0.0",
         "info": {
@@ -119,15 +125,6 @@ fn servers(facts: &Facts) -> Value {
             }},
         },
     })
-}
-
-/// `components.schemas` of the OpenAPI document, as JSON.
-fn openapi_schemas() -> Map<String, Value> {
-    let openapi = serde_json::to_value(ApiDoc::openapi()).unwrap_or(Value::Null);
-    match openapi.pointer("/components/schemas") {
-        Some(Value::Object(schemas)) => schemas.clone(),
-        _ => Map::new(),
-    }
 }
 
 /// The schemas of `available` that `root` refers to, and those they refer to, and so on.

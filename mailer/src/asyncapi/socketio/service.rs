@@ -2,118 +2,122 @@
 //! `mail-status` and `mail-activity` emits.
 
 use super::{SERVER, add_messages, emit, handshake_binding, receive};
-use crate::http::asyncapi::document::{Part, message, schema_ref};
-use serde_json::json;
+use crate::asyncapi::document::{Part, message, message_of, schema_ref};
+use crate::asyncapi::schemas::name;
+use crate::error::EventError;
+use crate::events::{MailActivityEvent, MailStatusEvent};
+use crate::socket::{LiveAuth, RoomAck};
+use crate::store::DeliveryRecord;
+use domain::{MailAnswer, MailRequest, MailRequestId};
+use serde_json::{Value, json};
+
+/// A room of namespace `/`: a string, checked by the mailer when it is joined or left.
+fn room_name() -> Value {
+    json!({
+        "type": "string",
+        "description": "A room of namespace `/`: `mail:<id>` (one request) or `template:<name>` (every mail of a template).",
+    })
+}
 
 /// Namespace `/`: its events, their acks, and what the mailer emits there.
 pub fn namespace(part: &mut Part) {
     let messages = [
         (
             "sendMail",
-            message(
+            message::<MailRequest>(
                 Some("send-mail"),
                 "send-mail",
                 "A mail request, as on every transport.",
-                "MailRequestDoc",
             ),
         ),
         (
             "mailAnswer",
-            message(
+            message::<MailAnswer>(
                 None,
                 "send-mail ack",
                 "The answer: accepted, duplicate, rejected (with a sentence) or unavailable.",
-                "MailAnswerDoc",
             ),
         ),
         (
             "getMail",
-            message(
+            message::<MailRequestId>(
                 Some("get-mail"),
                 "get-mail",
                 "The id of a request (a bare string; `{\"id\": …}` is read too).",
-                "MailIdDoc",
             ),
         ),
         (
             "retryMail",
-            message(
+            message::<MailRequestId>(
                 Some("retry-mail"),
                 "retry-mail",
                 "The id of a `failed` delivery to queue again; this socket then hears its next `mail-status` events.",
-                "MailIdDoc",
             ),
         ),
         (
             "cancelMail",
-            message(
+            message::<MailRequestId>(
                 Some("cancel-mail"),
                 "cancel-mail",
                 "The id of a `queued` or `retrying` delivery never to send.",
-                "MailIdDoc",
             ),
         ),
         (
             "deliveryRecord",
-            message(
+            message::<DeliveryRecord>(
                 None,
                 "delivery record ack",
                 "The ack of get-mail, retry-mail and cancel-mail: the record as it is after the event, like the body of the matching REST route.",
-                "DeliveryRecordDoc",
             ),
         ),
         (
             "eventError",
-            message(
+            message::<EventError>(
                 None,
                 "error ack",
                 "The ack of an event that could not be served: `{error, message}`.",
-                "EventErrorDoc",
             ),
         ),
         (
             "join",
-            message(
+            message_of(
                 Some("join"),
                 "join",
                 "A room to hear the `mail-status` events of: `mail:<id>` or `template:<name>`.",
-                "RoomNameDoc",
+                room_name(),
             ),
         ),
         (
             "leave",
-            message(
+            message_of(
                 Some("leave"),
                 "leave",
                 "A room to stop hearing.",
-                "RoomNameDoc",
+                room_name(),
             ),
         ),
         (
             "roomAck",
-            message(
+            message::<RoomAck>(
                 None,
                 "join / leave ack",
                 "`{\"ok\": true}`, or `{\"ok\": false, \"error\", \"message\"}`.",
-                "RoomAckDoc",
             ),
         ),
         (
             "mailStatus",
-            message(
+            message::<MailStatusEvent>(
                 Some("mail-status"),
                 "mail-status",
                 "A delivery's new status: to the socket that sent the request (or the last retry-mail), and to the rooms `mail:<id>` and `template:<name>`; a socket in several of them gets it once.",
-                "MailStatusDoc",
             ),
         ),
         (
             "mailActivity",
-            message(
+            message::<MailActivityEvent>(
                 Some("mail-activity"),
                 "mail-activity",
                 "Every change of every delivery, broadcast to all clients of `/`, with the whole recipient.",
-                "MailActivityDoc",
             ),
         ),
     ];
@@ -127,7 +131,7 @@ pub fn namespace(part: &mut Part) {
             "servers": [{"$ref": SERVER}],
             "messages": channel_messages,
             "bindings": handshake_binding(),
-            "x-socketio-auth": schema_ref("SocketAuthDoc"),
+            "x-socketio-auth": schema_ref(&name::<LiveAuth>()),
         }),
     );
     let record_or_error = ["deliveryRecord", "eventError"];

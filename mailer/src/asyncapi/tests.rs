@@ -1,7 +1,6 @@
 use super::document::{SCHEMAS, build};
 use super::*;
 use serde_json::Value;
-use utoipa::OpenApi;
 
 fn default_document() -> Value {
     let config = Config::default();
@@ -39,26 +38,31 @@ fn every_reference_of_the_document_points_inside_it() {
 }
 
 #[test]
-fn the_payload_schemas_are_those_of_the_openapi_document() {
+fn the_payload_schemas_are_the_derived_ones_and_only_those_a_message_reaches() {
     let document = default_document();
-    let openapi = serde_json::to_value(crate::http::openapi::ApiDoc::openapi()).unwrap();
     let schemas = document["components"]["schemas"].as_object().unwrap();
+    let derived = super::schemas::payloads();
     for name in [
-        "MailRequestDoc",
-        "MailAnswerDoc",
-        "DeliveryRecordDoc",
-        "MailActivityDoc",
-        "MailStatusDoc",
-        "CatchUpAnswerDoc",
+        "MailRequest",
+        "MailAnswer",
+        "DeliveryRecord",
+        "MailActivityEvent",
+        "MailStatusEvent",
+        "CatchUpAnswer",
+        "SocketAuth",
     ] {
         assert_eq!(
             schemas.get(name),
-            openapi.pointer(&format!("/components/schemas/{name}")),
-            "{name} is copied as it is"
+            derived.get(name),
+            "{name} is taken as derived"
         );
     }
     assert!(
-        !schemas.contains_key("HealthDoc"),
+        schemas["MailRequest"]["allOf"][1]["oneOf"].is_array(),
+        "the mail request carries each template's variables"
+    );
+    assert!(
+        !schemas.contains_key("Health"),
         "no schema that no message uses"
     );
     assert!(SCHEMAS.starts_with("#/components/schemas/"));
@@ -104,10 +108,27 @@ fn live_needs_its_token_in_the_document_only_when_the_mailer_has_one() {
 }
 
 #[test]
-fn the_page_loads_the_renderer_from_the_paths_this_module_serves() {
-    for file in ["index.js", "default.min.css"] {
-        assert!(PAGE.contains(&renderer_path(file)), "{file}");
+fn the_page_shows_every_channel_operation_message_and_schema_without_a_script() {
+    let document = default_document();
+    let html = page::render(&document);
+    assert!(!html.contains("<script"), "no script");
+    assert!(!html.contains("style="), "no inline style");
+    for section in ["channels", "operations"] {
+        for (key, _) in document[section].as_object().unwrap() {
+            assert!(
+                html.contains(&format!("<code>{key}</code>")),
+                "{section} {key}"
+            );
+        }
     }
-    assert!(!PAGE.contains("<style") && !PAGE.contains("style="));
-    assert!(!PAGE.contains("<script>"), "no inline script");
+    for (key, message) in document["components"]["messages"].as_object().unwrap() {
+        assert!(html.contains(&format!("id=\"message-{key}\"")), "{key}");
+        if let Some(event) = message["name"].as_str() {
+            assert!(html.contains(&format!("<code>{event}</code>")), "{event}");
+        }
+    }
+    for (name, _) in document["components"]["schemas"].as_object().unwrap() {
+        assert!(html.contains(&format!("id=\"schema-{name}\"")), "{name}");
+    }
+    assert!(html.contains("facteur.mail.requests"));
 }

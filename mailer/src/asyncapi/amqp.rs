@@ -6,6 +6,8 @@
 
 use super::Facts;
 use super::document::{Part, channel_message, component_message, message};
+use crate::events::MailStatusEvent;
+use domain::MailRequest;
 use serde_json::{Value, json};
 use transport::amqp::topology::{DELIVERY_LIMIT, REQUEST_ROUTING_KEY};
 use transport::amqp::{PREFETCH, TopologyNames};
@@ -19,16 +21,15 @@ pub fn part(facts: &Facts) -> Part {
     let mut part = Part::default();
     part.messages.insert(
         "amqp_mailRequest".into(),
-        message(None, "mail request", "A persistent message (`delivery_mode` 2), `content_type: application/json`, `message_id` = the request id, published by the users service with publisher confirms.", "MailRequestDoc"),
+        message::<MailRequest>(None, "mail request", "A persistent message (`delivery_mode` 2), `content_type: application/json`, `message_id` = the request id, published by the users service with publisher confirms."),
     );
     part.messages.insert(
         "amqp_mailStatus".into(),
-        json!({
-            "title": "mail-status",
-            "summary": "The `mail-status` payload of socket.io, as `content_type: application/json`.",
-            "contentType": "application/json",
-            "payload": super::document::schema_ref("MailStatusDoc"),
-        }),
+        message::<MailStatusEvent>(
+            None,
+            "mail-status",
+            "The `mail-status` payload of socket.io, as `content_type: application/json`.",
+        ),
     );
     part.messages.insert(
         "amqp_deadLetter".into(),

@@ -2,7 +2,11 @@
 //! whose recipients depend on `mailer.live_token`.
 
 use super::{SERVER, add_messages, emit, handshake_binding, receive};
-use crate::http::asyncapi::document::{Part, message, schema_ref};
+use crate::asyncapi::document::{Part, message, schema_ref};
+use crate::asyncapi::schemas::name;
+use crate::error::EventError;
+use crate::events::MailActivityEvent;
+use crate::socket::{CatchUpAnswer, CatchUpArgs, LiveAuth};
 use serde_json::json;
 
 /// Namespace `/live`: `catch-up` and the `mail-activity` broadcast, with or without the
@@ -25,39 +29,31 @@ pub fn namespace(part: &mut Part, live_token: bool) {
     let messages = [
         (
             "catchUp",
-            message(
+            message::<CatchUpArgs>(
                 Some("catch-up"),
                 "catch-up",
                 "What the page missed: the changes after a cursor.",
-                "CatchUpRequestDoc",
             ),
         ),
         (
             "catchUpAnswer",
-            message(
+            message::<CatchUpAnswer>(
                 None,
                 "catch-up ack",
                 "The changes, oldest first, and the cursor to ask after next.",
-                "CatchUpAnswerDoc",
             ),
         ),
         (
             "eventError",
-            message(
+            message::<EventError>(
                 None,
                 "catch-up error ack",
                 "`invalid_cursor` for a payload that is not `{after?: cursor}`, `busy` past one catch-up a second per socket or four at once in all: ask again a second later.",
-                "EventErrorDoc",
             ),
         ),
         (
             "mailActivity",
-            message(
-                Some("mail-activity"),
-                "mail-activity",
-                &activity,
-                "MailActivityDoc",
-            ),
+            message::<MailActivityEvent>(Some("mail-activity"), "mail-activity", &activity),
         ),
     ];
     let channel_messages = add_messages(part, "live", messages);
@@ -70,7 +66,7 @@ pub fn namespace(part: &mut Part, live_token: bool) {
         "bindings": handshake_binding(),
     });
     if live_token {
-        channel["x-socketio-auth"] = schema_ref("SocketAuthDoc");
+        channel["x-socketio-auth"] = schema_ref(&name::<LiveAuth>());
     }
     part.channels.insert("live".into(), channel);
     part.operations.insert(

@@ -1,0 +1,94 @@
+//! What the derived JSON schemas of the mail request cannot say by themselves: which
+//! characters a display name may not hold, and which variables each template needs. Both
+//! the mailer's OpenAPI and AsyncAPI documents take the mail request's schema from
+//! [`mail_request`], so a request that keeps to either document is accepted.
+
+use crate::MailRequest;
+use serde_json::json;
+use utoipa::PartialSchema;
+use utoipa::openapi::RefOr;
+use utoipa::openapi::schema::{AllOfBuilder, Object, ObjectBuilder, Schema, Type};
+
+/// A display name: no character that [`crate::plain_text`] refuses.
+pub fn plain_name() -> Object {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(concat!(r"^[^", crate::forbidden_class!(), r"]*$")))
+        .description(Some(
+            "The display name (default empty); no control, format or line-separator characters",
+        ))
+        .build()
+}
+
+/// The mail request's schema: its fields, and the variables each template needs, as
+/// [`crate::Template::check_vars`] checks them (a request without them is `rejected`).
+pub fn mail_request() -> RefOr<Schema> {
+    let text = json!({"type": "string", "minLength": 1});
+    let needs = |template: &str, vars: serde_json::Value, required: &[&str]| {
+        json!({
+            "type": "object",
+            "properties": {
+                "template": {"type": "string", "enum": [template]},
+                "vars": {"type": "object", "properties": vars, "required": required},
+            },
+            "required": if required.is_empty() { vec![] } else { vec!["vars"] },
+        })
+    };
+    let variants = json!({"oneOf": [
+        // The verification paragraph's link and expiry come together or not at all.
+        needs("welcome", json!({"login": text, "verify_url": text, "expires_at": text}),
+            &["login", "verify_url", "expires_at"]),
+        json!({
+            "type": "object",
+            "properties": {
+                "template": {"type": "string", "enum": ["welcome"]},
+                "vars": {"type": "object", "properties": {"login": text},
+                    "required": ["login"], "additionalProperties": false},
+            },
+            "required": ["vars"],
+        }),
+        needs("email_verification", json!({"verify_url": text, "expires_at": text}),
+            &["verify_url", "expires_at"]),
+        needs("email_changed", json!({"new_email": text, "changed_at": text}),
+            &["new_email", "changed_at"]),
+        needs("password_changed", json!({"changed_at": text}), &["changed_at"]),
+        needs("account_deleted", json!({}), &[]),
+        needs("password_reset", json!({"reset_url": text, "expires_at": text}),
+            &["reset_url", "expires_at"]),
+        needs("account_updated", json!({"changed": {
+            "type": "array", "minItems": 1, "items": {"type": "string"}}}), &["changed"]),
+    ]});
+    let variants: RefOr<Schema> =
+        serde_json::from_value(variants).expect("the variants are a schema");
+    let whole = AllOfBuilder::new()
+        .item(<MailRequest as PartialSchema>::schema())
+        .item(variants)
+        .description(Some(
+            "A mail request; each template needs its own variables.",
+        ))
+        .build();
+    Schema::AllOf(whole).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_has_its_variant() {
+        let schema = serde_json::to_value(mail_request()).unwrap();
+        let variants = schema
+            .pointer("/allOf/1/oneOf")
+            .unwrap()
+            .as_array()
+            .unwrap();
+        for template in crate::Template::ALL {
+            assert!(
+                variants.iter().any(|v| v
+                    .pointer("/properties/template/enum/0")
+                    .is_some_and(|t| t == template.as_str())),
+                "{template}"
+            );
+        }
+    }
+}
