@@ -21,7 +21,6 @@ use crate::store::{Cursor, DeliveryRecord, DeliveryStatus};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::{MailRequestId, Recipient, Template};
 use serde::Serialize;
-use std::sync::Arc;
 use transport::amqp::AmqpEvents;
 use utoipa::ToSchema;
 use utoipa::openapi::schema::{OneOfBuilder, Ref, Schema};
