@@ -5,7 +5,7 @@ use super::AppState;
 use crate::amqp::TransportHealth;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::json;
@@ -24,7 +24,7 @@ pub fn router() -> Router<AppState> {
         (status = 200, description = "Ready", body = super::openapi::HealthDoc),
         (status = 503, description = "The database does not answer", body = super::openapi::HealthDoc),
     ))]
-pub async fn health(State(state): State<AppState>) -> Response {
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db_ok = state.core.store().is_up().await;
     let transport = match &state.transport {
         TransportHealth::Socketio => json!("socketio"),
@@ -49,14 +49,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
+    (status, Json(body))
 }
 
 /// The Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -64,5 +64,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         )],
         state.metrics.render(),
     )
-        .into_response()
 }
