@@ -63,6 +63,9 @@ pub enum MailError {
     /// `details` of the answer).
     #[error("the request has invalid fields")]
     InvalidFields(BTreeMap<String, String>),
+    /// A request body that is not JSON: the parser's sentence.
+    #[error("the body is not valid JSON: {0}")]
+    InvalidJson(String),
     /// A request body not declared as JSON.
     #[error("the body must be JSON")]
     UnsupportedMediaType,
@@ -81,6 +84,9 @@ pub enum MailError {
     /// Too many requests from this client for now.
     #[error("too many requests")]
     TooManyRequests,
+    /// A fault of the mailer's own, logged where it happened: the sentence for the client.
+    #[error("{0}")]
+    Internal(&'static str),
 }
 
 impl MailError {
@@ -109,12 +115,14 @@ impl MailError {
             Self::Missing(_) => "not_found",
             Self::Unauthorized => "unauthorized",
             Self::InvalidFields(_) => "invalid_request",
+            Self::InvalidJson(_) => "invalid_json",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::PayloadTooLarge(_) => "payload_too_large",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::NoRoute => "not_found",
             Self::Timeout => "timeout",
             Self::TooManyRequests => "too_many_requests",
+            Self::Internal(_) => "internal",
         }
     }
 
@@ -140,6 +148,7 @@ impl MailError {
                 let each: Vec<String> = fields.iter().map(|(f, m)| format!("{f} {m}")).collect();
                 format!("The request has invalid fields: {}.", each.join("; "))
             }
+            Self::InvalidJson(e) => format!("The body is not valid JSON: {e}."),
             Self::UnsupportedMediaType => {
                 "The body must be JSON, sent with Content-Type: application/json.".into()
             }
@@ -148,6 +157,7 @@ impl MailError {
             Self::NoRoute => "There is no such route.".into(),
             Self::Timeout => "The request did not arrive in time.".into(),
             Self::TooManyRequests => "Too many requests from this client; try again later.".into(),
+            Self::Internal(sentence) => (*sentence).into(),
         }
     }
 
@@ -159,15 +169,17 @@ impl MailError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status of the REST error body.
+    pub fn status(&self) -> StatusCode {
         match self {
             Self::Database(_) | Self::Write(_) | Self::Corrupt(_) | Self::ShuttingDown => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             Self::NotFound(_) | Self::Missing(_) => StatusCode::NOT_FOUND,
-            Self::InvalidId | Self::Invalid { .. } | Self::InvalidFields(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            Self::InvalidId
+            | Self::Invalid { .. }
+            | Self::InvalidFields(_)
+            | Self::InvalidJson(_) => StatusCode::BAD_REQUEST,
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -176,6 +188,7 @@ impl MailError {
             Self::NoRoute => StatusCode::NOT_FOUND,
             Self::Timeout => StatusCode::REQUEST_TIMEOUT,
             Self::TooManyRequests => StatusCode::TOO_MANY_REQUESTS,
+            Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 

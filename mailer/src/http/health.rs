@@ -5,7 +5,7 @@ use super::AppState;
 use crate::amqp::TransportHealth;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
@@ -45,7 +45,7 @@ pub struct Health {
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "The database does not answer", body = Health),
     ))]
-pub async fn health(State(state): State<AppState>) -> Response {
+pub async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db_ok = state.core.store().is_up().await;
     let transport = match &state.transport {
         TransportHealth::Socketio => json!("socketio"),
@@ -69,14 +69,14 @@ pub async fn health(State(state): State<AppState>) -> Response {
     } else {
         StatusCode::SERVICE_UNAVAILABLE
     };
-    (status, Json(body)).into_response()
+    (status, Json(body))
 }
 
 /// The Prometheus text exposition.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, description = "Prometheus metrics in the OpenMetrics text format", body = String,
         content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8")))]
-pub async fn metrics(State(state): State<AppState>) -> Response {
+pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     (
         [(
             header::CONTENT_TYPE,
@@ -84,5 +84,4 @@ pub async fn metrics(State(state): State<AppState>) -> Response {
         )],
         state.metrics.render(),
     )
-        .into_response()
 }

@@ -3,17 +3,14 @@
 //! the same core the socket.io events use.
 
 use super::AppState;
-use super::extract::{ApiPath, ApiQuery};
-use super::json_body::read_json;
+use super::extract::{ApiJson, ApiPath, ApiQuery, JsonValue, Paging};
 use crate::error::MailError;
 use crate::store::{DeliveryRecord, DeliveryStatus, RetryFilter};
-use axum::body::{Body, to_bytes};
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use domain::mail::MAX_REQUEST_BYTES;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus, Template};
 use serde::Deserialize;
 use transport::Origin;
@@ -28,26 +25,26 @@ pub fn router() -> Router<AppState> {
         .route("/mails/{id}/cancel", post(cancel_mail))
 }
 
-fn answer_response(answer: MailAnswer) -> Response {
-    let status = match answer.status {
-        MailStatus::Accepted => StatusCode::ACCEPTED,
-        MailStatus::Duplicate => StatusCode::OK,
-        MailStatus::Rejected { .. } => StatusCode::BAD_REQUEST,
-        MailStatus::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
-    };
-    (status, Json(answer)).into_response()
+/// The answer of `POST /mails`, with its status: that of the answer, or for a body that
+/// could not be read, that of the reason (413, 415, 400).
+pub struct MailReply(StatusCode, MailAnswer);
+
+impl From<MailAnswer> for MailReply {
+    fn from(answer: MailAnswer) -> Self {
+        let status = match answer.status {
+            MailStatus::Accepted => StatusCode::ACCEPTED,
+            MailStatus::Duplicate => StatusCode::OK,
+            MailStatus::Rejected { .. } => StatusCode::BAD_REQUEST,
+            MailStatus::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Self(status, answer)
+    }
 }
 
-pub(super) fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.split(';').next())
-        .map(|m| {
-            let m = m.trim().to_ascii_lowercase();
-            m == "application/json" || (m.starts_with("application/") && m.ends_with("+json"))
-        })
-        .unwrap_or(false)
+impl IntoResponse for MailReply {
+    fn into_response(self) -> Response {
+        (self.0, Json(self.1)).into_response()
+    }
 }
 
 /// Accepts a mail request: 202 accepted, 200 duplicate, 400 rejected, 413 too large, 415
@@ -66,49 +63,46 @@ pub(super) fn is_json(headers: &HeaderMap) -> bool {
     security(("bearer" = [])))]
 pub async fn create_mail(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let metrics = &state.metrics;
-    let reject = |status: StatusCode, error: String| {
-        metrics.count_request("http", "rejected");
-        (status, Json(MailAnswer::rejected(None, error))).into_response()
-    };
-    if !is_json(&headers) {
-        return reject(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "request: the content type must be application/json.".into(),
-        );
-    }
-    let too_large = || format!("request: the body is over the limit of {MAX_REQUEST_BYTES} bytes.");
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    if declared.is_some_and(|n| n > MAX_REQUEST_BYTES) {
-        return reject(StatusCode::PAYLOAD_TOO_LARGE, too_large());
-    }
-    let bytes = match to_bytes(body, MAX_REQUEST_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => return reject(StatusCode::PAYLOAD_TOO_LARGE, too_large()),
-    };
-    let request = match serde_json::from_slice::<serde_json::Value>(&bytes) {
-        Err(e) => {
-            return reject(
-                StatusCode::BAD_REQUEST,
-                format!("request: is not valid JSON: {e}"),
-            );
+    body: Result<JsonValue, MailError>,
+) -> MailReply {
+    match mail_request(body) {
+        Ok(request) => state
+            .core
+            .accept_mail_request(request, Origin::Http)
+            .await
+            .into(),
+        Err(refused) => {
+            state.metrics.count_request("http", "rejected");
+            refused
         }
-        Ok(value) => match MailRequest::from_value(value.clone()) {
-            Ok(request) => request,
-            Err(invalid) => {
-                metrics.count_request("http", "rejected");
-                return answer_response(MailAnswer::rejected_payload(&value, &invalid));
-            }
-        },
+    }
+}
+
+/// The mail request a body holds, or the answer refusing it.
+fn mail_request(body: Result<JsonValue, MailError>) -> Result<MailRequest, MailReply> {
+    let JsonValue(value) = body.map_err(unreadable)?;
+    MailRequest::from_value(value.clone())
+        .map_err(|invalid| MailAnswer::rejected_payload(&value, &invalid).into())
+}
+
+/// `rejected`, without an id, for a body that could not be read as JSON.
+fn unreadable(error: MailError) -> MailReply {
+    let sentence = match &error {
+        MailError::UnsupportedMediaType => {
+            "request: the content type must be application/json.".to_string()
+        }
+        MailError::PayloadTooLarge(limit) => {
+            format!("request: the body is over the limit of {limit} bytes.")
+        }
+        MailError::InvalidJson(e) => format!("request: is not valid JSON: {e}"),
+        other => format!("request: {}", other.message()),
     };
-    let answer = state.core.accept_mail_request(request, Origin::Http).await;
-    answer_response(answer)
+    MailReply(error.status(), MailAnswer::rejected(None, sentence))
+}
+
+/// The id of a mail as a path gives it.
+fn mail_id(id: &str) -> Result<MailRequestId, MailError> {
+    id.parse().map_err(|_| MailError::InvalidId)
 }
 
 /// One delivery record; 404 when the id is unknown.
@@ -121,14 +115,11 @@ pub async fn create_mail(
         (status = 404, description = "No such request", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn get_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
-    let Ok(id) = id.parse::<MailRequestId>() else {
-        return MailError::InvalidId.into_response();
-    };
-    match state.core.get_mail(id).await {
-        Ok(record) => Json(record).into_response(),
-        Err(e) => e.into_response(),
-    }
+pub async fn get_mail(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DeliveryRecord>, MailError> {
+    Ok(Json(state.core.get_mail(mail_id(&id)?).await?))
 }
 
 /// `GET /mails` query parameters. Read as text, so that a bad value gets the route's own
@@ -147,24 +138,6 @@ pub struct ListParams {
     per_page: Option<String>,
 }
 
-pub(super) fn number(
-    name: &str,
-    value: Option<&str>,
-    default: u64,
-    max: u64,
-) -> Result<u64, MailError> {
-    match value {
-        None => Ok(default),
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if (1..=max).contains(&n) => Ok(n),
-            _ => Err(MailError::invalid(
-                "invalid_page",
-                format!("{name} must be a whole number from 1 to {max}."),
-            )),
-        },
-    }
-}
-
 /// Delivery records, newest first, optionally by status.
 #[utoipa::path(get, path = "/mails", tag = "mails", params(ListParams),
     responses(
@@ -176,30 +149,15 @@ pub(super) fn number(
 pub async fn list_mails(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<ListParams>,
-) -> Response {
-    match list(&state, &params).await {
-        Ok(page) => Json(page).into_response(),
-        Err(e) => e.into_response(),
-    }
-}
-
-async fn list(state: &AppState, params: &ListParams) -> Result<crate::store::Page, MailError> {
+) -> Result<impl IntoResponse, MailError> {
     let status = params
         .status
         .as_deref()
         .map(DeliveryStatus::parse_public)
         .transpose()?;
-    let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
-    let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
-    state.core.store().list(status, page, per_page).await
-}
-
-/// The answer of an operation on one mail: the record as it now is, or the error.
-fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
-    match result {
-        Ok(record) => Json(record).into_response(),
-        Err(e) => e.into_response(),
-    }
+    let Paging { page, per_page } =
+        Paging::read(params.page.as_deref(), params.per_page.as_deref())?;
+    Ok(Json(state.core.store().list(status, page, per_page).await?))
 }
 
 /// Puts a `failed` delivery back to `queued` (the same handler as `retry-mail`).
@@ -213,11 +171,12 @@ fn record_or_error(result: Result<DeliveryRecord, MailError>) -> Response {
         (status = 409, description = "`not_retryable`: it is not failed; `suppressed`: its address is on the suppression list", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn retry_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
-    let Ok(id) = id.parse::<MailRequestId>() else {
-        return MailError::InvalidId.into_response();
-    };
-    record_or_error(state.core.retry_mail(id, &Origin::Http).await)
+pub async fn retry_mail(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DeliveryRecord>, MailError> {
+    let record = state.core.retry_mail(mail_id(&id)?, &Origin::Http).await?;
+    Ok(Json(record))
 }
 
 /// Cancels a `queued` or `retrying` delivery (the same handler as `cancel-mail`).
@@ -231,11 +190,11 @@ pub async fn retry_mail(State(state): State<AppState>, ApiPath(id): ApiPath<Stri
         (status = 409, description = "`not_cancellable`: sent, failed, cancelled, suppressed, or being handed to SMTP", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn cancel_mail(State(state): State<AppState>, ApiPath(id): ApiPath<String>) -> Response {
-    let Ok(id) = id.parse::<MailRequestId>() else {
-        return MailError::InvalidId.into_response();
-    };
-    record_or_error(state.core.cancel_mail(id).await)
+pub async fn cancel_mail(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<DeliveryRecord>, MailError> {
+    Ok(Json(state.core.cancel_mail(mail_id(&id)?).await?))
 }
 
 /// The filter of `POST /mails/retry`. Read as text, so that a bad value gets the route's
@@ -318,19 +277,8 @@ fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
     security(("bearer" = [])))]
 pub async fn retry_mails(
     State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let body: RetryBody = match read_json(&headers, body).await {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
-    };
-    let retried = async {
-        let filter = retry_filter(body)?;
-        state.core.retry_mails(filter).await
-    };
-    match retried.await {
-        Ok(retried) => Json(Retried { retried }).into_response(),
-        Err(e) => e.into_response(),
-    }
+    ApiJson(body): ApiJson<RetryBody>,
+) -> Result<impl IntoResponse, MailError> {
+    let retried = state.core.retry_mails(retry_filter(body)?).await?;
+    Ok(Json(Retried { retried }))
 }

@@ -8,11 +8,14 @@
 //! - [`openapi`]: `/openapi.json` and `/docs`;
 //! - [`asyncapi`]: `/asyncapi.json` (the event side in AsyncAPI) and `/asyncapi`;
 //! - [`templates`]: `/templates`, a template's render and its preview page.
+//!
+//! The handlers read their requests through the extractors of `extract`, which reject in
+//! [`MailError`]s and read every body within the mailer's limit, and answer
+//! `Result<_, MailError>`.
 
 pub mod asyncapi;
 mod extract;
 pub mod health;
-mod json_body;
 pub mod live;
 pub mod mails;
 pub mod openapi;

@@ -3,14 +3,11 @@
 //! the delivery loop; operators add and remove addresses here.
 
 use super::AppState;
-use super::extract::{ApiPath, ApiQuery};
-use super::json_body::read_json;
-use super::mails::number;
+use super::extract::{ApiJson, ApiPath, ApiQuery, Paging};
 use crate::error::MailError;
-use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use domain::Email;
@@ -49,16 +46,10 @@ pub struct PageParams {
 pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
-) -> Response {
-    let page = async {
-        let page = number("page", params.page.as_deref(), 1, 1_000_000)?;
-        let per_page = number("per_page", params.per_page.as_deref(), 20, 100)?;
-        state.core.store().suppressions(page, per_page).await
-    };
-    match page.await {
-        Ok(page) => Json(page).into_response(),
-        Err(e) => e.into_response(),
-    }
+) -> Result<impl IntoResponse, MailError> {
+    let Paging { page, per_page } =
+        Paging::read(params.page.as_deref(), params.per_page.as_deref())?;
+    Ok(Json(state.core.store().suppressions(page, per_page).await?))
 }
 
 /// The body of `POST /suppressions`. Read as text, so that a bad value gets the route's own
@@ -91,34 +82,32 @@ fn address(value: &str) -> Result<Email, MailError> {
         (status = 415, description = "Content type is not JSON", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
-    let body: NewSuppressionBody = match read_json(&headers, body).await {
-        Ok(body) => body,
-        Err(e) => return e.into_response(),
-    };
-    let added = async {
-        let email = address(
-            body.email
-                .as_deref()
-                .ok_or_else(|| MailError::invalid("invalid_email", "email is required."))?,
-        )?;
-        if let Some(reason) = &body.reason
-            && (reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control))
-        {
-            return Err(MailError::invalid(
-                "invalid_reason",
-                format!(
-                    "reason must be at most {MAX_REASON_CHARS} characters, without control characters."
-                ),
-            ));
-        }
-        state.core.suppress(&email, body.reason.clone()).await
-    };
-    match added.await {
-        Ok((entry, true)) => (StatusCode::CREATED, Json(entry)).into_response(),
-        Ok((entry, false)) => Json(entry).into_response(),
-        Err(e) => e.into_response(),
+pub async fn add(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<NewSuppressionBody>,
+) -> Result<impl IntoResponse, MailError> {
+    let email = address(
+        body.email
+            .as_deref()
+            .ok_or_else(|| MailError::invalid("invalid_email", "email is required."))?,
+    )?;
+    if let Some(reason) = &body.reason
+        && (reason.chars().count() > MAX_REASON_CHARS || reason.chars().any(char::is_control))
+    {
+        return Err(MailError::invalid(
+            "invalid_reason",
+            format!(
+                "reason must be at most {MAX_REASON_CHARS} characters, without control characters."
+            ),
+        ));
     }
+    let (entry, added) = state.core.suppress(&email, body.reason).await?;
+    let status = if added {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(entry)))
 }
 
 /// Removes an address: 204, or 404 when it was not listed. Mails to it are sent again from
@@ -132,20 +121,17 @@ pub async fn add(State(state): State<AppState>, headers: HeaderMap, body: Body) 
         (status = 404, description = "Not on the list", body = crate::error::ErrorBody),
     ),
     security(("bearer" = [])))]
-pub async fn remove(State(state): State<AppState>, ApiPath(email): ApiPath<String>) -> Response {
-    let removed = async {
-        let email = address(&email)?;
-        if state.core.store().unsuppress(&email).await? {
-            Ok(())
-        } else {
-            Err(MailError::missing(format!(
-                "{} is not on the suppression list.",
-                email.as_str()
-            )))
-        }
-    };
-    match removed.await {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => e.into_response(),
+pub async fn remove(
+    State(state): State<AppState>,
+    ApiPath(email): ApiPath<String>,
+) -> Result<StatusCode, MailError> {
+    let email = address(&email)?;
+    if state.core.store().unsuppress(&email).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(MailError::missing(format!(
+            "{} is not on the suppression list.",
+            email.as_str()
+        )))
     }
 }

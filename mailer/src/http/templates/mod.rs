@@ -9,13 +9,11 @@
 pub mod preview;
 
 use super::AppState;
-use super::json_body::read_object;
+use super::extract::{ApiJson, ApiPath};
 use crate::error::MailError;
-use crate::http::extract::ApiPath;
 use crate::templates::{SampleError, Templates};
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::HeaderMap;
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use domain::{Locale, Template};
@@ -66,7 +64,7 @@ pub struct VarSummary {
 }
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
-/// Read field by field ([`read_request`]), so that each unknown field is named in `details`.
+/// Read field by field ([`render_vars`]), so that each unknown field is named in `details`.
 #[derive(Debug, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenderRequest {
@@ -146,15 +144,13 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
     security(("bearer" = [])))]
 pub async fn render_template(
     State(state): State<AppState>,
-    ApiPath((name, locale)): ApiPath<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    NamedTemplate(template, locale): NamedTemplate,
+    ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<RenderedTemplate>, MailError> {
-    let (template, locale) = find(&state.templates, &name, &locale)?;
-    let request = read_request(&headers, body).await?;
+    let vars = render_vars(body)?;
     let mail = state
         .templates
-        .render_sample(template, locale, request.vars.as_ref())
+        .render_sample(template, locale, vars.as_ref())
         .map_err(refused)?;
     Ok(Json(RenderedTemplate {
         subject: mail.subject,
@@ -163,12 +159,23 @@ pub async fn render_template(
     }))
 }
 
-/// The template and locale a path names, or 404 naming what exists.
-pub(super) fn find(
-    templates: &Templates,
-    name: &str,
-    locale: &str,
-) -> Result<(Template, Locale), MailError> {
+/// The template and locale the path `{name}/{locale}` names, or 404 naming those that
+/// exist. Read from the path before any body, so an unknown template is 404 whatever the
+/// body is.
+pub struct NamedTemplate(pub Template, pub Locale);
+
+impl FromRequestParts<AppState> for NamedTemplate {
+    type Rejection = MailError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, MailError> {
+        let ApiPath((name, locale)) =
+            ApiPath::<(String, String)>::from_request_parts(parts, state).await?;
+        let (template, locale) = find(&state.templates, &name, &locale)?;
+        Ok(Self(template, locale))
+    }
+}
+
+fn find(templates: &Templates, name: &str, locale: &str) -> Result<(Template, Locale), MailError> {
     let Ok(template) = Template::parse(name) else {
         let known: Vec<&str> = Template::ALL.iter().map(|t| t.as_str()).collect();
         return Err(MailError::missing(format!(
@@ -189,7 +196,8 @@ pub(super) fn find(
     }
 }
 
-pub(super) fn refused(error: SampleError) -> MailError {
+/// The 400 of a render the templates refused, naming the variables at fault in `details`.
+fn refused(error: SampleError) -> MailError {
     match error {
         SampleError::Vars(fields) => MailError::InvalidFields(fields),
         // The vars passed the checks but the engine still refused them: say why, against
@@ -200,14 +208,9 @@ pub(super) fn refused(error: SampleError) -> MailError {
     }
 }
 
-/// Reads a render body within the mail routes' 64 KiB: `Ok(None)` for an empty body, `null`,
-/// or an object without `vars` (or with `vars: null`), the object otherwise. A body that is
-/// not empty must be declared as JSON (415), be a JSON object or `null` (400 `invalid_json`)
-/// and hold only `vars`.
-async fn read_request(headers: &HeaderMap, body: Body) -> Result<RenderRequest, MailError> {
-    let Some(mut fields) = read_object(headers, body).await? else {
-        return Ok(RenderRequest::default());
-    };
+/// The `vars` of a render body: `None` when the body has none, or `null` ones (an empty body
+/// reads as `{}`), the object otherwise. The body may hold nothing but `vars`.
+fn render_vars(mut fields: Map<String, Value>) -> Result<Option<Map<String, Value>>, MailError> {
     let vars = fields.remove("vars");
     if !fields.is_empty() {
         let unknown = fields
@@ -217,8 +220,8 @@ async fn read_request(headers: &HeaderMap, body: Body) -> Result<RenderRequest, 
         return Err(MailError::InvalidFields(unknown));
     }
     match vars {
-        None | Some(Value::Null) => Ok(RenderRequest { vars: None }),
-        Some(Value::Object(vars)) => Ok(RenderRequest { vars: Some(vars) }),
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(vars)) => Ok(Some(vars)),
         Some(_) => Err(MailError::InvalidFields(BTreeMap::from([(
             "vars".to_string(),
             "must be an object".to_string(),

@@ -1,14 +1,13 @@
 //! The preview page `GET /templates/{name}/{locale}`: the sample render of a template in a
 //! page that loads nothing, with the HTML body in a sandboxed frame.
 
-use super::{find, refused};
-use crate::error::{MailError, error_body};
+use super::{NamedTemplate, refused};
+use crate::error::MailError;
 use crate::http::AppState;
-use crate::http::extract::ApiPath;
 use crate::templates::{RenderedMail, Templates};
 use axum::extract::State;
-use axum::http::{StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::header;
+use axum::response::IntoResponse;
 use domain::{Locale, Template};
 use minijinja::Environment;
 use serde_json::{Value, json};
@@ -24,33 +23,25 @@ use std::sync::LazyLock;
     ))]
 pub async fn preview_template(
     State(state): State<AppState>,
-    ApiPath((name, locale)): ApiPath<(String, String)>,
-) -> Result<Response, MailError> {
-    let (template, locale) = find(&state.templates, &name, &locale)?;
+    NamedTemplate(template, locale): NamedTemplate,
+) -> Result<impl IntoResponse, MailError> {
     let mail = state
         .templates
         .render_sample(template, locale, None)
         .map_err(refused)?;
-    match preview_page(&state.templates, template, locale, &mail) {
-        Ok(page) => Ok((
-            [
-                (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-                (header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY),
-                (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-                (header::REFERRER_POLICY, "no-referrer"),
-            ],
-            page,
-        )
-            .into_response()),
-        Err(e) => {
-            tracing::error!(error = %e, "a template preview page could not be rendered");
-            Ok(error_body(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "internal",
-                "The preview page could not be rendered.",
-            ))
-        }
-    }
+    let page = preview_page(&state.templates, template, locale, &mail).map_err(|e| {
+        tracing::error!(error = %e, "a template preview page could not be rendered");
+        MailError::Internal("The preview page could not be rendered.")
+    })?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+            (header::CONTENT_SECURITY_POLICY, PREVIEW_POLICY),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+        ],
+        page,
+    ))
 }
 
 /// Nothing is loaded from anywhere: the page's own `<style>` and the mails' inline styles
