@@ -64,7 +64,7 @@ pub struct VarSummary {
 }
 
 /// The body of `POST /templates/{name}/{locale}/render`; an empty body means `{}`.
-/// Read field by field ([`render_vars`]), so that each unknown field is named in `details`.
+/// Read field by field ([`render_request`]), so that each unknown field is named in `details`.
 #[derive(Debug, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RenderRequest {
@@ -147,10 +147,10 @@ pub async fn render_template(
     NamedTemplate(template, locale): NamedTemplate,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<RenderedTemplate>, MailError> {
-    let vars = render_vars(body)?;
+    let request = render_request(body)?;
     let mail = state
         .templates
-        .render_sample(template, locale, vars.as_ref())
+        .render_sample(template, locale, request.vars.as_ref())
         .map_err(refused)?;
     Ok(Json(RenderedTemplate {
         subject: mail.subject,
@@ -208,9 +208,9 @@ fn refused(error: SampleError) -> MailError {
     }
 }
 
-/// The `vars` of a render body: `None` when the body has none, or `null` ones (an empty body
-/// reads as `{}`), the object otherwise. The body may hold nothing but `vars`.
-fn render_vars(mut fields: Map<String, Value>) -> Result<Option<Map<String, Value>>, MailError> {
+/// A render body read field by field: `vars` is `None` when the body has none, or `null` ones
+/// (an empty body reads as `{}`), the object otherwise. The body may hold nothing but `vars`.
+fn render_request(mut fields: Map<String, Value>) -> Result<RenderRequest, MailError> {
     let vars = fields.remove("vars");
     if !fields.is_empty() {
         let unknown = fields
@@ -220,8 +220,8 @@ fn render_vars(mut fields: Map<String, Value>) -> Result<Option<Map<String, Valu
         return Err(MailError::InvalidFields(unknown));
     }
     match vars {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Object(vars)) => Ok(Some(vars)),
+        None | Some(Value::Null) => Ok(RenderRequest { vars: None }),
+        Some(Value::Object(vars)) => Ok(RenderRequest { vars: Some(vars) }),
         Some(_) => Err(MailError::InvalidFields(BTreeMap::from([(
             "vars".to_string(),
             "must be an object".to_string(),
