@@ -59,12 +59,12 @@ impl Modify for BearerAuth {
         crate::socket::CatchUpArgs, crate::socket::CatchUpAnswer)),
     modifiers(&BearerAuth, &TemplateVars),
 )]
-pub struct ApiDoc;
+pub struct MailerApi;
 
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", ApiDoc::openapi()))
+        .merge(SwaggerUi::new("/docs").url("/openapi.json", MailerApi::openapi()))
         .layer(axum::middleware::map_response(
             runtime::http_server::with_docs_policy,
         ))
