@@ -236,6 +236,17 @@ pub(crate) fn remove_suppression(key: &str) -> DeleteStatement {
         .to_owned()
 }
 
+/// Puts back every record a stopped process left `sending`, due at `now` (at start, through
+/// the pool). Nothing the outside sees changes: `sending` shows as `queued`.
+pub(crate) fn release_claims(now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(DELIVERIES)
+        .value("status", DeliveryStatus::Queued.as_db())
+        .value("next_attempt_at", to_millis(now))
+        .and_where(Expr::col("status").eq(DeliveryStatus::Sending.as_db()))
+        .to_owned()
+}
+
 /// The last cursor given (`last`), for a writer that numbers changes itself.
 pub(crate) fn last_cursor() -> SelectStatement {
     Query::select()
