@@ -361,21 +361,33 @@ async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
     drop_postgres(&name).await;
 }
 
-/// On an SQLite file the hot writes go through one writer in shared transactions; what they
-/// store reads back through the pool exactly as the pool's own writes would, and claims keep
-/// their rules: once per record, and not before it is due.
+/// On SQLite (a file, or in memory) the hot writes go through one writer in shared
+/// transactions; what they store reads back through the pool, and claims keep their rules:
+/// once per record, and not before it is due.
 #[tokio::test]
 async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     let memory_counters = WriteCounters::default();
     let memory = connect_store("sqlite::memory:", memory_counters.clone())
         .await
         .expect("an in-memory store");
-    assert!(stored(&memory, &request()).await);
+    let in_memory = request();
+    assert!(stored(&memory, &in_memory).await);
     assert_eq!(
         memory_counters.commits.get(),
-        0,
-        "an in-memory database is written through the pool, not a writer of its own"
+        1,
+        "an in-memory database is written by the SQLite writer, as a file is"
     );
+    assert!(!stored(&memory, &in_memory).await, "a duplicate in memory");
+    assert_eq!(
+        memory
+            .claim_due(&[in_memory.id], Utc::now())
+            .await
+            .unwrap()
+            .len(),
+        1,
+        "the pool and the writer share the in-memory database"
+    );
+    assert!(memory.get(in_memory.id).await.unwrap().is_some());
     let dir = tempfile::TempDir::new().unwrap();
     let (_, store, counters) = file_with_writer(&dir).await;
     let (a, b) = (request(), request());

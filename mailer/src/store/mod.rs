@@ -5,8 +5,9 @@
 //! - [`status`]: the statuses a delivery goes through.
 //! - [`reads`]: reads, on the sea-orm pool.
 //! - [`operations`]: retries, cancels and the suppression list, for operators.
-//! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for an SQLite file
-//!   (every write in shared transactions), else [`pool_writer`].
+//! - [`statements`]: every write, built once for every backend.
+//! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for SQLite, a file or
+//!   in memory (every write in shared transactions), [`pool_writer`] for PostgreSQL.
 //!
 //! The request id is the primary key, so "at most one mail per id" starts here: a second
 //! insert of the same id changes nothing and is answered `duplicate`. `sending` is internal:
@@ -21,6 +22,7 @@ mod query_plan;
 mod reads;
 mod rows;
 mod sqlite_file;
+mod statements;
 mod status;
 mod writer;
 
@@ -36,11 +38,11 @@ pub use writer::Gathering;
 
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
-use domain::{MailRequest, MailRequestId};
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use domain::{Email, MailRequest, MailRequestId};
+use sea_orm::{ConnectOptions, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
-use writer::Writer;
+use writer::{Database, Writer};
 
 /// The delivery store; cheap to clone.
 #[derive(Clone)]
@@ -56,8 +58,9 @@ pub struct Store {
 pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailError> {
     domain::config::prepare_sqlite_file(url)
         .map_err(|e| MailError::Write(format!("could not prepare the database file: {e}")))?;
-    let sqlite = domain::config::is_sqlite(url);
-    let mut options = ConnectOptions::new(url.to_string());
+    let database = Database::of(url);
+    let sqlite = database.sqlite.is_some();
+    let mut options = ConnectOptions::new(database.pool_url.clone());
     // SQLite has one writer. With several pooled connections, concurrent writers wait
     // inside SQLite's busy handler, which sleeps in steps of up to 100 ms; one connection
     // queues them in the pool instead, without sleeping. PostgreSQL locks rows and takes
@@ -77,9 +80,9 @@ pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailEr
                 .pragma("synchronous", "FULL")
                 .busy_timeout(Duration::from_secs(10))
         });
-    let db = Database::connect(options).await?;
+    let db = sea_orm::Database::connect(options).await?;
     Migrator::up(&db, None).await?;
-    let writer = Writer::open(url, &db, counters).await?;
+    let writer = Writer::open(&database, &db, counters)?;
     Ok(Store { db, writer })
 }
 
@@ -175,6 +178,73 @@ impl Store {
     /// the handoff) so it is sent again, and returns how many there were.
     pub async fn release_abandoned_claims(&self) -> Result<u64, MailError> {
         reads::release_abandoned_claims(&self.db).await
+    }
+
+    /// Puts the `failed` delivery `id` back to `queued`, due now, and returns its record.
+    /// 404 when unknown; 409 `not_retryable` in any other status, `suppressed` when its
+    /// recipient is on the suppression list (it would be refused again: remove the address
+    /// first). Its tries go on counting, and its request id, so its Message-ID, stays.
+    /// With `sender`, that socket hears the mail's next statuses.
+    pub async fn retry(
+        &self,
+        id: MailRequestId,
+        now: DateTime<Utc>,
+        sender: Option<String>,
+    ) -> Result<DeliveryRecord, MailError> {
+        operations::retry(&self.db, &self.writer, id, now, sender).await
+    }
+
+    /// Retries up to `limit` of the `failed` deliveries `filter` matches, after `after`, in
+    /// one transaction. Deliveries whose recipient is suppressed are skipped (they stay
+    /// `failed`).
+    pub async fn retry_page(
+        &self,
+        filter: &RetryFilter,
+        after: Option<&RetryCursor>,
+        limit: u64,
+        now: DateTime<Utc>,
+    ) -> Result<RetriedPage, MailError> {
+        operations::retry_page(&self.db, &self.writer, filter, after, limit, now).await
+    }
+
+    /// Cancels the `queued` or `retrying` delivery `id` and returns its record. 404 when
+    /// unknown; 409 `not_cancellable` otherwise (one being handed to SMTP included).
+    pub async fn cancel(
+        &self,
+        id: MailRequestId,
+        now: DateTime<Utc>,
+    ) -> Result<DeliveryRecord, MailError> {
+        operations::cancel(&self.db, &self.writer, id, now).await
+    }
+
+    /// Puts `email` on the suppression list with `reason`; returns its entry and whether it
+    /// is new (an address listed already, under any spelling, keeps its first entry).
+    pub async fn suppress(
+        &self,
+        email: &Email,
+        reason: String,
+        now: DateTime<Utc>,
+    ) -> Result<(Suppression, bool), MailError> {
+        operations::suppress(&self.db, &self.writer, email, reason, now).await
+    }
+
+    /// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
+    pub async fn unsuppress(&self, email: &Email) -> Result<bool, MailError> {
+        operations::unsuppress(&self.writer, email).await
+    }
+
+    /// The suppression-list entry of the address of canonical key `key`, if any.
+    pub async fn suppression(&self, key: &str) -> Result<Option<Suppression>, MailError> {
+        operations::suppression(&self.db, key).await
+    }
+
+    /// One page of the suppression list, newest first.
+    pub async fn suppressions(
+        &self,
+        page: u64,
+        per_page: u64,
+    ) -> Result<SuppressionPage, MailError> {
+        operations::suppressions(&self.db, page, per_page).await
     }
 }
 

@@ -1,16 +1,17 @@
-//! What operators do with deliveries: retry a `failed` one (one by id, or every one a filter
-//! matches, a page per transaction), cancel a `queued` or `retrying` one, and keep the
-//! suppression list. The writes go through the store's one writer as one conditional
-//! statement each, so a cancel racing with a claim, or two retries of one mail, have one
+//! What operators do with deliveries (behind `Store`'s methods of the same names): retry a
+//! `failed` one (one by id, or every one a filter matches, a page per transaction), cancel a
+//! `queued` or `retrying` one, and keep the suppression list. The writes go through the
+//! store's one writer as one conditional statement each, so a cancel racing with a claim, or two retries of one mail, have one
 //! winner decided by the database; the reads that decide 404 or 409 are on the pool.
 
-use super::Store;
 use super::migration::{DELIVERIES, SUPPRESSIONS};
+use super::reads;
 use super::rows::{
     COLUMNS, DeliveryRecord, NewSuppression, Operated, Operation, Suppression, SuppressionPage,
     parse_id, record_from_row, suppression_from_row, to_millis,
 };
 use super::status::DeliveryStatus;
+use super::writer::Writer;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{Email, MailRequestId, Template};
@@ -51,184 +52,183 @@ fn conflict(code: &'static str, message: String) -> MailError {
     MailError::Conflict { code, message }
 }
 
-impl Store {
-    /// Puts the `failed` delivery `id` back to `queued`, due now, and returns its record.
-    /// 404 when unknown; 409 `not_retryable` in any other status, `suppressed` when its
-    /// recipient is on the suppression list (it would be refused again: remove the address
-    /// first). Its tries go on counting, and its request id, so its Message-ID, stays.
-    /// With `sender`, that socket hears the mail's next statuses.
-    pub async fn retry(
-        &self,
-        id: MailRequestId,
-        now: DateTime<Utc>,
-        sender: Option<String>,
-    ) -> Result<DeliveryRecord, MailError> {
-        let record = self.get(id).await?.ok_or(MailError::NotFound(id))?;
-        if record.status != DeliveryStatus::Failed {
-            return Err(not_retryable(record.status));
+/// Puts the `failed` delivery `id` back to `queued`, due now, and returns its record.
+/// 404 when unknown; 409 `not_retryable` in any other status, `suppressed` when its
+/// recipient is on the suppression list (it would be refused again: remove the address
+/// first). Its tries go on counting, and its request id, so its Message-ID, stays.
+/// With `sender`, that socket hears the mail's next statuses.
+pub(crate) async fn retry(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    id: MailRequestId,
+    now: DateTime<Utc>,
+    sender: Option<String>,
+) -> Result<DeliveryRecord, MailError> {
+    let record = reads::get(db, id).await?.ok_or(MailError::NotFound(id))?;
+    if record.status != DeliveryStatus::Failed {
+        return Err(not_retryable(record.status));
+    }
+    let key = record.to.email.canonical();
+    if suppression(db, key).await?.is_some() {
+        return Err(conflict(
+            "suppressed",
+            format!(
+                "{key} is on the suppression list; remove it (DELETE /suppressions/{key}) \
+                 before retrying."
+            ),
+        ));
+    }
+    match writer
+        .operate(Operation::Requeue(vec![id], now, sender))
+        .await?
+    {
+        Operated::Moved(moved) if moved.contains(&id) => {
+            reads::get(db, id).await?.ok_or(MailError::NotFound(id))
         }
-        let key = record.to.email.canonical();
-        if self.suppression(key).await?.is_some() {
-            return Err(conflict(
-                "suppressed",
-                format!(
-                    "{key} is on the suppression list; remove it (DELETE /suppressions/{key}) \
-                     before retrying."
-                ),
-            ));
-        }
-        match self
-            .writer
-            .operate(Operation::Requeue(vec![id], now, sender))
-            .await?
-        {
-            Operated::Moved(moved) if moved.contains(&id) => {
-                self.get(id).await?.ok_or(MailError::NotFound(id))
-            }
-            // Another retry won the race.
-            _ => {
-                let status = self.get(id).await?.ok_or(MailError::NotFound(id))?.status;
-                Err(not_retryable(status))
-            }
+        // Another retry won the race.
+        _ => {
+            let status = reads::get(db, id)
+                .await?
+                .ok_or(MailError::NotFound(id))?
+                .status;
+            Err(not_retryable(status))
         }
     }
+}
 
-    /// Retries up to `limit` of the `failed` deliveries `filter` matches, after `after`, in
-    /// one transaction. Deliveries whose recipient is suppressed are skipped (they stay
-    /// `failed`).
-    pub async fn retry_page(
-        &self,
-        filter: &RetryFilter,
-        after: Option<&RetryCursor>,
-        limit: u64,
-        now: DateTime<Utc>,
-    ) -> Result<RetriedPage, MailError> {
-        let candidates = failed_page(&self.db, filter, after, limit).await?;
-        let next = (candidates.len() as u64 == limit)
-            .then(|| candidates.last().map(|c| c.cursor.clone()))
-            .flatten();
-        let wanted_to = filter.to.as_ref().map(Email::canonical);
-        let keys: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
-        let suppressed = suppressed_keys(&self.db, keys).await?;
-        let ids: Vec<MailRequestId> = candidates
-            .into_iter()
-            .filter(|c| wanted_to.is_none_or(|to| to == c.key))
-            .filter(|c| !suppressed.contains(&c.key))
-            .map(|c| c.id)
-            .collect();
-        let moved = match self
-            .writer
-            .operate(Operation::Requeue(ids, now, None))
-            .await?
-        {
-            Operated::Moved(moved) => moved,
-            Operated::Changed(_) => Vec::new(),
-        };
-        Ok(RetriedPage {
-            retried: records(&self.db, &moved).await?,
-            next,
-        })
-    }
+/// Retries up to `limit` of the `failed` deliveries `filter` matches, after `after`, in
+/// one transaction. Deliveries whose recipient is suppressed are skipped (they stay
+/// `failed`).
+pub(crate) async fn retry_page(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    filter: &RetryFilter,
+    after: Option<&RetryCursor>,
+    limit: u64,
+    now: DateTime<Utc>,
+) -> Result<RetriedPage, MailError> {
+    let candidates = failed_page(db, filter, after, limit).await?;
+    let next = (candidates.len() as u64 == limit)
+        .then(|| candidates.last().map(|c| c.cursor.clone()))
+        .flatten();
+    let wanted_to = filter.to.as_ref().map(Email::canonical);
+    let keys: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
+    let suppressed = suppressed_keys(db, keys).await?;
+    let ids: Vec<MailRequestId> = candidates
+        .into_iter()
+        .filter(|c| wanted_to.is_none_or(|to| to == c.key))
+        .filter(|c| !suppressed.contains(&c.key))
+        .map(|c| c.id)
+        .collect();
+    let moved = match writer.operate(Operation::Requeue(ids, now, None)).await? {
+        Operated::Moved(moved) => moved,
+        Operated::Changed(_) => Vec::new(),
+    };
+    Ok(RetriedPage {
+        retried: records(db, &moved).await?,
+        next,
+    })
+}
 
-    /// Cancels the `queued` or `retrying` delivery `id` and returns its record. 404 when
-    /// unknown; 409 `not_cancellable` otherwise (one being handed to SMTP included).
-    pub async fn cancel(
-        &self,
-        id: MailRequestId,
-        now: DateTime<Utc>,
-    ) -> Result<DeliveryRecord, MailError> {
-        let cancelled =
-            self.writer.operate(Operation::Cancel(id, now)).await? == Operated::Changed(true);
-        let record = self.get(id).await?.ok_or(MailError::NotFound(id))?;
-        if cancelled {
-            return Ok(record);
-        }
-        let why = match record.status {
-            DeliveryStatus::Sending => "it is being handed to the SMTP server".to_string(),
-            status => format!("it is {}", status.as_public()),
-        };
-        Err(conflict(
-            "not_cancellable",
-            format!("Only a queued or retrying mail can be cancelled; {why}."),
-        ))
+/// Cancels the `queued` or `retrying` delivery `id` and returns its record. 404 when
+/// unknown; 409 `not_cancellable` otherwise (one being handed to SMTP included).
+pub(crate) async fn cancel(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    id: MailRequestId,
+    now: DateTime<Utc>,
+) -> Result<DeliveryRecord, MailError> {
+    let cancelled = writer.operate(Operation::Cancel(id, now)).await? == Operated::Changed(true);
+    let record = reads::get(db, id).await?.ok_or(MailError::NotFound(id))?;
+    if cancelled {
+        return Ok(record);
     }
+    let why = match record.status {
+        DeliveryStatus::Sending => "it is being handed to the SMTP server".to_string(),
+        status => format!("it is {}", status.as_public()),
+    };
+    Err(conflict(
+        "not_cancellable",
+        format!("Only a queued or retrying mail can be cancelled; {why}."),
+    ))
+}
 
-    /// Puts `email` on the suppression list with `reason`; returns its entry and whether it
-    /// is new (an address listed already, under any spelling, keeps its first entry).
-    pub async fn suppress(
-        &self,
-        email: &Email,
-        reason: String,
-        now: DateTime<Utc>,
-    ) -> Result<(Suppression, bool), MailError> {
-        let key = email.canonical();
-        let added = self
-            .writer
-            .operate(Operation::Suppress(NewSuppression::new(email, reason, now)))
-            .await?
-            == Operated::Changed(true);
-        let entry = self.suppression(key).await?.ok_or_else(|| {
-            MailError::Corrupt(format!("{key} was suppressed but cannot be read back"))
-        })?;
-        Ok((entry, added))
-    }
+/// Puts `email` on the suppression list with `reason`; returns its entry and whether it
+/// is new (an address listed already, under any spelling, keeps its first entry).
+pub(crate) async fn suppress(
+    db: &DatabaseConnection,
+    writer: &Writer,
+    email: &Email,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<(Suppression, bool), MailError> {
+    let key = email.canonical();
+    let added = writer
+        .operate(Operation::Suppress(NewSuppression::new(email, reason, now)))
+        .await?
+        == Operated::Changed(true);
+    let entry = suppression(db, key).await?.ok_or_else(|| {
+        MailError::Corrupt(format!("{key} was suppressed but cannot be read back"))
+    })?;
+    Ok((entry, added))
+}
 
-    /// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
-    pub async fn unsuppress(&self, email: &Email) -> Result<bool, MailError> {
-        let key = email.canonical().to_owned();
-        Ok(self.writer.operate(Operation::Unsuppress(key)).await? == Operated::Changed(true))
-    }
+/// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
+pub(crate) async fn unsuppress(writer: &Writer, email: &Email) -> Result<bool, MailError> {
+    let key = email.canonical().to_owned();
+    Ok(writer.operate(Operation::Unsuppress(key)).await? == Operated::Changed(true))
+}
 
-    /// The suppression-list entry of the address of canonical key `key`, if any.
-    pub async fn suppression(&self, key: &str) -> Result<Option<Suppression>, MailError> {
-        let q = Query::select()
-            .columns(["email", "reason", "created_at"])
-            .from(SUPPRESSIONS)
-            .and_where(Expr::col("email_key").eq(key))
-            .to_owned();
-        self.db
-            .query_one(&q)
-            .await?
-            .map(|row| suppression_from_row(&row))
-            .transpose()
-    }
+/// The suppression-list entry of the address of canonical key `key`, if any.
+pub(crate) async fn suppression(
+    db: &DatabaseConnection,
+    key: &str,
+) -> Result<Option<Suppression>, MailError> {
+    let q = Query::select()
+        .columns(["email", "reason", "created_at"])
+        .from(SUPPRESSIONS)
+        .and_where(Expr::col("email_key").eq(key))
+        .to_owned();
+    db.query_one(&q)
+        .await?
+        .map(|row| suppression_from_row(&row))
+        .transpose()
+}
 
-    /// One page of the suppression list, newest first.
-    pub async fn suppressions(
-        &self,
-        page: u64,
-        per_page: u64,
-    ) -> Result<SuppressionPage, MailError> {
-        let count = Query::select()
-            .expr_as(Expr::col("email").count(), "n")
-            .from(SUPPRESSIONS)
-            .to_owned();
-        let total: i64 = match self.db.query_one(&count).await? {
-            Some(row) => row.try_get("", "n")?,
-            None => 0,
-        };
-        let q = Query::select()
-            .columns(["email", "reason", "created_at"])
-            .from(SUPPRESSIONS)
-            .order_by("created_at", Order::Desc)
-            .order_by("email", Order::Asc)
-            .limit(per_page)
-            .offset(page.saturating_sub(1).saturating_mul(per_page))
-            .to_owned();
-        let items = self
-            .db
-            .query_all(&q)
-            .await?
-            .iter()
-            .map(suppression_from_row)
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(SuppressionPage {
-            items,
-            total: u64::try_from(total).unwrap_or(0),
-            page,
-            per_page,
-        })
-    }
+/// One page of the suppression list, newest first.
+pub(crate) async fn suppressions(
+    db: &DatabaseConnection,
+    page: u64,
+    per_page: u64,
+) -> Result<SuppressionPage, MailError> {
+    let count = Query::select()
+        .expr_as(Expr::col("email").count(), "n")
+        .from(SUPPRESSIONS)
+        .to_owned();
+    let total: i64 = match db.query_one(&count).await? {
+        Some(row) => row.try_get("", "n")?,
+        None => 0,
+    };
+    let q = Query::select()
+        .columns(["email", "reason", "created_at"])
+        .from(SUPPRESSIONS)
+        .order_by("created_at", Order::Desc)
+        .order_by("email", Order::Asc)
+        .limit(per_page)
+        .offset(page.saturating_sub(1).saturating_mul(per_page))
+        .to_owned();
+    let items = db
+        .query_all(&q)
+        .await?
+        .iter()
+        .map(suppression_from_row)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(SuppressionPage {
+        items,
+        total: u64::try_from(total).unwrap_or(0),
+        page,
+        per_page,
+    })
 }
 
 fn not_retryable(status: DeliveryStatus) -> MailError {

@@ -4,6 +4,7 @@
 
 use super::migration::{DELIVERIES, DUE_INDEX};
 use super::rows::{COLUMNS, Cursor, DeliveryRecord, Page, record_from_row, to_millis};
+use super::statements;
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -150,12 +151,7 @@ pub(crate) async fn due(
 /// Puts back every record a stopped process left `sending` (it died during the handoff),
 /// due now, and returns how many there were.
 pub(crate) async fn release_abandoned_claims(db: &DatabaseConnection) -> Result<u64, MailError> {
-    let q = Query::update()
-        .table(DELIVERIES)
-        .value("status", "queued")
-        .value("next_attempt_at", to_millis(Utc::now()))
-        .and_where(Expr::col("status").eq("sending"))
-        .to_owned();
+    let q = statements::release_claims(Utc::now());
     Ok(db.execute(&q).await?.rows_affected())
 }
 

@@ -1,10 +1,10 @@
 //! The store's one write path, chosen once when the store connects: the SQLite writer for an
-//! SQLite file, the pool for PostgreSQL and in-memory SQLite (whose database lives inside the
-//! pool's one connection, out of another connection's reach).
+//! SQLite database (a file, or in memory), the pool for PostgreSQL. Both run the statements of
+//! [`super::statements`].
 
 use super::pool_writer::PoolWriter;
 use super::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
-use super::sqlite_file::{SqliteWriter, WriteCounters};
+use super::sqlite_file::{Location, SqliteWriter, WriteCounters};
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
@@ -22,25 +22,59 @@ pub struct Gathering {
     pub outcomes: Duration,
 }
 
+/// Where the store's database is, read once from its URL.
+pub(crate) struct Database {
+    /// The URL the pool connects to.
+    pub(crate) pool_url: String,
+    /// The SQLite database the SQLite writer writes; none on PostgreSQL.
+    pub(crate) sqlite: Option<Location>,
+}
+
+impl Database {
+    /// Where `url` points. An in-memory SQLite database gets a name of its own, under which
+    /// the pool's connection and the writer's share it.
+    pub(crate) fn of(url: &str) -> Self {
+        if !domain::config::is_sqlite(url) {
+            return Self {
+                pool_url: url.to_string(),
+                sqlite: None,
+            };
+        }
+        match domain::config::sqlite_file(url) {
+            Some(path) => Self {
+                pool_url: url.to_string(),
+                sqlite: Some(Location::File(path)),
+            },
+            None => {
+                let name = format!("mailer-{}", uuid::Uuid::new_v4().simple());
+                Self {
+                    pool_url: format!("sqlite://{name}?mode=memory"),
+                    sqlite: Some(Location::Memory(name)),
+                }
+            }
+        }
+    }
+}
+
 /// Where inserts, claims and outcomes go.
 #[derive(Clone)]
 pub(crate) enum Writer {
-    /// One statement per batch through the pool.
+    /// PostgreSQL: one statement per batch through the pool.
     Pool(PoolWriter),
-    /// Every write in shared transactions on the file's own connection.
-    SqliteFile(SqliteWriter),
+    /// SQLite: every write in shared transactions on the writer's own connection.
+    Sqlite(SqliteWriter),
 }
 
 impl Writer {
-    /// The writer for `url`, whose schema `db` has brought up to date.
-    pub(crate) async fn open(
-        url: &str,
+    /// The writer for `database`, whose schema `db` has brought up to date.
+    pub(crate) fn open(
+        database: &Database,
         db: &DatabaseConnection,
         counters: WriteCounters,
     ) -> Result<Self, MailError> {
-        match domain::config::sqlite_file(url) {
-            Some(path) => Ok(Self::SqliteFile(SqliteWriter::start(&path, counters)?)),
-            None => Ok(Self::Pool(PoolWriter::start(db.clone()).await?)),
+        match &database.sqlite {
+            Some(location) => Ok(Self::Sqlite(SqliteWriter::start(location, counters)?)),
+            None => Ok(Self::Pool(PoolWriter::start(db.clone()))),
         }
     }
 
@@ -51,7 +85,7 @@ impl Writer {
     ) -> Result<Inserted, MailError> {
         match self {
             Self::Pool(w) => w.insert(request, sender).await,
-            Self::SqliteFile(w) => w.insert(request, sender).await,
+            Self::Sqlite(w) => w.insert(request, sender).await,
         }
     }
 
@@ -62,21 +96,21 @@ impl Writer {
     ) -> Result<Vec<Claimed>, MailError> {
         match self {
             Self::Pool(w) => w.claim_due(ids, now).await,
-            Self::SqliteFile(w) => w.claim_due(ids, now).await,
+            Self::Sqlite(w) => w.claim_due(ids, now).await,
         }
     }
 
     pub(crate) async fn finish(&self, outcomes: Vec<Finished>) -> Result<Cursors, MailError> {
         match self {
             Self::Pool(w) => w.finish(&outcomes).await,
-            Self::SqliteFile(w) => w.finish(outcomes).await,
+            Self::Sqlite(w) => w.finish(outcomes).await,
         }
     }
 
     pub(crate) async fn operate(&self, operation: Operation) -> Result<Operated, MailError> {
         match self {
             Self::Pool(w) => w.operate(operation).await,
-            Self::SqliteFile(w) => w.operate(operation).await,
+            Self::Sqlite(w) => w.operate(operation).await,
         }
     }
 
@@ -89,7 +123,7 @@ impl Writer {
                 claims: Duration::from_micros(500),
                 outcomes: Duration::from_millis(2),
             },
-            Self::SqliteFile(_) => Gathering {
+            Self::Sqlite(_) => Gathering {
                 claims: Duration::ZERO,
                 outcomes: Duration::ZERO,
             },

@@ -1,16 +1,17 @@
 //! One batch of the SQLite writer: every waiting write in one transaction with prepared
 //! statements, one commit, then an answer to each caller.
 
-use super::operations::{add_suppression, operate, suppression_reason};
+use super::operations::{add_suppression, operate, suppression_reason, unbuilt};
+use super::run::query;
 use crate::error::MailError;
 use crate::store::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
-    suppressed_error, to_millis,
 };
+use crate::store::statements::{self, NewDelivery, Numbering};
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use prometheus_client::metrics::counter::Counter;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, TransactionBehavior};
 use std::cell::Cell;
 use tokio::sync::oneshot;
 
@@ -35,24 +36,12 @@ pub(super) enum Op {
     ),
     Claim(
         Vec<MailRequestId>,
-        i64,
+        DateTime<Utc>,
         oneshot::Sender<Result<Vec<Claimed>, MailError>>,
     ),
     Finish(Vec<Finished>, oneshot::Sender<Result<Cursors, MailError>>),
     Operate(Operation, oneshot::Sender<Result<Operated, MailError>>),
 }
-
-const INSERT: &str = "INSERT INTO mail_deliveries (id, template, locale, to_email, to_name, \
-     vars, status, attempts, last_error, created_at, next_attempt_at, cursor, sender, traceparent) \
-     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?8, 0, ?9, ?7, ?7, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING";
-/// The `+` keeps `status` and `next_attempt_at` off every index, so the lookup is by id
-/// (see the pool's claim in `store/pool_writer.rs`).
-const CLAIM: &str = "UPDATE mail_deliveries SET status = 'sending' WHERE id = ?1 \
-     AND +status IN ('queued', 'retrying') AND +next_attempt_at <= ?2 RETURNING attempts";
-/// A sent mail keeps no `vars`: they are only needed to render it again.
-const FINISH: &str = "UPDATE mail_deliveries SET status = ?1, attempts = ?2, last_error = ?3, \
-     next_attempt_at = ?4, sent_at = coalesce(?5, sent_at), \
-     vars = CASE WHEN ?1 = 'sent' THEN '{}' ELSE vars END, cursor = ?7 WHERE id = ?6";
 
 thread_local! {
     /// Frames in the WAL after the last commit made on this thread, from SQLite's WAL hook.
@@ -189,51 +178,32 @@ fn apply(
             // In the same transaction as the insert: an address added to the list before
             // this commit is never sent to.
             let suppressed = suppression_reason(tx, request.to.email.canonical())?;
-            let (status, vars, error) = match &suppressed {
-                Some(reason) => (
-                    "suppressed",
-                    "{}".to_string(),
-                    Some(suppressed_error(reason)),
-                ),
-                None => (
-                    "queued",
-                    serde_json::to_string(&request.vars)
-                        .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?,
-                    None,
-                ),
-            };
             let at = Utc::now();
             let cursor = next_cursor();
-            let changed = tx.prepare_cached(INSERT)?.execute(params![
-                request.id.to_string(),
-                request.template.as_str(),
-                request.locale.as_str(),
-                request.to.email.as_str(),
-                request.to.name,
-                vars,
-                to_millis(at),
-                status,
-                error,
-                cursor,
-                sender,
-                request.traceparent,
-            ])?;
+            let q = statements::insert_deliveries(&[NewDelivery {
+                request,
+                sender: sender.as_deref(),
+                suppressed: suppressed.as_deref(),
+                at,
+                cursor: Numbering::Given(cursor),
+            }])
+            .map_err(unbuilt)?;
+            let stored = !query(tx, &q, |_| Ok(()))?.is_empty();
             let written = Written::Insert {
-                stored: changed == 1,
+                stored,
                 at,
                 suppressed,
                 cursor: Cursor(cursor),
             };
-            Ok((written, changed as u64))
+            Ok((written, u64::from(stored)))
         }
         Op::Claim(ids, now, _) => {
-            let mut statement = tx.prepare_cached(CLAIM)?;
+            // One statement per id: its text is the same for every claim, so it is prepared
+            // once for the connection.
             let mut claimed = Vec::with_capacity(ids.len());
             for id in ids {
-                let attempts: Option<i64> = statement
-                    .query_row(params![id.to_string(), now], |row| row.get(0))
-                    .optional()?;
-                if let Some(attempts) = attempts {
+                let q = statements::claim(std::slice::from_ref(id), *now);
+                for attempts in query(tx, &q, |row| row.get::<_, i64>("attempts"))? {
                     claimed.push(Claimed {
                         id: *id,
                         attempts: u32::try_from(attempts).unwrap_or(0),
@@ -244,20 +214,13 @@ fn apply(
             Ok((Written::Claim(claimed), n))
         }
         Op::Finish(outcomes, _) => {
-            let mut statement = tx.prepare_cached(FINISH)?;
             let mut n = 0;
             let mut cursors = Cursors::with_capacity(outcomes.len());
             for o in outcomes {
                 let cursor = next_cursor();
-                let changed = statement.execute(params![
-                    o.status.as_db(),
-                    i64::from(o.attempts),
-                    o.error,
-                    to_millis(o.next_attempt_at),
-                    o.sent_at_millis(),
-                    o.id.to_string(),
-                    cursor,
-                ])? as u64;
+                let q =
+                    statements::finish(o, std::slice::from_ref(&o.id), Numbering::Given(cursor));
+                let changed = query(tx, &q, |_| Ok(()))?.len() as u64;
                 if changed > 0 {
                     cursors.insert(o.id, Cursor(cursor));
                 }

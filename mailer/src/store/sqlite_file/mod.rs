@@ -1,4 +1,6 @@
-//! The delivery store's writes on an SQLite file, in shared transactions (group commit).
+//! The delivery store's writes on SQLite, in shared transactions (group commit): on a file,
+//! and on an in-memory database (which shares its cache with the pool's connection), with the
+//! statements every backend runs (`store::statements`).
 //!
 //! Every mail costs three writes: the insert that makes `accepted` true, the claim before the
 //! SMTP handoff, and the outcome after it. One task owns an rusqlite connection (the same
@@ -22,23 +24,27 @@
 //! and the next commit writes from the start of the file.
 //!
 //! Reads, the schema and putting back abandoned claims stay on the sea-orm pool; WAL mode
-//! lets its reads run beside this writer.
+//! lets its reads run beside this writer. In memory there is no WAL and nothing to sync:
+//! a read waits for the writer's commit, and the checkpoints are left out.
 
 mod batch;
 mod checkpoints;
 mod connection;
 mod operations;
+mod run;
 
 pub use batch::WriteCounters;
+pub(crate) use connection::Location;
 
 use crate::error::MailError;
-use crate::store::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation, to_millis};
+use crate::store::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
+use crate::store::statements;
 use batch::{Op, write_batch};
 use checkpoints::Checkpoints;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
+use run::query;
 use rusqlite::Connection;
-use std::path::Path;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes waiting beyond this make the callers wait before queueing more.
@@ -63,24 +69,22 @@ pub(crate) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Starts the writer of the SQLite file at `path`. Call it after the schema is in place,
-    /// inside the Tokio runtime.
-    pub(crate) fn start(path: &Path, counters: WriteCounters) -> Result<Self, MailError> {
-        let connection = connection::open(path).map_err(|e| {
-            MailError::Write(format!(
-                "could not open {} for writing: {e}",
-                path.display()
-            ))
-        })?;
-        let checkpoints = Checkpoints::start(path).map_err(MailError::Write)?;
-        // This writer is the file's only one, so it numbers changes from the last stored.
-        let last_cursor: i64 = connection
-            .query_row(
-                "SELECT coalesce(max(cursor), 0) FROM mail_deliveries",
-                [],
-                |row| row.get(0),
-            )
-            .map_err(|e| MailError::Write(format!("could not read the last cursor: {e}")))?;
+    /// Starts the writer of the SQLite database at `location`. Call it after the schema is in
+    /// place, inside the Tokio runtime.
+    pub(crate) fn start(location: &Location, counters: WriteCounters) -> Result<Self, MailError> {
+        let connection = connection::open(location)
+            .map_err(|e| MailError::Write(format!("could not open {location} for writing: {e}")))?;
+        // An in-memory database has no log to copy.
+        let checkpoints = match location {
+            Location::File(path) => Some(Checkpoints::start(path).map_err(MailError::Write)?),
+            Location::Memory(_) => None,
+        };
+        // This writer is the database's only one, so it numbers changes from the last stored.
+        let last_cursor: i64 = query(&connection, &statements::last_cursor(), |row| row.get(0))
+            .map_err(|e| MailError::Write(format!("could not read the last cursor: {e}")))?
+            .into_iter()
+            .next()
+            .unwrap_or(0);
         let (ops, rx) = mpsc::channel(QUEUE);
         tokio::spawn(run(connection, rx, counters, checkpoints, last_cursor));
         Ok(Self { ops })
@@ -103,8 +107,7 @@ impl SqliteWriter {
         now: DateTime<Utc>,
     ) -> Result<Vec<Claimed>, MailError> {
         let (reply, answer) = oneshot::channel();
-        self.send(Op::Claim(ids.to_vec(), to_millis(now), reply), answer)
-            .await
+        self.send(Op::Claim(ids.to_vec(), now, reply), answer).await
     }
 
     /// Records `outcomes`.
@@ -136,7 +139,7 @@ async fn run(
     mut connection: Connection,
     mut rx: mpsc::Receiver<Op>,
     counters: WriteCounters,
-    checkpoints: Checkpoints,
+    checkpoints: Option<Checkpoints>,
     mut last_cursor: i64,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -167,6 +170,10 @@ async fn run(
             // The runtime is shutting down; the callers of the batch hear it was not
             // written (their answer channels are dropped).
             None => return,
+        };
+        // An in-memory database has no log to keep bounded.
+        let Some(checkpoints) = &checkpoints else {
+            continue;
         };
         batches += 1;
         if frames < last_frames {
@@ -212,7 +219,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("mailer.db");
         Connection::open(&path).expect("create the file");
-        let writer = connection::open(&path).expect("the writer's connection");
+        let writer = connection::open(&Location::File(path)).expect("the writer's connection");
         let synchronous: i64 = writer
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .expect("the pragma");

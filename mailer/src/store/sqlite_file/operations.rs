@@ -1,32 +1,28 @@
-//! The SQLite writer's statements for what is not a mail's own progress: the suppression
-//! list (read at each insert, written by a refused recipient and by operators) and an
-//! operator's rare writes ([`Operation`]). Each runs inside the batch's transaction.
+//! The SQLite writer's writes that are not a mail's own progress: the suppression list (read
+//! at each insert, written by a refused recipient and by operators) and an operator's rare
+//! writes ([`Operation`]). Each runs inside the batch's transaction, one row per statement so
+//! that each change gets a cursor of its own.
 
-use crate::store::rows::{NewSuppression, Operated, Operation, to_millis};
-use rusqlite::{OptionalExtension, Transaction, params};
+use super::run::{execute, query};
+use crate::error::MailError;
+use crate::store::rows::{NewSuppression, Operated, Operation};
+use crate::store::statements::{self, Numbering};
+use rusqlite::Transaction;
 
-const SUPPRESSION_REASON: &str = "SELECT reason FROM mail_suppressions WHERE email_key = ?1";
-/// Listed already under any spelling: nothing changes, the first entry stays.
-const ADD_SUPPRESSION: &str = "INSERT INTO mail_suppressions (email, email_key, reason, \
-     created_at) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO NOTHING";
-const REMOVE_SUPPRESSION: &str = "DELETE FROM mail_suppressions WHERE email_key = ?1";
-/// Only a `failed` delivery moves: a copy that raced with another retry changes nothing.
-/// A retry from a socket makes that socket the one that hears the mail's next statuses.
-const REQUEUE: &str = "UPDATE mail_deliveries SET status = 'queued', next_attempt_at = ?2, \
-     cursor = ?3, sender = coalesce(?4, sender) WHERE id = ?1 AND status = 'failed'";
-/// The claim needs the same statuses, so of a cancel and a claim exactly one finds the row.
-/// A cancelled mail keeps no `vars`, as a sent one.
-const CANCEL: &str = "UPDATE mail_deliveries SET status = 'cancelled', vars = '{}', \
-     next_attempt_at = ?2, cursor = ?3 WHERE id = ?1 AND status IN ('queued', 'retrying')";
+/// A statement that could not be built, as the error that aborts the batch.
+pub(super) fn unbuilt(e: MailError) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(e))
+}
 
 /// Why the address of canonical key `key` is on the suppression list, if it is.
 pub(super) fn suppression_reason(
     tx: &Transaction<'_>,
     key: &str,
 ) -> rusqlite::Result<Option<String>> {
-    tx.prepare_cached(SUPPRESSION_REASON)?
-        .query_row(params![key], |row| row.get(0))
-        .optional()
+    let reasons = query(tx, &statements::suppression_reasons([key]), |row| {
+        row.get::<_, String>(1)
+    })?;
+    Ok(reasons.into_iter().next())
 }
 
 /// Adds `suppression` unless its address is listed; true when it was new.
@@ -34,13 +30,8 @@ pub(super) fn add_suppression(
     tx: &Transaction<'_>,
     suppression: &NewSuppression,
 ) -> rusqlite::Result<bool> {
-    let added = tx.prepare_cached(ADD_SUPPRESSION)?.execute(params![
-        suppression.email,
-        suppression.key,
-        suppression.reason,
-        to_millis(suppression.at),
-    ])?;
-    Ok(added == 1)
+    let q = statements::add_suppression(suppression).map_err(unbuilt)?;
+    Ok(execute(tx, &q)? == 1)
 }
 
 /// Makes `operation`, numbering each change with `next_cursor`; returns what it did and the
@@ -52,16 +43,15 @@ pub(super) fn operate(
 ) -> rusqlite::Result<(Operated, u64)> {
     match operation {
         Operation::Requeue(ids, now, sender) => {
-            let mut statement = tx.prepare_cached(REQUEUE)?;
             let mut moved = Vec::new();
             for id in ids {
-                let changed = statement.execute(params![
-                    id.to_string(),
-                    to_millis(*now),
-                    next_cursor(),
-                    sender
-                ])?;
-                if changed == 1 {
+                let q = statements::requeue(
+                    std::slice::from_ref(id),
+                    *now,
+                    sender.as_deref(),
+                    Numbering::Given(next_cursor()),
+                );
+                if !query(tx, &q, |_| Ok(()))?.is_empty() {
                     moved.push(*id);
                 }
             }
@@ -69,11 +59,8 @@ pub(super) fn operate(
             Ok((Operated::Moved(moved), n))
         }
         Operation::Cancel(id, now) => {
-            let n = tx.prepare_cached(CANCEL)?.execute(params![
-                id.to_string(),
-                to_millis(*now),
-                next_cursor()
-            ])?;
+            let q = statements::cancel(*id, *now, Numbering::Given(next_cursor()));
+            let n = execute(tx, &q)?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
         Operation::Suppress(suppression) => {
@@ -81,9 +68,7 @@ pub(super) fn operate(
             Ok((Operated::Changed(added), u64::from(added)))
         }
         Operation::Unsuppress(key) => {
-            let n = tx
-                .prepare_cached(REMOVE_SUPPRESSION)?
-                .execute(params![key])?;
+            let n = execute(tx, &statements::remove_suppression(key))?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
     }

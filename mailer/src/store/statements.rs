@@ -1,0 +1,285 @@
+//! Every write of the store, built here once with sea-query and run by whichever engine the
+//! store was opened with: the sea-orm pool on PostgreSQL ([`super::pool_writer`]), rusqlite
+//! on SQLite ([`super::sqlite_file`]). A new column or write is added here, for every backend.
+//!
+//! The engines differ only in how many rows one statement carries and in where a change's
+//! cursor comes from ([`Numbering`]): PostgreSQL stores the requests that arrived together in
+//! one statement and numbers them from a sequence; the SQLite writer runs one statement per
+//! row inside its shared transaction and numbers each change itself.
+
+use super::migration::{
+    CURSOR_LOCK_FILTER, DELIVERIES, LOCKED_NEXT_CURSOR, NEXT_CURSOR, SUPPRESSIONS,
+};
+use super::rows::{COLUMNS, Finished, NewSuppression, suppressed_error, to_millis};
+use super::status::DeliveryStatus;
+use crate::error::MailError;
+use chrono::{DateTime, Utc};
+use domain::{MailRequest, MailRequestId};
+use sea_orm::sea_query::{
+    DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Query, SelectStatement,
+    UpdateStatement,
+};
+
+/// Where the cursor of a change comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Numbering {
+    /// The database's only writer (SQLite) numbers changes itself: this change's cursor.
+    Given(i64),
+    /// PostgreSQL: the next value of the sequence, taken under the cursor lock, so that
+    /// cursors are committed in their order (see the migration that adds cursors).
+    Sequence,
+}
+
+impl Numbering {
+    /// Sets `cursor` in `update`, which changes rows the outside sees; from the sequence, the
+    /// statement first takes the cursor lock.
+    fn set(self, update: &mut UpdateStatement) {
+        match self {
+            Numbering::Given(cursor) => {
+                update.value("cursor", cursor);
+            }
+            Numbering::Sequence => {
+                update
+                    .value("cursor", Expr::cust(NEXT_CURSOR))
+                    .and_where(Expr::cust(CURSOR_LOCK_FILTER));
+            }
+        }
+    }
+
+    /// The value of `cursor` for the row at `position` of an insert: from the sequence, the
+    /// first row takes the cursor lock (the rows of `VALUES` are computed in their order).
+    fn value(self, position: usize) -> Expr {
+        match self {
+            Numbering::Given(cursor) => Expr::val(cursor),
+            Numbering::Sequence if position == 0 => Expr::cust(LOCKED_NEXT_CURSOR),
+            Numbering::Sequence => Expr::cust(NEXT_CURSOR),
+        }
+    }
+}
+
+/// One request to store.
+pub(crate) struct NewDelivery<'a> {
+    pub(crate) request: &'a MailRequest,
+    /// The socket id of the service client that sent it, if one did.
+    pub(crate) sender: Option<&'a str>,
+    /// Why its recipient is on the suppression list, when it is: it is stored `suppressed`,
+    /// without its `vars` (it will never be rendered).
+    pub(crate) suppressed: Option<&'a str>,
+    /// When it is stored, which is also when it is due.
+    pub(crate) at: DateTime<Utc>,
+    pub(crate) cursor: Numbering,
+}
+
+/// Stores `rows`, each unless its id is stored already, and returns the `id, cursor` of
+/// those that were new.
+pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatement, MailError> {
+    let mut q = Query::insert();
+    // Every column but `sent_at`, in the order of the values below.
+    q.into_table(DELIVERIES)
+        .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
+    for (position, row) in rows.iter().enumerate() {
+        let r = row.request;
+        let (status, vars) = match row.suppressed {
+            Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
+            None => (
+                DeliveryStatus::Queued,
+                serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?,
+            ),
+        };
+        let at = to_millis(row.at);
+        q.values([
+            r.id.to_string().into(),
+            r.template.as_str().into(),
+            r.locale.as_str().into(),
+            r.to.email.as_str().into(),
+            r.to.name.clone().into(),
+            vars.into(),
+            status.as_db().into(),
+            0i32.into(),
+            row.suppressed.map(suppressed_error).into(),
+            at.into(),
+            at.into(),
+            row.cursor.value(position),
+            row.sender.map(str::to_string).into(),
+            r.traceparent.clone().into(),
+        ])
+        .map_err(|e| MailError::Write(e.to_string()))?;
+    }
+    q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
+        .returning(Query::returning().columns(["id", "cursor"]));
+    Ok(q)
+}
+
+/// Claims those of `ids` that are due at `now` (`queued`, or `retrying` whose time has
+/// come), now `sending`, and returns their `id, attempts`. A claim numbers nothing: the
+/// outside still sees the mail `queued`.
+///
+/// The row is found by its id alone: `status` and `next_attempt_at` are compared as
+/// expressions, which no index covers. Without statistics, SQLite's planner may otherwise
+/// take an index on either (the partial index `mail_deliveries_due` covers both) over the
+/// primary key for this `UPDATE`, and scan every due row per claim.
+pub(crate) fn claim(ids: &[MailRequestId], now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(DELIVERIES)
+        .value("status", DeliveryStatus::Sending.as_db())
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+        .and_where(Expr::cust("(status || '')").is_in(due_statuses()))
+        .and_where(Expr::cust("(next_attempt_at + 0)").lte(to_millis(now)))
+        .returning(Query::returning().columns(["id", "attempts"]))
+        .to_owned()
+}
+
+/// The statuses a claim takes, and so the ones a cancel may stop: of a cancel and a claim,
+/// exactly one finds the row.
+fn due_statuses() -> [&'static str; 2] {
+    [
+        DeliveryStatus::Queued.as_db(),
+        DeliveryStatus::Retrying.as_db(),
+    ]
+}
+
+/// Records `outcome` for `ids` (the deliveries that ended the same way) and returns the
+/// `id, cursor` of each row it changed. Writing the same outcome twice changes nothing but
+/// the cursor.
+pub(crate) fn finish(
+    outcome: &Finished,
+    ids: &[MailRequestId],
+    cursor: Numbering,
+) -> UpdateStatement {
+    let mut q = Query::update();
+    q.table(DELIVERIES)
+        .value("status", outcome.status.as_db())
+        .value("attempts", i64::from(outcome.attempts))
+        .value("last_error", outcome.error.clone())
+        .value("next_attempt_at", to_millis(outcome.next_attempt_at))
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+        .returning(Query::returning().columns(["id", "cursor"]));
+    if let Some(sent_at) = outcome.sent_at_millis() {
+        // A sent mail keeps no `vars`: they are only needed to render it again.
+        q.value("sent_at", sent_at).value("vars", "{}");
+    }
+    cursor.set(&mut q);
+    q
+}
+
+/// Puts those of `ids` still `failed` back to `queued`, due at `now`, and returns the `id` of
+/// each it moved: a copy that raced with another retry changes nothing. With `sender`, that
+/// socket becomes the one that hears the mails' next statuses.
+pub(crate) fn requeue(
+    ids: &[MailRequestId],
+    now: DateTime<Utc>,
+    sender: Option<&str>,
+    cursor: Numbering,
+) -> UpdateStatement {
+    let mut q = Query::update();
+    q.table(DELIVERIES)
+        .value("status", DeliveryStatus::Queued.as_db())
+        .value("next_attempt_at", to_millis(now))
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+        .and_where(Expr::col("status").eq(DeliveryStatus::Failed.as_db()))
+        .returning(Query::returning().column("id"));
+    if let Some(sender) = sender {
+        q.value("sender", sender);
+    }
+    cursor.set(&mut q);
+    q
+}
+
+/// Makes the delivery `id` `cancelled` at `now` if it is `queued` or `retrying`; one row
+/// changed when it did. A cancelled mail keeps no `vars`, as a sent one.
+pub(crate) fn cancel(id: MailRequestId, now: DateTime<Utc>, cursor: Numbering) -> UpdateStatement {
+    let mut q = Query::update();
+    q.table(DELIVERIES)
+        .value("status", DeliveryStatus::Cancelled.as_db())
+        .value("vars", "{}")
+        .value("next_attempt_at", to_millis(now))
+        .and_where(Expr::col("id").eq(id.to_string()))
+        .and_where(Expr::col("status").is_in(due_statuses()));
+    cursor.set(&mut q);
+    q
+}
+
+/// The `email_key, reason` of those of `keys` (canonical keys) on the suppression list.
+pub(crate) fn suppression_reasons<'a>(keys: impl IntoIterator<Item = &'a str>) -> SelectStatement {
+    Query::select()
+        .columns(["email_key", "reason"])
+        .from(SUPPRESSIONS)
+        .and_where(Expr::col("email_key").is_in(keys))
+        .to_owned()
+}
+
+/// Adds `suppression` unless its address is listed under any spelling; one row changed when
+/// it was new, and the first entry stays.
+pub(crate) fn add_suppression(suppression: &NewSuppression) -> Result<InsertStatement, MailError> {
+    let mut q = Query::insert();
+    q.into_table(SUPPRESSIONS)
+        .columns(["email", "email_key", "reason", "created_at"])
+        .values([
+            suppression.email.clone().into(),
+            suppression.key.clone().into(),
+            suppression.reason.clone().into(),
+            to_millis(suppression.at).into(),
+        ])
+        .map_err(|e| MailError::Write(e.to_string()))?
+        // No target: a conflict on the key or on the address as written (the old primary
+        // key, which the key implies) both mean "listed already".
+        .on_conflict(OnConflict::new().do_nothing().to_owned());
+    Ok(q)
+}
+
+/// Takes the address of canonical key `key` off the suppression list; one row changed when
+/// it was on it.
+pub(crate) fn remove_suppression(key: &str) -> DeleteStatement {
+    Query::delete()
+        .from_table(SUPPRESSIONS)
+        .and_where(Expr::col("email_key").eq(key))
+        .to_owned()
+}
+
+/// Puts back every record a stopped process left `sending`, due at `now` (at start, through
+/// the pool). Nothing the outside sees changes: `sending` shows as `queued`.
+pub(crate) fn release_claims(now: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(DELIVERIES)
+        .value("status", DeliveryStatus::Queued.as_db())
+        .value("next_attempt_at", to_millis(now))
+        .and_where(Expr::col("status").eq(DeliveryStatus::Sending.as_db()))
+        .to_owned()
+}
+
+/// The last cursor given (`last`), for a writer that numbers changes itself.
+pub(crate) fn last_cursor() -> SelectStatement {
+    Query::select()
+        .expr_as(Expr::col("cursor").max().if_null(0), "last")
+        .from(DELIVERIES)
+        .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DbBackend;
+
+    /// The claim finds its rows by id, whatever the other indexes: one search of the primary
+    /// key, and no scan of the due rows, for one id (the SQLite writer's) as for several.
+    #[tokio::test]
+    async fn the_sqlite_claim_looks_rows_up_by_id() {
+        for ids in [
+            vec![MailRequestId::new()],
+            vec![MailRequestId::new(), MailRequestId::new()],
+        ] {
+            let claim = DbBackend::Sqlite.build(&claim(&ids, Utc::now()));
+            let steps = super::super::query_plan::sqlite_plan(claim).await;
+            assert!(
+                steps.iter().any(|s| s.contains("(id=?)")),
+                "the claim should search by id: {steps:?}"
+            );
+            assert!(
+                !steps
+                    .iter()
+                    .any(|s| s.contains("mail_deliveries_due") || s.starts_with("SCAN")),
+                "the claim should not read the due index or scan: {steps:?}"
+            );
+        }
+    }
+}
