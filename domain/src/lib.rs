@@ -4,7 +4,6 @@
 //! - [`mail`]: the mail request every transport carries and the answer it gets.
 //! - [`config`]: the one configuration file both services and the launcher read.
 //! - [`mask_email`] and [`mask_addresses_in`]: addresses shown without their local part.
-//! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
 //! Nothing here is async: the crate is a dependency of every other one and stays light.
 
@@ -13,7 +12,6 @@ mod invalid;
 pub mod mail;
 mod mask;
 mod secret;
-pub mod test_support;
 mod text;
 pub mod user;
 
