@@ -326,37 +326,29 @@ impl Stack {
     }
 
     async fn nothing_left(&self) -> bool {
-        let users_health: Value = match self
-            .http
-            .get(format!("{}/health", self.users_url()))
-            .send()
-            .await
-        {
-            Ok(r) => r.json().await.unwrap_or(Value::Null),
-            Err(_) => return false,
-        };
-        if users_health["outbox"]["pending"] != 0 {
-            return false;
+        // A stack of mailers alone (the cluster tests) has no users outbox to wait for.
+        if self.users.is_some() {
+            let health = self.get_json(format!("{}/health", self.users_url()), None);
+            if health.await.is_none_or(|h| h["outbox"]["pending"] != 0) {
+                return false;
+            }
         }
         for status in ["queued", "retrying"] {
-            let listed: Value = match self
-                .http
-                .get(format!(
-                    "{}/mails?status={status}&per_page=1",
-                    self.mailer_url()
-                ))
-                .bearer_auth(SERVICE_TOKEN)
-                .send()
-                .await
-            {
-                Ok(r) => r.json().await.unwrap_or(Value::Null),
-                Err(_) => return false,
-            };
-            if listed["total"] != 0 {
+            let url = format!("{}/mails?status={status}&per_page=1", self.mailer_url());
+            let listed = self.get_json(url, Some(SERVICE_TOKEN)).await;
+            if listed.is_none_or(|l| l["total"] != 0) {
                 return false;
             }
         }
         true
+    }
+
+    async fn get_json(&self, url: String, token: Option<&str>) -> Option<Value> {
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.ok()?.json().await.ok()
     }
 
     /// A request to the users API with the admin token.
