@@ -18,8 +18,8 @@ use reqwest::Method;
 use serde_json::json;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use support::smtp::SmtpServer;
 use support::stack::{Kind, Stack};
+use testkit::smtp::SmtpSink;
 
 const ACCOUNTS: usize = 200;
 const CHANGES: usize = 5_000;
@@ -60,7 +60,7 @@ where
 }
 
 async fn bench(kind: Kind) {
-    let stack = Arc::new(Stack::start(kind, SmtpServer::start()).await);
+    let stack = Arc::new(Stack::start(kind, SmtpSink::start()).await);
 
     let started = Instant::now();
     {

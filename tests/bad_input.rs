@@ -1,12 +1,13 @@
 //! Bad input on every door gets a clear error or the dead queue, never a crash, and the good
 //! requests sent around it all end as mails.
 
-use crate::support::services::{RABBITMQ, available, node_peers_available};
-use crate::support::smtp::SmtpServer;
+use crate::support::node_peers_available;
 use crate::support::stack::{Kind, SERVICE_TOKEN, Stack};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::time::Duration;
+use testkit::skip::{RABBITMQ, available};
+use testkit::smtp::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -170,8 +171,8 @@ async fn amqp_dead_letters_garbage(stack_exchange: &str) {
             .expect("confirm");
     }
     let dead_queue = format!("{stack_exchange}.dead");
-    let mut dead = 0;
-    for _ in 0..100 {
+    let dead = std::sync::atomic::AtomicUsize::new(0);
+    testkit::eventually(Duration::from_secs(10), || async {
         if let Some(message) = channel
             .basic_get(dead_queue.as_str().into(), BasicGetOptions { no_ack: true })
             .await
@@ -181,14 +182,12 @@ async fn amqp_dead_letters_garbage(stack_exchange: &str) {
                 garbage.contains(&message.delivery.data.as_slice()),
                 "only the garbage is dead"
             );
-            dead += 1;
-            if dead == garbage.len() {
-                break;
-            }
-        } else {
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            dead.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-    }
+        dead.load(std::sync::atomic::Ordering::SeqCst) == garbage.len()
+    })
+    .await;
+    let dead = dead.into_inner();
     assert_eq!(
         dead,
         garbage.len(),
@@ -198,7 +197,7 @@ async fn amqp_dead_letters_garbage(stack_exchange: &str) {
 }
 
 async fn bad_input_on_every_door_loses_no_good_mail(kind: Kind, exchange: Option<String>) {
-    let mut stack = Stack::configure(kind, SmtpServer::start());
+    let mut stack = Stack::configure(kind, SmtpSink::start());
     if let Some(exchange) = &exchange {
         stack.set_env("FACTEUR_TRANSPORT__AMQP__EXCHANGE", exchange);
     }
@@ -216,7 +215,7 @@ async fn bad_input_on_every_door_loses_no_good_mail(kind: Kind, exchange: Option
 
     let expected = 2 + usize::from(sent_by_socket);
     let mails = stack.smtp.wait_for(expected, WAIT).await;
-    let mails_settled = stack.smtp.settle(Duration::from_millis(500)).await;
+    let mails_settled = stack.settled_mails().await;
     assert_eq!(
         mails.len(),
         expected,

@@ -6,15 +6,16 @@ use crate::support::mailer_pair::{
     MailerPair, by_id, cursor_of, ids_of, mail_request, masked, senders, service_auth,
     wait_all_sent,
 };
-use crate::support::postgres::{FreshDatabase, POSTGRES};
-use crate::support::services::{available, report};
-use crate::support::smtp::SmtpServer;
+use crate::support::postgres::FreshDatabase;
 use crate::support::socketio_clients::SocketClients;
 use crate::support::stack::{Kind, SERVICE_TOKEN, Stack, metric_sum_with};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
+use testkit::skip::POSTGRES;
+use testkit::skip::{available, report};
+use testkit::smtp::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(90);
 
@@ -96,7 +97,7 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
     };
     // A relay that takes 150 ms over each mail keeps A's workers busy, so that B's
     // dispatcher, which reads the shared store, takes part of A's mails.
-    let smtp = SmtpServer::start_slow(Duration::from_millis(150));
+    let smtp = SmtpSink::start_slow(Duration::from_millis(150));
     let Some(pair) = MailerPair::start(test, smtp).await else {
         return;
     };
@@ -137,7 +138,7 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
         mails.len(),
         ids.len()
     );
-    let mails = pair.stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = pair.stack.settled_mails().await;
     clients.settle(Duration::from_secs(1)).await;
 
     // Each mail once, some of them by B, and their mail-status back to A's sender.
@@ -235,7 +236,7 @@ async fn mailers_that_disagree_on_the_live_token_show_anonymous_viewers_masked_r
     let live_token = format!("live-{}", uuid::Uuid::new_v4());
     let Some(pair) = MailerPair::start_with(
         test,
-        SmtpServer::start(),
+        SmtpSink::start(),
         &[("FACTEUR_MAILER__LIVE_TOKEN", &live_token)],
     )
     .await
@@ -307,7 +308,7 @@ async fn with_redis_gone_each_mailer_keeps_sending_and_its_own_clients_keep_thei
     };
     // Nine mails in ten through A, at 400 ms each: they are still going out when Redis dies,
     // and B, soon done with its own, takes some of A's from the store.
-    let smtp = SmtpServer::start_slow(Duration::from_millis(400));
+    let smtp = SmtpSink::start_slow(Duration::from_millis(400));
     let Some(mut pair) = MailerPair::start(test, smtp).await else {
         return;
     };
@@ -340,7 +341,7 @@ async fn with_redis_gone_each_mailer_keeps_sending_and_its_own_clients_keep_thei
         mails.len(),
         all.len()
     );
-    let mails = pair.stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = pair.stack.settled_mails().await;
 
     // Nothing lost, nothing twice.
     let (by, times) = senders(&mails);
@@ -392,7 +393,7 @@ async fn with_redis_gone_each_mailer_keeps_sending_and_its_own_clients_keep_thei
     );
 
     // Redis back on the same port: events cross again, without a restart.
-    pair.redis.restart();
+    pair.redis.restart().await;
     let (back, _) = pair
         .wait_cluster("connected", Duration::from_secs(30))
         .await;
@@ -465,7 +466,7 @@ async fn a_live_viewer_catches_up_on_what_it_missed(test: &str, store: Option<&F
     let Some(mut clients) = SocketClients::start(test).await else {
         return;
     };
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     if let Some(store) = store {
         stack.set_env("FACTEUR_MAILER__DATABASE", &store.url());
     }

@@ -239,7 +239,7 @@ fn on_loopback_the_shipped_secrets_start_with_one_warning_line() {
 fn a_cluster_on_an_sqlite_mailer_database_stops_each_program_and_names_mailer_database() {
     // The machine's Redis, which may well answer: the refusal must come from the
     // configuration, before any connection.
-    let redis_url = format!("redis://{}", crate::support::services::REDIS.1);
+    let redis_url = format!("redis://{}", testkit::skip::REDIS.1);
     let cases: [Vec<(&str, &str)>; 2] = [
         vec![("FACTEUR_MAILER__CLUSTER__REDIS_URL", &redis_url)],
         vec![
@@ -266,7 +266,7 @@ fn a_cluster_on_an_sqlite_mailer_database_stops_each_program_and_names_mailer_da
 fn a_mailer_with_a_rediss_cluster_url_starts() {
     use std::io::{BufRead, BufReader};
     let test = "a_mailer_with_a_rediss_cluster_url_starts";
-    if !crate::support::services::available(crate::support::postgres::POSTGRES, test) {
+    if !testkit::skip::available(testkit::skip::POSTGRES, test) {
         return;
     }
     let database = crate::support::postgres::FreshDatabase::create("rediss");
@@ -280,7 +280,7 @@ fn a_mailer_with_a_rediss_cluster_url_starts() {
         .env("FACTEUR_MAILER__DATABASE", database.url())
         .env(
             "FACTEUR_MAILER__CLUSTER__REDIS_URL",
-            format!("rediss://{}", crate::support::services::REDIS.1),
+            format!("rediss://{}", testkit::skip::REDIS.1),
         )
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())

@@ -3,11 +3,11 @@
 //! comes from `deploy/.env` (the files name no secret value). The cluster variant runs two
 //! mailers on one Redis behind an nginx proxy that keeps each client on one mailer.
 
-use crate::support::services::node_peers_available;
+use crate::support::node_peers_available;
 use domain::config::{Config, Process};
-use domain::test_support::skip_or_fail;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use testkit::skip_or_fail;
 
 const JS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/js");
 const DEPLOY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/deploy");

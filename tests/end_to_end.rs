@@ -1,25 +1,25 @@
 //! Every account change ends with exactly one mail of the right template at the SMTP server,
 //! with no password in it, on each transport.
 
-use crate::support::services::{RABBITMQ, available};
-use crate::support::smtp::{ReceivedMail, SmtpServer};
 use crate::support::stack::{Kind, Stack};
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use std::time::Duration;
+use testkit::skip::{RABBITMQ, available};
+use testkit::smtp::{Mail, SmtpSink};
 
 const WAIT: Duration = Duration::from_secs(30);
 const PASSWORD: &str = "correct horse battery";
 const NEW_PASSWORD: &str = "a brand new passphrase";
 
-fn of_template<'a>(mails: &'a [ReceivedMail], template: &str) -> Vec<&'a ReceivedMail> {
+fn of_template<'a>(mails: &'a [Mail], template: &str) -> Vec<&'a Mail> {
     mails
         .iter()
         .filter(|m| m.template_hint() == template)
         .collect()
 }
 
-fn assert_no_password(mails: &[ReceivedMail]) {
+fn assert_no_password(mails: &[Mail]) {
     for mail in mails {
         let text = mail.decoded_text();
         for secret in [PASSWORD, NEW_PASSWORD] {
@@ -33,16 +33,13 @@ fn assert_no_password(mails: &[ReceivedMail]) {
 }
 
 /// Waits until `count` mails are there, then checks the newest is of `template`.
-async fn expect_mails(stack: &Stack, count: usize, template: &str) -> Vec<ReceivedMail> {
+async fn expect_mails(stack: &Stack, count: usize, template: &str) -> Vec<Mail> {
     let mails = stack.smtp.wait_for(count, WAIT).await;
     assert_eq!(
         mails.len(),
         count,
         "expected {count} mails, the last a {template}; got {:?}\nusers log:\n{}\nmailer log:\n{}",
-        mails
-            .iter()
-            .map(ReceivedMail::template_hint)
-            .collect::<Vec<_>>(),
+        mails.iter().map(Mail::template_hint).collect::<Vec<_>>(),
         stack.log("users"),
         stack.log("mailer")
     );
@@ -55,7 +52,7 @@ async fn expect_mails(stack: &Stack, count: usize, template: &str) -> Vec<Receiv
 }
 
 async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
-    let stack = Stack::start(kind, SmtpServer::start()).await;
+    let stack = Stack::start(kind, SmtpSink::start()).await;
 
     // Create: one welcome mail.
     let user = stack.create_user("ada").await;
@@ -126,17 +123,17 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
     // emptied when published, the mailer's vars once sent (a copy of either database cannot
     // reset a password).
     let databases = ["users.db", "mailer.db"].map(|name| stack.dir().join(name));
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let holding = loop {
-        let holding: Vec<String> = databases
+    let holding = || -> Vec<String> {
+        databases
             .iter()
             .flat_map(|db| columns_holding(db, &token))
-            .collect();
-        if holding.is_empty() || std::time::Instant::now() > deadline {
-            break holding;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
+            .collect()
     };
+    testkit::eventually(Duration::from_secs(10), || {
+        std::future::ready(holding().is_empty())
+    })
+    .await;
+    let holding = holding();
     assert!(
         holding.is_empty(),
         "the reset token is still stored in {holding:?}"
@@ -210,7 +207,7 @@ async fn account_lifecycle_sends_one_mail_per_change(kind: Kind) {
     assert_eq!(deleted.len(), 1, "one account_deleted mail");
     assert_eq!(deleted[0].to, vec!["ada@example.com".to_string()]);
 
-    let mails = stack.smtp.settle(Duration::from_millis(500)).await;
+    let mails = stack.settled_mails().await;
     assert_eq!(mails.len(), expected, "no mail came twice or unasked");
     assert_no_password(&mails);
     for mail in &mails {

@@ -1,12 +1,12 @@
 //! Nothing lost, nothing sent twice, whatever fails: each scenario cuts one part while mail
 //! requests flow, brings it back, and counts the mails at the SMTP server by Message-ID.
 
-use crate::support::services::{RABBITMQ, available, report};
-use crate::support::smtp::{SmtpServer, count_by_message_id};
 use crate::support::stack::{Kind, Stack};
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::skip::{RABBITMQ, available, report};
+use testkit::smtp::{SmtpSink, count_by_message_id};
 use tokio::sync::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 /// Tests that use RabbitMQ hold it shared; the test that restarts it holds it alone.
@@ -15,11 +15,6 @@ static BROKER: RwLock<()> = RwLock::const_new(());
 /// Held by every test of this binary that uses RabbitMQ.
 pub async fn broker_shared() -> RwLockReadGuard<'static, ()> {
     BROKER.read().await
-}
-
-/// The same, for a test that is not async.
-pub fn broker_shared_blocking() -> RwLockReadGuard<'static, ()> {
-    BROKER.blocking_read()
 }
 
 async fn broker_exclusive() -> RwLockWriteGuard<'static, ()> {
@@ -49,7 +44,7 @@ async fn create_users(stack: &Arc<Stack>, prefix: &str, count: usize) {
 /// and returns the number of duplicates.
 async fn count_and_report(stack: &Stack, scenario: &str, expected: usize) -> usize {
     stack.smtp.wait_for(expected, WAIT).await;
-    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = stack.settled_mails().await;
     let (counts, duplicated) = count_by_message_id(&mails);
     let duplicates = mails.len() - counts.len();
     report(&format!(
@@ -81,11 +76,12 @@ fn unwrap_stack(stack: Arc<Stack>) -> Stack {
 }
 
 async fn mailer_down_while_users_are_created(kind: Kind) {
-    let mut stack = Stack::start(kind, SmtpServer::start()).await;
+    let mut stack = Stack::start(kind, SmtpSink::start()).await;
     stack.kill_mailer();
     let stack = stack_arc(stack);
     create_users(&stack, "down", 100).await;
     let mut stack = unwrap_stack(stack);
+    // How long the mailer stays down after the creates is part of the scenario.
     tokio::time::sleep(Duration::from_secs(1)).await;
     stack.start_mailer().await;
     let duplicates = count_and_report(&stack, "mailer stopped during 100 creates", 100).await;
@@ -93,13 +89,13 @@ async fn mailer_down_while_users_are_created(kind: Kind) {
 }
 
 async fn smtp_refuses_connections_for_ten_seconds(kind: Kind) {
-    let mut stack = Stack::configure(kind, SmtpServer::reserve());
+    let mut stack = Stack::configure(kind, SmtpSink::reserve());
     stack.start_mailer().await;
     stack.start_users().await;
     let stack = stack_arc(stack);
     create_users(&stack, "refused", 20).await;
     tokio::time::sleep(Duration::from_secs(10)).await;
-    let mut stack = unwrap_stack(stack);
+    let stack = unwrap_stack(stack);
     assert!(
         stack.smtp.mails().is_empty(),
         "nothing can arrive while SMTP is down"
@@ -110,7 +106,7 @@ async fn smtp_refuses_connections_for_ten_seconds(kind: Kind) {
 }
 
 async fn users_killed_while_relaying(kind: Kind) {
-    let stack = stack_arc(Stack::start(kind, SmtpServer::start()).await);
+    let stack = stack_arc(Stack::start(kind, SmtpSink::start()).await);
     create_users(&stack, "relay", 100).await;
     let mut stack = unwrap_stack(stack);
     // The relay is publishing the 100 rows right now.
@@ -121,7 +117,7 @@ async fn users_killed_while_relaying(kind: Kind) {
 }
 
 async fn mailer_killed_while_sending(kind: Kind) {
-    let stack = stack_arc(Stack::start(kind, SmtpServer::start()).await);
+    let stack = stack_arc(Stack::start(kind, SmtpSink::start()).await);
     create_users(&stack, "sending", 100).await;
     let mut stack = unwrap_stack(stack);
     stack.smtp.wait_for(10, WAIT).await;
@@ -162,21 +158,16 @@ fn rabbitmqctl(action: &str) {
 }
 
 async fn wait_for_rabbitmq() {
-    for _ in 0..120 {
-        if tokio::net::TcpStream::connect("127.0.0.1:5672")
-            .await
-            .is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
-    panic!("RabbitMQ did not come back within 60 s");
+    let back = testkit::eventually(Duration::from_secs(60), || async {
+        tokio::net::TcpStream::connect(RABBITMQ.1).await.is_ok()
+    })
+    .await;
+    assert!(back, "RabbitMQ did not come back within 60 s");
 }
 
 async fn rabbitmq_restarted_while_requests_flow() {
     let _alone = broker_exclusive().await;
-    let stack = stack_arc(Stack::start(Kind::Amqp, SmtpServer::start()).await);
+    let stack = stack_arc(Stack::start(Kind::Amqp, SmtpSink::start()).await);
     let creating = {
         let stack = stack.clone();
         tokio::spawn(async move {
@@ -186,7 +177,9 @@ async fn rabbitmq_restarted_while_requests_flow() {
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Requests are flowing: some have already come through as mails.
+    let flowing = testkit::eventually(WAIT, || std::future::ready(stack.smtp.count() >= 5)).await;
+    assert!(flowing, "requests flow before the restart");
     let guard = RabbitAppRestarted;
     rabbitmqctl("stop_app");
     tokio::time::sleep(Duration::from_secs(3)).await;

@@ -12,13 +12,13 @@ use crate::support::greedy::{
     GREEDY, HealthProbe, SlowBody, connect_from, idle_live_websocket, pending_long_poll, slow_body,
     socket_addr, still_open,
 };
-use crate::support::smtp::SmtpServer;
 use crate::support::stack::{Kind, SERVICE_TOKEN, Stack};
 use futures_util::StreamExt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::smtp::SmtpSink;
 use tokio::sync::Semaphore;
 
 /// The cap the test configures on both services.
@@ -34,7 +34,7 @@ const OPENING_AT_ONCE: usize = 100;
 
 /// Both services with the contract's per-client cap, which the other tests turn off.
 async fn per_client_stack() -> Stack {
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     let cap = PER_CLIENT.to_string();
     stack.set_env("FACTEUR_USERS__MAX_CONNECTIONS_PER_CLIENT", &cap);
     stack.set_env("FACTEUR_MAILER__MAX_CONNECTIONS_PER_CLIENT", &cap);
@@ -44,7 +44,7 @@ async fn per_client_stack() -> Stack {
 }
 
 async fn stack() -> Stack {
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     let cap = MAX_CONNECTIONS.to_string();
     stack.set_env("FACTEUR_USERS__MAX_CONNECTIONS", &cap);
     stack.set_env("FACTEUR_MAILER__MAX_CONNECTIONS", &cap);

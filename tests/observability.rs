@@ -2,10 +2,10 @@
 //! traffic passed, and JSON logs carry request ids and mail ids across both services, with
 //! no secret in any line.
 
-use crate::support::smtp::SmtpServer;
 use crate::support::stack::{ADMIN_TOKEN, Kind, SERVICE_TOKEN, Stack, metric_sum};
 use serde_json::Value;
 use std::time::Duration;
+use testkit::smtp::SmtpSink;
 
 const PASSWORD: &str = "correct horse battery";
 
@@ -20,14 +20,25 @@ fn sample_exists(text: &str, name: &str) -> bool {
 #[tokio::test]
 async fn metrics_and_logs_show_what_happened() {
     // users first, the mailer and SMTP later: publishes and sends fail before they succeed.
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::reserve());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::reserve());
     stack.set_env("FACTEUR_LOG__FORMAT", "json");
     stack.set_env("FACTEUR_LOG__LEVEL", "info");
     stack.start_users().await;
     stack.create_user("observed").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let publish_failed = testkit::eventually(Duration::from_secs(30), || async {
+        stack
+            .metric(&stack.users_url(), "outbox_publish_failures_total")
+            .await
+            > 0.0
+    })
+    .await;
+    assert!(publish_failed, "a publish fails while the mailer is down");
     stack.start_mailer().await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    let send_failed = testkit::eventually(Duration::from_secs(30), || async {
+        stack.metric(&stack.mailer_url(), "smtp_errors_total").await > 0.0
+    })
+    .await;
+    assert!(send_failed, "a send fails while SMTP is down");
     stack.smtp.listen();
     let mails = stack.smtp.wait_for(1, Duration::from_secs(60)).await;
     assert_eq!(mails.len(), 1, "the welcome mail arrives");
@@ -124,7 +135,7 @@ async fn metrics_and_logs_show_what_happened() {
 #[tokio::test]
 async fn passwords_in_configured_urls_reach_no_log_line_health_or_metrics() {
     let test = "passwords_in_configured_urls_reach_no_log_line_health_or_metrics";
-    if !crate::support::services::available(crate::support::postgres::POSTGRES, test) {
+    if !testkit::skip::available(testkit::skip::POSTGRES, test) {
         return;
     }
     const SECRET: &str = "Pw4UrlsOnly";
@@ -134,8 +145,8 @@ async fn passwords_in_configured_urls_reach_no_log_line_health_or_metrics() {
     );
     // The machine's PostgreSQL trusts local connections: the password is sent and ignored.
     let with_password = |url: String| url.replace("postgres@", &format!("postgres:{SECRET}@"));
-    let closed = crate::support::stack::free_port();
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let closed = testkit::free_port();
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     stack.set_env("FACTEUR_USERS__DATABASE", &with_password(users_db.url()));
     stack.set_env("FACTEUR_MAILER__DATABASE", &with_password(mailer_db.url()));
     stack.set_env(

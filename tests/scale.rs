@@ -2,12 +2,14 @@
 //! share the work and send each mail once; two users instances on one PostgreSQL outbox
 //! publish each row once.
 
-use crate::support::postgres::{FreshDatabase, POSTGRES};
-use crate::support::services::{RABBITMQ, available, report};
-use crate::support::smtp::{SmtpServer, count_by_message_id};
-use crate::support::stack::{Kind, Stack, free_port, metric_sum_with, terminate};
+use crate::support::postgres::FreshDatabase;
+use crate::support::stack::{Kind, Stack, metric_sum_with, terminate};
 use std::sync::Arc;
 use std::time::Duration;
+use testkit::free_port;
+use testkit::skip::POSTGRES;
+use testkit::skip::{RABBITMQ, available, report};
+use testkit::smtp::{SmtpSink, count_by_message_id};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -19,7 +21,7 @@ async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
     }
     let _broker = crate::faults::broker_shared().await;
     let deliveries = FreshDatabase::create("mailers");
-    let mut stack = Stack::configure(Kind::Amqp, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Amqp, SmtpSink::start());
     stack.set_env("FACTEUR_MAILER__DATABASE", &deliveries.url());
     stack.start_mailer().await;
     let second_port = free_port();
@@ -46,7 +48,7 @@ async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
         done.expect("create task");
     }
     stack.smtp.wait_for(200, WAIT).await;
-    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = stack.settled_mails().await;
     let (counts, _) = count_by_message_id(&mails);
     let first_share = stack
         .metric(&stack.mailer_url(), "mail_requests_total")
@@ -63,7 +65,7 @@ async fn two_mailers_on_one_queue_share_the_work_and_send_each_mail_once() {
         first_share > 0.0 && second_share > 0.0,
         "both mailers took requests"
     );
-    terminate(&mut second);
+    terminate(&mut second).await;
 }
 
 #[tokio::test]
@@ -73,7 +75,7 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
         return;
     }
     let accounts = FreshDatabase::create("users");
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     stack.set_env("FACTEUR_USERS__DATABASE", &accounts.url());
     stack.start_mailer().await;
     stack.start_users().await;
@@ -108,7 +110,7 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
         done.expect("create task");
     }
     stack.smtp.wait_for(200, WAIT).await;
-    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = stack.settled_mails().await;
     let published = stack
         .metric(&stack.users_url(), "outbox_published_total")
         .await
@@ -129,7 +131,7 @@ async fn two_users_instances_on_one_outbox_publish_each_row_once() {
         published, 200.0,
         "each outbox row published once across both relays"
     );
-    terminate(&mut second);
+    terminate(&mut second).await;
 }
 
 /// With socket.io, each users instance is a client of one mailer; several mailers share one
@@ -141,7 +143,7 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         return;
     }
     let deliveries = FreshDatabase::create("sio_mailers");
-    let mut stack = Stack::configure(Kind::Socketio, SmtpServer::start());
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
     stack.set_env("FACTEUR_MAILER__DATABASE", &deliveries.url());
     stack.start_mailer().await;
     stack.start_users().await;
@@ -178,7 +180,7 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         stack.create_user_at(&base, &format!("sio{n}")).await;
     }
     stack.smtp.wait_for(100, WAIT).await;
-    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = stack.settled_mails().await;
     let (counts, _) = count_by_message_id(&mails);
     assert_eq!(counts.len(), 100);
     assert_eq!(mails.len(), 100, "each mail once");
@@ -225,6 +227,6 @@ async fn socketio_mailers_on_one_store_send_each_mail_once() {
         mails.len() - counts.len(),
         answer["status"]
     ));
-    terminate(&mut second_users);
-    terminate(&mut second_mailer);
+    terminate(&mut second_users).await;
+    terminate(&mut second_mailer).await;
 }

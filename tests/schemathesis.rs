@@ -3,12 +3,12 @@
 //! SQLite, with the admin and service tokens. Any failure it reports fails the test, with its
 //! report. The run is bounded: 30 examples per operation, and a deadline.
 
-use crate::support::smtp::SmtpServer;
 use crate::support::stack::{ADMIN_TOKEN, Kind, SERVICE_TOKEN, Stack};
-use domain::test_support::skip_or_fail;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
+use testkit::skip_or_fail;
+use testkit::smtp::SmtpSink;
 
 /// The longest one run may take, all phases included (`--max-time` would not bound it: it
 /// makes schemathesis repeat its fuzzing until the time is spent).
@@ -81,7 +81,7 @@ async fn schemathesis_finds_no_failure_in_the_users_api() {
     let Some(st) = schemathesis("schemathesis_finds_no_failure_in_the_users_api") else {
         return;
     };
-    let stack = Stack::start(Kind::Socketio, SmtpServer::start()).await;
+    let stack = Stack::start(Kind::Socketio, SmtpSink::start()).await;
     fuzz(st, stack.users_url(), ADMIN_TOKEN).await;
 }
 
@@ -90,6 +90,6 @@ async fn schemathesis_finds_no_failure_in_the_mailer_api() {
     let Some(st) = schemathesis("schemathesis_finds_no_failure_in_the_mailer_api") else {
         return;
     };
-    let stack = Stack::start(Kind::Socketio, SmtpServer::start()).await;
+    let stack = Stack::start(Kind::Socketio, SmtpSink::start()).await;
     fuzz(st, stack.mailer_url(), SERVICE_TOKEN).await;
 }

@@ -1,12 +1,12 @@
 //! Graceful shutdown under load: SIGTERM to either service mid-load exits 0, and once each
 //! is started again every account created ends with exactly one welcome mail.
 
-use crate::support::services::{RABBITMQ, available, report};
-use crate::support::smtp::{SmtpServer, count_by_message_id};
 use crate::support::stack::{Kind, Stack};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::skip::{RABBITMQ, available, report};
+use testkit::smtp::{SmtpSink, count_by_message_id};
 
 /// Creates accounts one after another until `stop` is set; counts those answered 201.
 async fn keep_creating(
@@ -42,7 +42,7 @@ async fn keep_creating(
 }
 
 async fn sigterm_mid_load_loses_nothing(kind: Kind) {
-    let mut stack = Stack::start(kind, SmtpServer::start()).await;
+    let mut stack = Stack::start(kind, SmtpSink::start()).await;
     for victim in ["users", "mailer"] {
         let shared = Arc::new(stack);
         let created = Arc::new(AtomicUsize::new(0));
@@ -53,16 +53,18 @@ async fn sigterm_mid_load_loses_nothing(kind: Kind) {
             created.clone(),
             stop.clone(),
         ));
-        while created.load(Ordering::SeqCst) < 20 {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        let twenty = testkit::eventually(Duration::from_secs(60), || async {
+            created.load(Ordering::SeqCst) >= 20
+        })
+        .await;
+        assert!(twenty, "20 accounts are created under load");
         stop.notify_one();
         load.await.expect("load task");
         stack = Arc::try_unwrap(shared).unwrap_or_else(|_| panic!("stack still shared"));
         let code = if victim == "users" {
-            stack.terminate_users()
+            stack.terminate_users().await
         } else {
-            stack.terminate_mailer()
+            stack.terminate_mailer().await
         };
         assert_eq!(
             code,
@@ -87,7 +89,7 @@ async fn sigterm_mid_load_loses_nothing(kind: Kind) {
         .expect("JSON");
     let expected = listed["total"].as_u64().expect("a total") as usize;
     stack.smtp.wait_for(expected, Duration::from_secs(60)).await;
-    let mails = stack.smtp.settle(Duration::from_secs(1)).await;
+    let mails = stack.settled_mails().await;
     let (counts, _) = count_by_message_id(&mails);
     report(&format!(
         "graceful shutdown [{}]: accounts {expected}, mails received {} distinct, duplicates {}",

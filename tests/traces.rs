@@ -1,106 +1,30 @@
 //! One trace from the HTTP request to the SMTP reply: the real `users` and `mailer` export
-//! their spans over OTLP/HTTP to a real receiver (tests/otlp/receiver.py, which decodes them
-//! with the official protobuf definitions), on both transports. Also: a retried mail keeps
+//! their spans over OTLP/HTTP to a real receiver (the test kit's, which decodes them with the
+//! protocol's own definitions), on both transports. Also: a retried mail keeps
 //! its trace, JSON logs name it, and an endpoint that is down costs nothing but counted spans.
 
-use crate::support::services::{RABBITMQ, available, program_available};
-use crate::support::smtp::SmtpServer;
-use crate::support::stack::{Kind, Stack, free_port, metric_sum_with};
-use domain::test_support::skip_or_fail;
+use crate::support::stack::{Kind, Stack, metric_sum_with};
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+use testkit::free_port;
+use testkit::otlp::OtlpReceiver;
+use testkit::skip::{RABBITMQ, available};
+use testkit::smtp::SmtpSink;
 
 const WAIT: Duration = Duration::from_secs(30);
 const SMTP_SPAN: &str = "Handing a mail to the SMTP server";
 const ATTEMPT_SPAN: &str = "Delivering a mail";
 const ACCEPT_SPAN: &str = "Accepting a mail request";
 
-/// The OTLP/HTTP receiver as a child process, writing the spans it decodes to a file.
-struct Receiver {
-    child: Child,
-    port: u16,
-    spans: PathBuf,
-    _dir: tempfile::TempDir,
-}
-
-impl Receiver {
-    /// Starts the receiver, or `None` (skipped, or failed under `FACTEUR_REQUIRE_SERVICES=1`)
-    /// when its Python environment is not installed.
-    fn start(test: &str) -> Option<Receiver> {
-        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/otlp");
-        let python = root.join(".venv/bin/python");
-        let ready = Command::new(&python)
-            .args(["-c", "import opentelemetry.proto.collector.trace.v1"])
-            .output()
-            .is_ok_and(|o| o.status.success());
-        if !ready {
-            skip_or_fail(
-                test,
-                "the OTLP receiver's Python packages are missing (python3 -m venv tests/otlp/.venv \
-                 && tests/otlp/.venv/bin/pip install -r tests/otlp/requirements.txt)",
-            );
-            return None;
-        }
-        let dir = tempfile::tempdir().expect("a temporary folder");
-        let spans = dir.path().join("spans.jsonl");
-        let mut child = Command::new(&python)
-            .arg(root.join("receiver.py"))
-            .arg("--out")
-            .arg(&spans)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("the receiver starts");
-        let mut first = String::new();
-        std::io::BufRead::read_line(
-            &mut std::io::BufReader::new(child.stdout.take().expect("stdout")),
-            &mut first,
-        )
-        .expect("the receiver says where it listens");
-        let listening: Value = serde_json::from_str(&first).expect("a JSON line");
-        let port = listening["listening"].as_u64().expect("a port") as u16;
-        Some(Receiver {
-            child,
-            port,
-            spans,
-            _dir: dir,
-        })
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// The spans of `trace_id` received so far.
-    fn trace(&self, trace_id: &str) -> Vec<Value> {
-        std::fs::read_to_string(&self.spans)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .filter(|s| s["trace_id"] == trace_id)
-            .collect()
-    }
-
-    /// Waits until `done` holds for the spans of `trace_id`; returns them.
-    async fn wait_for(&self, trace_id: &str, done: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let spans = self.trace(trace_id);
-            if done(&spans) || Instant::now() >= deadline {
-                return spans;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Receiver {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Waits until `done` holds for the spans of `trace_id` the receiver has; returns them.
+async fn wait_for_trace(
+    receiver: &OtlpReceiver,
+    trace_id: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    testkit::eventually(WAIT, || std::future::ready(done(&receiver.trace(trace_id)))).await;
+    receiver.trace(trace_id)
 }
 
 /// A caller's trace context: a fresh trace id and the caller's span id.
@@ -114,7 +38,7 @@ fn caller_traceparent() -> (String, String, String) {
 /// A stack that exports to `endpoint` (none: export off, the default), logging JSON at info
 /// (and the mailer's handoff line). The tests' own address, 127.0.0.1, is a trusted trace
 /// peer; requests sent from 127.0.0.2 are not.
-fn traced_stack(kind: Kind, smtp: SmtpServer, endpoint: Option<&str>) -> Stack {
+fn traced_stack(kind: Kind, smtp: SmtpSink, endpoint: Option<&str>) -> Stack {
     let mut stack = Stack::configure(kind, smtp);
     stack.set_env("FACTEUR_TELEMETRY__TRUSTED_TRACE_PEERS", "[127.0.0.1]");
     if let Some(endpoint) = endpoint {
@@ -196,22 +120,19 @@ fn log_trace_ids(log: &str, trace_id: &str) -> usize {
     logged_span_ids(log, trace_id).len()
 }
 
-async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind, test: &str) {
-    let Some(receiver) = Receiver::start(test) else {
-        return;
-    };
-    let mut stack = traced_stack(kind, SmtpServer::start(), Some(&receiver.endpoint()));
+async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind) {
+    let receiver = OtlpReceiver::start();
+    let mut stack = traced_stack(kind, SmtpSink::start(), Some(&receiver.endpoint()));
     stack.start_mailer().await;
     stack.start_users().await;
     let (traceparent, trace_id, caller_span) = caller_traceparent();
 
     create_user_in_trace(&stack, &format!("traced{}", kind.as_str()), &traceparent).await;
 
-    let spans = receiver
-        .wait_for(&trace_id, |spans| {
-            named(spans, SMTP_SPAN).len() == 1 && named(spans, "request").len() == 1
-        })
-        .await;
+    let spans = wait_for_trace(&receiver, &trace_id, |spans| {
+        named(spans, SMTP_SPAN).len() == 1 && named(spans, "request").len() == 1
+    })
+    .await;
     let chain = || -> Option<Vec<&Value>> {
         let mut chain = vec![*named(&spans, SMTP_SPAN).first()?];
         while let Some(parent) = parent_of(&spans, chain.last()?) {
@@ -249,10 +170,10 @@ async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind, test: &str) {
     assert_eq!(chain[1]["attributes"]["template"], "welcome");
 
     // The JSON log lines written inside the request's spans name its trace, in both services.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while log_trace_ids(&stack.log("mailer"), &trace_id) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::eventually(Duration::from_secs(5), || {
+        std::future::ready(log_trace_ids(&stack.log("mailer"), &trace_id) > 0)
+    })
+    .await;
     assert!(
         log_trace_ids(&stack.log("users"), &trace_id) > 0,
         "a users log line with trace_id {trace_id}:\n{}",
@@ -267,11 +188,7 @@ async fn one_trace_from_the_request_to_the_smtp_reply(kind: Kind, test: &str) {
 
 #[tokio::test]
 async fn a_users_request_and_its_mail_make_one_trace_on_socketio() {
-    one_trace_from_the_request_to_the_smtp_reply(
-        Kind::Socketio,
-        "a_users_request_and_its_mail_make_one_trace_on_socketio",
-    )
-    .await;
+    one_trace_from_the_request_to_the_smtp_reply(Kind::Socketio).await;
 }
 
 #[tokio::test]
@@ -280,7 +197,7 @@ async fn a_users_request_and_its_mail_make_one_trace_on_amqp() {
     if !available(RABBITMQ, test) {
         return;
     }
-    one_trace_from_the_request_to_the_smtp_reply(Kind::Amqp, test).await;
+    one_trace_from_the_request_to_the_smtp_reply(Kind::Amqp).await;
 }
 
 /// nodemailer's `smtp-server` (tests/js/smtp-server.js), whose replies depend on the
@@ -288,33 +205,23 @@ async fn a_users_request_and_its_mail_make_one_trace_on_amqp() {
 struct NodeSmtp(Child);
 
 impl NodeSmtp {
-    fn start(test: &str, port: u16) -> Option<NodeSmtp> {
-        let js = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/js");
-        if !program_available("node", "install Node.js 20", test) {
-            return None;
-        }
-        if !js.join("node_modules/smtp-server").is_dir() {
-            skip_or_fail(
-                test,
-                "the npm peers are missing (run npm ci --prefix tests/js)",
-            );
-            return None;
-        }
+    async fn start(test: &str, port: u16) -> Option<NodeSmtp> {
+        let modules = testkit::node::modules(test, &["smtp-server"])?;
         let child = Command::new("node")
-            .arg(js.join("smtp-server.js"))
+            .arg(testkit::node::workspace().join("tests/js/smtp-server.js"))
+            .env("NODE_PATH", &modules)
             .args(["--port", &port.to_string(), "--count-only"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()
             .expect("node starts");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(
-                Instant::now() < deadline,
-                "the SMTP server listens within 20 s"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let listens = testkit::eventually(Duration::from_secs(20), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", port))
+                .await
+                .is_ok()
+        })
+        .await;
+        assert!(listens, "the SMTP server listens within 20 s");
         Some(NodeSmtp(child))
     }
 }
@@ -329,16 +236,14 @@ impl Drop for NodeSmtp {
 #[tokio::test]
 async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
     let test = "a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace";
-    let Some(receiver) = Receiver::start(test) else {
-        return;
-    };
+    let receiver = OtlpReceiver::start();
     let smtp_port = free_port();
-    let Some(_smtp) = NodeSmtp::start(test, smtp_port) else {
+    let Some(_smtp) = NodeSmtp::start(test, smtp_port).await else {
         return;
     };
     let mut stack = traced_stack(
         Kind::Socketio,
-        SmtpServer::reserve(),
+        SmtpSink::reserve(),
         Some(&receiver.endpoint()),
     );
     stack.set_env("FACTEUR_MAILER__SMTP__PORT", &smtp_port.to_string());
@@ -349,13 +254,12 @@ async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
     // `later…` recipients get 451 twice, then 250.
     create_user_in_trace(&stack, "latertraced", &traceparent).await;
 
-    let spans = receiver
-        .wait_for(&trace_id, |spans| {
-            named(spans, SMTP_SPAN)
-                .iter()
-                .any(|s| s["attributes"]["smtp.reply_class"] == "2xx")
-        })
-        .await;
+    let spans = wait_for_trace(&receiver, &trace_id, |spans| {
+        named(spans, SMTP_SPAN)
+            .iter()
+            .any(|s| s["attributes"]["smtp.reply_class"] == "2xx")
+    })
+    .await;
     let accept = named(&spans, ACCEPT_SPAN);
     assert_eq!(accept.len(), 1, "one accept span:\n{}", describe(&spans));
     let mut attempts = named(&spans, ATTEMPT_SPAN);
@@ -399,7 +303,7 @@ async fn a_mail_retried_after_a_4xx_shows_each_attempt_in_its_trace() {
 async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted() {
     // A port nothing listens on: every export is refused.
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), Some(&closed));
+    let mut stack = traced_stack(Kind::Socketio, SmtpSink::start(), Some(&closed));
     stack.start_mailer().await;
     stack.start_users().await;
     let (traceparent, _, _) = caller_traceparent();
@@ -410,19 +314,22 @@ async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted
 
     let lost =
         |text: String| metric_sum_with(&text, "telemetry_spans_dropped_total", &["export_failed"]);
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let users = lost(stack.metrics_text(&stack.users_url()).await);
-        let mailer = lost(stack.metrics_text(&stack.mailer_url()).await);
-        if users > 0.0 && mailer > 0.0 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "failed exports counted in both /metrics (users {users}, mailer {mailer})"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let both = || async {
+        (
+            lost(stack.metrics_text(&stack.users_url()).await),
+            lost(stack.metrics_text(&stack.mailer_url()).await),
+        )
+    };
+    let counted = testkit::eventually(WAIT, || async {
+        let (users, mailer) = both().await;
+        users > 0.0 && mailer > 0.0
+    })
+    .await;
+    let (users, mailer) = both().await;
+    assert!(
+        counted,
+        "failed exports counted in both /metrics (users {users}, mailer {mailer})"
+    );
     // Still answering, and still sending, while spans are being lost.
     create_user_in_trace(&stack, "untraced2", &traceparent).await;
     assert_eq!(stack.smtp.wait_for(2, WAIT).await.len(), 2);
@@ -433,7 +340,7 @@ async fn with_the_span_endpoint_down_requests_succeed_and_lost_spans_are_counted
 /// the delivery store, under span ids of the services' own.
 #[tokio::test]
 async fn with_export_off_the_callers_trace_still_reaches_both_services_logs() {
-    let mut stack = traced_stack(Kind::Socketio, SmtpServer::start(), None);
+    let mut stack = traced_stack(Kind::Socketio, SmtpSink::start(), None);
     stack.start_mailer().await;
     stack.start_users().await;
     let (traceparent, trace_id, caller_span) = caller_traceparent();
@@ -445,10 +352,10 @@ async fn with_export_off_the_callers_trace_still_reaches_both_services_logs() {
         "the welcome mail is sent"
     );
 
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while log_trace_ids(&stack.log("mailer"), &trace_id) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::eventually(Duration::from_secs(5), || {
+        std::future::ready(log_trace_ids(&stack.log("mailer"), &trace_id) > 0)
+    })
+    .await;
     for service in ["users", "mailer"] {
         let log = stack.log(service);
         let spans = logged_span_ids(&log, &trace_id);
@@ -476,13 +383,10 @@ async fn with_export_off_the_callers_trace_still_reaches_both_services_logs() {
 /// continued.
 #[tokio::test]
 async fn a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_it() {
-    let test = "a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_it";
-    let Some(receiver) = Receiver::start(test) else {
-        return;
-    };
+    let receiver = OtlpReceiver::start();
     let mut stack = traced_stack(
         Kind::Socketio,
-        SmtpServer::start(),
+        SmtpSink::start(),
         Some(&receiver.endpoint()),
     );
     stack.start_mailer().await;
@@ -504,26 +408,19 @@ async fn a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_
             .as_array()
             .is_some_and(|links| links.iter().any(|l| l["trace_id"] == caller_id))
     };
-    let deadline = Instant::now() + WAIT;
-    let request = loop {
-        let spans: Vec<Value> = std::fs::read_to_string(&receiver.spans)
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .collect();
-        if let Some(span) = spans
-            .iter()
+    let find = || {
+        receiver
+            .spans()
+            .into_iter()
             .find(|s| s["service"] == "users" && s["name"] == "request" && linked_to_caller(s))
-        {
-            break span.clone();
-        }
-        assert!(
-            Instant::now() < deadline,
-            "no users request span linked to trace {caller_id}:\n{}",
-            describe(&spans)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     };
+    testkit::eventually(WAIT, || std::future::ready(find().is_some())).await;
+    let request = find().unwrap_or_else(|| {
+        panic!(
+            "no users request span linked to trace {caller_id}:\n{}",
+            describe(&receiver.spans())
+        )
+    });
     assert_ne!(request["trace_id"], caller_id, "a trace of its own");
     assert_eq!(request["parent_span_id"], "", "the root of its trace");
     assert_eq!(
@@ -532,17 +429,15 @@ async fn a_traceparent_from_an_untrusted_peer_starts_a_recorded_trace_linked_to_
     );
     // Its spans, down to the SMTP reply, are recorded in that trace.
     let own = request["trace_id"].as_str().unwrap().to_string();
-    let spans = receiver
-        .wait_for(&own, |spans| named(spans, SMTP_SPAN).len() == 1)
-        .await;
+    let spans = wait_for_trace(&receiver, &own, |spans| named(spans, SMTP_SPAN).len() == 1).await;
     assert_eq!(named(&spans, SMTP_SPAN).len(), 1, "{}", describe(&spans));
 
     // The trusted request continued the caller's trace, unsampled as the caller asked: its
     // log lines name the caller's trace id, and nothing of that trace is exported.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while log_trace_ids(&stack.log("users"), &caller_id) == 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    testkit::eventually(Duration::from_secs(5), || {
+        std::future::ready(log_trace_ids(&stack.log("users"), &caller_id) > 0)
+    })
+    .await;
     assert!(
         log_trace_ids(&stack.log("users"), &caller_id) > 0,
         "a users log line in the caller's trace {caller_id}:\n{}",

@@ -5,7 +5,6 @@
 //! - [`config`]: the one configuration file both services and the launcher read.
 //! - [`schema`]: what the mail request's derived JSON schema cannot say by itself.
 //! - [`mask_email`] and [`mask_addresses_in`]: addresses shown without their local part.
-//! - [`test_support`]: for tests, skipping or failing when an outside service is missing.
 //!
 //! Nothing here is async: the crate is a dependency of every other one and stays light.
 
@@ -15,7 +14,6 @@ pub mod mail;
 mod mask;
 pub mod schema;
 mod secret;
-pub mod test_support;
 mod text;
 pub mod user;
 

@@ -25,7 +25,7 @@ mod store;
 mod templates;
 
 pub use error::MailError;
-pub use sending::DeliveryOptions;
+pub use sending::{Deliveries, DeliveryOptions};
 pub use startup::{App, MailerOptions, RunError, StartupError};
 pub use store::{
     Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, NewSuppression,

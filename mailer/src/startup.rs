@@ -205,6 +205,11 @@ impl App {
             .expect("a bound listener has an address")
     }
 
+    /// The delivery loop, whose [`Deliveries::drain`] waits until the pending work is done.
+    pub fn deliveries(&self) -> Deliveries {
+        self.deliveries.clone()
+    }
+
     /// Closes keep-alive connections idle for `timeout` instead of the contract's 60 s
     /// (tests, which cannot wait that long).
     pub fn with_idle_timeout(mut self, timeout: Duration) -> Self {

@@ -1,12 +1,9 @@
 //! The mailer as the RabbitMQ consumer: a request published through the transport crate's
 //! AMQP publisher is stored, sent once, and its `mail-status` appears on the events exchange.
 
-use crate::common::{fast_options, mail_request, outbox_files, skip, spawn_with, test_config};
+use crate::common::{fast_options, mail_request, outbox_files, spawn_with, test_config};
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicConsumeOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicConsumeOptions, QueueBindOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{Connection, ConnectionProperties};
 use std::sync::Arc;
@@ -14,19 +11,10 @@ use std::time::Duration;
 use transport::amqp::{AmqpPublisher, TopologyNames, declare_topology};
 use transport::{Receipt, Transport};
 
-const AMQP: &str = "amqp://guest:guest@127.0.0.1:5672/%2f";
+use testkit::amqp::RABBITMQ_URL as AMQP;
 
 async fn rabbitmq_reachable(test: &str) -> bool {
-    let reachable = tokio::time::timeout(
-        Duration::from_secs(2),
-        tokio::net::TcpStream::connect("127.0.0.1:5672"),
-    )
-    .await
-    .is_ok_and(|r| r.is_ok());
-    if !reachable {
-        skip(test, "RabbitMQ is not reachable at 127.0.0.1:5672");
-    }
-    reachable
+    testkit::skip::available(testkit::skip::RABBITMQ, test)
 }
 
 /// A queue bound to every `mail.*` of the events exchange, and a consumer of it.
@@ -74,21 +62,16 @@ async fn observe_events(names: &TopologyNames) -> (Connection, lapin::Channel, l
 }
 
 /// Deletes the test's queues and exchanges and closes `connection`.
-async fn remove_topology(connection: Connection, channel: &lapin::Channel, names: &TopologyNames) {
-    for queue in [&names.queue, &names.dead_queue] {
-        let _ = channel
-            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for exchange in [
-        &names.exchange,
-        &names.dead_letter_exchange,
-        &names.events_exchange,
-    ] {
-        let _ = channel
-            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+async fn remove_topology(connection: Connection, names: &TopologyNames) {
+    testkit::amqp::delete_topology(
+        &[&names.queue, &names.dead_queue],
+        &[
+            &names.exchange,
+            &names.dead_letter_exchange,
+            &names.events_exchange,
+        ],
+    )
+    .await;
     let _ = connection.close(200, "done".into()).await;
 }
 
@@ -113,7 +96,7 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
     let names = TopologyNames::of(&config.transport.amqp);
     let app = spawn_with(config.clone(), fast_options(), Arc::new(dir)).await;
 
-    let (connection, channel, mut events) = observe_events(&names).await;
+    let (connection, _channel, mut events) = observe_events(&names).await;
 
     let publisher = AmqpPublisher::start(&config.transport.amqp);
     assert!(
@@ -144,7 +127,14 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
     })
     .await
     .expect("mail.sent arrives on the events exchange");
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once the second copy is answered `duplicate`, nothing else can come of it.
+    let second_answered = testkit::eventually(Duration::from_secs(10), || async {
+        app.metrics()
+            .await
+            .contains("mail_requests_total{door=\"amqp\",status=\"duplicate\"} 1")
+    })
+    .await;
+    assert!(second_answered, "the second copy is answered duplicate");
 
     assert_eq!(event["id"], id.as_str());
     assert_eq!(event["status"], "sent");
@@ -161,7 +151,7 @@ async fn a_request_consumed_from_rabbitmq_is_sent_once_and_its_status_published(
 
     publisher.close().await;
     drop(app);
-    remove_topology(connection, &channel, &names).await;
+    remove_topology(connection, &names).await;
 }
 
 /// An operator's status changes reach the events exchange like a try's: a retry's
@@ -186,7 +176,7 @@ async fn operators_status_changes_are_published_on_the_events_exchange() {
     options.delivery.retry_base = Duration::from_secs(30);
     options.delivery.retry_cap = Duration::from_secs(60);
     let app = spawn_with(config, options, Arc::new(dir)).await;
-    let (connection, channel, mut events) = observe_events(&names).await;
+    let (connection, _channel, mut events) = observe_events(&names).await;
 
     let send = |local: &str| {
         let mut request = mail_request("welcome", "en");
@@ -257,5 +247,5 @@ async fn operators_status_changes_are_published_on_the_events_exchange() {
     assert_eq!(cancelled["status"], "cancelled");
     assert_eq!(cancelled["attempts"], 1);
     drop(app);
-    remove_topology(connection, &channel, &names).await;
+    remove_topology(connection, &names).await;
 }

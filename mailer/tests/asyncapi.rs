@@ -7,7 +7,7 @@ use crate::common::chromium::Browser;
 use crate::common::{TestApp, node_package, spawn_app};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 async fn fetch_document(app: &TestApp) -> Value {
     let response = app
@@ -21,7 +21,7 @@ async fn fetch_document(app: &TestApp) -> Value {
 }
 
 /// Runs mailer/tests/js/asyncapi-parse.js over `document`: its one JSON line.
-async fn parse_with_node(modules: &PathBuf, document: &Value) -> Value {
+async fn parse_with_node(modules: &Path, document: &Value) -> Value {
     let dir = tempfile::TempDir::new().expect("a temporary directory");
     let file = dir.path().join("asyncapi.json");
     std::fs::write(&file, document.to_string()).expect("the document is written");

@@ -2,7 +2,7 @@
 //! says `cluster: "disconnected"`, and joins once a real Redis (a `redis-server` of this
 //! test's own, on a port nobody else uses) answers on that address, with no restart.
 
-use crate::common::{fast_options, mail_request, skip, spawn_with, test_config};
+use crate::common::{fast_options, mail_request, spawn_with, test_config};
 use crate::store_backends::{drop_postgres, fresh_postgres};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -44,7 +44,7 @@ async fn a_mailer_without_its_redis_starts_sends_and_joins_the_cluster_when_redi
         .output()
         .is_ok_and(|o| o.status.success());
     if !installed {
-        skip(test, "redis-server is not installed (Debian: redis-server)");
+        testkit::skip_or_fail(test, "redis-server is not installed (Debian: redis-server)");
         return;
     }
     let Some((url, name)) = fresh_postgres(test).await else {
@@ -79,12 +79,11 @@ async fn a_mailer_without_its_redis_starts_sends_and_joins_the_cluster_when_redi
             .spawn()
             .expect("redis-server starts"),
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    let mut state = cluster_state(&app.http, &app.base).await;
-    while state != "connected" && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        state = cluster_state(&app.http, &app.base).await;
-    }
+    testkit::eventually(Duration::from_secs(10), || async {
+        cluster_state(&app.http, &app.base).await == "connected"
+    })
+    .await;
+    let state = cluster_state(&app.http, &app.base).await;
     assert_eq!(state, "connected", "the link joins once Redis answers");
     let again = mail_request("welcome", "en");
     assert_eq!(app.post_mail(&again).await.0, 202);

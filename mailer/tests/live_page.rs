@@ -65,14 +65,13 @@ async fn with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipi
     };
 
     browser.goto(&format!("{}/", app.base)).await;
-    let mut prompt = None;
-    for _ in 0..100 {
-        prompt = alert_text().await;
-        if prompt.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let prompt = std::cell::RefCell::new(None);
+    testkit::eventually(Duration::from_secs(10), || async {
+        *prompt.borrow_mut() = alert_text().await;
+        prompt.borrow().is_some()
+    })
+    .await;
+    let prompt = prompt.into_inner();
     browser
         .post("/alert/text", json!({ "text": live_token }))
         .await;
@@ -88,24 +87,22 @@ async fn with_a_live_token_the_live_page_asks_for_it_once_and_shows_whole_recipi
             .unwrap_or("")
             .to_string()
     };
-    let mut text = String::new();
-    for _ in 0..100 {
-        text = page_text().await;
-        if text.contains("Connection: connected") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    let text = std::cell::RefCell::new(String::new());
+    testkit::eventually(Duration::from_secs(10), || async {
+        *text.borrow_mut() = page_text().await;
+        text.borrow().contains("Connection: connected")
+    })
+    .await;
     let request = mail_request("welcome", "en");
     let id = request["id"].as_str().unwrap().to_string();
     assert_eq!(app.post_mail(&request).await.0, 202);
-    for _ in 0..100 {
-        text = page_text().await;
-        if text.contains(&id) && text.contains("sent") {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
+    testkit::eventually(Duration::from_secs(10), || async {
+        *text.borrow_mut() = page_text().await;
+        let text = text.borrow();
+        text.contains(&id) && text.contains("sent")
+    })
+    .await;
+    let text = text.into_inner();
     let asked_again = alert_text().await;
     browser.close().await;
     assert!(
@@ -185,17 +182,15 @@ async fn live_row(browser: &Browser, id: &str) -> Value {
     browser.run(script, json!([id])).await
 }
 
-/// Polls [`live_row`] every 100 ms for up to 10 s until `done` holds; the last row read.
+/// Polls [`live_row`] for up to 10 s until `done` holds; the last row read.
 async fn wait_for_row(browser: &Browser, id: &str, done: impl Fn(&Value) -> bool) -> Value {
-    let mut row = Value::Null;
-    for _ in 0..100 {
-        row = live_row(browser, id).await;
-        if done(&row) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    row
+    let row = std::cell::RefCell::new(Value::Null);
+    testkit::eventually(Duration::from_secs(10), || async {
+        *row.borrow_mut() = live_row(browser, id).await;
+        done(&row.borrow())
+    })
+    .await;
+    row.into_inner()
 }
 
 #[tokio::test]
@@ -397,15 +392,13 @@ async fn wait_for_rows(
     seconds: u64,
     done: impl Fn(&[(String, String)]) -> bool,
 ) -> Vec<(String, String)> {
-    let mut rows = Vec::new();
-    for _ in 0..seconds * 10 {
-        rows = live_rows(browser).await;
-        if done(&rows) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    rows
+    let rows = std::cell::RefCell::new(Vec::new());
+    testkit::eventually(Duration::from_secs(seconds), || async {
+        *rows.borrow_mut() = live_rows(browser).await;
+        done(&rows.borrow())
+    })
+    .await;
+    rows.into_inner()
 }
 
 #[tokio::test]

@@ -1,12 +1,12 @@
 //! `/live` shows no addresses to anonymous viewers and needs `mailer.live_token` when one is
 //! set. That it never delays the sender's answer is `tests/live_latency.rs`.
 
-use crate::common::smtp::{Reply, TestSmtp};
 use crate::common::{fast_options, node_package, spawn_app, spawn_with, test_config};
 use crate::socketio_js::run_script;
 use domain::Secret;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use testkit::smtp::{Reply, SmtpSink};
 
 #[tokio::test]
 async fn anonymous_live_viewers_see_a_masked_address_and_no_name() {
@@ -76,7 +76,7 @@ async fn every_address_in_an_event_is_masked_as_a_whole_on_live_and_in_catch_up(
     let Some(modules) = node_package(test, "socket.io-client") else {
         return;
     };
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     // A server whose refusal quotes the recipient and other addresses, one of them quoted.
     smtp.fail_next(
         3,
@@ -86,7 +86,7 @@ async fn every_address_in_an_event_is_masked_as_a_whole_on_live_and_in_catch_up(
     );
     let dir = tempfile::TempDir::new().unwrap();
     let mut config = test_config(&dir);
-    config.mailer.smtp = Some(smtp.config());
+    config.mailer.smtp = Some(crate::common::smtp_config(smtp.addr()));
     let app = spawn_with(config, fast_options(), Arc::new(dir)).await;
     let recipients = [
         ("bounce{jane.doe.secret}@example.com", "b"),

@@ -1,25 +1,25 @@
 //! Delivery against a real SMTP server (mailin-embedded in process): content, Message-ID,
 //! retries on 4xx, immediate failure on 5xx, one mail per id, and restarts mid-retry.
 
-use crate::common::smtp::{Reply, TestSmtp};
 use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
 use mailer::MailerOptions;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
+use testkit::smtp::{Reply, SmtpSink};
 
-async fn spawn_with_smtp(smtp: &TestSmtp, max_attempts: u32) -> TestApp {
+async fn spawn_with_smtp(smtp: &SmtpSink, max_attempts: u32) -> TestApp {
     spawn_with_smtp_and(smtp, max_attempts, fast_options()).await
 }
 
 async fn spawn_with_smtp_and(
-    smtp: &TestSmtp,
+    smtp: &SmtpSink,
     max_attempts: u32,
     options: MailerOptions,
 ) -> TestApp {
     let dir = TempDir::new().unwrap();
     let mut config = test_config(&dir);
-    config.mailer.smtp = Some(smtp.config());
+    config.mailer.smtp = Some(crate::common::smtp_config(smtp.addr()));
     config.mailer.max_attempts = max_attempts;
     spawn_with(config, options, Arc::new(dir)).await
 }
@@ -30,7 +30,7 @@ fn id_of(request: &serde_json::Value) -> String {
 
 #[tokio::test]
 async fn each_template_and_locale_arrives_as_text_and_html_with_the_contract_message_id() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     let mut sent = Vec::new();
     for template in [
@@ -91,7 +91,7 @@ async fn each_template_and_locale_arrives_as_text_and_html_with_the_contract_mes
 
 #[tokio::test]
 async fn a_transient_4xx_is_retried_until_the_mail_is_sent() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     smtp.fail_next(2, Reply::Transient);
     let request = mail_request("welcome", "en");
@@ -118,7 +118,7 @@ async fn a_transient_4xx_is_retried_until_the_mail_is_sent() {
 
 #[tokio::test]
 async fn a_permanent_5xx_fails_the_delivery_at_once() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     smtp.fail_next(1, Reply::Permanent);
     let request = mail_request("account_deleted", "en");
@@ -144,7 +144,7 @@ async fn a_permanent_5xx_fails_the_delivery_at_once() {
 /// told apart there too, and suppresses the address.
 #[tokio::test]
 async fn a_550_to_rcpt_from_a_server_that_does_not_pipeline_suppresses_the_address() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     smtp.fail_next(1, Reply::NoMailbox);
     let request = mail_request("account_deleted", "en");
@@ -169,7 +169,7 @@ async fn a_550_to_rcpt_from_a_server_that_does_not_pipeline_suppresses_the_addre
 
 #[tokio::test]
 async fn transient_failures_beyond_max_attempts_end_failed() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 3).await;
     smtp.fail_next(10, Reply::Transient);
     let request = mail_request("welcome", "fr");
@@ -192,7 +192,7 @@ async fn transient_failures_beyond_max_attempts_end_failed() {
 
 #[tokio::test]
 async fn the_same_id_sent_many_times_gives_one_mail() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     let request = mail_request("welcome", "en");
     let id = id_of(&request);
@@ -200,7 +200,7 @@ async fn the_same_id_sent_many_times_gives_one_mail() {
     let answers = futures_util::future::join_all((0..20).map(|_| app.post_mail(&request))).await;
     app.wait_for_status(&id, "sent", Duration::from_secs(10))
         .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    app.drain().await;
 
     let accepted = answers
         .iter()
@@ -216,7 +216,7 @@ async fn the_same_id_sent_many_times_gives_one_mail() {
 
 #[tokio::test]
 async fn a_restart_in_the_middle_of_retries_still_sends_the_mail_once() {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     let app = spawn_with_smtp(&smtp, 8).await;
     smtp.fail_next(2, Reply::Transient);
     let request = mail_request("password_reset", "fr");
@@ -229,7 +229,7 @@ async fn a_restart_in_the_middle_of_retries_still_sends_the_mail_once() {
     let record = app
         .wait_for_status(&id, "sent", Duration::from_secs(15))
         .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    app.drain().await;
 
     assert_eq!(smtp.mails_for(&id).len(), 1);
     assert_eq!(record["attempts"], 3);
@@ -240,7 +240,7 @@ async fn a_restart_in_the_middle_of_retries_still_sends_the_mail_once() {
 #[tokio::test]
 async fn a_mail_left_mid_send_by_a_stopped_process_is_sent_again_and_counted_as_a_possible_resend()
 {
-    let smtp = TestSmtp::start();
+    let smtp = SmtpSink::start();
     // A long retry wait, so the retry cannot happen before the test stops the mailer.
     let mut options = fast_options();
     options.delivery.retry_base = Duration::from_secs(20);

@@ -2,7 +2,6 @@
 //! `RCPT TO` and `DATA` leave in one write, the mail arrives whole, and refusals of the
 //! pipelined commands end the delivery as they do one command at a time.
 
-use crate::common::mime::ParsedMail;
 use crate::common::node_smtp::NodeSmtp;
 use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
 use std::sync::Arc;
@@ -121,7 +120,9 @@ async fn lines_that_begin_with_a_dot_arrive_as_written() {
         raw.contains("\r\n.\r\n") && raw.contains("\r\n..two dots"),
         "the message has lines that need dot-stuffing: {raw}"
     );
-    let text = ParsedMail::parse(raw).text.expect("a text part");
+    let text = testkit::smtp::Mail::parse(raw, "", &[])
+        .text
+        .expect("a text part");
     assert!(
         text.contains(&login.replace('\n', "\r\n")),
         "the login came through whole: {text}"

@@ -4,36 +4,16 @@
 use crate::common::{node_package, spawn_app};
 use serde_json::{Value, json};
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::Path;
 
 /// Runs mailer/tests/js/`script` with `args` under node (modules from `modules`), within 60 s,
 /// and returns what it printed; fails the test when it fails.
-pub async fn run_node(modules: &PathBuf, script: &str, args: &[&str]) -> String {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/js")
-        .join(script);
-    let output = tokio::time::timeout(
-        std::time::Duration::from_secs(60),
-        tokio::process::Command::new("node")
-            .arg(path)
-            .args(args)
-            .env("NODE_PATH", modules)
-            .output(),
-    )
-    .await
-    .expect("the script ends within 60 s")
-    .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-    assert!(
-        output.status.success(),
-        "the script failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    stdout
+pub async fn run_node(modules: &Path, script: &str, args: &[&str]) -> String {
+    testkit::node::run(modules, &format!("mailer/tests/js/{script}"), args).await
 }
 
 /// [`run_node`], for scripts that print one `{"name", "value"}` line per observation.
-pub async fn run_script(modules: &PathBuf, script: &str, args: &[&str]) -> HashMap<String, Value> {
+pub async fn run_script(modules: &Path, script: &str, args: &[&str]) -> HashMap<String, Value> {
     run_node(modules, script, args)
         .await
         .lines()

@@ -106,14 +106,15 @@ async fn handshakes_past_max_sockets_are_refused_until_a_session_ends() {
         post_body(&http, &app.base, &first, b"1".to_vec()).await,
         200
     );
-    let mut reopened = Err((0, String::new()));
-    for _ in 0..40 {
-        reopened = polling_handshake(&http, &app.base).await;
-        if reopened.is_ok() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let reopened = std::sync::Mutex::new(Err((0, String::new())));
+    testkit::eventually(Duration::from_secs(2), || async {
+        let handshake = polling_handshake(&http, &app.base).await;
+        let done = handshake.is_ok();
+        *reopened.lock().unwrap() = handshake;
+        done
+    })
+    .await;
+    let reopened = reopened.into_inner().unwrap();
 
     let (status, body) = refused.expect_err("a fourth session is refused");
     assert_eq!(status, 503, "{body}");
@@ -132,18 +133,11 @@ async fn handshakes_past_max_sockets_are_refused_until_a_session_ends() {
 
 /// Polls `/metrics` until it holds `line`, for at most 20 s.
 async fn wait_for_metric(app: &crate::common::TestApp, line: &str) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        let metrics = app.metrics().await;
-        if metrics.lines().any(|l| l == line) {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "no {line:?} within 20 s:\n{metrics}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let seen = testkit::eventually(Duration::from_secs(20), || async {
+        app.metrics().await.lines().any(|l| l == line)
+    })
+    .await;
+    assert!(seen, "no {line:?} within 20 s:\n{}", app.metrics().await);
 }
 
 #[tokio::test]

@@ -26,7 +26,7 @@ pub async fn fresh_postgres(test: &str) -> Option<(String, String)> {
         {
             Ok(Ok(db)) => db,
             _ => {
-                crate::common::skip(test, "PostgreSQL is not reachable at 127.0.0.1:5432");
+                testkit::skip_or_fail(test, "PostgreSQL is not reachable at 127.0.0.1:5432");
                 return None;
             }
         };

@@ -97,25 +97,25 @@ pub async fn slow_body(mut tcp: TcpStream, head: Arc<str>, give_up: Duration) ->
     let mut buffer = [0u8; 1024];
     let mut tick = tokio::time::interval(Duration::from_secs(4));
     let mut sent_head = false;
-    let give_up = tokio::time::sleep(give_up);
-    tokio::pin!(give_up);
-    loop {
-        tokio::select! {
-            read = tcp.read(&mut buffer) => match read {
-                Ok(0) | Err(_) => break,
-                Ok(n) => answer.extend_from_slice(&buffer[..n]),
-            },
-            _ = tick.tick() => {
-                if !sent_head {
-                    sent_head = true;
-                    // A refused connection may be reset before the write: the read says so.
-                    let _ = tcp.write_all(head.as_bytes()).await;
+    let exchange = async {
+        loop {
+            tokio::select! {
+                read = tcp.read(&mut buffer) => match read {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buffer[..n]),
+                },
+                _ = tick.tick() => {
+                    if !sent_head {
+                        sent_head = true;
+                        // A refused connection may be reset before the write: the read says so.
+                        let _ = tcp.write_all(head.as_bytes()).await;
+                    }
+                    let _ = tcp.write_all(b" ").await;
                 }
-                let _ = tcp.write_all(b" ").await;
             }
-            () = &mut give_up => break,
         }
-    }
+    };
+    let _ = tokio::time::timeout(give_up, exchange).await;
     SlowBody {
         connected,
         lasted: connected.elapsed(),

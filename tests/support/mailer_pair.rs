@@ -3,16 +3,18 @@
 //! Message-IDs (`a.cluster.test`, `b.cluster.test`), so the SMTP server tells which mailer
 //! sent each mail. Also the requests, records and cursors the cluster tests read.
 
-use super::postgres::{FreshDatabase, POSTGRES};
+use super::postgres::FreshDatabase;
 use super::redis::RedisServer;
-use super::services::available;
-use super::smtp::{ReceivedMail, SmtpServer};
-use super::stack::{Kind, SERVICE_TOKEN, Stack, free_port};
+use super::stack::{Kind, SERVICE_TOKEN, Stack};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::process::Child;
 use std::time::{Duration, Instant};
+use testkit::free_port;
+use testkit::skip::POSTGRES;
+use testkit::skip::available;
+use testkit::smtp::{Mail, SmtpSink};
 
 /// Mailers A and B, their store and their Redis.
 pub struct MailerPair {
@@ -29,20 +31,20 @@ impl MailerPair {
     /// Starts A then B on a fresh database, sending to `smtp`, and waits until both show
     /// `cluster: connected`; `None` (after the skip-or-fail rule) when PostgreSQL or
     /// redis-server is missing.
-    pub async fn start(test: &str, smtp: SmtpServer) -> Option<MailerPair> {
+    pub async fn start(test: &str, smtp: SmtpSink) -> Option<MailerPair> {
         Self::start_with(test, smtp, &[]).await
     }
 
     /// [`MailerPair::start`] with the variables `a_only` set on mailer A and not on B.
     pub async fn start_with(
         test: &str,
-        smtp: SmtpServer,
+        smtp: SmtpSink,
         a_only: &[(&str, &str)],
     ) -> Option<MailerPair> {
         if !available(POSTGRES, test) {
             return None;
         }
-        let redis = RedisServer::start(test)?;
+        let redis = RedisServer::start(test).await?;
         let store = FreshDatabase::create("cluster");
         let mut stack = Stack::configure(Kind::Socketio, smtp);
         stack.set_env("FACTEUR_MAILER__DATABASE", &store.url());
@@ -107,22 +109,28 @@ impl MailerPair {
         timeout: Duration,
     ) -> (Duration, Vec<(StatusCode, Value)>) {
         let start = Instant::now();
-        loop {
-            let answers = vec![
+        let answers = || async {
+            vec![
                 self.health(&self.a_url()).await,
                 self.health(&self.b_url).await,
-            ];
-            if answers.iter().all(|(_, body)| body["cluster"] == state) {
-                return (start.elapsed(), answers);
-            }
-            assert!(
-                start.elapsed() < timeout,
-                "both mailers should show cluster: {state:?} within {timeout:?}; /health answers {answers:?}\nmailer A:\n{}\nmailer B:\n{}",
-                self.log_tail("mailer"),
-                self.log_tail("mailer-b")
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            ]
+        };
+        let reached = testkit::eventually(timeout, || async {
+            answers()
+                .await
+                .iter()
+                .all(|(_, body)| body["cluster"] == state)
+        })
+        .await;
+        let elapsed = start.elapsed();
+        let answers = answers().await;
+        assert!(
+            reached,
+            "both mailers should show cluster: {state:?} within {timeout:?}; /health answers {answers:?}\nmailer A:\n{}\nmailer B:\n{}",
+            self.log_tail("mailer"),
+            self.log_tail("mailer-b")
+        );
+        (elapsed, answers)
     }
 
     /// The last 20 lines of a mailer's log, and how many lines it has, for failure messages.
@@ -155,28 +163,31 @@ pub async fn mail_record(stack: &Stack, id: &str) -> Value {
 
 /// Waits until every mail of `ids` is `sent` in the store of the stack's mailer.
 pub async fn wait_all_sent(stack: &Stack, ids: &[String], timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    let mut waiting: Vec<&String> = ids.iter().collect();
-    loop {
+    let waiting = std::sync::Mutex::new(ids.iter().collect::<Vec<&String>>());
+    let first_unsent = std::sync::Mutex::new(None);
+    let all_sent = testkit::eventually(timeout, || async {
+        let before = waiting.lock().expect("waiting lock").clone();
         let mut still = Vec::new();
-        for id in waiting {
+        for id in before {
             let record = mail_record(stack, id).await;
             if record["status"] != "sent" {
-                still.push((id, record));
+                if still.is_empty() {
+                    *first_unsent.lock().expect("record lock") = Some((id.clone(), record));
+                }
+                still.push(id);
             }
         }
-        if still.is_empty() {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} mails not sent within {timeout:?}, the first: {:?}",
-            still.len(),
-            still[0]
-        );
-        waiting = still.into_iter().map(|(id, _)| id).collect();
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+        let done = still.is_empty();
+        *waiting.lock().expect("waiting lock") = still;
+        done
+    })
+    .await;
+    let left = waiting.into_inner().expect("waiting lock").len();
+    assert!(
+        all_sent,
+        "{left} mails not sent within {timeout:?}, the first: {:?}",
+        first_unsent.into_inner().expect("record lock")
+    );
 }
 
 /// The auth of a service client of `/`.
@@ -231,7 +242,7 @@ pub fn cursor_of(payload: &Value) -> String {
 }
 
 /// Which mailer (`a` or `b`) sent each request id, and how many times each id arrived.
-pub fn senders(mails: &[ReceivedMail]) -> (HashMap<String, &'static str>, HashMap<String, usize>) {
+pub fn senders(mails: &[Mail]) -> (HashMap<String, &'static str>, HashMap<String, usize>) {
     let mut by = HashMap::new();
     let mut times: HashMap<String, usize> = HashMap::new();
     for mail in mails {

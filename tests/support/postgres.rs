@@ -3,9 +3,6 @@
 
 use std::process::Command;
 
-/// PostgreSQL on this machine.
-pub const POSTGRES: (&str, &str) = ("PostgreSQL", "127.0.0.1:5432");
-
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// A database that lives as long as this value.

@@ -2,13 +2,13 @@
 //! persistence. Each test needs its own because Redis pub/sub, which the mailers' adapter
 //! rides on, ignores `SELECT`: two tests on one server would hear each other's events.
 
-use super::services::program_available;
-use super::stack::free_port;
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
+use testkit::free_port;
+use testkit::skip::program_available;
 
 /// The running server; killed when dropped.
 pub struct RedisServer {
@@ -20,7 +20,7 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts a server on a free port, or returns `None` (after the skip-or-fail rule of
     /// [`program_available`]) when `redis-server` is not installed.
-    pub fn start(test: &str) -> Option<RedisServer> {
+    pub async fn start(test: &str) -> Option<RedisServer> {
         if !program_available(
             "redis-server",
             "install Redis 7 (apt-get install redis-server)",
@@ -33,7 +33,7 @@ impl RedisServer {
             dir: tempfile::tempdir().expect("a temporary folder"),
             child: None,
         };
-        server.restart();
+        server.restart().await;
         Some(server)
     }
 
@@ -51,7 +51,7 @@ impl RedisServer {
     }
 
     /// Starts the server (again) on the same port and waits until it answers `PING`.
-    pub fn restart(&mut self) {
+    pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "redis-server is already running");
         let log = std::fs::File::create(self.dir.path().join("redis.log")).expect("a log file");
         let child = Command::new("redis-server")
@@ -65,16 +65,16 @@ impl RedisServer {
             .spawn()
             .expect("redis-server starts");
         self.child = Some(child);
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !self.answers_ping() {
-            assert!(
-                Instant::now() < deadline,
-                "redis-server on port {} did not answer PING within 15 s; its log:\n{}",
-                self.port,
-                std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let answers = testkit::eventually(Duration::from_secs(15), || {
+            std::future::ready(self.answers_ping())
+        })
+        .await;
+        assert!(
+            answers,
+            "redis-server on port {} did not answer PING within 15 s; its log:\n{}",
+            self.port,
+            std::fs::read_to_string(self.dir.path().join("redis.log")).unwrap_or_default()
+        );
     }
 
     fn answers_ping(&self) -> bool {

@@ -3,11 +3,11 @@
 //! JSON line for everything its sockets receive. A test names each socket, connects it to
 //! any mailer, emits through it, and reads back what each socket got.
 
-use super::services::node_peers_available;
+use super::node_peers_available;
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 
@@ -196,24 +196,17 @@ impl SocketClients {
         timeout: Duration,
         matches: impl Fn(&Value) -> bool,
     ) -> Value {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(line) = self
-                .lines
+        let find = || {
+            self.lines
                 .lock()
                 .expect("lines lock")
                 .iter()
                 .find(|l| matches(l))
-            {
-                return line.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "waited {timeout:?} for {what}; {}",
-                self.tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .cloned()
+        };
+        let found = testkit::eventually(timeout, || std::future::ready(find().is_some())).await;
+        assert!(found, "waited {timeout:?} for {what}; {}", self.tail());
+        find().expect("the line found above")
     }
 
     /// Waits up to `timeout` until `done` holds over the lines so far; on timeout panics with
@@ -225,16 +218,13 @@ impl SocketClients {
         done: impl Fn(&SocketClients) -> bool,
         progress: impl Fn(&SocketClients) -> String,
     ) {
-        let deadline = Instant::now() + timeout;
-        while !done(self) {
-            assert!(
-                Instant::now() < deadline,
-                "waited {timeout:?} for {what}: {}; {}",
-                progress(self),
-                self.tail()
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let reached = testkit::eventually(timeout, || std::future::ready(done(self))).await;
+        assert!(
+            reached,
+            "waited {timeout:?} for {what}: {}; {}",
+            progress(self),
+            self.tail()
+        );
     }
 
     /// Waits until no new line came for `quiet`, so that late copies of an event get their

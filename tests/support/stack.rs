@@ -2,14 +2,14 @@
 //! production runs — configured only through `FACTEUR_*` variables, each in its own temporary
 //! folder, so a test can kill one with SIGKILL and start it again.
 
-use super::smtp::SmtpServer;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tempfile::TempDir;
+use testkit::free_port;
+use testkit::smtp::{Mail, SmtpSink};
 
 /// Which transport a stack runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,14 +28,6 @@ impl Kind {
             Kind::Amqp => "amqp",
         }
     }
-}
-
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
 }
 
 /// The admin token the stacks use.
@@ -64,7 +56,7 @@ pub struct Stack {
     /// The transport.
     pub kind: Kind,
     /// The SMTP server mails go to.
-    pub smtp: SmtpServer,
+    pub smtp: SmtpSink,
     dir: TempDir,
     env: Vec<(String, String)>,
     users_port: u16,
@@ -76,7 +68,7 @@ pub struct Stack {
 
 impl Stack {
     /// Starts mailer then users on `kind`, sending to `smtp`, and waits for both `/health`.
-    pub async fn start(kind: Kind, smtp: SmtpServer) -> Stack {
+    pub async fn start(kind: Kind, smtp: SmtpSink) -> Stack {
         let mut stack = Stack::configure(kind, smtp);
         stack.start_mailer().await;
         stack.start_users().await;
@@ -84,7 +76,7 @@ impl Stack {
     }
 
     /// Prepares the configuration without starting anything.
-    pub fn configure(kind: Kind, smtp: SmtpServer) -> Stack {
+    pub fn configure(kind: Kind, smtp: SmtpSink) -> Stack {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let users_port = free_port();
         let mailer_port = free_port();
@@ -231,20 +223,19 @@ impl Stack {
 
     /// Waits until `url/health` answers 200, failing with `name`'s log after 30 s.
     pub async fn wait_healthy(&self, name: &str, url: String) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = self.http.get(format!("{url}/health")).send().await
-                && r.status() == StatusCode::OK
-            {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{name} did not become healthy within 30 s; its log:\n{}",
-                self.log(name)
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let healthy = testkit::eventually(Duration::from_secs(30), || async {
+            self.http
+                .get(format!("{url}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status() == StatusCode::OK)
+        })
+        .await;
+        assert!(
+            healthy,
+            "{name} did not become healthy within 30 s; its log:\n{}",
+            self.log(name)
+        );
     }
 
     /// Starts the mailer and waits until it is healthy.
@@ -278,15 +269,15 @@ impl Stack {
     }
 
     /// Stops the mailer with SIGTERM and waits for its exit code.
-    pub fn terminate_mailer(&mut self) -> Option<i32> {
+    pub async fn terminate_mailer(&mut self) -> Option<i32> {
         let mut child = self.mailer.take()?;
-        terminate(&mut child)
+        terminate(&mut child).await
     }
 
     /// Stops users with SIGTERM and waits for its exit code.
-    pub fn terminate_users(&mut self) -> Option<i32> {
+    pub async fn terminate_users(&mut self) -> Option<i32> {
         let mut child = self.users.take()?;
-        terminate(&mut child)
+        terminate(&mut child).await
     }
 
     /// `POST /users` with a generated account; returns the created user.
@@ -318,6 +309,46 @@ impl Stack {
             "POST /users answered {status}: {text}"
         );
         serde_json::from_str(&text).expect("a JSON user")
+    }
+
+    /// Every mail the sink holds once nothing is left to send: the users outbox is empty and
+    /// the mailer's store holds no delivery queued, being handed over or waiting for a retry.
+    /// A late copy (a resend after a crash) would be among them by then.
+    pub async fn settled_mails(&self) -> Vec<Mail> {
+        let settled = testkit::eventually(Duration::from_secs(60), || self.nothing_left()).await;
+        assert!(
+            settled,
+            "the stack still had mails to send after 60 s; users log:\n{}\nmailer log:\n{}",
+            self.log("users"),
+            self.log("mailer")
+        );
+        self.smtp.mails()
+    }
+
+    async fn nothing_left(&self) -> bool {
+        // A stack of mailers alone (the cluster tests) has no users outbox to wait for.
+        if self.users.is_some() {
+            let health = self.get_json(format!("{}/health", self.users_url()), None);
+            if health.await.is_none_or(|h| h["outbox"]["pending"] != 0) {
+                return false;
+            }
+        }
+        for status in ["queued", "retrying"] {
+            let url = format!("{}/mails?status={status}&per_page=1", self.mailer_url());
+            let listed = self.get_json(url, Some(SERVICE_TOKEN)).await;
+            if listed.is_none_or(|l| l["total"] != 0) {
+                return false;
+            }
+        }
+        true
+    }
+
+    async fn get_json(&self, url: String, token: Option<&str>) -> Option<Value> {
+        let mut request = self.http.get(url);
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        request.send().await.ok()?.json().await.ok()
     }
 
     /// A request to the users API with the admin token.
@@ -366,23 +397,25 @@ impl Stack {
 }
 
 /// Sends SIGTERM and waits (up to 30 s) for the exit code.
-pub fn terminate(child: &mut Child) -> Option<i32> {
+pub async fn terminate(child: &mut Child) -> Option<i32> {
     let _ = Command::new("kill")
         .arg("-TERM")
         .arg(child.id().to_string())
         .status();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let mut code = None;
+    let exited = testkit::eventually(Duration::from_secs(30), || {
         if let Ok(Some(status)) = child.try_wait() {
-            return status.code();
+            code = status.code();
+            return std::future::ready(true);
         }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+        std::future::ready(false)
+    })
+    .await;
+    if !exited {
+        let _ = child.kill();
+        let _ = child.wait();
     }
+    code
 }
 
 impl Drop for Stack {

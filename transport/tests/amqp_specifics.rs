@@ -7,9 +7,7 @@ mod common;
 mod handler;
 
 use async_trait::async_trait;
-use common::{
-    RABBITMQ_URL, delete_topology, isolated_amqp_config, rabbitmq_is_reachable, welcome_request,
-};
+use common::{delete_topology, isolated_amqp_config, rabbitmq_is_reachable, welcome_request};
 use domain::config::AmqpConfig;
 use domain::{MailAnswer, MailRequest};
 use futures_util::StreamExt;
@@ -22,6 +20,7 @@ use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use testkit::amqp::RABBITMQ_URL;
 use transport::amqp::{AmqpConsumer, AmqpEvents, AmqpPublisher, TopologyNames};
 use transport::{MailHandler, Origin, PublishError, Receipt, Transport};
 
@@ -111,14 +110,11 @@ async fn amqp_an_unavailable_answer_is_retried_until_the_request_is_stored() {
         .unwrap();
 
     assert_eq!(receipt, Receipt::Confirmed);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(15);
-    while store.calls.load(Ordering::SeqCst) < 3 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the request was not redelivered"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let redelivered = testkit::eventually(Duration::from_secs(15), || async {
+        store.calls.load(Ordering::SeqCst) >= 3
+    })
+    .await;
+    assert!(redelivered, "the request was not redelivered");
     consumer.stop().await;
     publisher.close().await;
     delete_topology(&config).await;
@@ -231,14 +227,11 @@ async fn amqp_connections_use_small_frames_and_a_large_request_crosses_them_whol
     let receipt = publisher.publish(&request).await.unwrap();
 
     assert_eq!(receipt, Receipt::Confirmed);
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while recorder.0.lock().unwrap().is_empty() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "the large request was not consumed"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let consumed = testkit::eventually(Duration::from_secs(10), || async {
+        !recorder.0.lock().unwrap().is_empty()
+    })
+    .await;
+    assert!(consumed, "the large request was not consumed");
     assert_eq!(recorder.0.lock().unwrap()[0], request);
 
     let listed = tokio::process::Command::new("rabbitmqctl")

@@ -11,11 +11,12 @@ mod common;
 #[allow(dead_code)] // the suite uses more of the double than this test does
 mod handler;
 
-use common::{RABBITMQ_ADDR, isolated_amqp_config, rabbitmq_is_reachable, say, welcome_request};
+use common::{isolated_amqp_config, rabbitmq_is_reachable, welcome_request};
 use futures_util::future::join_all;
 use handler::RecordingHandler;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use testkit::report as say;
 use transport::amqp::{AmqpConsumer, AmqpPublisher};
 use transport::{LinkState, Receipt, Transport};
 
@@ -28,7 +29,9 @@ impl Drop for BrokerGuard {
             .arg("start_app")
             .output();
         let deadline = Instant::now() + Duration::from_secs(60);
-        while std::net::TcpStream::connect(RABBITMQ_ADDR).is_err() && Instant::now() < deadline {
+        while std::net::TcpStream::connect(testkit::skip::RABBITMQ.1).is_err()
+            && Instant::now() < deadline
+        {
             std::thread::sleep(Duration::from_millis(200));
         }
     }
@@ -48,14 +51,10 @@ async fn rabbitmqctl(command: &str) {
 }
 
 async fn wait_until<F: Fn() -> bool>(what: &str, within: Duration, condition: F) {
-    let deadline = Instant::now() + within;
-    while !condition() {
-        assert!(
-            Instant::now() < deadline,
-            "{what} did not happen within {within:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    assert!(
+        testkit::eventually(within, || std::future::ready(condition())).await,
+        "{what} did not happen within {within:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,10 +68,7 @@ async fn amqp_publisher_and_consumer_recover_after_a_broker_restart_and_nothing_
         .output()
         .is_err()
     {
-        domain::test_support::skip_or_fail(
-            test,
-            "rabbitmqctl is not available to restart the broker",
-        );
+        testkit::skip_or_fail(test, "rabbitmqctl is not available to restart the broker");
         return;
     }
     let config = isolated_amqp_config();
@@ -125,16 +121,18 @@ async fn amqp_publisher_and_consumer_recover_after_a_broker_restart_and_nothing_
         .map(|i| welcome_request(&format!("a{i}@example.com")))
         .collect();
     for request in &after {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
+        let published = testkit::eventually(Duration::from_secs(60), || async {
             match publisher.publish(request).await {
-                Ok(receipt) => break assert_eq!(receipt, Receipt::Confirmed),
-                Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                    tokio::time::sleep(Duration::from_millis(100)).await
+                Ok(receipt) => {
+                    assert_eq!(receipt, Receipt::Confirmed);
+                    true
                 }
+                Err(e) if e.is_retryable() => false,
                 Err(e) => panic!("the publisher did not recover: {e}"),
             }
-        }
+        })
+        .await;
+        assert!(published, "the publisher did not recover within 60 s");
     }
     wait_until(
         "every request reaching the handler",

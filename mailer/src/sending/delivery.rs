@@ -126,6 +126,25 @@ impl Deliveries {
         let _ = tokio::time::timeout(grace, self.inner.workers.acquire_many(all)).await;
         let _ = tokio::time::timeout(grace, self.inner.outcomes.flush()).await;
     }
+
+    /// Returns once every delivery due by now has had its try and its outcome is written: no
+    /// request waits in the queue or due in the store, and no try is under way. Retries whose
+    /// time has not come stay where they are. For tests and operators that must know the
+    /// pending work is done before they look; the loop keeps running meanwhile.
+    pub async fn drain(&self) -> Result<(), MailError> {
+        let workers = self.inner.attempts.options.workers.max(1);
+        let all = u32::try_from(workers).unwrap_or(u32::MAX);
+        loop {
+            // Every permit free: no try is under way, and none is claimed without a worker.
+            let _ = self.inner.workers.acquire_many(all).await;
+            self.inner.outcomes.flush().await;
+            let queued = self.inner.jobs.capacity() < self.inner.jobs.max_capacity();
+            if !queued && self.inner.store.due(Utc::now(), 1).await?.is_empty() {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
 }
 
 /// Reads the next page of due work from the store, if the store may hold some.

@@ -1,7 +1,6 @@
 //! Real headless Chromium, driven through chromedriver (WebDriver over HTTP), for the pages
 //! the mailer serves: the live page and the template previews.
 
-use super::skip;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -36,13 +35,10 @@ impl Browser {
     /// Chromium is not installed. `extra` is merged into the `alwaysMatch` capabilities.
     pub async fn start(test: &str, extra: Value) -> Option<Browser> {
         if let Some(why) = chromium_missing() {
-            skip(test, why);
+            testkit::skip_or_fail(test, why);
             return None;
         }
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
+        let port = testkit::free_port();
         let child = tokio::process::Command::new("chromedriver")
             .arg(format!("--port={port}"))
             .stdout(std::process::Stdio::null())
@@ -52,14 +48,10 @@ impl Browser {
             .expect("chromedriver starts");
         let base = format!("http://127.0.0.1:{port}");
         let http = reqwest::Client::new();
-        let mut up = false;
-        for _ in 0..100 {
-            if http.get(format!("{base}/status")).send().await.is_ok() {
-                up = true;
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let up = testkit::eventually(Duration::from_secs(10), || async {
+            http.get(format!("{base}/status")).send().await.is_ok()
+        })
+        .await;
         assert!(up, "chromedriver answers within 10 s");
         let mut capabilities = json!({"browserName": "chrome", "goog:chromeOptions": {
             "binary": "/usr/bin/chromium",
@@ -153,18 +145,18 @@ impl Browser {
         .to_string()
     }
 
-    /// Polls the page's text every 100 ms for up to `seconds` until `done` holds, and
+    /// Polls the page's text for up to `seconds` until `done` holds, and
     /// returns the last text read.
     pub async fn wait_for_text(&self, seconds: u64, done: impl Fn(&str) -> bool) -> String {
-        let mut text = String::new();
-        for _ in 0..seconds * 10 {
-            text = self.text().await;
-            if done(&text) {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        text
+        let text = std::sync::Mutex::new(String::new());
+        testkit::eventually(Duration::from_secs(seconds), || async {
+            let read = self.text().await;
+            let finished = done(&read);
+            *text.lock().expect("text lock") = read;
+            finished
+        })
+        .await;
+        text.into_inner().expect("text lock")
     }
 
     /// Every URL the page and its frames fetched, from the Resource Timing entries, and the

@@ -1,14 +1,11 @@
-//! Shared test harness: spawning the real mailer on port 0 with its own SQLite file and
-//! outbox, skipping visibly when an outside service is missing, and an in-process SMTP
-//! server ([`smtp`]).
+//! The mailer's own test harness, on the workspace's test kit: spawning the real mailer on
+//! port 0 with its own SQLite file and outbox, its requests, and the peers only its tests use.
 
 #![allow(dead_code)]
 
 pub mod chromium;
-pub mod mime;
 pub mod node_smtp;
 pub mod raw_ws;
-pub mod smtp;
 
 use domain::Secret;
 use domain::config::Config;
@@ -20,33 +17,21 @@ use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-/// True when `FACTEUR_REQUIRE_SERVICES=1`: missing services fail instead of skipping.
-pub fn services_required() -> bool {
-    domain::test_support::services_required()
-}
-
-/// Skips `test` with a visible line, or panics when services are required.
-pub fn skip(test: &str, why: &str) {
-    domain::test_support::skip_or_fail(test, why);
-}
-
-/// tests/js/node_modules when `node` runs and `package` is installed there; else `None`,
-/// with the test marked skipped.
+/// `tests/js/node_modules` when `node` runs and `package` is installed there; otherwise the
+/// kit's skip rule for `test`, and `None`.
 pub fn node_package(test: &str, package: &str) -> Option<PathBuf> {
-    let modules = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/js/node_modules");
-    let node = std::process::Command::new("node").arg("--version").output();
-    if !matches!(node, Ok(ref o) if o.status.success()) {
-        skip(test, "node is not installed");
-        return None;
+    testkit::node::modules(test, &[package])
+}
+
+/// The `mailer.smtp` section pointing at an SMTP server on `addr`, without TLS or login.
+pub fn smtp_config(addr: std::net::SocketAddr) -> domain::config::SmtpConfig {
+    domain::config::SmtpConfig {
+        host: addr.ip().to_string(),
+        port: addr.port(),
+        username: None,
+        password: None,
+        tls: domain::config::SmtpTls::None,
     }
-    if !modules.join(package).is_dir() {
-        skip(
-            test,
-            &format!("{package} is not installed in tests/js/node_modules (npm ci in tests/js)"),
-        );
-        return None;
-    }
-    Some(modules)
 }
 
 /// A running mailer and what it needs.
@@ -63,6 +48,7 @@ pub struct TestApp {
     pub dir: std::sync::Arc<TempDir>,
     /// An HTTP client.
     pub http: reqwest::Client,
+    deliveries: mailer::Deliveries,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), mailer::RunError>>>,
 }
@@ -108,10 +94,12 @@ pub async fn spawn_with(
     options: MailerOptions,
     dir: std::sync::Arc<TempDir>,
 ) -> TestApp {
+    testkit::log::init();
     let app = App::build_with(&config, options.clone())
         .await
         .expect("the mailer starts");
     let base = format!("http://{}", app.local_addr());
+    let deliveries = app.deliveries();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
         let _ = stopped.await;
@@ -123,6 +111,7 @@ pub async fn spawn_with(
         options,
         dir,
         http: reqwest::Client::new(),
+        deliveries,
         stop: Some(stop),
         handle: Some(handle),
     }
@@ -149,6 +138,15 @@ impl TestApp {
         let mut config = self.config.clone();
         config.mailer.listen = "127.0.0.1:0".parse().expect("a valid address");
         spawn_with(config, self.options.clone(), self.dir.clone()).await
+    }
+
+    /// Returns once every delivery due by now has been tried and recorded: what a test
+    /// checks next cannot be changed by work still under way.
+    pub async fn drain(&self) {
+        tokio::time::timeout(Duration::from_secs(20), self.deliveries.drain())
+            .await
+            .expect("the pending deliveries are done within 20 s")
+            .expect("the store answers");
     }
 
     /// The outbox directory.
@@ -225,18 +223,20 @@ impl TestApp {
 
     /// Polls `GET /mails/{id}` until its status is `status`, for at most `within`.
     pub async fn wait_for_status(&self, id: &str, status: &str, within: Duration) -> Value {
-        let deadline = tokio::time::Instant::now() + within;
-        loop {
+        let last = std::sync::Mutex::new((0, Value::Null));
+        let reached = testkit::eventually(within, || async {
             let (code, record) = self.get(&format!("/mails/{id}")).await;
-            if code == 200 && record["status"] == status {
-                return record;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "mail {id} did not reach {status} within {within:?}; last: {code} {record}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+            let done = code == 200 && record["status"] == status;
+            *last.lock().expect("last lock") = (code, record);
+            done
+        })
+        .await;
+        let (code, record) = last.into_inner().expect("last lock");
+        assert!(
+            reached,
+            "mail {id} did not reach {status} within {within:?}; last: {code} {record}"
+        );
+        record
     }
 }
 
@@ -307,11 +307,7 @@ impl MailerProcess {
     /// `env`, and waits for `/health`.
     pub async fn start(env: &[(&str, &str)]) -> MailerProcess {
         let dir = TempDir::new().expect("a temporary directory");
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", testkit::free_port());
         let base = format!("http://{addr}");
         let token = format!("token-{}", uuid::Uuid::new_v4());
         let d = dir.path().display();
@@ -337,22 +333,25 @@ impl MailerProcess {
             .expect("the mailer binary starts");
         let pid = child.id().expect("a pid");
         let http = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = http.get(format!("{base}/health")).send().await
-                && r.status().is_success()
-            {
-                return MailerProcess {
-                    base,
-                    addr,
-                    token,
-                    pid,
-                    child,
-                    _dir: dir,
-                };
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+        let healthy = testkit::eventually(Duration::from_secs(20), || async {
+            http.get(format!("{base}/health"))
+                .send()
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await;
+        assert!(
+            healthy,
+            "the mailer binary did not answer /health within 20 s"
+        );
+        MailerProcess {
+            base,
+            addr,
+            token,
+            pid,
+            child,
+            _dir: dir,
         }
-        panic!("the mailer binary did not answer /health within 20 s");
     }
 
     /// Its `/metrics` text.

@@ -1,12 +1,11 @@
 //! nodemailer's `smtp-server` (tests/js/smtp-server.js) run by `node`: a real SMTP server
-//! that offers PIPELINING, which the in-process Rust server does not. Optionally behind a
+//! that offers PIPELINING, which the test kit's SMTP sink does not. Optionally behind a
 //! relay that reports each piece the client wrote, so a test can see commands sent together.
 
-use super::node_package;
 use serde_json::Value;
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 /// The running server; stopped when dropped.
 pub struct NodeSmtp {
@@ -20,13 +19,9 @@ impl NodeSmtp {
     /// relay in front), or `None` when node or the npm package is missing and the test may
     /// skip.
     pub async fn start(test: &str, flags: &[&str]) -> Option<NodeSmtp> {
-        let modules = node_package(test, "smtp-server")?;
-        let mut command = Command::new("node");
-        command
-            .arg(modules.join("../smtp-server.js"))
-            .env("NODE_PATH", &modules)
-            .stdout(std::process::Stdio::piped())
-            .kill_on_drop(true);
+        let modules = testkit::node::modules(test, &["smtp-server"])?;
+        let mut command = testkit::node::command(&modules, "tests/js/smtp-server.js");
+        command.stdout(std::process::Stdio::piped());
         command.args(flags);
         let mut child = command.spawn().expect("node starts");
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout")).lines();

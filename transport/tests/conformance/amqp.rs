@@ -7,10 +7,7 @@ use crate::handler::RecordingHandler;
 use async_trait::async_trait;
 use domain::config::AmqpConfig;
 use domain::{MailRequest, Secret};
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
 use std::collections::HashSet;
@@ -43,8 +40,7 @@ impl AmqpBackend {
     /// Takes messages off the dead queue until one has `message_id`; false after 10 s.
     async fn dead_queue_holds(&self, message_id: &str) -> bool {
         let channel = &self.admin.1;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while tokio::time::Instant::now() < deadline {
+        testkit::eventually(Duration::from_secs(10), || async {
             if self.dead.lock().unwrap().contains(message_id) {
                 return true;
             }
@@ -55,16 +51,12 @@ impl AmqpBackend {
                 )
                 .await
                 .expect("basic_get on the dead queue");
-            match got {
-                Some(message) => {
-                    if let Some(id) = message.delivery.properties.message_id() {
-                        self.dead.lock().unwrap().insert(id.as_str().to_string());
-                    }
-                }
-                None => tokio::time::sleep(Duration::from_millis(50)).await,
+            if let Some(id) = got.and_then(|m| m.delivery.properties.message_id().clone()) {
+                self.dead.lock().unwrap().insert(id.as_str().to_string());
             }
-        }
-        false
+            false
+        })
+        .await
     }
 
     async fn publish_raw(&self, message_id: &str, body: &[u8]) {
@@ -95,9 +87,10 @@ impl Backend for AmqpBackend {
         }
         let config = isolated_amqp_config();
         let names = TopologyNames::of(&config);
-        let connection = Connection::connect(common::RABBITMQ_URL, ConnectionProperties::default())
-            .await
-            .expect("admin connection");
+        let connection =
+            Connection::connect(testkit::amqp::RABBITMQ_URL, ConnectionProperties::default())
+                .await
+                .expect("admin connection");
         let channel = connection.create_channel().await.expect("admin channel");
         transport::amqp::declare_topology(&channel, &names)
             .await
@@ -151,15 +144,11 @@ impl Backend for AmqpBackend {
         );
         match expected {
             Expected::Accepted | Expected::Duplicate => {
-                let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-                while self.handler.stored(request.id).is_none() {
-                    assert!(
-                        tokio::time::Instant::now() < deadline,
-                        "{:?} never reached the handler",
-                        request.id
-                    );
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                let stored = testkit::eventually(Duration::from_secs(10), || async {
+                    self.handler.stored(request.id).is_some()
+                })
+                .await;
+                assert!(stored, "{:?} never reached the handler", request.id);
             }
             Expected::Rejected => assert!(
                 self.dead_queue_holds(&request.id.to_string()).await,
@@ -216,21 +205,16 @@ impl Backend for AmqpBackend {
 
     async fn cleanup(mut self) {
         self.stop_receiver().await;
-        let channel = &self.admin.1;
-        for queue in [&self.names.queue, &self.names.dead_queue] {
-            let _ = channel
-                .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for exchange in [
-            &self.names.exchange,
-            &self.names.dead_letter_exchange,
-            &self.names.events_exchange,
-        ] {
-            let _ = channel
-                .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
+        let names = &self.names;
+        testkit::amqp::delete_topology(
+            &[&names.queue, &names.dead_queue],
+            &[
+                &names.exchange,
+                &names.dead_letter_exchange,
+                &names.events_exchange,
+            ],
+        )
+        .await;
         let _ = self.admin.0.close(200, "done".into()).await;
     }
 }

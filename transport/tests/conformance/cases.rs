@@ -17,15 +17,20 @@ async fn publish_until_ok(
     request: &domain::MailRequest,
     within: Duration,
 ) -> Receipt {
-    let deadline = Instant::now() + within;
-    loop {
-        match publisher.publish(request).await {
-            Ok(receipt) => return receipt,
-            Err(e) if e.is_retryable() && Instant::now() < deadline => {
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-            Err(e) => panic!("publish still failing after {within:?}: {e}"),
+    let outcome = std::sync::Mutex::new(None);
+    testkit::eventually(within, || async {
+        let result = publisher.publish(request).await;
+        if let Err(e) = &result {
+            assert!(e.is_retryable(), "publish failed: {e}");
         }
+        let done = result.is_ok();
+        *outcome.lock().unwrap() = Some(result);
+        done
+    })
+    .await;
+    match outcome.into_inner().unwrap() {
+        Some(Ok(receipt)) => receipt,
+        last => panic!("publish still failing after {within:?}: {last:?}"),
     }
 }
 
@@ -184,15 +189,15 @@ pub async fn after_the_other_side_restarts_the_same_publisher_works_again<B: Bac
             .await;
     }
     for request in [&before, &during, &after] {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while handler.stored(request.id).is_none() {
-            assert!(
-                Instant::now() < deadline,
-                "{} was lost across the restart",
-                request.to.email.as_str()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        let stored = testkit::eventually(Duration::from_secs(10), || async {
+            handler.stored(request.id).is_some()
+        })
+        .await;
+        assert!(
+            stored,
+            "{} was lost across the restart",
+            request.to.email.as_str()
+        );
     }
     publisher.close().await;
     backend.cleanup().await;

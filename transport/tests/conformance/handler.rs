@@ -9,6 +9,7 @@ use domain::{MailAnswer, MailRequest, MailRequestId};
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::sync::watch;
 use transport::{MailHandler, Origin};
@@ -17,6 +18,8 @@ use transport::{MailHandler, Origin};
 pub struct RecordingHandler {
     stored: Mutex<HashMap<MailRequestId, MailRequest>>,
     calls: watch::Sender<usize>,
+    /// Requests held unanswered (`stall-` addresses).
+    stalled: AtomicUsize,
 }
 
 impl RecordingHandler {
@@ -24,6 +27,7 @@ impl RecordingHandler {
         Self {
             stored: Mutex::new(HashMap::new()),
             calls: watch::Sender::new(0),
+            stalled: AtomicUsize::new(0),
         }
     }
 
@@ -45,6 +49,11 @@ impl RecordingHandler {
             .is_ok()
     }
 
+    /// How many requests are held unanswered.
+    pub fn stalled(&self) -> usize {
+        self.stalled.load(Ordering::SeqCst)
+    }
+
     /// How many times `handle` was called.
     pub fn calls(&self) -> usize {
         *self.calls.borrow()
@@ -56,6 +65,7 @@ impl MailHandler for RecordingHandler {
     async fn handle(&self, request: MailRequest, _origin: Origin) -> MailAnswer {
         let email = request.to.email.as_str().to_string();
         if email.starts_with("stall-") {
+            self.stalled.fetch_add(1, Ordering::SeqCst);
             std::future::pending::<()>().await;
         }
         let id = request.id;

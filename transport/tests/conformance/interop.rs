@@ -7,11 +7,10 @@ use domain::config::SocketIoConfig;
 use domain::{MailStatus, Secret};
 use futures_util::future::join_all;
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader, Lines};
-use tokio::process::{Child, ChildStdout, Command};
+use tokio::process::{Child, ChildStdout};
 use transport::socketio::SocketIoPublisher;
 use transport::{LinkState, Receipt, Transport};
 
@@ -27,32 +26,15 @@ impl NodeMailer {
     /// Starts the stub, or `None` (with a visible SKIPPED line) when node or the packages
     /// are missing.
     async fn start(test: &str) -> Option<Self> {
-        let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-        let modules = manifest.join("../tests/js/node_modules");
-        if !modules.join("socket.io").exists() {
-            domain::test_support::skip_or_fail(
-                test,
-                &format!(
-                    "the socket.io npm package is not installed in {} (npm ci --prefix tests/js)",
-                    modules.display()
-                ),
-            );
-            return None;
-        }
-        let spawned = Command::new("node")
-            .arg(manifest.join("tests/js/mailer_stub.js"))
+        let modules = testkit::node::modules(test, &["socket.io"])?;
+        let spawned = testkit::node::command(&modules, "transport/tests/js/mailer_stub.js")
             .arg(TOKEN)
-            .env("NODE_PATH", &modules)
             .stdout(Stdio::piped())
-            .kill_on_drop(true)
             .spawn();
         let mut child = match spawned {
             Ok(child) => child,
             Err(e) => {
-                domain::test_support::skip_or_fail(
-                    test,
-                    &format!("node could not be started: {e}"),
-                );
+                testkit::skip_or_fail(test, &format!("node could not be started: {e}"));
                 return None;
             }
         };

@@ -149,14 +149,18 @@ impl Backend for SocketIoBackend {
 
     async fn start_receiver(&mut self) {
         // The old socket may linger a moment in the kernel; retry the bind briefly.
-        for _ in 0..50 {
-            if let Ok(listener) = tokio::net::TcpListener::bind(self.addr).await {
-                self.server = Some(serve(listener, self.handler.clone()));
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        panic!("could not bind {} again within 5 s", self.addr);
+        let listener = std::sync::Mutex::new(None);
+        testkit::eventually(Duration::from_secs(5), || async {
+            let bound = tokio::net::TcpListener::bind(self.addr).await.ok();
+            let done = bound.is_some();
+            *listener.lock().unwrap() = bound;
+            done
+        })
+        .await;
+        let listener = listener.into_inner().unwrap();
+        let listener =
+            listener.unwrap_or_else(|| panic!("could not bind {} again within 5 s", self.addr));
+        self.server = Some(serve(listener, self.handler.clone()));
     }
 
     async fn assert_outcome(&self, request: &MailRequest, receipt: Receipt, expected: Expected) {

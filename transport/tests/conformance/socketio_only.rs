@@ -94,7 +94,11 @@ async fn socketio_pending_acks_fail_at_once_when_the_connection_drops() {
                 .await
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let waiting_on_the_mailer = testkit::eventually(Duration::from_secs(5), || {
+        std::future::ready(handler.stalled() >= 1)
+    })
+    .await;
+    assert!(waiting_on_the_mailer, "the request reaches the mailer");
 
     let started = Instant::now();
     backend.stop_receiver().await;
@@ -129,21 +133,32 @@ async fn socketio_a_mailer_restart_mid_stream_loses_no_request() {
         let publisher = publisher.clone();
         let requests = requests.clone();
         tokio::spawn(async move {
-            let mut retries = 0;
+            let retries = std::sync::atomic::AtomicUsize::new(0);
             for request in &requests {
-                let deadline = Instant::now() + Duration::from_secs(30);
-                while let Err(e) = publisher.publish(request).await {
-                    assert!(e.is_retryable() && Instant::now() < deadline, "{e}");
-                    retries += 1;
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                let answered = testkit::eventually(Duration::from_secs(30), || async {
+                    match publisher.publish(request).await {
+                        Ok(_) => true,
+                        Err(e) => {
+                            assert!(e.is_retryable(), "{e}");
+                            retries.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                            false
+                        }
+                    }
+                })
+                .await;
+                assert!(answered, "{} was not answered within 30 s", request.id);
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
-            retries
+            retries.into_inner()
         })
     };
 
-    tokio::time::sleep(Duration::from_millis(150)).await;
+    // Requests are flowing when the mailer stops.
+    let flowing = testkit::eventually(Duration::from_secs(10), || {
+        std::future::ready(handler.stored_count() >= 20)
+    })
+    .await;
+    assert!(flowing, "requests flow before the restart");
     backend.stop_receiver().await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     backend.start_receiver().await;
@@ -161,7 +176,7 @@ async fn socketio_a_mailer_restart_mid_stream_loses_no_request() {
         );
     }
     assert_eq!(handler.stored_count(), requests.len());
-    crate::common::say(&format!(
+    testkit::report(&format!(
         "socket.io mailer restart: {} of {} requests stored, {retries} retried publishes",
         handler.stored_count(),
         requests.len()

@@ -1,9 +1,9 @@
 //! Counts the cases each backend ran, and prints one summary line per backend when its last
 //! case ends (cases run in parallel threads of one process, so the count is shared).
 
-use crate::common::say;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use testkit::report as say;
 
 /// How many cases `every_case!` declares per backend.
 pub const CASES_PER_BACKEND: usize = 6;

@@ -18,7 +18,13 @@ async fn health_reports_the_database_the_transport_and_the_outbox_backlog(backen
     app.transport.fail_next(usize::MAX);
     app.create_user("ada").await;
     app.create_user("bob").await;
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // The age of the oldest pending row is what is read: it must have grown past 0.2 s.
+    testkit::eventually(std::time::Duration::from_secs(10), || async {
+        app.get("/health", None).await.json["outbox"]["oldest_pending_seconds"]
+            .as_f64()
+            .is_some_and(|s| s >= 0.2)
+    })
+    .await;
     let backlogged = app.get("/health", None).await;
 
     healthy.assert_status(200);
@@ -52,12 +58,11 @@ async fn metrics_are_labelled_by_route_template(backend: Backend) {
     // The relay counts a publish just after it marks the row published, so the outbox can
     // look empty a moment before the counter moves.
     let published = r#"outbox_published_total{transport="socketio"} 1"#;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let mut metrics = app.get("/metrics", None).await;
-    while !metrics.text.contains(published) && std::time::Instant::now() < deadline {
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        metrics = app.get("/metrics", None).await;
-    }
+    testkit::eventually(std::time::Duration::from_secs(10), || async {
+        app.get("/metrics", None).await.text.contains(published)
+    })
+    .await;
+    let metrics = app.get("/metrics", None).await;
 
     metrics.assert_status(200);
     let text = &metrics.text;

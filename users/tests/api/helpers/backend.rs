@@ -42,7 +42,7 @@ impl Backend {
                 let why = format!(
                     "PostgreSQL is not reachable at {PG_HOST} (users postgres and root, database test)"
                 );
-                domain::test_support::skip_or_fail(&format!("{test} (postgres)"), &why);
+                testkit::skip_or_fail(&format!("{test} (postgres)"), &why);
                 None
             }
         }

@@ -170,6 +170,7 @@ async fn spawn_app_with(
     transport: Arc<RecordingTransport>,
     tune: impl FnOnce(App) -> App,
 ) -> TestApp {
+    testkit::log::init();
     let database_url = config.users.database.clone();
     let session_secret = config.users.session_secret.expose().to_owned();
     let app = tune(
@@ -344,19 +345,12 @@ impl TestApp {
 
     /// Waits (at most 20 s) until no outbox row is pending: published and marked so.
     pub async fn wait_until_outbox_empty(&self) {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-        loop {
-            let backlog = self.relay.backlog().await.expect("the backlog");
-            if backlog.pending == 0 {
-                return;
-            }
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the outbox still holds {} rows",
-                backlog.pending
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+        let empty = testkit::eventually(std::time::Duration::from_secs(20), || async {
+            self.relay.backlog().await.expect("the backlog").pending == 0
+        })
+        .await;
+        let backlog = self.relay.backlog().await.expect("the backlog");
+        assert!(empty, "the outbox still holds {} rows", backlog.pending);
     }
 
     /// Stops the app and waits for it.
