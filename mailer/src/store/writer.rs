@@ -46,9 +46,11 @@ impl Database {
                 sqlite: Some(Location::File(path)),
             },
             None => {
-                let name = format!("mailer-{}", uuid::Uuid::new_v4().simple());
+                // A URI: SQLite shares the cache of an in-memory database only when it is
+                // named by one.
+                let name = format!("file:mailer-{}", uuid::Uuid::new_v4().simple());
                 Self {
-                    pool_url: format!("sqlite://{name}?mode=memory"),
+                    pool_url: format!("sqlite:{name}?mode=memory"),
                     sqlite: Some(Location::Memory(name)),
                 }
             }
