@@ -6,7 +6,7 @@ use runtime::signal::shutdown_signal;
 
 /// mimalloc keeps per-thread free lists, where glibc's allocator spends time consolidating and
 /// unlinking chunks across threads. Built with `no_thp`, since transparent huge pages make
-/// its arenas resident far beyond what they hold (figures in docs/benchmarks/mailer.md).
+/// its arenas resident far beyond what they hold (figures in docs/BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -4,8 +4,8 @@
 //! the least memory; p = 2 splits that memory into two lanes that are computed at the same
 //! time, one per core. The work per hash is the same as with one lane (m × t block
 //! computations), but one hash finishes in about half the time, so the service needs one
-//! buffer where one lane per core needed one per core (docs/benchmarks/users.md, "The POST
-//! bound").
+//! buffer where one lane per core needed one per core (docs/BENCHMARKS.md, "The figures
+//! behind the code's choices").
 //!
 //! Hashes run one at a time per buffer on dedicated threads (`argon2-N`, one per two cores),
 //! each of which hands the lanes to a small rayon pool (`argon2-lane-N`, one thread per
@@ -13,7 +13,7 @@
 //!
 //! Each thread allocates its buffer once and reuses it: allocating one per hash, as
 //! `Argon2::hash_password` does, leaves glibc's malloc holding far more than one buffer per
-//! thread (docs/benchmarks/users.md, "Memory"). The PHC strings are the standard ones
+//! thread (docs/BENCHMARKS.md). The PHC strings are the standard ones
 //! (`$argon2id$v=19$m=…`); a unit test checks them against the argon2 crate's own hasher and
 //! verifier. Verification reads the parameters from the stored PHC string, so hashes made
 //! with other parameters (p = 1, say) still verify.

@@ -5,7 +5,7 @@
 //! the values the topology declares.
 
 use super::Facts;
-use super::document::{Part, channel_message, component_message, message};
+use super::blocks::{Part, channel_message, component_message, message};
 use crate::events::MailStatusEvent;
 use domain::MailRequest;
 use serde_json::{Value, json};

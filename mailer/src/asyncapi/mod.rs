@@ -9,6 +9,7 @@
 //! - [`page`] renders the document as HTML on the server, with no script.
 
 mod amqp;
+mod blocks;
 mod document;
 mod page;
 mod schemas;

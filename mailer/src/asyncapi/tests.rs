@@ -1,4 +1,5 @@
-use super::document::{SCHEMAS, build};
+use super::blocks::SCHEMAS;
+use super::document::build;
 use super::*;
 use serde_json::Value;
 

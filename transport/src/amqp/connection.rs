@@ -13,7 +13,7 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const STATUS_POLL: Duration = Duration::from_millis(500);
 /// The largest AMQP frame asked for when the URL does not say (`?frame_max=`). lapin keeps
 /// two buffers of 32 frames each per connection, filled with zeros up front, so the frame size
-/// sets what each connection holds resident (docs/benchmarks/users.md, "Memory"). Mail
+/// sets what each connection holds resident (docs/BENCHMARKS.md). Mail
 /// requests and events weigh about a kilobyte, and a larger message is split over frames.
 const FRAME_MAX: u32 = 16 * 1024;
 

@@ -27,7 +27,7 @@ use tokio::task::{JoinHandle, JoinSet};
 /// Deliveries the broker hands over before the first is acked, which is also how many are
 /// handled at once. Handler calls are database writes, so several must overlap to hide the
 /// broker round trip; 64 allows that while bounding how many messages a crash leaves for
-/// redelivery (and how many a slow store holds); docs/benchmarks/transport.md runs at it.
+/// redelivery (and how many a slow store holds); `cargo bench -p transport --bench publish` runs at it.
 pub const PREFETCH: u16 = 64;
 /// The first wait before an `unavailable` request is handed to the store again; the wait
 /// doubles up to [`UNAVAILABLE_RETRY_MAX`]. The delivery is retried in place, held unacked,

@@ -1,8 +1,8 @@
 //! Namespace `/live` of the socket.io half: `catch-up` and the `mail-activity` broadcast,
 //! whose recipients depend on `mailer.live_token`.
 
-use super::{SERVER, add_messages, emit, handshake_binding, receive};
-use crate::asyncapi::document::{Part, message, schema_ref};
+use super::blocks::{SERVER, add_messages, emit, handshake_binding, receive};
+use crate::asyncapi::blocks::{Part, message, schema_ref};
 use crate::asyncapi::schemas::name;
 use crate::error::EventError;
 use crate::events::MailActivityEvent;

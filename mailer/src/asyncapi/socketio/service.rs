@@ -1,8 +1,8 @@
 //! Namespace `/` of the socket.io half: the events services emit, with their acks, and the
 //! `mail-status` and `mail-activity` emits.
 
-use super::{SERVER, add_messages, emit, handshake_binding, receive};
-use crate::asyncapi::document::{Part, message, message_of, schema_ref};
+use super::blocks::{SERVER, add_messages, emit, handshake_binding, receive};
+use crate::asyncapi::blocks::{Part, message, message_of, schema_ref};
 use crate::asyncapi::schemas::name;
 use crate::error::EventError;
 use crate::events::{MailActivityEvent, MailStatusEvent};
