@@ -13,7 +13,7 @@
 //! - `body_reader`: reads a JSON body field by field and reports every bad field at once;
 //!   `user_request` is what a `POST /users` or `PATCH /users/{id}` body becomes, and
 //!   `user_response` the user as every answer shows it (no password, no hash);
-//! - `user_reader`: the reads of one user, and of one session with its user.
+//! - `user_reader`: reads one user in place from an SQLite file.
 
 mod auth;
 mod body_reader;

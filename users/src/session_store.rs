@@ -2,7 +2,7 @@
 //! carries a session token, ended by deleting them.
 //!
 //! - Checking a token is one read by primary key, joined with the user row the request needs
-//!   anyway (`user_reader`).
+//!   anyway (in place on an SQLite file, see `user_reader`; through the pool otherwise).
 //! - `last_used_at_ms` is written at most once a minute per session, after the answer's read,
 //!   by a task of its own: a request never waits for that write.
 //! - Expired rows are purged at write time: opening a session deletes every expired row in
@@ -90,12 +90,23 @@ pub(crate) async fn open(
     Ok(Some(Opened { token, row }))
 }
 
-/// The session `id` and its user.
+/// The session `id` and its user, read in place when the database allows it.
 pub(crate) async fn find_with_user(
     state: &AppState,
     id: Uuid,
 ) -> Result<Option<(session::Model, user::Model)>, DbErr> {
-    crate::user_reader::find_session(&state.db, id).await
+    if let Some(found) = state
+        .reader
+        .as_deref()
+        .and_then(|reader| reader.try_find_session(id))
+    {
+        return Ok(found);
+    }
+    let found = session::Entity::find_by_id(id)
+        .find_also_related(user::Entity)
+        .one(&state.db)
+        .await?;
+    Ok(found.and_then(|(session, user)| Some((session, user?))))
 }
 
 /// The sessions whose `last_used_at_ms` is being written, so that concurrent requests of one

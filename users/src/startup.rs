@@ -8,6 +8,7 @@ use crate::outbox::relay::OutboxRelay;
 use crate::routes::router;
 use crate::session::SessionKeys;
 use crate::state::AppState;
+use crate::user_reader::UserReader;
 use axum::Router;
 use domain::config::Config;
 use runtime::http_server::ServeLimits;
@@ -82,6 +83,7 @@ impl App {
         );
         let state = AppState {
             db,
+            reader: UserReader::for_database(&users.database).map(Arc::new),
             transport,
             hasher,
             sessions: SessionKeys::new(&users.session_secret),

@@ -5,6 +5,7 @@ use crate::limits::RateLimits;
 use crate::metrics::Metrics;
 use crate::session::SessionKeys;
 use crate::session_store::Touches;
+use crate::user_reader::UserReader;
 use domain::Secret;
 use domain::config::PeerRange;
 use sea_orm::DatabaseConnection;
@@ -17,6 +18,8 @@ use transport::Transport;
 #[derive(Clone)]
 pub(crate) struct AppState {
     pub db: DatabaseConnection,
+    /// Reads one user on the calling thread (SQLite files only): see `user_reader`.
+    pub reader: Option<Arc<UserReader>>,
     pub transport: Arc<dyn Transport>,
     pub hasher: PasswordHasher,
     pub sessions: SessionKeys,

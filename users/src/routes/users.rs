@@ -173,8 +173,14 @@ pub(crate) async fn get_user(
     if let Some(own) = caller.session() {
         return Ok(Json(own.user.as_ref().clone().into()));
     }
-    let row = crate::user_reader::find(&state.db, id)
-        .await?
-        .ok_or(ApiError::NotFound("user not found"))?;
+    let in_place = state
+        .reader
+        .as_deref()
+        .and_then(|reader| reader.try_find(id));
+    let found = match in_place {
+        Some(found) => found,
+        None => user::Entity::find_by_id(id).one(&state.db).await?,
+    };
+    let row = found.ok_or(ApiError::NotFound("user not found"))?;
     Ok(Json(row.into()))
 }
