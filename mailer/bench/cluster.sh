@@ -3,14 +3,14 @@
 # mailer and against two mailers sharing one PostgreSQL store and one Redis (mailer.cluster),
 # and what crossing Redis costs per event.
 # Usage (from the repository root; needs PostgreSQL on 127.0.0.1:5432 with trust auth, the
-# redis-server binary, and `npm ci --prefix tests/js` for SMTP=node):
-#   cargo build --release -p mailer --bin mailer --example smtp_sink --example send_mail_load
+# redis-server binary, and `npm ci --prefix tests/js` for the SMTP server):
+#   cargo build --release -p mailer --bin mailer --example send_mail_load
 #   [RUNS="one one+redis two"] mailer/bench/cluster.sh [window] [seconds]
 # Three runs, each on a fresh database: `one` (one mailer, no cluster), `one+redis` (one
 # mailer with mailer.cluster: every emit goes through Redis, with nobody on the other side)
 # and `two` (two mailers, 4 clients on each). The load comes from the transport crate's
 # client (examples/send_mail_load.rs), one process per mailer; the mails go to nodemailer's
-# smtp-server (tests/js/smtp-server.js) unless SMTP=rust (examples/smtp_sink.rs).
+# smtp-server (see `start_sink` in config.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 WINDOW=${1:-16}; SECONDS_LOAD=${2:-10}
@@ -26,13 +26,8 @@ tck=$(getconf CLK_TCK)
 redis-server --port $REDIS_PORT --save "" --appendonly no --daemonize no > "$WORK/redis.log" 2>&1 &
 REDIS_PID=$!; PIDS+=($REDIS_PID)
 until redis-cli -p $REDIS_PORT ping >/dev/null 2>&1; do sleep 0.05; done
-if [ "${SMTP:-node}" = node ]; then
-  NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port $SMTP_PORT --count-only > "$WORK/sink.log" & PIDS+=($!)
-  until grep -q listening "$WORK/sink.log" 2>/dev/null; do sleep 0.05; done
-else
-  "$EXAMPLES/smtp_sink" 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & PIDS+=($!)
-  sleep 0.3
-fi
+. mailer/bench/config.sh
+start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }

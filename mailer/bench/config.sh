@@ -1,4 +1,5 @@
-# Sourced by the mailer's benchmark scripts: the one configuration they run a mailer with.
+# Sourced by the mailer's benchmark scripts: the one configuration they run a mailer with, and
+# the one SMTP server they hand mails to.
 # bench_config FILE WORK [YAML]: writes to FILE a socket.io mailer on loopback port
 # $HTTP_PORT with token $TOKEN, its SQLite store and outbox folder under WORK, SMTP on
 # 127.0.0.1:$SMTP_PORT without TLS, logs at warn; YAML, if given, is one more top-level line.
@@ -13,4 +14,12 @@ mailer:
 log: { level: warn }
 ${3:-}
 YAML
+}
+
+# start_sink PORT LOG: starts nodemailer's smtp-server (tests/js/smtp-server.js, needs
+# `npm ci --prefix tests/js`) on 127.0.0.1:PORT, counting mails into LOG; it offers PIPELINING
+# as production servers do. Returns once it listens; its pid is in SINK_PID.
+start_sink() {
+  NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port "$1" --count-only > "$2" & SINK_PID=$!
+  until grep -q listening "$2" 2>/dev/null; do sleep 0.05; done
 }

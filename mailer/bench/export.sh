@@ -7,7 +7,7 @@
 # nothing), which shows what exporting itself costs. One mailer process per run, the modes alternating
 # round by round, so that the machine's drift falls on all of them alike.
 # Usage (from the repository root):
-#   cargo build --release -p mailer --bin mailer --example smtp_sink --example post_mails_load
+#   cargo build --release -p mailer --bin mailer --example post_mails_load
 #   mailer/bench/export.sh [rate] [seconds] [rounds] [modes]
 # rate: requests per second (default 1000); modes: default "off down blackhole", or any of
 # "off down blackhole up".
@@ -22,7 +22,8 @@ WORK=$(mktemp -d)
 PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-target/release/examples/smtp_sink 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & PIDS+=($!)
+. mailer/bench/config.sh
+start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 # The black hole: accepts every connection and holds it open, reading nothing.
 python3 - $HOLE_PORT <<'PY' & PIDS+=($!)
 import socket, sys, time
@@ -62,7 +63,6 @@ endpoint() {
     *) echo "unknown mode $1" >&2; exit 1 ;;
   esac
 }
-. mailer/bench/config.sh
 tck=$(getconf CLK_TCK)
 
 for round in $(seq 1 "$ROUNDS"); do

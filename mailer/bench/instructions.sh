@@ -20,8 +20,7 @@ PIDS=()
 trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 . mailer/bench/config.sh
 bench_config "$WORK/config.yaml" "$WORK"
-NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port $SMTP_PORT --count-only > "$WORK/sink.log" & PIDS+=($!)
-until grep -q listening "$WORK/sink.log" 2>/dev/null; do sleep 0.05; done
+start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & VG=$!
 PIDS+=($VG)
 until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.2; done

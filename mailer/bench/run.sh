@@ -2,13 +2,11 @@
 # Mailer benchmark: send-mail acks/s and latency from concurrent socket.io clients, mails/s
 # handed to a local SMTP server, CPU per mail, peak RSS, and time to ready.
 # Usage (from the repository root):
-#   cargo build --release -p mailer --bin mailer --example smtp_sink --example send_mail_load
+#   cargo build --release -p mailer --bin mailer --example send_mail_load
 #   [LOADER=node|rust] mailer/bench/run.sh [clients] [window] [seconds]
 # LOADER=node (default) drives the load with the official socket.io-client; LOADER=rust with
 # the transport crate's client (examples/send_mail_load.rs), which needs less CPU.
-# SMTP=rust (default) hands the mails to examples/smtp_sink.rs (mailin-embedded, which does
-# not offer PIPELINING); SMTP=node to nodemailer's smtp-server (tests/js/smtp-server.js, which
-# does, so the mailer pipelines; needs `npm ci --prefix tests/js`).
+# The mails go to nodemailer's smtp-server (see `start_sink` in config.sh).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CLIENTS=${1:-50}; WINDOW=${2:-4}; SECONDS_LOAD=${3:-15}
@@ -18,13 +16,7 @@ HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
 . mailer/bench/config.sh
 bench_config "$WORK/config.yaml" "$WORK"
 
-if [ "${SMTP:-rust}" = node ]; then
-  NODE_PATH=tests/js/node_modules node tests/js/smtp-server.js --port $SMTP_PORT --count-only > "$WORK/sink.log" & SINK_PID=$!
-  until grep -q listening "$WORK/sink.log" 2>/dev/null; do sleep 0.05; done
-else
-  target/release/examples/smtp_sink 127.0.0.1:$SMTP_PORT > "$WORK/sink.log" & SINK_PID=$!
-  sleep 0.3
-fi
+start_sink $SMTP_PORT "$WORK/sink.log"
 start_ns=$(date +%s%N)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
 until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.002; done

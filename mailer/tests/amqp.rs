@@ -63,15 +63,7 @@ async fn observe_events(names: &TopologyNames) -> (Connection, lapin::Channel, l
 
 /// Deletes the test's queues and exchanges and closes `connection`.
 async fn remove_topology(connection: Connection, names: &TopologyNames) {
-    testkit::amqp::delete_topology(
-        &[&names.queue, &names.dead_queue],
-        &[
-            &names.exchange,
-            &names.dead_letter_exchange,
-            &names.events_exchange,
-        ],
-    )
-    .await;
+    testkit::amqp::delete_topology(&names.queues(), &names.exchanges()).await;
     let _ = connection.close(200, "done".into()).await;
 }
 

@@ -7,19 +7,17 @@
 //! with an `AmqpConsumer` draining the queue.
 //! Every run is bounded (a few seconds).
 
+#[path = "../tests/common/receiver.rs"]
+mod receiver;
+
 use async_trait::async_trait;
 use domain::config::{AmqpConfig, SocketIoConfig};
 use domain::{Email, Locale, MailAnswer, MailRequest, Recipient, Secret, Template};
-use serde_json::Value;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 use transport::amqp::{AmqpConsumer, AmqpPublisher};
-use transport::socketio::{
-    SEND_MAIL_EVENT, ServiceAuth, SocketIoPublisher, check_service_auth, decode_send_mail,
-};
+use transport::socketio::SocketIoPublisher;
 use transport::{MailHandler, Origin, Transport};
 
 const TOTAL: usize = 20_000;
@@ -152,31 +150,7 @@ async fn bench_socketio() {
     let addr = listener.local_addr().expect("addr");
     let (layer, io) = socketioxide::SocketIo::builder().build_layer();
     let handler = Arc::new(CountingHandler(AtomicUsize::new(0)));
-    let token = Secret::new("bench");
-    let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
-        std::future::ready(check_service_auth(auth.as_ref().ok(), &token))
-    };
-    let on_connect = move |socket: SocketRef| {
-        let handler = handler.clone();
-        socket.on(
-            SEND_MAIL_EVENT,
-            move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
-                let handler = handler.clone();
-                async move {
-                    let answer = match decode_send_mail(payload) {
-                        Ok(request) => {
-                            let origin = Origin::Socket(socket.id.to_string());
-                            handler.handle(request, origin).await
-                        }
-                        Err(rejected) => rejected,
-                    };
-                    let _ = ack.send(&answer);
-                }
-            },
-        );
-        std::future::ready(())
-    };
-    io.ns("/", on_connect.with(authenticate));
+    receiver::mount_receiver(&io, "bench", handler);
     tokio::spawn(async move { axum::serve(listener, axum::Router::new().layer(layer)).await });
     let config = SocketIoConfig {
         url: format!("http://{addr}"),

@@ -11,6 +11,7 @@
 use crate::entities::{session, user};
 use crate::session::{NewToken, SESSION_LIFETIME, SessionKeys};
 use crate::state::AppState;
+use crate::user_reader;
 use crate::write_txn::begin_write;
 use chrono::Utc;
 use sea_orm::ActiveModelTrait;
@@ -102,10 +103,7 @@ pub(crate) async fn find_with_user(
     {
         return Ok(found);
     }
-    let found = session::Entity::find_by_id(id)
-        .find_also_related(user::Entity)
-        .one(&state.db)
-        .await?;
+    let found = user_reader::session_with_user(id).one(&state.db).await?;
     Ok(found.and_then(|(session, user)| Some((session, user?))))
 }
 

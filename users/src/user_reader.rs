@@ -1,33 +1,35 @@
-//! Reads one user by id from an SQLite file on the thread that asks, instead of through sqlx,
-//! which hands every query and row to a connection thread and back (docs/benchmarks/users.md).
+//! The two reads behind requests that name a user: one user by id (`GET /users/{id}`), and one
+//! session by id with its user (each request with a session token).
+//!
+//! Each is one sea-orm query, defined here once. Through the pool, sea-orm runs and decodes
+//! it. On an SQLite file the same statement also runs on the thread that asks, through a
+//! rusqlite connection, because sqlx hands every query and row to a connection thread and
+//! back: through the pool `GET /users/{id}` answered 8,917 requests/s against 35,814 in place
+//! (docs/BENCHMARKS.md). Its rows are decoded by the entity's own column list and types, so a
+//! new column needs no change here.
 
 use crate::entities::{session, user};
 use chrono::{DateTime, NaiveDateTime, Utc};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row};
+use rusqlite::types::{ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, ToSql};
+use sea_orm::sea_query::Value;
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ColumnType, DatabaseBackend, EntityTrait, Iterable, QueryTrait,
+    Select, SelectTwo, TryIntoModel,
+};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use uuid::Uuid;
 
-/// The user columns, in the order [`decode`] reads them.
-macro_rules! user_columns {
-    () => {
-        "u.id, u.login, u.email, u.password_hash, u.first_name, u.last_name, u.company, \
-         u.functions, u.locale, u.created_at, u.updated_at, u.email_key, u.email_verified_at"
-    };
+/// The user with this id.
+pub(crate) fn user_by_id(id: Uuid) -> Select<user::Entity> {
+    user::Entity::find_by_id(id)
 }
-/// Columns of [`decode`].
-const USER_COLUMNS: usize = 13;
 
-/// One user by id.
-const SELECT_USER: &str = concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = ?1");
-
-/// One session by id with its user: the one read that checks a session token.
-const SELECT_SESSION: &str = concat!(
-    "SELECT ",
-    user_columns!(),
-    ", s.id, s.secret_hash, s.created_at_ms, s.last_used_at_ms, s.expires_at_ms, s.client, \
-     s.user_agent FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.id = ?1"
-);
+/// The session with this id, and its user.
+pub(crate) fn session_with_user(id: Uuid) -> SelectTwo<session::Entity, user::Entity> {
+    session::Entity::find_by_id(id).find_also_related(user::Entity)
+}
 
 /// Connections kept idle between reads; one per async worker is enough, as a read never waits.
 const KEEP_IDLE: usize = 4;
@@ -42,6 +44,10 @@ const KEEP_IDLE: usize = 4;
 pub(crate) struct UserReader {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
+    /// The SQL text of [`user_by_id`] and of [`session_with_user`], built once: only the
+    /// bound id changes from one read to the next.
+    user_sql: String,
+    session_sql: String,
 }
 
 impl UserReader {
@@ -53,24 +59,18 @@ impl UserReader {
             return None;
         }
         let path = domain::config::sqlite_file(url)?;
+        let sql = |statement: sea_orm::Statement| statement.sql;
         Some(UserReader {
             path,
             idle: Mutex::new(Vec::new()),
+            user_sql: sql(user_by_id(Uuid::nil()).build(DatabaseBackend::Sqlite)),
+            session_sql: sql(session_with_user(Uuid::nil()).build(DatabaseBackend::Sqlite)),
         })
     }
 
     /// The user with this id, read on this thread; `Err` means "ask the pool instead".
     fn find(&self, id: Uuid) -> Result<Option<user::Model>, rusqlite::Error> {
-        let connection = self.take()?;
-        let found = connection
-            .prepare_cached(SELECT_USER)
-            .and_then(|mut statement| {
-                statement
-                    .query_row([id.as_bytes().as_slice()], decode)
-                    .optional()
-            });
-        self.give_back(connection);
-        found
+        self.read(&self.user_sql, id, |row| model::<user::Entity>(row, 0))
     }
 
     /// The session with this id and its user, read on this thread.
@@ -78,16 +78,31 @@ impl UserReader {
         &self,
         id: Uuid,
     ) -> Result<Option<(session::Model, user::Model)>, rusqlite::Error> {
+        let found = self.read(&self.session_sql, id, |row| {
+            let session = model::<session::Entity>(row, 0)?;
+            // The user's columns follow the session's; a session without its user (which
+            // the foreign key forbids) reads as no session, as through the pool.
+            let first = session::Column::iter().count();
+            if row.get_ref(first)? == ValueRef::Null {
+                return Ok(None);
+            }
+            Ok(Some((session, model::<user::Entity>(row, first)?)))
+        })?;
+        Ok(found.flatten())
+    }
+
+    /// Runs `sql` with `id` as its one parameter and reads its first row with `decode`.
+    fn read<T>(
+        &self,
+        sql: &str,
+        id: Uuid,
+        decode: impl FnOnce(&Row<'_>) -> Result<T, rusqlite::Error>,
+    ) -> Result<Option<T>, rusqlite::Error> {
         let connection = self.take()?;
+        let id = Value::Uuid(Some(id));
         let found = connection
-            .prepare_cached(SELECT_SESSION)
-            .and_then(|mut statement| {
-                statement
-                    .query_row([id.as_bytes().as_slice()], |row| {
-                        Ok((decode_session(row, USER_COLUMNS)?, decode(row)?))
-                    })
-                    .optional()
-            });
+            .prepare_cached(sql)
+            .and_then(|mut statement| statement.query_row([Param(&id)], decode).optional());
         self.give_back(connection);
         found
     }
@@ -128,10 +143,7 @@ impl UserReader {
         )?;
         // Never write through this connection, never wait, and keep its page cache small:
         // a lookup by primary key touches a handful of pages.
-        // synchronous=FULL like the pool's connections (see `database`), though this one only reads.
-        connection.execute_batch(
-            "PRAGMA query_only = ON; PRAGMA cache_size = -256; PRAGMA synchronous = FULL;",
-        )?;
+        connection.execute_batch("PRAGMA query_only = ON; PRAGMA cache_size = -256;")?;
         connection.busy_timeout(std::time::Duration::ZERO)?;
         Ok(connection)
     }
@@ -157,65 +169,97 @@ fn fallible<T>(read: Result<T, rusqlite::Error>) -> Option<T> {
     }
 }
 
-/// One `users` row as sea-orm's SQLite mapping stores it: the id as 16 bytes, `functions` as
-/// JSON text, times as text.
-fn decode(row: &Row<'_>) -> Result<user::Model, rusqlite::Error> {
-    let id: Vec<u8> = row.get(0)?;
-    let functions: String = row.get(7)?;
-    Ok(user::Model {
-        id: Uuid::from_slice(&id).map_err(|e| conversion(0, e))?,
-        login: row.get(1)?,
-        email: row.get(2)?,
-        password_hash: row.get(3)?,
-        first_name: row.get(4)?,
-        last_name: row.get(5)?,
-        company: row.get(6)?,
-        functions: serde_json::from_str(&functions).map_err(|e| conversion(7, e))?,
-        locale: row.get(8)?,
-        created_at: time(row, 9)?,
-        updated_at: time(row, 10)?,
-        email_key: row.get(11)?,
-        email_verified_at: match row.get::<_, Option<String>>(12)? {
-            Some(_) => Some(time(row, 12)?),
-            None => None,
-        },
+/// The model of entity `E` whose columns start at `first`, in the entity's column order (the
+/// order sea-orm selects them in), each read as its column type says.
+fn model<E: EntityTrait>(row: &Row<'_>, first: usize) -> Result<E::Model, rusqlite::Error>
+where
+    E::ActiveModel: TryIntoModel<E::Model>,
+{
+    let mut active = <E::ActiveModel as ActiveModelTrait>::default();
+    for (offset, column) in E::Column::iter().enumerate() {
+        let index = first + offset;
+        let value = value(row.get_ref(index)?, column.def().get_column_type())
+            .map_err(|error| conversion(index, error))?;
+        active
+            .try_set(column, value)
+            .map_err(|error| conversion(index, error))?;
+    }
+    active
+        .try_into_model()
+        .map_err(|error| conversion(first, error))
+}
+
+/// One column's stored value as the value sea-orm gives a field of that column type, in the
+/// storage sqlx gives each type on SQLite: a UUID as its 16 bytes, JSON and times as text.
+fn value(
+    stored: ValueRef<'_>,
+    column: &ColumnType,
+) -> Result<Value, Box<dyn std::error::Error + Send + Sync>> {
+    let null = matches!(stored, ValueRef::Null);
+    Ok(match column {
+        ColumnType::Uuid => Value::Uuid(match stored {
+            ValueRef::Null => None,
+            other => Some(Uuid::from_slice(other.as_blob()?)?),
+        }),
+        ColumnType::Json | ColumnType::JsonBinary => Value::Json(match stored {
+            ValueRef::Null => None,
+            other => Some(Box::new(serde_json::from_slice(other.as_bytes()?)?)),
+        }),
+        ColumnType::TimestampWithTimeZone | ColumnType::DateTime | ColumnType::Timestamp => {
+            Value::ChronoDateTimeUtc(match stored {
+                ValueRef::Null => None,
+                other => Some(time(other.as_str()?)?),
+            })
+        }
+        ColumnType::BigInteger => Value::BigInt(if null { None } else { Some(stored.as_i64()?) }),
+        ColumnType::Integer => Value::Int(if null {
+            None
+        } else {
+            Some(i32::try_from(stored.as_i64()?)?)
+        }),
+        ColumnType::Boolean => Value::Bool(if null {
+            None
+        } else {
+            Some(stored.as_i64()? != 0)
+        }),
+        ColumnType::String(_) | ColumnType::Text | ColumnType::Char(_) => Value::String(if null {
+            None
+        } else {
+            Some(stored.as_str()?.to_owned())
+        }),
+        other => return Err(format!("no in-place read of a {other:?} column").into()),
     })
 }
 
-/// One `sessions` row whose columns start at `first`.
-fn decode_session(row: &Row<'_>, first: usize) -> Result<session::Model, rusqlite::Error> {
-    let id: Vec<u8> = row.get(first)?;
-    let user_id: Vec<u8> = row.get(0)?;
-    Ok(session::Model {
-        id: Uuid::from_slice(&id).map_err(|e| conversion(first, e))?,
-        user_id: Uuid::from_slice(&user_id).map_err(|e| conversion(0, e))?,
-        secret_hash: row.get(first + 1)?,
-        created_at_ms: row.get(first + 2)?,
-        last_used_at_ms: row.get(first + 3)?,
-        expires_at_ms: row.get(first + 4)?,
-        client: row.get(first + 5)?,
-        user_agent: row.get(first + 6)?,
-    })
-}
-
-/// A time column: RFC 3339, or SQLite's `YYYY-MM-DD HH:MM:SS[.f][+HH:MM]` as sqlx writes it.
-fn time(row: &Row<'_>, column: usize) -> Result<DateTime<Utc>, rusqlite::Error> {
-    let text: String = row.get(column)?;
-    if let Ok(t) = DateTime::parse_from_rfc3339(&text)
-        .or_else(|_| DateTime::parse_from_str(&text, "%F %T%.f%:z"))
+/// A time as sqlx writes it on SQLite (`YYYY-MM-DD HH:MM:SS[.f][+HH:MM]`), or RFC 3339.
+fn time(text: &str) -> Result<DateTime<Utc>, chrono::ParseError> {
+    if let Ok(t) = DateTime::parse_from_rfc3339(text)
+        .or_else(|_| DateTime::parse_from_str(text, "%F %T%.f%:z"))
     {
         return Ok(t.with_timezone(&Utc));
     }
-    NaiveDateTime::parse_from_str(&text, "%F %T%.f")
-        .map(|t| t.and_utc())
-        .map_err(|e| conversion(column, e))
+    NaiveDateTime::parse_from_str(text, "%F %T%.f").map(|t| t.and_utc())
+}
+
+/// The bound id, stored as sqlx stores a UUID on SQLite.
+struct Param<'a>(&'a Value);
+
+impl ToSql for Param<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self.0 {
+            Value::Uuid(Some(id)) => Ok(ToSqlOutput::Borrowed(ValueRef::Blob(id.as_bytes()))),
+            other => Err(rusqlite::Error::ToSqlConversionFailure(
+                format!("the reader binds a UUID, not {other:?}").into(),
+            )),
+        }
+    }
 }
 
 fn conversion(
     column: usize,
-    error: impl std::error::Error + Send + Sync + 'static,
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
 ) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, Box::new(error))
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Text, error.into())
 }
 
 #[cfg(test)]

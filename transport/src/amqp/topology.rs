@@ -41,6 +41,20 @@ impl TopologyNames {
             exchange,
         }
     }
+
+    /// The two queues, the request queue first.
+    pub fn queues(&self) -> [&str; 2] {
+        [&self.queue, &self.dead_queue]
+    }
+
+    /// The three exchanges, the request exchange first.
+    pub fn exchanges(&self) -> [&str; 3] {
+        [
+            &self.exchange,
+            &self.dead_letter_exchange,
+            &self.events_exchange,
+        ]
+    }
 }
 
 /// Declares the exchanges, queues and bindings of the contract on `channel`.

@@ -42,13 +42,5 @@ pub fn welcome_request(email: &str) -> MailRequest {
 /// Deletes the queues and exchanges of an isolated configuration.
 pub async fn delete_topology(config: &AmqpConfig) {
     let names = transport::amqp::TopologyNames::of(config);
-    testkit::amqp::delete_topology(
-        &[&names.queue, &names.dead_queue],
-        &[
-            &names.exchange,
-            &names.dead_letter_exchange,
-            &names.events_exchange,
-        ],
-    )
-    .await;
+    testkit::amqp::delete_topology(&names.queues(), &names.exchanges()).await;
 }

@@ -206,15 +206,7 @@ impl Backend for AmqpBackend {
     async fn cleanup(mut self) {
         self.stop_receiver().await;
         let names = &self.names;
-        testkit::amqp::delete_topology(
-            &[&names.queue, &names.dead_queue],
-            &[
-                &names.exchange,
-                &names.dead_letter_exchange,
-                &names.events_exchange,
-            ],
-        )
-        .await;
+        testkit::amqp::delete_topology(&names.queues(), &names.exchanges()).await;
         let _ = self.admin.0.close(200, "done".into()).await;
     }
 }

@@ -7,6 +7,8 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+#[path = "../common/receiver.rs"]
+mod receiver;
 
 mod amqp;
 mod backend;

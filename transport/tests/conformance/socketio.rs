@@ -9,19 +9,15 @@ use crate::raw_socket::RawSocket;
 use async_trait::async_trait;
 use domain::config::SocketIoConfig;
 use domain::{MailRequest, MailStatus, Secret};
-use serde_json::{Value, json};
+use serde_json::json;
 use socketioxide::SocketIo;
-use socketioxide::extract::{AckSender, SocketRef, TryData};
-use socketioxide::handler::ConnectHandler;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
-use transport::socketio::{
-    SEND_MAIL_EVENT, ServiceAuth, SocketIoPublisher, check_service_auth, decode_send_mail,
-};
-use transport::{MailHandler, Origin, Receipt, Transport};
+use transport::socketio::SocketIoPublisher;
+use transport::{Receipt, Transport};
 
 /// The token of every test server.
 pub const TOKEN: &str = "test-token";
@@ -32,41 +28,10 @@ struct Server {
     task: JoinHandle<()>,
 }
 
-/// Mounts namespace `/` as the mailer does for service clients, with `send-mail` only: a
-/// connect without [`TOKEN`] is refused, and each `send-mail` is acked with the handler's
-/// answer, or with the rejection of a payload that is not a valid request.
-fn mount_receiver(io: &SocketIo, handler: Arc<RecordingHandler>) {
-    let token = Secret::new(TOKEN);
-    let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
-        std::future::ready(check_service_auth(auth.as_ref().ok(), &token))
-    };
-    let on_connect = move |socket: SocketRef| {
-        let handler = handler.clone();
-        socket.on(
-            SEND_MAIL_EVENT,
-            move |socket: SocketRef, TryData(payload): TryData<Value>, ack: AckSender| {
-                let handler = handler.clone();
-                async move {
-                    let answer = match decode_send_mail(payload) {
-                        Ok(request) => {
-                            let origin = Origin::Socket(socket.id.to_string());
-                            handler.handle(request, origin).await
-                        }
-                        Err(rejected) => rejected,
-                    };
-                    let _ = ack.send(&answer);
-                }
-            },
-        );
-        std::future::ready(())
-    };
-    io.ns("/", on_connect.with(authenticate));
-}
-
 /// Starts a socketioxide server on `listener` that hands `send-mail` to `handler`.
 fn serve(listener: tokio::net::TcpListener, handler: Arc<RecordingHandler>) -> Server {
     let (layer, io) = SocketIo::builder().build_layer();
-    mount_receiver(&io, handler);
+    crate::receiver::mount_receiver(&io, TOKEN, handler);
     let app = axum::Router::new().layer(layer);
     let (shutdown, stop) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use crate::user_request::NewUser;
 use crate::user_response::UserResponse;
 use crate::write_txn::{begin_write, taken_or_internal};
-use crate::{mails, outbox};
+use crate::{mails, outbox, user_reader};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header::LOCATION};
@@ -179,7 +179,7 @@ pub(crate) async fn get_user(
         .and_then(|reader| reader.try_find(id));
     let found = match in_place {
         Some(found) => found,
-        None => user::Entity::find_by_id(id).one(&state.db).await?,
+        None => user_reader::user_by_id(id).one(&state.db).await?,
     };
     let row = found.ok_or(ApiError::NotFound("user not found"))?;
     Ok(Json(row.into()))
