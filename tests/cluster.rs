@@ -89,6 +89,42 @@ async fn wait_heard(clients: &SocketClients, what: &str, expected: &[Expected<'_
     clients.wait_until(what, WAIT, done, progress).await;
 }
 
+/// Waits until every socket has heard all that was sent to it before, rather than for a
+/// quiet spell. Two fence sockets, one on each mailer and both in the `welcome` room, send one
+/// mail each; once the fence sockets and `watchers` have heard both mails queued and sent,
+/// each mailer has passed on everything it emitted earlier: socket.io keeps each
+/// connection's order, and Redis each channel's. Returns the fence requests.
+async fn fence(clients: &mut SocketClients, pair: &MailerPair, watchers: &[&str]) -> Vec<Value> {
+    let (a, b) = (pair.a_url(), pair.b_url());
+    let fences = ["fence-a", "fence-b"];
+    for (socket, url) in fences.into_iter().zip([&a, &b]) {
+        clients.connect(socket, url, "/", service_auth()).await;
+        let joined = clients
+            .emit_with_ack(socket, "join", json!("template:welcome"))
+            .await;
+        assert_eq!(joined, json!({"ok": true}), "{socket} joins the room");
+    }
+    let mut requests = Vec::new();
+    for socket in fences {
+        let request = mail_request(socket, 0);
+        let ack = clients
+            .emit_with_ack(socket, "send-mail", request.clone())
+            .await;
+        assert_eq!(ack["status"], "accepted", "{socket}'s mail: {ack}");
+        requests.push(request);
+    }
+    let ids = ids_of(&requests);
+    let expected: Vec<Expected> = fences
+        .iter()
+        .chain(watchers)
+        .flat_map(|socket| {
+            ["queued", "sent"].map(|status| (*socket, "mail-activity", status, ids.clone()))
+        })
+        .collect();
+    wait_heard(clients, "every socket to hear both fence mails", &expected).await;
+    requests
+}
+
 #[tokio::test]
 async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
     let test = "two_mailers_on_one_redis_bring_every_event_to_every_client_once";
@@ -112,7 +148,7 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
 
     // Act: 200 mails through A.
     let requests: Vec<Value> = (0..200).map(|n| mail_request("one", n)).collect();
-    let (ids, request_of) = (ids_of(&requests), by_id(&requests));
+    let (mut ids, mut request_of) = (ids_of(&requests), by_id(&requests));
     let refs = send_all(&mut clients, "a-sender", &requests).await;
     assert_accepted(&clients, &refs, &requests).await;
     let expected: Vec<Expected> = [
@@ -139,7 +175,7 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
         ids.len()
     );
     let mails = pair.stack.settled_mails().await;
-    clients.settle(Duration::from_secs(1)).await;
+    let fenced = fence(&mut clients, &pair, &["b-room", "b-live"]).await;
 
     // Each mail once, some of them by B, and their mail-status back to A's sender.
     let (by, times) = senders(&mails);
@@ -174,6 +210,9 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
     ] {
         clients.assert_each_once(socket, event);
     }
+    // From here on the fence mails are deliveries like the others.
+    ids.extend(ids_of(&fenced));
+    request_of.extend(by_id(&fenced));
     for event in clients.received("b-room", "mail-activity") {
         let request = &request_of[event["id"].as_str().unwrap_or("")];
         assert_eq!(
@@ -219,7 +258,7 @@ async fn two_mailers_on_one_redis_bring_every_event_to_every_client_once() {
     let (_, latest) = catch_up(&mut clients, "a-live", json!({})).await;
     assert_eq!(
         latest,
-        expected[150..],
+        expected[expected.len() - 50..],
         "catch-up without `after`: the latest 50"
     );
     clients.assert_no_unasked_disconnect();
@@ -259,7 +298,7 @@ async fn mailers_that_disagree_on_the_live_token_show_anonymous_viewers_masked_r
     assert_accepted(&clients, &refs_a, &on_a).await;
     assert_accepted(&clients, &refs_b, &on_b).await;
     let requests: Vec<Value> = on_a.iter().chain(&on_b).cloned().collect();
-    let (ids, request_of) = (ids_of(&requests), by_id(&requests));
+    let (ids, mut request_of) = (ids_of(&requests), by_id(&requests));
     let expected: Vec<Expected> = [
         ("a-holder", "mail-activity", "queued"),
         ("a-holder", "mail-activity", "sent"),
@@ -269,7 +308,8 @@ async fn mailers_that_disagree_on_the_live_token_show_anonymous_viewers_masked_r
     .map(|(s, e, st)| (s, e, st, ids.clone()))
     .into();
     wait_heard(&clients, "every mail's activity on both viewers", &expected).await;
-    clients.settle(Duration::from_secs(1)).await;
+    let fenced = fence(&mut clients, &pair, &["a-holder", "b-anonymous"]).await;
+    request_of.extend(by_id(&fenced));
 
     // Assert: the anonymous viewer of B saw no recipient whole, whichever mailer sent it;
     // the token holder of A saw every one whole.
@@ -369,7 +409,6 @@ async fn with_redis_gone_each_mailer_keeps_sending_and_its_own_clients_keep_thei
         &own,
     )
     .await;
-    clients.settle(Duration::from_secs(1)).await;
     let (_, down) = pair
         .wait_cluster("disconnected", Duration::from_secs(1))
         .await;
@@ -443,7 +482,7 @@ async fn with_redis_gone_each_mailer_keeps_sending_and_its_own_clients_keep_thei
         &crossing,
     )
     .await;
-    clients.settle(Duration::from_secs(1)).await;
+    fence(&mut clients, &pair, &["a-live", "b-live"]).await;
     for (socket, event) in [
         ("a-sender", "mail-status"),
         ("b-sender", "mail-status"),

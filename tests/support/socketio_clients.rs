@@ -227,20 +227,6 @@ impl SocketClients {
         );
     }
 
-    /// Waits until no new line came for `quiet`, so that late copies of an event get their
-    /// chance to show before a test counts them.
-    pub async fn settle(&self, quiet: Duration) {
-        let mut last = self.lines.lock().expect("lines lock").len();
-        loop {
-            tokio::time::sleep(quiet).await;
-            let now = self.lines.lock().expect("lines lock").len();
-            if now == last {
-                return;
-            }
-            last = now;
-        }
-    }
-
     /// Fails when a socket was disconnected without the test asking.
     pub fn assert_no_unasked_disconnect(&self) {
         let unasked: Vec<Value> = self
