@@ -35,13 +35,19 @@ pub const ADMIN_TOKEN: &str = "test-admin-token";
 /// The service token the stacks use.
 pub const SERVICE_TOKEN: &str = "test-service-token";
 
-/// Where cargo put the workspace's binaries (next to this test binary's `deps/` folder).
+/// Where cargo put the workspace's binaries (next to this test binary's `deps/` folder), or
+/// the folder `FACTEUR_BIN_DIR` names: another build's, for benchmarks side by side.
 fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("the test binary's path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>");
+    let dir = match std::env::var_os("FACTEUR_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => {
+            let exe = std::env::current_exe().expect("the test binary's path");
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .expect("target/<profile>")
+                .to_path_buf()
+        }
+    };
     let path = dir.join(name);
     assert!(
         path.exists(),
