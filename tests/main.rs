@@ -8,6 +8,7 @@ mod deploy;
 mod end_to_end;
 mod faults;
 mod http_limits;
+mod monitoring;
 mod observability;
 mod readme;
 mod scale;

@@ -7,7 +7,7 @@
 
 use crate::events::{Change, Events};
 use crate::metrics::Metrics;
-use crate::store::{Cursors, DeliveryStatus, Finished, Store};
+use crate::store::{Cursors, Finished, Store};
 use domain::{Recipient, Template};
 use std::sync::Arc;
 use std::time::Duration;
@@ -138,23 +138,14 @@ async fn write(store: &Store, outcomes: &[Outcome]) -> Result<Cursors, crate::er
 
 async fn announce(events: &Events, metrics: &Metrics, cursors: &Cursors, o: Outcome) {
     let f = o.finished;
-    metrics.count_delivery(f.status.as_public());
+    metrics.count_delivery(f.status.as_public(), o.template.as_str());
     if let Some(suppression) = &f.suppress {
         // Counted at each refusal, even of an address listed already (the write keeps the
         // first entry): each is one more bounce the list will spare from now on.
         metrics.count_suppression("smtp");
         tracing::warn!(mail_id = %f.id, reason = %suppression.reason, "the recipient was refused and is now suppressed");
     }
-    let error = f.error.as_deref().unwrap_or("");
-    match f.status {
-        DeliveryStatus::Failed => {
-            tracing::warn!(mail_id = %f.id, attempts = f.attempts, error, "mail delivery failed")
-        }
-        DeliveryStatus::Retrying => {
-            tracing::info!(mail_id = %f.id, attempts = f.attempts, error, "mail delivery will be retried")
-        }
-        _ => tracing::debug!(mail_id = %f.id, attempts = f.attempts, "mail sent"),
-    }
+    // The outcome's own line was written by its try (`attempt::delivery_line`).
     events
         .status_changed(Change {
             id: f.id,

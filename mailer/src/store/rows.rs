@@ -252,6 +252,8 @@ pub(crate) enum Operation {
     Suppress(NewSuppression),
     /// Removes an address (its canonical key) from the suppression list.
     Unsuppress(String),
+    /// Deletes the deliveries of these ids (retention and erasure), in one statement.
+    Delete(Vec<MailRequestId>),
 }
 
 /// What an [`Operation`] did.
@@ -261,6 +263,8 @@ pub(crate) enum Operated {
     Moved(Vec<MailRequestId>),
     /// `Cancel`, `Suppress`, `Unsuppress`: whether a row changed.
     Changed(bool),
+    /// `Delete`: how many rows went.
+    Deleted(u64),
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.

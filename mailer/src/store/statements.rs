@@ -236,6 +236,14 @@ pub(crate) fn remove_suppression(key: &str) -> DeleteStatement {
         .to_owned()
 }
 
+/// Deletes the deliveries `ids` (retention, erasure); the count of rows is what it did.
+pub(crate) fn delete_deliveries(ids: &[MailRequestId]) -> DeleteStatement {
+    Query::delete()
+        .from_table(DELIVERIES)
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
+        .to_owned()
+}
+
 /// Puts back every record a stopped process left `sending`, due at `now` (at start, through
 /// the pool). Nothing the outside sees changes: `sending` shows as `queued`.
 pub(crate) fn release_claims(now: DateTime<Utc>) -> UpdateStatement {
