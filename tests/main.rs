@@ -6,6 +6,7 @@ mod cluster;
 mod config_errors;
 mod deploy;
 mod end_to_end;
+mod erasure;
 mod faults;
 mod http_limits;
 mod monitoring;

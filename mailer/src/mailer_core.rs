@@ -133,6 +133,9 @@ impl MailerCore {
                     // Stored and answered like any other, never handed to the dispatcher.
                     outcome_line(span, &record);
                     self.announce(&record).await;
+                    if record.erase_recipient {
+                        self.retention.erase_after_last_mail(&record.to.email).await;
+                    }
                 } else {
                     self.events.queued(&record).await;
                     self.metrics
@@ -218,6 +221,9 @@ impl MailerCore {
         let record = self.store.cancel(id, Utc::now()).await?;
         outcome_line(&tracing::Span::current(), &record);
         self.announce(&record).await;
+        if record.erase_recipient {
+            self.retention.erase_after_last_mail(&record.to.email).await;
+        }
         self.metrics.count_operation("cancel", 1);
         Ok(record)
     }

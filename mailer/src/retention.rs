@@ -66,6 +66,7 @@ impl Retention {
                 let before = Utc::now()
                     .checked_sub_signed(max_age)
                     .unwrap_or(DateTime::<Utc>::MIN_UTC);
+                self.erase_due().await;
                 match self.purge(before).await {
                     Ok(0) => {}
                     Ok(n) => tracing::info!(count = n, %before, "old delivery records deleted"),
@@ -90,6 +91,30 @@ impl Retention {
             // A batch that deleted nothing was deleted by someone else meanwhile (erasure,
             // another mailer): the next read shows what is left.
             tokio::task::yield_now().await;
+        }
+    }
+
+    /// The erasure a recipient's last mail asked for (the request's `erase_recipient`), once
+    /// that mail's delivery has ended; a failure is logged, and the next run of the job
+    /// tries again.
+    pub async fn erase_after_last_mail(&self, email: &Email) {
+        match self.erase(email).await {
+            Ok(n) => tracing::info!(count = n, "recipient erased after its last mail"),
+            Err(e) => {
+                tracing::error!(error = %e, "erasing a recipient after its last mail failed; the retention job tries again")
+            }
+        }
+    }
+
+    /// Makes the erasures asked by ended deliveries that a stopped process did not make.
+    async fn erase_due(&self) {
+        match self.store.erasures_due().await {
+            Ok(due) => {
+                for email in due {
+                    self.erase_after_last_mail(&email).await;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "reading the erasures due failed"),
         }
     }
 

@@ -151,6 +151,8 @@ impl App {
         // Compiled once (checked against the catalog once), for the delivery loop and the
         // template routes alike.
         let templates = Arc::new(crate::templates::Templates::new());
+        let files = mc.smtp.is_none().then(|| mc.outbox_dir.clone());
+        let retention = Retention::new(store.clone(), files, metrics.clone());
         let deliveries = Deliveries::start(
             DeliveryContext {
                 templates: templates.clone(),
@@ -161,12 +163,11 @@ impl App {
                 from,
                 domain: mc.from_domain().to_string(),
                 max_attempts: mc.max_attempts,
+                retention: retention.clone(),
             },
             options.delivery,
         )
         .await?;
-        let files = mc.smtp.is_none().then(|| mc.outbox_dir.clone());
-        let retention = Retention::new(store.clone(), files, metrics.clone());
         let records_age = Duration::from_secs(u64::from(mc.retention.records_days) * 24 * 60 * 60);
         let retention_job = retention.clone().start(records_age, options.retention);
         let core = MailerCore::new(

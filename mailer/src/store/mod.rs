@@ -153,6 +153,11 @@ impl Store {
         retention::expired(&self.db, before, limit).await
     }
 
+    /// The recipients of ended deliveries that asked for an erasure not made yet.
+    pub async fn erasures_due(&self) -> Result<Vec<Email>, MailError> {
+        retention::erasures_due(&self.db).await
+    }
+
     /// Every delivery addressed to `email`, however it was spelt.
     pub async fn addressed_to(&self, email: &Email) -> Result<Vec<MailRequestId>, MailError> {
         retention::addressed_to(&self.db, email).await

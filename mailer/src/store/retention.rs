@@ -42,6 +42,26 @@ pub(crate) async fn expired(
         .collect()
 }
 
+/// The addresses of the ended deliveries that asked for their recipient's erasure (an
+/// erasure the process stopped before making).
+pub(crate) async fn erasures_due(db: &DatabaseConnection) -> Result<Vec<Email>, MailError> {
+    let q = Query::select()
+        .distinct()
+        .column("to_email")
+        .from(DELIVERIES)
+        .and_where(Expr::col("erase_recipient").eq(1))
+        .and_where(Expr::col("status").is_in(finished_statuses()))
+        .to_owned();
+    db.query_all(&q)
+        .await?
+        .iter()
+        .map(|row| {
+            Email::parse(row.try_get::<String>("", "to_email")?)
+                .map_err(|e| MailError::Corrupt(e.to_string()))
+        })
+        .collect()
+}
+
 /// Every delivery addressed to `email`, however it was spelt. The canonical form is not a
 /// column (SQL cannot compute it), so the addresses are read a page at a time, in id order,
 /// and compared here.

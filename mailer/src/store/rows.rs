@@ -53,6 +53,10 @@ pub struct DeliveryRecord {
     /// attempt continues (internal).
     #[serde(skip)]
     pub traceparent: Option<String>,
+    /// Whether the recipient's records are erased once this delivery ends (the request's
+    /// `erase_recipient`).
+    #[serde(skip)]
+    pub erase_recipient: bool,
 }
 
 /// Where a change stands in the store-wide order of changes: every write that changes a
@@ -113,6 +117,7 @@ impl DeliveryRecord {
             cursor,
             sender,
             traceparent: request.traceparent,
+            erase_recipient: request.erase_recipient,
         }
     }
 }
@@ -268,7 +273,7 @@ pub(crate) enum Operated {
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: [&str; 15] = [
+pub(crate) const COLUMNS: [&str; 16] = [
     "id",
     "template",
     "locale",
@@ -284,6 +289,7 @@ pub(crate) const COLUMNS: [&str; 15] = [
     "cursor",
     "sender",
     "traceparent",
+    "erase_recipient",
 ];
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -345,6 +351,7 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
         cursor: Cursor(row.try_get::<Option<i64>>("", "cursor")?.unwrap_or(0)),
         sender: row.try_get("", "sender")?,
         traceparent: row.try_get("", "traceparent")?,
+        erase_recipient: row.try_get::<i32>("", "erase_recipient")? != 0,
     })
 }
 

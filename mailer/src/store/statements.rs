@@ -102,6 +102,7 @@ pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatem
             row.cursor.value(position),
             row.sender.map(str::to_string).into(),
             r.traceparent.clone().into(),
+            i32::from(r.erase_recipient).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }

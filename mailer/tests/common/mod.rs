@@ -6,6 +6,7 @@
 pub mod chromium;
 pub mod node_smtp;
 pub mod raw_ws;
+pub mod retention;
 
 use domain::Secret;
 use domain::config::Config;
