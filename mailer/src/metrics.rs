@@ -67,11 +67,13 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
-/// The `reason` label of a refused socket.io request.
+/// The `reason` label of a refused socket.io request, and of a deleted delivery record.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// `origin` (a browser origin not allowed), `sessions` (`mailer.max_sockets` reached) or
-    /// `viewers` (an anonymous `/live` viewer past `mailer.max_live_sockets`).
+    /// A refusal: `origin` (a browser origin not allowed), `sessions` (`mailer.max_sockets`
+    /// reached) or `viewers` (an anonymous `/live` viewer past `mailer.max_live_sockets`). A
+    /// deletion: `age` (`mailer.retention`) or `erasure` (`DELETE /recipients/{email}`, or a
+    /// deleted account's last mail).
     pub reason: &'static str,
 }
 
