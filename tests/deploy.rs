@@ -1,7 +1,10 @@
 //! The deploy files: the compose files validate against the Compose Specification's JSON
 //! schema, every `FACTEUR_*` variable they set is a real configuration key, and every secret
-//! comes from `deploy/.env` (the files name no secret value). The cluster variant runs two
-//! mailers on one Redis behind an nginx proxy that keeps each client on one mailer.
+//! comes from `deploy/.env` (the files name no secret value). The base file is the production
+//! road (RabbitMQ, PostgreSQL, Mailpit, Prometheus, Grafana and both services), each service
+//! with a healthcheck and every image pinned; the socket.io variant is an override. The cluster
+//! variant runs two mailers on one Redis behind an nginx proxy that keeps each client on one
+//! mailer.
 
 use crate::support::node_peers_available;
 use domain::config::{Config, Process};
@@ -15,11 +18,8 @@ const SECTIONS: [&str; 4] = ["transport", "users", "mailer", "log"];
 /// The base file, used alone or under one of the overrides.
 const BASE: &str = "docker-compose.yml";
 /// Every compose file: the base, then the overrides laid over it.
-const FILES: [&str; 3] = [
-    BASE,
-    "docker-compose.amqp.yml",
-    "docker-compose.cluster.yml",
-];
+const FILES: [&str; 3] = [BASE, SOCKETIO, "docker-compose.cluster.yml"];
+const SOCKETIO: &str = "docker-compose.socketio.yml";
 const CLUSTER: &str = "docker-compose.cluster.yml";
 const CLUSTER_REDIS_URL: &str = "redis://redis:6379";
 
@@ -57,6 +57,168 @@ fn compose_files_follow_the_compose_specification() {
     for file in FILES {
         let Some(result) = validate(file) else { return };
         assert_eq!(result["valid"], true, "{file}: {}", result["errors"]);
+    }
+}
+
+/// The service names of a compose document.
+fn service_names(doc: &Value) -> Vec<String> {
+    doc["services"]
+        .as_object()
+        .map(|services| services.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+#[test]
+fn the_base_file_is_the_production_road_with_a_healthcheck_each_and_pinned_images() {
+    let Some(base) = compose_doc(BASE) else {
+        return;
+    };
+    let mut names = service_names(&base);
+    names.sort();
+    assert_eq!(
+        names,
+        [
+            "grafana",
+            "mailer",
+            "mailpit",
+            "postgres",
+            "prometheus",
+            "rabbitmq",
+            "users"
+        ],
+        "the services of the production road"
+    );
+    let services = &base["services"];
+    for service in ["users", "mailer"] {
+        let env = &services[service]["environment"];
+        assert_eq!(
+            env["FACTEUR_TRANSPORT__KIND"], "amqp",
+            "{service} talks AMQP"
+        );
+        for (key, scheme) in [
+            ("FACTEUR_USERS__DATABASE", "postgres://"),
+            ("FACTEUR_MAILER__DATABASE", "postgres://"),
+            ("FACTEUR_TRANSPORT__AMQP__URL", "amqp://"),
+        ] {
+            assert!(
+                env[key].as_str().is_some_and(|url| url.starts_with(scheme)),
+                "{service}: {key} is {}",
+                env[key]
+            );
+        }
+        assert_eq!(
+            services[service]["depends_on"]["rabbitmq"]["condition"], "service_healthy",
+            "{service} starts once RabbitMQ answers"
+        );
+    }
+    // RabbitMQ's management UI, and its exporter for the queue depth panel.
+    assert!(
+        services["rabbitmq"]["image"]
+            .as_str()
+            .is_some_and(|image| image.ends_with("-management")),
+        "{}",
+        services["rabbitmq"]["image"]
+    );
+    let plugins = std::fs::read_to_string(format!("{DEPLOY}/rabbitmq/enabled_plugins"))
+        .expect("deploy/rabbitmq/enabled_plugins");
+    assert!(
+        plugins.contains("rabbitmq_management") && plugins.contains("rabbitmq_prometheus"),
+        "{plugins}"
+    );
+    assert!(
+        services["rabbitmq"]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .contains(&json!(
+                "./rabbitmq/enabled_plugins:/etc/rabbitmq/enabled_plugins:ro"
+            ))
+    );
+    // Prometheus runs the committed configuration and rules; Grafana the committed provisioning.
+    let mounts = |service: &str| -> Vec<String> {
+        services[service]["volumes"]
+            .as_array()
+            .expect("volumes")
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect()
+    };
+    for mount in [
+        "./prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "./prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+    ] {
+        assert!(mounts("prometheus").contains(&mount.to_string()), "{mount}");
+    }
+    for mount in [
+        "./grafana/provisioning:/etc/grafana/provisioning:ro",
+        "./grafana/dashboards:/var/lib/grafana/dashboards:ro",
+    ] {
+        assert!(mounts("grafana").contains(&mount.to_string()), "{mount}");
+    }
+}
+
+/// The Cargo version of the workspace's packages, which tags the image built here.
+fn workspace_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
+
+#[test]
+fn every_service_of_every_compose_file_has_a_healthcheck_and_a_pinned_image() {
+    let Some(base) = compose_doc(BASE) else {
+        return;
+    };
+    let mut checked = 0;
+    for file in FILES {
+        let Some(doc) = compose_doc(file) else { return };
+        for name in service_names(&doc) {
+            let service = &doc["services"][name.as_str()];
+            let from_base = &base["services"][name.as_str()];
+            // An override's service that the base file has inherits what it does not set.
+            let field = |key: &str| {
+                if service[key].is_null() {
+                    from_base[key].clone()
+                } else {
+                    service[key].clone()
+                }
+            };
+            let test = field("healthcheck")["test"].clone();
+            assert!(
+                test.as_array().is_some_and(|t| t.len() > 1),
+                "{file} {name}: no healthcheck ({test})"
+            );
+            let image = field("image");
+            let image = image
+                .as_str()
+                .unwrap_or_else(|| panic!("{file} {name}: no image"));
+            let (_, tag) = image
+                .rsplit_once(':')
+                .unwrap_or_else(|| panic!("{file} {name}: {image} names no tag"));
+            assert!(
+                tag != "latest" && tag.starts_with(|c: char| c.is_ascii_digit() || c == 'v'),
+                "{file} {name}: {image} is not pinned to a version"
+            );
+            if image.starts_with("facteur:") {
+                assert_eq!(
+                    tag,
+                    workspace_version(),
+                    "{file} {name}: the image built here"
+                );
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked >= 11, "every service was checked ({checked})");
+}
+
+#[test]
+fn the_socketio_override_switches_both_services_to_socketio() {
+    let Some(over) = compose_doc(SOCKETIO) else {
+        return;
+    };
+    for service in ["users", "mailer"] {
+        assert_eq!(
+            over["services"][service]["environment"]["FACTEUR_TRANSPORT__KIND"], "socketio",
+            "{service}"
+        );
     }
 }
 
@@ -345,7 +507,7 @@ fn the_cluster_override_runs_two_mailers_on_one_redis_behind_the_proxy() {
     let base_mailer = &base["services"]["mailer"];
 
     let redis = &services["redis"];
-    assert_eq!(redis["image"], "redis:7");
+    assert_eq!(redis["image"], "redis:7.4.1");
     assert_eq!(
         redis["healthcheck"]["test"],
         json!(["CMD", "redis-cli", "ping"])

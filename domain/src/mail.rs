@@ -257,6 +257,12 @@ pub struct MailRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Value>)]
     pub traceparent: Option<String>,
+    /// When true, once this mail's delivery ends (sent, failed, cancelled or suppressed), the
+    /// mailer erases every delivery record and `.eml` file addressed to its recipient, as
+    /// `DELETE /recipients/{email}` does: the users service asks it with a deleted account's
+    /// last mail. Default false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub erase_recipient: bool,
 }
 
 /// Whether `value` has the shape of a W3C `traceparent`: `version-trace_id-parent_id-flags`
@@ -313,6 +319,7 @@ impl MailRequest {
             vars,
             requested_at: Utc::now(),
             traceparent: None,
+            erase_recipient: false,
         })
     }
 

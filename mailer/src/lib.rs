@@ -18,6 +18,7 @@ mod events;
 mod http;
 mod mailer_core;
 mod metrics;
+mod retention;
 mod sending;
 mod socket;
 mod startup;
@@ -25,6 +26,7 @@ mod store;
 mod templates;
 
 pub use error::MailError;
+pub use retention::RetentionOptions;
 pub use sending::{Deliveries, DeliveryOptions};
 pub use startup::{App, MailerOptions, RunError, StartupError};
 pub use store::{

@@ -10,7 +10,8 @@
 use crate::error::MailError;
 use crate::events::{Change, Events, MailActivityEvent};
 use crate::metrics::Metrics;
-use crate::sending::Deliveries;
+use crate::retention::Retention;
+use crate::sending::{Deliveries, DeliveryLine, delivery_line};
 use crate::store::{
     Cursor, DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression,
 };
@@ -27,6 +28,7 @@ pub struct MailerCore {
     deliveries: Deliveries,
     events: Events,
     metrics: Arc<Metrics>,
+    retention: Retention,
 }
 
 /// The `door` label of a request's origin.
@@ -55,13 +57,25 @@ impl MailerCore {
         deliveries: Deliveries,
         events: Events,
         metrics: Arc<Metrics>,
+        retention: Retention,
     ) -> Self {
         Self {
             store,
             deliveries,
             events,
             metrics,
+            retention,
         }
+    }
+
+    /// Erases every delivery record and `.eml` file addressed to `email`, spelt any way
+    /// (`DELETE /recipients/{email}`); how many records went. Its suppression entry stays:
+    /// it is what keeps the address from being mailed again.
+    #[tracing::instrument(name = "Erasing a recipient", skip_all)]
+    pub async fn erase_recipient(&self, email: &Email) -> Result<u64, MailError> {
+        let erased = self.retention.erase(email).await?;
+        tracing::info!(count = erased, "recipient erased");
+        Ok(erased)
     }
 
     /// The counters, for the doors that reject before reaching the core.
@@ -97,12 +111,17 @@ impl MailerCore {
         // Not entered, like a delivery attempt's span (`sending::attempt`): nothing inside
         // logs, and entering it at every poll of the store's write would cost more than the
         // span itself. It ends once the answer is known.
-        let answer = self.store_and_answer(request, origin).await;
+        let answer = self.store_and_answer(request, origin, &span).await;
         drop(span);
         answer
     }
 
-    async fn store_and_answer(&self, request: MailRequest, origin: Origin) -> MailAnswer {
+    async fn store_and_answer(
+        &self,
+        request: MailRequest,
+        origin: Origin,
+        span: &tracing::Span,
+    ) -> MailAnswer {
         let id = request.id;
         let sender = match &origin {
             Origin::Socket(sid) => Some(sid.clone()),
@@ -112,10 +131,15 @@ impl MailerCore {
             Ok(Inserted::Stored(record)) => {
                 if record.status == DeliveryStatus::Suppressed {
                     // Stored and answered like any other, never handed to the dispatcher.
+                    outcome_line(span, &record);
                     self.announce(&record).await;
+                    if record.erase_recipient {
+                        self.retention.erase_after_last_mail(&record.to.email).await;
+                    }
                 } else {
                     self.events.queued(&record).await;
-                    self.metrics.count_delivery("queued");
+                    self.metrics
+                        .count_delivery("queued", record.template.as_str());
                     self.deliveries.enqueue(record);
                 }
                 MailAnswer::accepted(id)
@@ -195,7 +219,11 @@ impl MailerCore {
     #[tracing::instrument(name = "Cancelling a mail", skip_all, fields(mail_id = %id))]
     pub async fn cancel_mail(&self, id: MailRequestId) -> Result<DeliveryRecord, MailError> {
         let record = self.store.cancel(id, Utc::now()).await?;
+        outcome_line(&tracing::Span::current(), &record);
         self.announce(&record).await;
+        if record.erase_recipient {
+            self.retention.erase_after_last_mail(&record.to.email).await;
+        }
         self.metrics.count_operation("cancel", 1);
         Ok(record)
     }
@@ -222,7 +250,8 @@ impl MailerCore {
 
     /// Counts and announces the status `record` now has.
     async fn announce(&self, record: &DeliveryRecord) {
-        self.metrics.count_delivery(record.status.as_public());
+        self.metrics
+            .count_delivery(record.status.as_public(), record.template.as_str());
         self.events
             .status_changed(Change {
                 id: record.id,
@@ -260,6 +289,24 @@ impl MailerCore {
             })
             .collect())
     }
+}
+
+/// The delivery line of an outcome decided without a try (suppressed at acceptance,
+/// cancelled by an operator): no SMTP reply, and it took no time to send.
+fn outcome_line(span: &tracing::Span, record: &DeliveryRecord) {
+    delivery_line(
+        span,
+        &DeliveryLine {
+            id: record.id,
+            template: record.template.as_str(),
+            to: record.to.email.canonical(),
+            status: record.status.as_public(),
+            attempt: record.attempts,
+            smtp_code: None,
+            smtp_reply: record.last_error.as_deref().unwrap_or(""),
+            duration: std::time::Duration::ZERO,
+        },
+    );
 }
 
 #[async_trait::async_trait]

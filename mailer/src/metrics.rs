@@ -29,11 +29,13 @@ pub struct RequestLabels {
     pub status: &'static str,
 }
 
-/// A single `status` or `class` or `namespace` label.
+/// The labels of `deliveries_total`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct StatusLabel {
-    /// The value.
+pub struct DeliveryLabels {
+    /// The new status.
     pub status: &'static str,
+    /// The template's name.
+    pub template: &'static str,
 }
 
 /// The `class` label of `smtp_errors_total`.
@@ -65,11 +67,13 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
-/// The `reason` label of a refused socket.io request.
+/// The `reason` label of a refused socket.io request, and of a deleted delivery record.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
-    /// `origin` (a browser origin not allowed), `sessions` (`mailer.max_sockets` reached) or
-    /// `viewers` (an anonymous `/live` viewer past `mailer.max_live_sockets`).
+    /// A refusal: `origin` (a browser origin not allowed), `sessions` (`mailer.max_sockets`
+    /// reached) or `viewers` (an anonymous `/live` viewer past `mailer.max_live_sockets`). A
+    /// deletion: `age` (`mailer.retention`) or `erasure` (`DELETE /recipients/{email}`, or a
+    /// deleted account's last mail).
     pub reason: &'static str,
 }
 
@@ -84,8 +88,8 @@ pub struct Metrics {
     pub http_duration: HistogramFamily<HttpLabels>,
     /// Mail requests by door and answer.
     pub mail_requests: Family<RequestLabels, Counter>,
-    /// Deliveries by final or intermediate status.
-    pub deliveries: Family<StatusLabel, Counter>,
+    /// Deliveries by final or intermediate status, and template.
+    pub deliveries: Family<DeliveryLabels, Counter>,
     /// Time of each SMTP send.
     pub smtp_send_duration: Histogram,
     /// SMTP errors by class.
@@ -110,6 +114,8 @@ pub struct Metrics {
     pub operations: Family<OperationLabel, Counter>,
     /// Addresses put on the suppression list, by source.
     pub suppressions: Family<SourceLabel, Counter>,
+    /// Delivery records deleted, by reason (`age`, `erasure`).
+    pub records_deleted: Family<ReasonLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -131,7 +137,7 @@ impl Metrics {
         let http_duration: HistogramFamily<HttpLabels> =
             Family::new_with_constructor(latency_histogram);
         let mail_requests = Family::<RequestLabels, Counter>::default();
-        let deliveries = Family::<StatusLabel, Counter>::default();
+        let deliveries = Family::<DeliveryLabels, Counter>::default();
         let smtp_send_duration = latency_histogram();
         let smtp_errors = Family::<ClassLabel, Counter>::default();
         let smtp_possible_resends = Counter::default();
@@ -144,6 +150,12 @@ impl Metrics {
         let store_checkpoint_waits = Counter::default();
         let operations = Family::<OperationLabel, Counter>::default();
         let suppressions = Family::<SourceLabel, Counter>::default();
+        let records_deleted = Family::<ReasonLabel, Counter>::default();
+        registry.register(
+            "records_deleted",
+            "Delivery records deleted with their .eml files, by reason (age: mailer.retention; erasure: DELETE /recipients)",
+            records_deleted.clone(),
+        );
         registry.register(
             "mail_operations",
             "Deliveries an operator retried (failed back to queued) or cancelled, by operation",
@@ -171,7 +183,7 @@ impl Metrics {
         );
         registry.register(
             "deliveries",
-            "Delivery status changes, by new status",
+            "Delivery status changes, by new status and template",
             deliveries.clone(),
         );
         registry.register(
@@ -238,7 +250,15 @@ impl Metrics {
             store_checkpoint_waits,
             operations,
             suppressions,
+            records_deleted,
         }
+    }
+
+    /// Counts `n` delivery records deleted for `reason`.
+    pub fn count_deleted(&self, reason: &'static str, n: u64) {
+        self.records_deleted
+            .get_or_create(&ReasonLabel { reason })
+            .inc_by(n);
     }
 
     /// Counts `n` deliveries an operator retried or cancelled.
@@ -271,9 +291,11 @@ impl Metrics {
             .inc();
     }
 
-    /// Counts one delivery status change.
-    pub fn count_delivery(&self, status: &'static str) {
-        self.deliveries.get_or_create(&StatusLabel { status }).inc();
+    /// Counts one delivery status change of a mail of `template`.
+    pub fn count_delivery(&self, status: &'static str, template: &'static str) {
+        self.deliveries
+            .get_or_create(&DeliveryLabels { status, template })
+            .inc();
     }
 
     /// Counts one SMTP error.

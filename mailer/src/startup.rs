@@ -9,6 +9,7 @@ use crate::events::{Events, LiveFeed, LiveRecipients};
 use crate::http::{self, AppState};
 use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
+use crate::retention::{Retention, RetentionOptions};
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
 use crate::socket;
 use crate::store;
@@ -68,6 +69,8 @@ pub struct MailerOptions {
     pub delivery: DeliveryOptions,
     /// How long shutdown waits for sends under way.
     pub shutdown_grace: Duration,
+    /// How often old delivery records are deleted.
+    pub retention: RetentionOptions,
 }
 
 impl Default for MailerOptions {
@@ -75,6 +78,7 @@ impl Default for MailerOptions {
         Self {
             delivery: DeliveryOptions::default(),
             shutdown_grace: Duration::from_secs(10),
+            retention: RetentionOptions::default(),
         }
     }
 }
@@ -88,6 +92,8 @@ pub struct App {
     grace: Duration,
     /// With AMQP, the consumer feeding the core, stopped at shutdown.
     amqp: Option<AmqpConsumer>,
+    /// The daily deletion of old records, stopped at shutdown.
+    retention: tokio::task::JoinHandle<()>,
     limits: ServeLimits,
 }
 
@@ -145,6 +151,8 @@ impl App {
         // Compiled once (checked against the catalog once), for the delivery loop and the
         // template routes alike.
         let templates = Arc::new(crate::templates::Templates::new());
+        let files = mc.smtp.is_none().then(|| mc.outbox_dir.clone());
+        let retention = Retention::new(store.clone(), files, metrics.clone());
         let deliveries = Deliveries::start(
             DeliveryContext {
                 templates: templates.clone(),
@@ -155,11 +163,20 @@ impl App {
                 from,
                 domain: mc.from_domain().to_string(),
                 max_attempts: mc.max_attempts,
+                retention: retention.clone(),
             },
             options.delivery,
         )
         .await?;
-        let core = MailerCore::new(store, deliveries.clone(), events, metrics.clone());
+        let records_age = Duration::from_secs(u64::from(mc.retention.records_days) * 24 * 60 * 60);
+        let retention_job = retention.clone().start(records_age, options.retention);
+        let core = MailerCore::new(
+            store,
+            deliveries.clone(),
+            events,
+            metrics.clone(),
+            retention,
+        );
         socket::mount(
             &io,
             config.transport.socketio.token.clone(),
@@ -193,6 +210,7 @@ impl App {
             deliveries,
             grace: options.shutdown_grace,
             amqp,
+            retention: retention_job,
             limits: ServeLimits::with_max_connections(mc.max_connections)
                 .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
@@ -235,6 +253,8 @@ impl App {
         if let Some(consumer) = self.amqp {
             consumer.stop().await;
         }
+        // A batch cut short is deleted by the next run.
+        self.retention.abort();
         self.deliveries.stop(self.grace).await;
         tracing::info!("mailer stopped");
         result.map_err(RunError::from)

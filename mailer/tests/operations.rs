@@ -296,7 +296,7 @@ async fn a_cancelled_retry_never_reaches_smtp_again(test: &str, backend: Backend
     let metrics = s.app.metrics().await;
     assert!(
         metrics.contains("mail_operations_total{operation=\"cancel\"} 1")
-            && metrics.contains("deliveries_total{status=\"cancelled\"} 1"),
+            && metrics.contains("deliveries_total{status=\"cancelled\",template=\"welcome\"} 1"),
         "{metrics}"
     );
     s.end().await;
@@ -444,7 +444,7 @@ async fn a_refused_recipient_is_suppressed_until_removed(test: &str, backend: Ba
     let metrics = s.app.metrics().await;
     assert!(
         metrics.contains("suppressions_added_total{source=\"smtp\"} 1")
-            && metrics.contains("deliveries_total{status=\"suppressed\"} 1")
+            && metrics.contains("deliveries_total{status=\"suppressed\",template=\"welcome\"} 1")
             && metrics.contains("smtp_errors_total{class=\"recipient\"} 1"),
         "{metrics}"
     );

@@ -198,7 +198,7 @@ async fn health_metrics_openapi_and_docs_answer() {
     let metrics = app.metrics().await;
     for name in [
         "mail_requests_total{door=\"http\",status=\"accepted\"} 1",
-        "deliveries_total{status=\"sent\"} 1",
+        "deliveries_total{status=\"sent\",template=\"welcome\"} 1",
         "smtp_send_duration_seconds_count 1",
         "http_requests_total{route=\"/mails\",status=\"202\"} 1",
     ] {

@@ -111,7 +111,7 @@ async fn a_transient_4xx_is_retried_until_the_mail_is_sent() {
         "{metrics}"
     );
     assert!(
-        metrics.contains("deliveries_total{status=\"retrying\"} 2"),
+        metrics.contains("deliveries_total{status=\"retrying\",template=\"welcome\"} 2"),
         "{metrics}"
     );
 }

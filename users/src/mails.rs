@@ -104,13 +104,17 @@ pub(crate) fn account_updated(user: &user::Model, changed: &[&str]) -> anyhow::R
     )
 }
 
-/// `account_deleted {login}`, to the address the user had before deletion.
+/// `account_deleted {login}`, to the address the user had before deletion. It asks the
+/// mailer to erase every record it holds for that address once this mail is delivered: the
+/// request travels in the outbox with the deletion, so the erasure is never lost.
 pub(crate) fn account_deleted(user: &user::Model) -> anyhow::Result<MailRequest> {
-    build(
+    let mut request = build(
         user,
         Template::AccountDeleted,
         json!({ "login": user.login }),
-    )
+    )?;
+    request.erase_recipient = true;
+    Ok(request)
 }
 
 /// `password_reset {reset_url, expires_at}`.

@@ -60,6 +60,24 @@ pub struct MailerConfig {
     /// `mailer.cluster`: null (the default) for one mailer, or `{redis_url}` for several that
     /// share one Redis and one PostgreSQL store and act as one socket.io server.
     pub cluster: Option<ClusterConfig>,
+    /// `mailer.retention`: how long delivery records are kept.
+    pub retention: RetentionConfig,
+}
+
+/// `mailer.retention.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// `mailer.retention.records_days`: finished delivery records (sent, failed, cancelled,
+    /// suppressed) older than this many days are deleted with their `.eml` files, once a
+    /// day; at least 1 (default 400).
+    pub records_days: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self { records_days: 400 }
+    }
 }
 
 /// `mailer.cluster.*`
@@ -92,6 +110,7 @@ impl Default for MailerConfig {
             allowed_origins: Vec::new(),
             live_token: None,
             cluster: None,
+            retention: RetentionConfig::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ fn the_contract_file_loads_with_its_defaults() {
     assert_eq!(config.transport.amqp.queue, "facteur.mail.requests");
     assert!(config.mailer.smtp.is_none());
     assert_eq!(config.mailer.max_attempts, 8);
+    assert_eq!(config.mailer.retention.records_days, 400);
     assert_eq!(config.mailer.worker_threads, 1);
     assert_eq!(config.mailer.from_domain(), "facteur.local");
     let defaults = load("{}", &[]).unwrap();
@@ -132,6 +133,16 @@ fn each_bad_value_names_its_key() {
         ("mailer: {from: 'nobody'}", &[], "mailer.from"),
         ("mailer: {max_attempts: 0}", &[], "mailer.max_attempts"),
         ("mailer: {max_attempts: -1}", &[], "mailer.max_attempts"),
+        (
+            "mailer: {retention: {records_days: 0}}",
+            &[],
+            "mailer.retention.records_days",
+        ),
+        (
+            "",
+            &[("FACTEUR_MAILER__RETENTION__RECORDS_DAYS", "forever")],
+            "mailer.retention.records_days",
+        ),
         ("mailer: {worker_threads: 0}", &[], "mailer.worker_threads"),
         (
             "",

@@ -96,6 +96,12 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if mailer.retention.records_days == 0 {
+            return Err(ConfigError::new(
+                "mailer.retention.records_days",
+                "must be at least 1",
+            ));
+        }
         if !(1..=1024).contains(&mailer.worker_threads) {
             return Err(ConfigError::new(
                 "mailer.worker_threads",

@@ -3,6 +3,7 @@
 //!
 //! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`, and retrying and cancelling;
 //! - [`suppressions`]: the suppression list;
+//! - [`recipients`]: erasing what is held about one address;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/`, its socket.io client `/live.js` and its style `/live.css`;
 //! - [`openapi`]: `/openapi.json` and `/docs`;
@@ -19,6 +20,7 @@ pub mod health;
 pub mod live;
 pub mod mails;
 pub mod openapi;
+pub mod recipients;
 pub mod suppressions;
 pub mod templates;
 
@@ -61,6 +63,7 @@ pub struct AppState {
 pub fn router(state: AppState) -> Router {
     let protected = mails::router()
         .merge(suppressions::router())
+        .merge(recipients::router())
         .merge(templates::protected())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -76,7 +76,9 @@ impl Attempts {
     }
 
     async fn try_once(&self, record: &DeliveryRecord, attempt: &tracing::Span) -> Finished {
+        let began = Instant::now();
         let attempts = record.attempts + 1;
+        let mut reply = None;
         let outcome = match self.compose(record, attempt) {
             Ok(message) => {
                 let started = Instant::now();
@@ -98,7 +100,7 @@ impl Attempts {
                 self.metrics
                     .smtp_send_duration
                     .observe(started.elapsed().as_secs_f64());
-                result
+                result.map(|taken| reply = taken)
             }
             Err(e) => Err(SendFailure::Unbuildable(e)),
         };
@@ -149,6 +151,36 @@ impl Attempts {
                 )
             }
         };
+        let (smtp_code, smtp_reply) = match (&reply, &error) {
+            (Some(reply), _) => (
+                Some(u16::from(reply.code())),
+                reply.first_line().unwrap_or(""),
+            ),
+            (None, Some(error)) => match failure_code(error) {
+                // The server's own words, after lettre's `… error (550): `.
+                Some(code) => (
+                    Some(code),
+                    error
+                        .split_once("): ")
+                        .map_or(error.as_str(), |(_, text)| text),
+                ),
+                None => (None, error.as_str()),
+            },
+            (None, None) => (None, ""),
+        };
+        delivery_line(
+            attempt,
+            &DeliveryLine {
+                id: record.id,
+                template: record.template.as_str(),
+                to: record.to.email.canonical(),
+                status: status.as_public(),
+                attempt: attempts,
+                smtp_code,
+                smtp_reply,
+                duration: began.elapsed(),
+            },
+        );
         Finished {
             id: record.id,
             status,
@@ -204,16 +236,80 @@ impl Attempts {
 /// The class of the server's last reply, as the SMTP span shows it: `2xx` taken, `4xx` refused
 /// for now, `5xx` refused for good, `none` when no reply came (no connection, a timeout, a
 /// dropped connection, or a mail written to a file).
-fn reply_class(sender: &MailSender, result: &Result<(), SendFailure>) -> &'static str {
+fn reply_class(
+    sender: &MailSender,
+    result: &Result<Option<lettre::transport::smtp::response::Response>, SendFailure>,
+) -> &'static str {
     if let MailSender::Files(_) = sender {
         return "none";
     }
     match result {
-        Ok(()) => "2xx",
+        Ok(_) => "2xx",
         Err(SendFailure::Permanent(_) | SendFailure::RecipientRefused(_)) => "5xx",
         Err(SendFailure::Transient {
             class: "transient", ..
         }) => "4xx",
         Err(_) => "none",
+    }
+}
+
+/// What the one log line of a delivery outcome says.
+pub(crate) struct DeliveryLine<'a> {
+    pub(crate) id: domain::MailRequestId,
+    pub(crate) template: &'a str,
+    /// The whole canonical address: only its domain is written.
+    pub(crate) to: &'a str,
+    pub(crate) status: &'static str,
+    pub(crate) attempt: u32,
+    pub(crate) smtp_code: Option<u16>,
+    pub(crate) smtp_reply: &'a str,
+    pub(crate) duration: Duration,
+}
+
+/// Writes the INFO line of one delivery outcome (sent, retrying, failed, suppressed,
+/// cancelled), the line a mail operator greps for, as Postfix's `status=sent`. Its parent is
+/// the span of the work that decided it, so that JSON logs name the request's `trace_id`.
+/// Nothing is built for it but the line itself.
+pub(crate) fn delivery_line(parent: &tracing::Span, line: &DeliveryLine<'_>) {
+    let domain = line.to.rsplit_once('@').map_or("", |(_, domain)| domain);
+    tracing::info!(
+        parent: parent,
+        mail_id = %line.id,
+        template = line.template,
+        recipient_domain = domain,
+        status = line.status,
+        attempt = line.attempt,
+        smtp_code = line.smtp_code,
+        smtp_reply = line.smtp_reply,
+        duration_ms = line.duration.as_secs_f64() * 1000.0,
+        "delivery"
+    );
+}
+
+/// The SMTP reply code in a failure's text, as lettre writes it (`permanent error (550): …`).
+fn failure_code(error: &str) -> Option<u16> {
+    let at = error.find("error (")? + "error (".len();
+    let code = error.get(at..at + 4)?;
+    code.strip_suffix(')')?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::failure_code;
+
+    #[test]
+    fn the_reply_code_is_read_from_lettres_error_text() {
+        assert_eq!(
+            failure_code("SMTP: permanent error (550): no such user"),
+            Some(550)
+        );
+        assert_eq!(
+            failure_code("gave up after 8 attempts: SMTP: transient error (451): later"),
+            Some(451)
+        );
+        assert_eq!(
+            failure_code("the SMTP server did not answer within 30 ms"),
+            None
+        );
     }
 }

@@ -14,6 +14,7 @@ use super::outcomes::{Outcome, OutcomeWriter};
 use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
+use crate::retention::Retention;
 use crate::store::{DeliveryRecord, Store};
 use crate::templates::Templates;
 use chrono::Utc;
@@ -70,6 +71,8 @@ pub struct DeliveryContext {
     pub domain: String,
     /// Tries before a delivery is marked failed (`mailer.max_attempts`).
     pub max_attempts: u32,
+    /// Erases a recipient whose last mail asked for it, once that mail is delivered.
+    pub retention: Retention,
 }
 
 impl Deliveries {
@@ -87,8 +90,12 @@ impl Deliveries {
         }
         let (jobs, rx) = mpsc::channel(QUEUE_CAPACITY);
         let (stopping, _) = watch::channel(false);
-        let outcomes =
-            OutcomeWriter::start(ctx.store.clone(), ctx.events.clone(), ctx.metrics.clone());
+        let outcomes = OutcomeWriter::start(
+            ctx.store.clone(),
+            ctx.events.clone(),
+            ctx.metrics.clone(),
+            ctx.retention.clone(),
+        );
         let inner = Arc::new(Inner {
             outcomes,
             store: ctx.store,
@@ -271,6 +278,7 @@ async fn deliver(inner: &Arc<Inner>, record: DeliveryRecord, permit: OwnedSemaph
         template: record.template,
         to: record.to,
         sender: record.sender,
+        erase_recipient: record.erase_recipient,
     });
     drop(permit);
 }

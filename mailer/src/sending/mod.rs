@@ -12,6 +12,7 @@ mod smtp_commands;
 mod smtp_pool;
 
 pub use attempt::DeliveryOptions;
+pub(crate) use attempt::{DeliveryLine, delivery_line};
 pub use delivery::{Deliveries, DeliveryContext};
 use message::build_message;
 use smtp_pool::SmtpPool;
@@ -20,6 +21,7 @@ use domain::config::{SmtpConfig, SmtpTls};
 use lettre::Message;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::response::Response;
 use smtp_pool::PoolError;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -116,18 +118,19 @@ impl MailSender {
         }
     }
 
-    /// Hands `message` over once, within `timeout`.
+    /// Hands `message` over once, within `timeout`; the SMTP server's reply to the end of
+    /// the data when it took the mail (none for a `.eml` file).
     pub async fn send(
         &self,
         id: &str,
         message: Message,
         timeout: Duration,
-    ) -> Result<(), SendFailure> {
+    ) -> Result<Option<Response>, SendFailure> {
         match self {
             MailSender::Smtp(pool) => {
                 let bytes = message.formatted();
                 match tokio::time::timeout(timeout, pool.send(message.envelope(), &bytes)).await {
-                    Ok(Ok(())) => Ok(()),
+                    Ok(Ok(reply)) => Ok(Some(reply)),
                     Ok(Err(PoolError::Smtp(e))) => Err(classify(&e)),
                     Ok(Err(PoolError::Recipient(e))) => Err(classify_recipient(&e)),
                     Ok(Err(PoolError::Unsendable(error))) => Err(SendFailure::Permanent(error)),
@@ -144,7 +147,9 @@ impl MailSender {
                     }),
                 }
             }
-            MailSender::Files(dir) => write_eml(dir, id, &message.formatted()).await,
+            MailSender::Files(dir) => write_eml(dir, id, &message.formatted())
+                .await
+                .map(|()| None),
         }
     }
 }

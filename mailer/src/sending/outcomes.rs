@@ -7,7 +7,8 @@
 
 use crate::events::{Change, Events};
 use crate::metrics::Metrics;
-use crate::store::{Cursors, DeliveryStatus, Finished, Store};
+use crate::retention::Retention;
+use crate::store::{Cursors, Finished, Store};
 use domain::{Recipient, Template};
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +24,8 @@ pub(super) struct Outcome {
     pub(super) to: Recipient,
     /// The socket that sent the request, for its `mail-status`.
     pub(super) sender: Option<String>,
+    /// Whether the recipient's records are erased once this delivery has ended.
+    pub(super) erase_recipient: bool,
 }
 
 enum Message {
@@ -43,9 +46,14 @@ pub(super) struct OutcomeWriter {
 
 impl OutcomeWriter {
     /// Starts the writer task.
-    pub(super) fn start(store: Store, events: Events, metrics: Arc<Metrics>) -> Self {
+    pub(super) fn start(
+        store: Store,
+        events: Events,
+        metrics: Arc<Metrics>,
+        retention: Retention,
+    ) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(run(store, events, metrics, rx));
+        tokio::spawn(run(store, events, metrics, retention, rx));
         Self { tx }
     }
 
@@ -67,6 +75,7 @@ async fn run(
     store: Store,
     events: Events,
     metrics: Arc<Metrics>,
+    retention: Retention,
     mut rx: mpsc::UnboundedReceiver<Message>,
 ) {
     let gather = store.gathering().outcomes;
@@ -94,7 +103,11 @@ async fn run(
                 Message::Flush(done) => flushes.push(done),
             }
         }
-        match write(&store, &outcomes).await {
+        let written = write(&store, &outcomes).await;
+        if written.is_ok() {
+            erase_after(&retention, &outcomes);
+        }
+        match written {
             // With several mailers, announced together: each emit waits for Redis, and the
             // outcomes of one batch are of different mails, whose events need no order.
             Ok(cursors) if events.crosses_mailers() => {
@@ -120,6 +133,19 @@ async fn run(
     }
 }
 
+/// Starts the erasure of each recipient whose delivery in `outcomes` has ended and asked for
+/// it (a deleted account's last mail). It runs beside the writer, which does not wait for
+/// it; should the process stop first, the retention job erases it at the next start.
+fn erase_after(retention: &Retention, outcomes: &[Outcome]) {
+    for o in outcomes {
+        if o.erase_recipient && o.finished.status.is_final() {
+            let retention = retention.clone();
+            let email = o.to.email.clone();
+            tokio::spawn(async move { retention.erase_after_last_mail(&email).await });
+        }
+    }
+}
+
 /// Writes one batch, trying a few times: a lost "sent" would mean a resend at restart.
 async fn write(store: &Store, outcomes: &[Outcome]) -> Result<Cursors, crate::error::MailError> {
     let mut tries = 0;
@@ -138,23 +164,14 @@ async fn write(store: &Store, outcomes: &[Outcome]) -> Result<Cursors, crate::er
 
 async fn announce(events: &Events, metrics: &Metrics, cursors: &Cursors, o: Outcome) {
     let f = o.finished;
-    metrics.count_delivery(f.status.as_public());
+    metrics.count_delivery(f.status.as_public(), o.template.as_str());
     if let Some(suppression) = &f.suppress {
         // Counted at each refusal, even of an address listed already (the write keeps the
         // first entry): each is one more bounce the list will spare from now on.
         metrics.count_suppression("smtp");
         tracing::warn!(mail_id = %f.id, reason = %suppression.reason, "the recipient was refused and is now suppressed");
     }
-    let error = f.error.as_deref().unwrap_or("");
-    match f.status {
-        DeliveryStatus::Failed => {
-            tracing::warn!(mail_id = %f.id, attempts = f.attempts, error, "mail delivery failed")
-        }
-        DeliveryStatus::Retrying => {
-            tracing::info!(mail_id = %f.id, attempts = f.attempts, error, "mail delivery will be retried")
-        }
-        _ => tracing::debug!(mail_id = %f.id, attempts = f.attempts, "mail sent"),
-    }
+    // The outcome's own line was written by its try (`attempt::delivery_line`).
     events
         .status_changed(Change {
             id: f.id,

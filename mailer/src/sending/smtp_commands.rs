@@ -12,6 +12,7 @@ use lettre::address::Envelope;
 use lettre::transport::smtp::client::AsyncSmtpConnection;
 use lettre::transport::smtp::commands::{Data, Mail, Rcpt};
 use lettre::transport::smtp::extension::{Extension, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::response::Response;
 use std::fmt;
 
 /// Text that lettre's `command` writes in one write before it reads one reply: here the
@@ -40,7 +41,7 @@ pub(super) async fn send_pipelined(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     email: &[u8],
-) -> Result<(), PoolError> {
+) -> Result<Response, PoolError> {
     let mut group = Mail::new(envelope.from().cloned(), Vec::new()).to_string();
     for to in envelope.to() {
         group.push_str(&Rcpt::new(to.clone(), Vec::new()).to_string());
@@ -55,8 +56,8 @@ pub(super) async fn send_pipelined(
     match std::str::from_utf8(email) {
         // The message and its final dot in one write, the reply checked as lettre's
         // `message` checks it.
-        Ok(text) => conn.command(Group(dot_stuffed(text))).await.map(drop),
-        Err(_) => conn.message(email).await.map(drop),
+        Ok(text) => conn.command(Group(dot_stuffed(text))).await,
+        Err(_) => conn.message(email).await,
     }
     .map_err(PoolError::Smtp)
 }
@@ -68,7 +69,7 @@ pub(super) async fn send_in_turn(
     conn: &mut AsyncSmtpConnection,
     envelope: &Envelope,
     email: &[u8],
-) -> Result<(), PoolError> {
+) -> Result<Response, PoolError> {
     let mut options = Vec::new();
     let ascii = |a: &lettre::Address| AsRef::<str>::as_ref(a).is_ascii();
     let offered = |e: Extension| conn.server_info().supports_feature(e);
@@ -97,7 +98,7 @@ pub(super) async fn send_in_turn(
             .map_err(PoolError::Recipient)?;
     }
     conn.command(Data).await.map_err(PoolError::Smtp)?;
-    conn.message(email).await.map(drop).map_err(PoolError::Smtp)
+    conn.message(email).await.map_err(PoolError::Smtp)
 }
 
 /// The DATA section as it goes on the wire (RFC 5321 §4.5.2): a dot doubled at the start of

@@ -24,6 +24,7 @@ use lettre::transport::smtp::authentication::{Credentials, Mechanism};
 use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
+use lettre::transport::smtp::response::Response;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -176,8 +177,9 @@ impl SmtpPool {
     }
 
     /// Sends one mail over a pooled (or new) connection, and pools the connection again
-    /// when the exchange ended cleanly.
-    pub async fn send(&self, envelope: &Envelope, email: &[u8]) -> Result<(), PoolError> {
+    /// when the exchange ended cleanly. The server's reply to the end of the data is the
+    /// answer.
+    pub async fn send(&self, envelope: &Envelope, email: &[u8]) -> Result<Response, PoolError> {
         let mut conn = match self.take_idle() {
             Some(mut idle) => {
                 if idle.since.elapsed() >= CHECK_AFTER
@@ -196,7 +198,7 @@ impl SmtpPool {
             send_in_turn(&mut conn.smtp, envelope, email).await
         };
         match sent {
-            Ok(()) => {
+            Ok(reply) => {
                 if let Ok(mut idle) = self.idle.lock()
                     && idle.len() < self.max_idle
                 {
@@ -205,7 +207,7 @@ impl SmtpPool {
                         since: Instant::now(),
                     });
                 }
-                Ok(())
+                Ok(reply)
             }
             Err(e) => {
                 // After a refusal the transaction state is unknown (with pipelining, replies

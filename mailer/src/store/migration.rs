@@ -20,6 +20,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateSuppressions),
             Box::new(AddDeliveryColumns),
             Box::new(AddSuppressionKey),
+            Box::new(AddEraseRecipient),
         ]
     }
 }
@@ -287,6 +288,41 @@ impl MigrationTrait for AddDeliveryColumns {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// `mail_deliveries.erase_recipient`: 1 when the request asked for its recipient's records to
+/// be erased once it is delivered (a deleted account's last mail); 0 for every row before it.
+struct AddEraseRecipient;
+
+impl MigrationName for AddEraseRecipient {
+    fn name(&self) -> &str {
+        "m20261207_000001_add_erase_recipient"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddEraseRecipient {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .add_column(integer("erase_recipient").default(0))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .drop_column("erase_recipient")
+                    .to_owned(),
+            )
+            .await
     }
 }
 

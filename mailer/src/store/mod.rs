@@ -5,6 +5,7 @@
 //! - [`status`]: the statuses a delivery goes through.
 //! - [`reads`]: reads, on the sea-orm pool.
 //! - [`operations`]: retries, cancels and the suppression list, for operators.
+//! - [`retention`]: what retention and erasure delete.
 //! - [`statements`]: every write, built once for every backend.
 //! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for SQLite, a file or
 //!   in memory (every write in shared transactions), [`pool_writer`] for PostgreSQL.
@@ -20,6 +21,7 @@ mod pool_writer;
 #[cfg(test)]
 mod query_plan;
 mod reads;
+mod retention;
 mod rows;
 mod sqlite_file;
 mod statements;
@@ -39,6 +41,7 @@ pub use writer::Gathering;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{Email, MailRequest, MailRequestId};
+use rows::{Operated, Operation};
 use sea_orm::{ConnectOptions, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
@@ -138,6 +141,34 @@ impl Store {
             return Ok(Cursors::new());
         }
         self.writer.finish(outcomes).await
+    }
+
+    /// Up to `limit` finished deliveries (sent, failed, cancelled, suppressed) stored before
+    /// `before`.
+    pub async fn expired(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<MailRequestId>, MailError> {
+        retention::expired(&self.db, before, limit).await
+    }
+
+    /// The recipients of ended deliveries that asked for an erasure not made yet.
+    pub async fn erasures_due(&self) -> Result<Vec<Email>, MailError> {
+        retention::erasures_due(&self.db).await
+    }
+
+    /// Every delivery addressed to `email`, however it was spelt.
+    pub async fn addressed_to(&self, email: &Email) -> Result<Vec<MailRequestId>, MailError> {
+        retention::addressed_to(&self.db, email).await
+    }
+
+    /// Deletes the deliveries `ids` through the writer, in one statement; how many went.
+    pub async fn delete(&self, ids: Vec<MailRequestId>) -> Result<u64, MailError> {
+        match self.writer.operate(Operation::Delete(ids)).await? {
+            Operated::Deleted(n) => Ok(n),
+            _ => Ok(0),
+        }
     }
 
     /// The record of `id`, if stored.

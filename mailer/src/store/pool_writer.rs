@@ -131,6 +131,15 @@ impl PoolWriter {
                     self.db.execute(&q).await?.rows_affected() == 1,
                 ))
             }
+            Operation::Delete(ids) => {
+                if ids.is_empty() {
+                    return Ok(Operated::Deleted(0));
+                }
+                let q = statements::delete_deliveries(&ids);
+                Ok(Operated::Deleted(
+                    self.db.execute(&q).await?.rows_affected(),
+                ))
+            }
         }
     }
 }

@@ -53,6 +53,10 @@ pub struct DeliveryRecord {
     /// attempt continues (internal).
     #[serde(skip)]
     pub traceparent: Option<String>,
+    /// Whether the recipient's records are erased once this delivery ends (the request's
+    /// `erase_recipient`).
+    #[serde(skip)]
+    pub erase_recipient: bool,
 }
 
 /// Where a change stands in the store-wide order of changes: every write that changes a
@@ -113,6 +117,7 @@ impl DeliveryRecord {
             cursor,
             sender,
             traceparent: request.traceparent,
+            erase_recipient: request.erase_recipient,
         }
     }
 }
@@ -252,6 +257,8 @@ pub(crate) enum Operation {
     Suppress(NewSuppression),
     /// Removes an address (its canonical key) from the suppression list.
     Unsuppress(String),
+    /// Deletes the deliveries of these ids (retention and erasure), in one statement.
+    Delete(Vec<MailRequestId>),
 }
 
 /// What an [`Operation`] did.
@@ -261,10 +268,12 @@ pub(crate) enum Operated {
     Moved(Vec<MailRequestId>),
     /// `Cancel`, `Suppress`, `Unsuppress`: whether a row changed.
     Changed(bool),
+    /// `Delete`: how many rows went.
+    Deleted(u64),
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: [&str; 15] = [
+pub(crate) const COLUMNS: [&str; 16] = [
     "id",
     "template",
     "locale",
@@ -280,6 +289,7 @@ pub(crate) const COLUMNS: [&str; 15] = [
     "cursor",
     "sender",
     "traceparent",
+    "erase_recipient",
 ];
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -341,6 +351,7 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
         cursor: Cursor(row.try_get::<Option<i64>>("", "cursor")?.unwrap_or(0)),
         sender: row.try_get("", "sender")?,
         traceparent: row.try_get("", "traceparent")?,
+        erase_recipient: row.try_get::<i32>("", "erase_recipient")? != 0,
     })
 }
 

@@ -102,6 +102,7 @@ pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatem
             row.cursor.value(position),
             row.sender.map(str::to_string).into(),
             r.traceparent.clone().into(),
+            i32::from(r.erase_recipient).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }
@@ -233,6 +234,14 @@ pub(crate) fn remove_suppression(key: &str) -> DeleteStatement {
     Query::delete()
         .from_table(SUPPRESSIONS)
         .and_where(Expr::col("email_key").eq(key))
+        .to_owned()
+}
+
+/// Deletes the deliveries `ids` (retention, erasure); the count of rows is what it did.
+pub(crate) fn delete_deliveries(ids: &[MailRequestId]) -> DeleteStatement {
+    Query::delete()
+        .from_table(DELIVERIES)
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
         .to_owned()
 }
 

@@ -6,6 +6,7 @@
 pub mod chromium;
 pub mod node_smtp;
 pub mod raw_ws;
+pub mod retention;
 
 use domain::Secret;
 use domain::config::Config;
@@ -78,6 +79,7 @@ pub fn fast_options() -> MailerOptions {
             workers: 8,
         },
         shutdown_grace: Duration::from_secs(5),
+        retention: Default::default(),
     }
 }
 
@@ -311,6 +313,7 @@ impl MailerProcess {
         let base = format!("http://{addr}");
         let token = format!("token-{}", uuid::Uuid::new_v4());
         let d = dir.path().display();
+        let log = std::fs::File::create(dir.path().join("mailer.log")).expect("a log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
             .current_dir(dir.path())
             .env_remove("FACTEUR_CONFIG")
@@ -326,8 +329,8 @@ impl MailerProcess {
             .env("FACTEUR_MAILER__MAX_CONNECTIONS_PER_CLIENT", "0")
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
+            .stdout(log.try_clone().expect("the log file again"))
+            .stderr(log)
             .kill_on_drop(true)
             .spawn()
             .expect("the mailer binary starts");
@@ -362,6 +365,16 @@ impl MailerProcess {
             .text()
             .await
             .expect("a body")
+    }
+
+    /// What it wrote to stdout and stderr so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("mailer.log")).unwrap_or_default()
+    }
+
+    /// Its folder: the SQLite file and the `.eml` outbox (`mail/`).
+    pub fn dir(&self) -> &std::path::Path {
+        self._dir.path()
     }
 
     /// Stops it.

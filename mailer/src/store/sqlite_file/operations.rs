@@ -71,5 +71,11 @@ pub(super) fn operate(
             let n = execute(tx, &statements::remove_suppression(key))?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
+        // A deletion numbers nothing: there is no row left to show a cursor.
+        Operation::Delete(ids) if ids.is_empty() => Ok((Operated::Deleted(0), 0)),
+        Operation::Delete(ids) => {
+            let n = execute(tx, &statements::delete_deliveries(ids))? as u64;
+            Ok((Operated::Deleted(n), n))
+        }
     }
 }
