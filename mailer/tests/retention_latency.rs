@@ -64,9 +64,12 @@ async fn records_past_the_retention_go_with_their_files_and_accepting_is_not_hel
         baseline[baseline.len() / 2].as_secs_f64() * 1000.0,
         baseline[baseline.len() - 1].as_secs_f64() * 1000.0
     ));
+    // The job may hold an accept up by 50 ms at most; what the machine itself adds (the
+    // slowest accept with nothing to delete) is not the job's.
+    let noise = baseline[baseline.len() - 1];
     assert!(
-        slowest < Duration::from_millis(50),
-        "an accept took {slowest:?} while old records were deleted"
+        slowest < Duration::from_millis(50) + noise,
+        "an accept took {slowest:?} while old records were deleted ({noise:?} without)"
     );
 
     for id in &old {

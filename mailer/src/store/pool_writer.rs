@@ -88,7 +88,8 @@ impl PoolWriter {
         }
         let mut cursors = Cursors::with_capacity(outcomes.len());
         for (outcome, ids) in groups.into_values() {
-            let q = statements::finish(outcome, &ids, Numbering::Sequence);
+            let mut q = statements::finish(outcome, &ids, Numbering::Sequence);
+            q.returning(statements::returning_cursors());
             for row in self.db.query_all(&q).await? {
                 let (id, cursor) = id_and_cursor(&row)?;
                 cursors.insert(id, cursor);
@@ -235,7 +236,8 @@ async fn insert_batch(
             cursor: Numbering::Sequence,
         })
         .collect();
-    let q = statements::insert_deliveries(&rows)?;
+    let mut q = statements::insert_deliveries(&rows)?;
+    q.returning(statements::returning_cursors());
     let rows = db.query_all(&q).await?;
     let mut ids = Cursors::with_capacity(rows.len());
     for row in rows {

@@ -16,8 +16,8 @@ use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use sea_orm::sea_query::{
-    DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Query, SelectStatement,
-    UpdateStatement,
+    DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Query, ReturningClause,
+    SelectStatement, UpdateStatement,
 };
 
 /// Where the cursor of a change comes from.
@@ -70,8 +70,14 @@ pub(crate) struct NewDelivery<'a> {
     pub(crate) cursor: Numbering,
 }
 
-/// Stores `rows`, each unless its id is stored already, and returns the `id, cursor` of
-/// those that were new.
+/// What PostgreSQL's insert and finish return: the `id, cursor` of each row they changed,
+/// since its sequence numbers them. The SQLite writer numbers rows itself and counts the
+/// rows changed instead, which spares SQLite the table a `RETURNING` clause fills.
+pub(crate) fn returning_cursors() -> ReturningClause {
+    Query::returning().columns(["id", "cursor"])
+}
+
+/// Stores `rows`, each unless its id is stored already.
 pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatement, MailError> {
     let mut q = Query::insert();
     // Every column but `sent_at`, in the order of the values below.
@@ -106,8 +112,7 @@ pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatem
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }
-    q.on_conflict(OnConflict::column("id").do_nothing().to_owned())
-        .returning(Query::returning().columns(["id", "cursor"]));
+    q.on_conflict(OnConflict::column("id").do_nothing().to_owned());
     Ok(q)
 }
 
@@ -139,9 +144,8 @@ fn due_statuses() -> [&'static str; 2] {
     ]
 }
 
-/// Records `outcome` for `ids` (the deliveries that ended the same way) and returns the
-/// `id, cursor` of each row it changed. Writing the same outcome twice changes nothing but
-/// the cursor.
+/// Records `outcome` for `ids` (the deliveries that ended the same way). Writing the same
+/// outcome twice changes nothing but the cursor.
 pub(crate) fn finish(
     outcome: &Finished,
     ids: &[MailRequestId],
@@ -153,8 +157,7 @@ pub(crate) fn finish(
         .value("attempts", i64::from(outcome.attempts))
         .value("last_error", outcome.error.clone())
         .value("next_attempt_at", to_millis(outcome.next_attempt_at))
-        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())))
-        .returning(Query::returning().columns(["id", "cursor"]));
+        .and_where(Expr::col("id").is_in(ids.iter().map(|id| id.to_string())));
     if let Some(sent_at) = outcome.sent_at_millis() {
         // A sent mail keeps no `vars`: they are only needed to render it again.
         q.value("sent_at", sent_at).value("vars", "{}");

@@ -2,7 +2,7 @@
 //! statements, one commit, then an answer to each caller.
 
 use super::operations::{add_suppression, operate, suppression_reason, unbuilt};
-use super::run::query;
+use super::run::{execute, query};
 use crate::error::MailError;
 use crate::store::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
@@ -188,7 +188,7 @@ fn apply(
                 cursor: Numbering::Given(cursor),
             }])
             .map_err(unbuilt)?;
-            let stored = !query(tx, &q, |_| Ok(()))?.is_empty();
+            let stored = execute(tx, &q)? > 0;
             let written = Written::Insert {
                 stored,
                 at,
@@ -220,7 +220,7 @@ fn apply(
                 let cursor = next_cursor();
                 let q =
                     statements::finish(o, std::slice::from_ref(&o.id), Numbering::Given(cursor));
-                let changed = query(tx, &q, |_| Ok(()))?.len() as u64;
+                let changed = execute(tx, &q)? as u64;
                 if changed > 0 {
                     cursors.insert(o.id, Cursor(cursor));
                 }
