@@ -32,4 +32,5 @@ pub use store::{
     PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression, SuppressionPage,
     WriteCounters, connect as connect_store,
 };
-pub use templates::Templates;
+pub use templates::live::LiveTemplates;
+pub use templates::{LoadError, RenderedMail, TemplateSource, Templates};

@@ -14,6 +14,7 @@ use crate::sending::Deliveries;
 use crate::store::{
     Cursor, DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression,
 };
+use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use runtime::telemetry::context::{continue_trace, traceparent};
@@ -27,6 +28,7 @@ pub struct MailerCore {
     deliveries: Deliveries,
     events: Events,
     metrics: Arc<Metrics>,
+    templates: Arc<LiveTemplates>,
 }
 
 /// The `door` label of a request's origin.
@@ -55,12 +57,14 @@ impl MailerCore {
         deliveries: Deliveries,
         events: Events,
         metrics: Arc<Metrics>,
+        templates: Arc<LiveTemplates>,
     ) -> Self {
         Self {
             store,
             deliveries,
             events,
             metrics,
+            templates,
         }
     }
 
@@ -91,6 +95,21 @@ impl MailerCore {
             template = request.template.as_str(),
         );
         continue_trace(&span, request.traceparent.as_deref());
+        // The catalog in force decides which templates exist and which locale the mail is
+        // written in; the record keeps that locale.
+        match self
+            .templates
+            .current()
+            .admit(&request.template, &request.locale, &request.vars)
+        {
+            Ok(locale) => request.locale = locale,
+            Err(invalid) => {
+                let answer = MailAnswer::rejected(Some(request.id), invalid.to_string());
+                self.metrics
+                    .count_request(door(&origin), answer_label(&answer));
+                return answer;
+            }
+        }
         if let Some(own) = traceparent(&span) {
             request.traceparent = Some(own);
         }
@@ -226,7 +245,7 @@ impl MailerCore {
         self.events
             .status_changed(Change {
                 id: record.id,
-                template: record.template,
+                template: record.template.clone(),
                 to: &record.to,
                 status: record.status,
                 attempts: record.attempts,

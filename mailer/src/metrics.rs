@@ -65,6 +65,13 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
+/// How a reload of the templates ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `loaded` (the new set is in force) or `refused` (the running set stays).
+    pub result: &'static str,
+}
+
 /// The `reason` label of a refused socket.io request.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabel {
@@ -110,6 +117,8 @@ pub struct Metrics {
     pub operations: Family<OperationLabel, Counter>,
     /// Addresses put on the suppression list, by source.
     pub suppressions: Family<SourceLabel, Counter>,
+    /// Reloads of the templates, by result.
+    pub template_reloads: Family<ResultLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -144,6 +153,12 @@ impl Metrics {
         let store_checkpoint_waits = Counter::default();
         let operations = Family::<OperationLabel, Counter>::default();
         let suppressions = Family::<SourceLabel, Counter>::default();
+        let template_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "template_reloads",
+            "Reloads of the templates (SIGHUP or a change in mailer.templates_dir) by result: loaded, or refused and the running set kept",
+            template_reloads.clone(),
+        );
         registry.register(
             "mail_operations",
             "Deliveries an operator retried (failed back to queued) or cancelled, by operation",
@@ -238,7 +253,15 @@ impl Metrics {
             store_checkpoint_waits,
             operations,
             suppressions,
+            template_reloads,
         }
+    }
+
+    /// Counts one reload of the templates.
+    pub fn count_template_reload(&self, result: &'static str) {
+        self.template_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// Counts `n` deliveries an operator retried or cancelled.

@@ -12,6 +12,8 @@ use crate::metrics::Metrics;
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
 use crate::socket;
 use crate::store;
+use crate::templates::live::LiveTemplates;
+use crate::templates::{TemplateSource, Templates};
 use axum::Router;
 use domain::config::{Config, TransportKind};
 use lettre::message::Mailbox;
@@ -43,6 +45,10 @@ pub enum StartupError {
     /// `mailer.cluster.redis_url` cannot be read by the Redis client.
     #[error("{0}")]
     Cluster(String),
+    /// The templates (built-in, and `mailer.templates_dir` over them) do not pass their
+    /// check: a configuration error (exit 2) naming the file and line.
+    #[error("invalid templates: {0}")]
+    Templates(#[from] crate::templates::LoadError),
     /// `mailer.from` is not a mailbox a message can carry: a configuration error (exit 2).
     #[error("mailer.from: {value:?} cannot be used as the sender of a mail: {reason}")]
     From {
@@ -109,6 +115,16 @@ impl App {
             reason: format!("{e}"),
         })?;
         let metrics = Arc::new(Metrics::new());
+        // Loaded and checked first: a template defect is a configuration error, found before
+        // anything connects. Compiled once per load, for the delivery loop and the template
+        // routes alike.
+        let template_source = TemplateSource::of(mc);
+        let templates = LiveTemplates::new(
+            Templates::load(&template_source)?,
+            template_source,
+            metrics.clone(),
+        );
+        templates.watch();
         let store = store::connect(&mc.database, metrics.write_counters()).await?;
         // Bound before any background work starts, so a taken port stops the start cleanly.
         let listener = TcpListener::bind(mc.listen)
@@ -142,9 +158,6 @@ impl App {
             None => MailSender::Files(mc.outbox_dir.clone()),
         };
         let sender_health = sender.health_label();
-        // Compiled once (checked against the catalog once), for the delivery loop and the
-        // template routes alike.
-        let templates = Arc::new(crate::templates::Templates::new());
         let deliveries = Deliveries::start(
             DeliveryContext {
                 templates: templates.clone(),
@@ -159,7 +172,13 @@ impl App {
             options.delivery,
         )
         .await?;
-        let core = MailerCore::new(store, deliveries.clone(), events, metrics.clone());
+        let core = MailerCore::new(
+            store,
+            deliveries.clone(),
+            events,
+            metrics.clone(),
+            templates.clone(),
+        );
         socket::mount(
             &io,
             config.transport.socketio.token.clone(),

@@ -15,7 +15,7 @@ use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::store::{DeliveryRecord, Store};
-use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::MailRequestId;
 use lettre::message::Mailbox;
@@ -54,8 +54,9 @@ pub struct Deliveries {
 
 /// What [`Deliveries::start`] needs.
 pub struct DeliveryContext {
-    /// The compiled templates.
-    pub templates: Arc<Templates>,
+    /// The set of templates in force; each mail is rendered with the set in force when it is
+    /// sent.
+    pub templates: Arc<LiveTemplates>,
     /// The delivery store.
     pub store: Store,
     /// Where mails go.

@@ -32,7 +32,7 @@ pub fn build_message(
     from: &Mailbox,
     domain: &str,
     id: MailRequestId,
-    template: Template,
+    template: &Template,
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
@@ -51,7 +51,7 @@ pub fn build_message(
         .to(Mailbox::new(name, address))
         .subject(mail.subject)
         .message_id(Some(format!("<{id}@{domain}>")))
-        .header(FacteurTemplate(template))
+        .header(FacteurTemplate(template.clone()))
         .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
         .map_err(|e| format!("the message could not be built: {e}"))
 }
