@@ -197,12 +197,12 @@ impl App {
             transport: amqp
                 .as_ref()
                 .map_or(TransportHealth::Socketio, AmqpConsumer::health),
-            templates,
+            templates: templates.clone(),
             cluster,
-            asyncapi: http::asyncapi::AsyncApiDocument::new(http::asyncapi::Facts::of(
-                config,
-                listener.local_addr().unwrap_or(mc.listen),
-            )),
+            asyncapi: http::asyncapi::AsyncApiDocument::with_templates(
+                http::asyncapi::Facts::of(config, listener.local_addr().unwrap_or(mc.listen)),
+                templates.clone(),
+            ),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

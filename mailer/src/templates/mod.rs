@@ -380,6 +380,30 @@ impl Templates {
         &self.catalog
     }
 
+    /// The mail request's variants of the templates outside the built-in set, for the
+    /// AsyncAPI document.
+    pub fn request_variants(&self) -> Vec<serde_json::Value> {
+        self.catalog
+            .templates
+            .iter()
+            .filter(|e| !e.name.is_built_in())
+            .map(|e| {
+                let vars: Vec<(String, serde_json::Value)> = e
+                    .vars
+                    .iter()
+                    .map(|v| (v.name.clone(), v.sample.clone()))
+                    .collect();
+                let required: Vec<String> = e
+                    .vars
+                    .iter()
+                    .filter(|v| !v.optional)
+                    .map(|v| v.name.clone())
+                    .collect();
+                domain::schema::template_variant(e.name.as_str(), &vars, &required)
+            })
+            .collect()
+    }
+
     /// The catalog entry of `template`, if the set has one.
     pub fn entry(&self, template: &Template) -> Option<&TemplateEntry> {
         self.catalog.entry(template)
