@@ -282,6 +282,7 @@ async fn start_refused(folder: &Path) -> (Option<i32>, String) {
         .env("FACTEUR_MAILER__TEMPLATES_DIR", folder)
         .env("FACTEUR_LOG__LEVEL", "error")
         .stdin(std::process::Stdio::null())
+        .kill_on_drop(true)
         .output();
     let output = tokio::time::timeout(Duration::from_secs(20), output)
         .await

@@ -642,3 +642,111 @@ fn unknown_var(file: &SourceFile, var: &str, why: &str) -> LoadError {
         message: format!("uses the variable {var}, but {why}"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ada() -> Recipient {
+        Recipient {
+            email: domain::Email::parse("ada@example.com").unwrap(),
+            name: "Ada".into(),
+        }
+    }
+
+    #[test]
+    fn the_brand_signs_the_built_in_mails_and_its_links_make_the_footer() {
+        let plain = Templates::new();
+        let vars = json!({"changed_at": "2026-11-27T08:00:00Z"});
+        let vars = vars.as_object().unwrap();
+        let mail = plain
+            .render(&Template::PASSWORD_CHANGED, &Locale::EN, &ada(), vars)
+            .unwrap();
+        assert!(mail.text.contains("The Facteur team"), "{}", mail.text);
+        assert!(!mail.html.contains("<img"), "{}", mail.html);
+        assert!(!mail.text.contains("--"), "{}", mail.text);
+
+        let branded = Templates::load(&TemplateSource {
+            brand: BrandConfig {
+                name: "Comptoir & Co".into(),
+                url: Some("https://comptoir.example".into()),
+                support_email: Some("aide@comptoir.example".into()),
+                logo_url: Some("https://comptoir.example/logo.png".into()),
+            },
+            ..TemplateSource::default()
+        })
+        .unwrap();
+        let mail = branded
+            .render(&Template::PASSWORD_CHANGED, &Locale::FR, &ada(), vars)
+            .unwrap();
+        assert!(mail.subject.contains("Comptoir & Co"), "{}", mail.subject);
+        assert!(
+            mail.text.contains("L'équipe Comptoir & Co"),
+            "{}",
+            mail.text
+        );
+        assert!(
+            mail.text
+                .contains("\n--\nhttps://comptoir.example\naide@comptoir.example"),
+            "{}",
+            mail.text
+        );
+        assert!(mail.html.contains("<html lang=\"fr\">"), "{}", mail.html);
+        assert!(
+            mail.html.contains("L'équipe Comptoir &amp; Co"),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.html
+                .contains("<img src=\"https:&#x2f;&#x2f;comptoir.example&#x2f;logo.png\""),
+            "{}",
+            mail.html
+        );
+        assert!(
+            mail.html.contains("mailto:aide@comptoir.example"),
+            "{}",
+            mail.html
+        );
+        for name in Template::BUILT_IN {
+            assert!(
+                EMBEDDED
+                    .iter()
+                    .filter(|(file, _)| file.starts_with(name.as_str()))
+                    .all(|(_, text)| !text.contains("Facteur")),
+                "{name} names no product"
+            );
+        }
+    }
+
+    #[test]
+    fn a_request_is_admitted_only_for_a_catalog_template_and_told_its_locale() {
+        let templates = Templates::new();
+        let vars = json!({"login": "ada"});
+        let vars = vars.as_object().unwrap();
+        let de = Locale::parse("de").unwrap();
+        assert_eq!(
+            templates.admit(&Template::WELCOME, &de, vars),
+            Ok(Locale::FR)
+        );
+        assert_eq!(
+            templates.admit(&Template::WELCOME, &Locale::parse("en-GB").unwrap(), vars),
+            Ok(Locale::EN)
+        );
+        let unknown = templates
+            .admit(
+                &Template::parse("order_shipped").unwrap(),
+                &Locale::EN,
+                vars,
+            )
+            .unwrap_err();
+        assert_eq!(unknown.field, "template");
+        assert!(unknown.message.contains("welcome"), "{unknown}");
+        let wrong = json!({"login": 3});
+        let wrong = templates
+            .admit(&Template::WELCOME, &Locale::EN, wrong.as_object().unwrap())
+            .unwrap_err();
+        assert_eq!(wrong.field, "vars.login");
+    }
+}
