@@ -129,6 +129,7 @@ async fn a_new_template_with_a_layout_is_sent_listed_and_previewed_in_each_of_it
         let mail = &mails[0];
         assert_eq!(mail.header("subject").unwrap(), subject);
         assert_eq!(mail.template_hint(), "order_shipped");
+        assert_eq!(mail.header("content-language").unwrap(), locale);
         let html = mail.html.clone().unwrap();
         assert!(html.contains("<h1>Comptoir header</h1>"), "{html}");
         assert!(html.contains("Comptoir footer"), "{html}");
@@ -243,7 +244,9 @@ async fn a_locale_the_template_lacks_is_sent_in_the_default_locale_and_recorded_
             .wait_for_status(&id, "sent", Duration::from_secs(15))
             .await;
         assert_eq!(record["locale"], used, "{record}");
-        assert_eq!(smtp.mails_for(&id)[0].header("subject").unwrap(), subject);
+        let mail = &smtp.mails_for(&id)[0];
+        assert_eq!(mail.header("subject").unwrap(), subject);
+        assert_eq!(mail.header("content-language").unwrap(), used);
     }
     // Not a language tag at all: rejected, as before.
     let (code, answer) = app.post_mail(&order("not a tag")).await;
