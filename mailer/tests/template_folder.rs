@@ -625,3 +625,26 @@ async fn an_edit_in_the_folder_is_in_force_within_two_seconds_without_a_signal()
         "Your order A-7 is on its way"
     );
 }
+
+#[tokio::test]
+async fn without_a_folder_sighup_reloads_the_built_in_set_and_the_mailer_runs_on() {
+    let mailer = crate::common::MailerProcess::start(&[]).await;
+    let status = std::process::Command::new("kill")
+        .args(["-HUP", &mailer.pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let reloaded = testkit::eventually(Duration::from_secs(10), || async {
+        mailer
+            .metrics()
+            .await
+            .contains("template_reloads_total{result=\"loaded\"} 1")
+    })
+    .await;
+    assert!(reloaded, "the built-in set is loaded again and counted");
+    let health = reqwest::get(format!("{}/health", mailer.base))
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    mailer.kill().await;
+}

@@ -65,27 +65,28 @@ impl LiveTemplates {
     }
 
     /// Reloads on SIGHUP and on changes in `templates_dir`, when one is set; the watch lasts
-    /// as long as the runtime. A folder that cannot be watched is logged, and SIGHUP still
-    /// works.
+    /// as long as the runtime. Without a folder SIGHUP loads the built-in set again, so the
+    /// signal never stops the mailer. A folder that cannot be watched is logged, and SIGHUP
+    /// still works.
     pub fn watch(self: &Arc<Self>) {
-        let Some(dir) = self.source.dir.clone() else {
-            return;
-        };
         let (tx, mut changes) = mpsc::unbounded_channel();
-        // The folder, not its files: editors save by writing a new file and renaming it.
-        let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-            if event.is_ok_and(|e| !e.kind.is_access()) {
-                let _ = tx.send(());
+        let watcher = self.source.dir.clone().and_then(|dir| {
+            // The folder, not its files: editors save by writing a new file and renaming it.
+            let watcher =
+                notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+                    if event.is_ok_and(|e| !e.kind.is_access()) {
+                        let _ = tx.send(());
+                    }
+                })
+                .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+            match watcher {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    tracing::error!(error = %e, dir = %dir.display(), "the templates folder cannot be watched; SIGHUP still reloads it");
+                    None
+                }
             }
-        })
-        .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
-        let watcher = match watcher {
-            Ok(w) => Some(w),
-            Err(e) => {
-                tracing::error!(error = %e, dir = %dir.display(), "the templates folder cannot be watched; SIGHUP still reloads it");
-                None
-            }
-        };
+        });
         let hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup());
         let mut hangup = match hangup {
             Ok(h) => Some(h),
@@ -106,10 +107,7 @@ impl LiveTemplates {
                 };
                 tokio::select! {
                     _ = signalled => {}
-                    changed = changes.recv() => {
-                        if changed.is_none() {
-                            return;
-                        }
+                    Some(()) = changes.recv() => {
                         // Wait until the folder has been quiet for a moment.
                         while let Ok(Some(())) = tokio::time::timeout(DEBOUNCE, changes.recv()).await {}
                     }
