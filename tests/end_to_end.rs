@@ -263,3 +263,56 @@ fn columns_holding(db: &std::path::Path, needle: &str) -> Vec<String> {
     }
     found
 }
+
+#[tokio::test]
+async fn a_welcome_subject_overridden_in_templates_dir_is_what_a_new_english_user_gets() {
+    let folder = tempfile::tempdir().expect("a temporary folder");
+    std::fs::write(
+        folder.path().join("welcome.en.subject"),
+        "{{ login }}, your {{ brand.name }} account is ready",
+    )
+    .expect("the override is written");
+    let mut stack = Stack::configure(Kind::Socketio, SmtpSink::start());
+    stack.set_env(
+        "FACTEUR_MAILER__TEMPLATES_DIR",
+        &folder.path().display().to_string(),
+    );
+    stack.set_env("FACTEUR_MAILER__BRAND__NAME", "Comptoir");
+    stack.start_mailer().await;
+    stack.start_users().await;
+    for (login, locale) in [("ada", Some("en")), ("zoe", None)] {
+        let mut body = json!({
+            "login": login,
+            "email": format!("{login}@example.com"),
+            "password": PASSWORD,
+            "first_name": "Ada",
+            "last_name": "Lovelace",
+        });
+        if let Some(locale) = locale {
+            body["locale"] = json!(locale);
+        }
+        let response = stack
+            .http()
+            .post(format!("{}/users", stack.users_url()))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST /users");
+        assert_eq!(response.status(), StatusCode::CREATED);
+    }
+    let mails = stack.smtp.wait_for(2, WAIT).await;
+    let mut subjects: Vec<String> = mails
+        .iter()
+        .map(|m| m.header("subject").unwrap_or_default())
+        .collect();
+    subjects.sort();
+    assert_eq!(
+        subjects,
+        [
+            "Bienvenue sur Comptoir, Ada Lovelace !",
+            "ada, your Comptoir account is ready"
+        ],
+        "mailer log:\n{}",
+        stack.log("mailer")
+    );
+}

@@ -4,6 +4,7 @@ use crate::{Email, Invalid};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::fmt;
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -46,72 +47,83 @@ impl std::str::FromStr for MailRequestId {
     }
 }
 
-/// A template of the built-in catalog: the mails Facteur knows how to write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Template {
-    /// Sent once an account is created. Vars: `login`; and `verify_url` with `expires_at`
-    /// when the address is to be proved.
-    Welcome,
-    /// Sent when account fields change. Vars: `changed`, the names of the changed fields.
-    AccountUpdated,
-    /// Sent once an account is deleted.
-    AccountDeleted,
-    /// Sent on a password reset request. Vars: `reset_url`, `expires_at`.
-    PasswordReset,
-    /// Sent to prove an address: a new one, or on request. Vars: `verify_url`, `expires_at`.
-    EmailVerification,
-    /// Sent to the previous address when an account's address changes. Vars: `new_email`
-    /// (masked), `changed_at`.
-    EmailChanged,
-    /// Sent when an account's password changes. Vars: `changed_at`.
-    PasswordChanged,
-}
+/// The name of a template in the mailer's catalog: a lower-case letter, then up to 63 lower-case
+/// letters, digits, `_` or `-`. Which names exist is the loaded catalog's business (the mailer
+/// refuses a name it does not hold); this type only keeps names that can be file names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, pattern = "^[a-z][a-z0-9_-]{0,63}$", example = "welcome")]
+pub struct Template(Cow<'static, str>);
 
 impl Template {
-    /// Every template, in a stable order.
-    pub const ALL: [Template; 7] = [
-        Template::Welcome,
-        Template::AccountUpdated,
-        Template::AccountDeleted,
-        Template::PasswordReset,
-        Template::EmailVerification,
-        Template::EmailChanged,
-        Template::PasswordChanged,
+    /// Sent once an account is created. Vars: `login`; and `verify_url` with `expires_at`
+    /// when the address is to be proved.
+    pub const WELCOME: Template = Template(Cow::Borrowed("welcome"));
+    /// Sent when account fields change. Vars: `changed`, the names of the changed fields.
+    pub const ACCOUNT_UPDATED: Template = Template(Cow::Borrowed("account_updated"));
+    /// Sent once an account is deleted.
+    pub const ACCOUNT_DELETED: Template = Template(Cow::Borrowed("account_deleted"));
+    /// Sent on a password reset request. Vars: `reset_url`, `expires_at`.
+    pub const PASSWORD_RESET: Template = Template(Cow::Borrowed("password_reset"));
+    /// Sent to prove an address: a new one, or on request. Vars: `verify_url`, `expires_at`.
+    pub const EMAIL_VERIFICATION: Template = Template(Cow::Borrowed("email_verification"));
+    /// Sent to the previous address when an account's address changes. Vars: `new_email`
+    /// (masked), `changed_at`.
+    pub const EMAIL_CHANGED: Template = Template(Cow::Borrowed("email_changed"));
+    /// Sent when an account's password changes. Vars: `changed_at`.
+    pub const PASSWORD_CHANGED: Template = Template(Cow::Borrowed("password_changed"));
+
+    /// The mails the contract promises, in a stable order: every catalog the mailer loads
+    /// holds them, whatever a templates folder overrides.
+    pub const BUILT_IN: [Template; 7] = [
+        Template::WELCOME,
+        Template::ACCOUNT_UPDATED,
+        Template::ACCOUNT_DELETED,
+        Template::PASSWORD_RESET,
+        Template::EMAIL_VERIFICATION,
+        Template::EMAIL_CHANGED,
+        Template::PASSWORD_CHANGED,
     ];
 
     /// The name used on the wire and in template file names.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Template::Welcome => "welcome",
-            Template::AccountUpdated => "account_updated",
-            Template::AccountDeleted => "account_deleted",
-            Template::PasswordReset => "password_reset",
-            Template::EmailVerification => "email_verification",
-            Template::EmailChanged => "email_changed",
-            Template::PasswordChanged => "password_changed",
-        }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The name as an owned value that costs no allocation for the built-in templates (a
+    /// metric's label, say).
+    pub fn name(&self) -> Cow<'static, str> {
+        self.0.clone()
     }
 
     /// Parses a wire name.
     pub fn parse(name: &str) -> Result<Self, Invalid> {
-        Self::ALL
+        let mut chars = name.chars();
+        let well_formed = chars.next().is_some_and(|c| c.is_ascii_lowercase())
+            && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+            && name.len() <= 64;
+        if !well_formed {
+            return Err(Invalid::new(
+                "template",
+                format!(
+                    "{name:?} is not a template name: a lower-case letter, then up to 63 lower-case letters, digits, _ or -"
+                ),
+            ));
+        }
+        Ok(Self::BUILT_IN
             .into_iter()
             .find(|t| t.as_str() == name)
-            .ok_or_else(|| {
-                let known: Vec<&str> = Self::ALL.iter().map(|t| t.as_str()).collect();
-                Invalid::new(
-                    "template",
-                    format!(
-                        "unknown template {name:?}: expected one of {}",
-                        known.join(", ")
-                    ),
-                )
-            })
+            .unwrap_or_else(|| Self(Cow::Owned(name.to_string()))))
     }
 
-    /// Checks that `vars` holds what this template needs, with the right types.
-    pub fn check_vars(self, vars: &Map<String, Value>) -> Result<(), Invalid> {
+    /// Whether the contract promises this mail.
+    pub fn is_built_in(&self) -> bool {
+        Self::BUILT_IN.contains(self)
+    }
+
+    /// Checks that `vars` holds what a mail the contract promises needs, with the right
+    /// types; other templates are checked against the loaded catalog by the mailer.
+    pub fn check_vars(&self, vars: &Map<String, Value>) -> Result<(), Invalid> {
         let string = |name: &str| match vars.get(name) {
             Some(Value::String(s)) if !s.is_empty() => Ok(()),
             Some(Value::String(_)) => {
@@ -123,8 +135,8 @@ impl Template {
                 format!("is required by the {} template", self.as_str()),
             )),
         };
-        match self {
-            Template::Welcome => {
+        match self.as_str() {
+            "welcome" => {
                 string("login")?;
                 // The verification paragraph needs both its link and its expiry, or neither.
                 if vars.contains_key("verify_url") || vars.contains_key("expires_at") {
@@ -133,21 +145,20 @@ impl Template {
                 }
                 Ok(())
             }
-            Template::AccountDeleted => Ok(()),
-            Template::PasswordReset => {
+            "password_reset" => {
                 string("reset_url")?;
                 string("expires_at")
             }
-            Template::EmailVerification => {
+            "email_verification" => {
                 string("verify_url")?;
                 string("expires_at")
             }
-            Template::EmailChanged => {
+            "email_changed" => {
                 string("new_email")?;
                 string("changed_at")
             }
-            Template::PasswordChanged => string("changed_at"),
-            Template::AccountUpdated => match vars.get("changed") {
+            "password_changed" => string("changed_at"),
+            "account_updated" => match vars.get("changed") {
                 Some(Value::Array(items))
                     if !items.is_empty() && items.iter().all(|v| v.is_string()) =>
                 {
@@ -162,7 +173,21 @@ impl Template {
                     "is required by the account_updated template",
                 )),
             },
+            _ => Ok(()),
         }
+    }
+}
+
+impl TryFrom<String> for Template {
+    type Error = Invalid;
+    fn try_from(name: String) -> Result<Self, Invalid> {
+        Self::parse(&name)
+    }
+}
+
+impl From<Template> for String {
+    fn from(template: Template) -> Self {
+        template.0.into_owned()
     }
 }
 
@@ -172,39 +197,75 @@ impl fmt::Display for Template {
     }
 }
 
-/// A language the built-in templates are written in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Locale {
-    /// French.
-    Fr,
-    /// English.
-    En,
-}
+/// A language, as a BCP 47 tag (`fr`, `en`, `de-CH`, `pt-BR`), kept in its conventional case
+/// (language lower-case, script title-case, region upper-case), so `EN-gb` and `en-GB` are one
+/// locale and name the same template files.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(try_from = "String", into = "String")]
+#[schema(value_type = String, example = "fr")]
+pub struct Locale(Cow<'static, str>);
 
 impl Locale {
-    /// Every locale.
-    pub const ALL: [Locale; 2] = [Locale::Fr, Locale::En];
+    /// French.
+    pub const FR: Locale = Locale(Cow::Borrowed("fr"));
+    /// English.
+    pub const EN: Locale = Locale(Cow::Borrowed("en"));
 
-    /// The wire name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Locale::Fr => "fr",
-            Locale::En => "en",
-        }
+    /// The locales the built-in templates are written in.
+    pub const BUILT_IN: [Locale; 2] = [Locale::FR, Locale::EN];
+
+    /// The tag, in its conventional case.
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 
-    /// Parses a wire name.
-    pub fn parse(name: &str) -> Result<Self, Invalid> {
-        Self::ALL
+    /// The primary language subtag: `de` for `de-CH`.
+    pub fn language(&self) -> &str {
+        self.0.split('-').next().unwrap_or(&self.0)
+    }
+
+    /// Parses a BCP 47 language tag; anything else is refused.
+    pub fn parse(tag: &str) -> Result<Self, Invalid> {
+        if language_tags::LanguageTag::parse(tag).is_err() || tag.len() > 35 {
+            return Err(Invalid::new(
+                "locale",
+                format!("{tag:?} is not a BCP 47 language tag (such as fr, en or pt-BR)"),
+            ));
+        }
+        let mut out = String::with_capacity(tag.len());
+        let mut private = false;
+        for (i, subtag) in tag.split('-').enumerate() {
+            if i > 0 {
+                out.push('-');
+            }
+            private |= subtag.len() == 1;
+            if i > 0 && !private && subtag.len() == 2 {
+                out.push_str(&subtag.to_ascii_uppercase());
+            } else if i > 0 && !private && subtag.len() == 4 {
+                let lower = subtag.to_ascii_lowercase();
+                out.push_str(&lower[..1].to_ascii_uppercase());
+                out.push_str(&lower[1..]);
+            } else {
+                out.push_str(&subtag.to_ascii_lowercase());
+            }
+        }
+        Ok(Self::BUILT_IN
             .into_iter()
-            .find(|l| l.as_str() == name)
-            .ok_or_else(|| {
-                Invalid::new(
-                    "locale",
-                    format!("unknown locale {name:?}: expected fr or en"),
-                )
-            })
+            .find(|l| l.as_str() == out)
+            .unwrap_or(Self(Cow::Owned(out))))
+    }
+}
+
+impl TryFrom<String> for Locale {
+    type Error = Invalid;
+    fn try_from(tag: String) -> Result<Self, Invalid> {
+        Self::parse(&tag)
+    }
+}
+
+impl From<Locale> for String {
+    fn from(locale: Locale) -> Self {
+        locale.0.into_owned()
     }
 }
 
@@ -347,7 +408,7 @@ impl MailRequest {
                 format!("must be a JSON object, got {}", json_kind(&value)),
             ));
         };
-        // Check the closed sets first so the error names them plainly, then let serde type the rest.
+        // Check the names first so the error names them plainly, then let serde type the rest.
         if let Some(Value::String(name)) = object.get("template") {
             Template::parse(name)?;
         }
@@ -494,8 +555,8 @@ mod tests {
     fn the_contract_example_parses_and_round_trips() {
         let bytes = serde_json::to_vec(&contract_example()).unwrap();
         let request = MailRequest::from_json(&bytes).unwrap();
-        assert_eq!(request.template, Template::Welcome);
-        assert_eq!(request.locale, Locale::Fr);
+        assert_eq!(request.template, Template::WELCOME);
+        assert_eq!(request.locale, Locale::FR);
         assert_eq!(request.to.email.as_str(), "ada@example.com");
         assert_eq!(serde_json::to_value(&request).unwrap(), contract_example());
     }
@@ -507,8 +568,8 @@ mod tests {
             v[key] = value;
             MailRequest::from_value(v).unwrap_err().to_string()
         };
-        assert!(with("template", json!("nope")).contains("unknown template \"nope\""));
-        assert!(with("locale", json!("de")).contains("unknown locale \"de\""));
+        assert!(with("template", json!("No pe")).contains("\"No pe\" is not a template name"));
+        assert!(with("locale", json!("not a tag")).contains("is not a BCP 47 language tag"));
         assert!(with("id", json!("not-a-uuid")).contains("request:"));
         assert!(with("to", json!({"email": "x"})).starts_with("to.email:"));
         assert!(with("vars", json!({})).contains("vars.login: is required"));
@@ -573,14 +634,14 @@ mod tests {
         let changed = |v: Value| {
             let mut map = Map::new();
             map.insert("changed".into(), v);
-            Template::AccountUpdated.check_vars(&map)
+            Template::ACCOUNT_UPDATED.check_vars(&map)
         };
         assert!(changed(json!(["email"])).is_ok());
         assert!(changed(json!([])).is_err());
         assert!(changed(json!("email")).is_err());
-        assert!(Template::AccountDeleted.check_vars(&Map::new()).is_ok());
-        assert!(Template::PasswordReset.check_vars(&Map::new()).is_err());
-        let welcome = |v: Value| Template::Welcome.check_vars(v.as_object().unwrap());
+        assert!(Template::ACCOUNT_DELETED.check_vars(&Map::new()).is_ok());
+        assert!(Template::PASSWORD_RESET.check_vars(&Map::new()).is_err());
+        let welcome = |v: Value| Template::WELCOME.check_vars(v.as_object().unwrap());
         assert!(welcome(json!({"login": "ada"})).is_ok());
         assert!(
             welcome(json!({"login": "ada", "verify_url": "https://x/v/t", "expires_at": "2026-11-29T08:00:00Z"}))
@@ -588,9 +649,9 @@ mod tests {
         );
         let half = welcome(json!({"login": "ada", "verify_url": "https://x/v/t"})).unwrap_err();
         assert_eq!(half.field, "vars.expires_at");
-        assert!(Template::EmailChanged.check_vars(&Map::new()).is_err());
+        assert!(Template::EMAIL_CHANGED.check_vars(&Map::new()).is_err());
         assert!(
-            Template::PasswordChanged
+            Template::PASSWORD_CHANGED
                 .check_vars(
                     json!({"changed_at": "2026-11-27T08:00:00Z"})
                         .as_object()
@@ -598,8 +659,33 @@ mod tests {
                 )
                 .is_ok()
         );
-        for template in Template::ALL {
+        for template in Template::BUILT_IN {
             assert_eq!(Template::parse(template.as_str()).unwrap(), template);
+        }
+    }
+
+    #[test]
+    fn locales_are_bcp47_tags_in_their_conventional_case() {
+        assert_eq!(Locale::parse("fr").unwrap(), Locale::FR);
+        assert_eq!(Locale::parse("de-ch").unwrap().as_str(), "de-CH");
+        assert_eq!(Locale::parse("ZH-hant-tw").unwrap().as_str(), "zh-Hant-TW");
+        assert_eq!(Locale::parse("de-CH").unwrap().language(), "de");
+        for bad in ["", "french!", "fr_FR", "en--gb", "x"] {
+            assert!(Locale::parse(bad).is_err(), "{bad:?}");
+        }
+        let back: Locale = serde_json::from_value(json!("pt-br")).unwrap();
+        assert_eq!(back.as_str(), "pt-BR");
+    }
+
+    #[test]
+    fn template_names_are_any_file_safe_name() {
+        assert_eq!(Template::parse("welcome").unwrap(), Template::WELCOME);
+        assert_eq!(
+            Template::parse("order_shipped").unwrap().as_str(),
+            "order_shipped"
+        );
+        for bad in ["", "Welcome", "a.b", "../x", "9lives", &"a".repeat(65)] {
+            assert!(Template::parse(bad).is_err(), "{bad:?}");
         }
     }
 

@@ -20,9 +20,47 @@ pub fn plain_name() -> Object {
         .build()
 }
 
-/// The mail request's schema: its fields, and the variables each template needs, as
-/// [`crate::Template::check_vars`] checks them (a request without them is `rejected`).
+/// The mail request's schema with the built-in mails' variants only (the OpenAPI document,
+/// built once; the AsyncAPI document adds the loaded catalog's other templates).
 pub fn mail_request() -> RefOr<Schema> {
+    mail_request_with(Vec::new())
+}
+
+/// The variant of a template outside the built-in set: its name, its variables with the JSON
+/// type of their samples, and those a request must give.
+pub fn template_variant(
+    name: &str,
+    vars: &[(String, serde_json::Value)],
+    required: &[String],
+) -> serde_json::Value {
+    let properties: serde_json::Map<String, serde_json::Value> = vars
+        .iter()
+        .map(|(var, sample)| {
+            let kind = match sample {
+                serde_json::Value::String(_) => "string",
+                serde_json::Value::Array(_) => "array",
+                serde_json::Value::Object(_) => "object",
+                serde_json::Value::Bool(_) => "boolean",
+                serde_json::Value::Number(_) => "number",
+                serde_json::Value::Null => "null",
+            };
+            (var.clone(), json!({"type": kind}))
+        })
+        .collect();
+    json!({
+        "type": "object",
+        "properties": {
+            "template": {"type": "string", "enum": [name]},
+            "vars": {"type": "object", "properties": properties, "required": required},
+        },
+        "required": if required.is_empty() { vec![] } else { vec!["vars"] },
+    })
+}
+
+/// The mail request's schema: its fields, and the variables each template needs, as
+/// [`crate::Template::check_vars`] checks them for the built-in mails (a request without
+/// them is `rejected`), then `others`, the variants of the other templates.
+pub fn mail_request_with(others: Vec<serde_json::Value>) -> RefOr<Schema> {
     let text = json!({"type": "string", "minLength": 1});
     let needs = |template: &str, vars: serde_json::Value, required: &[&str]| {
         json!({
@@ -58,6 +96,10 @@ pub fn mail_request() -> RefOr<Schema> {
         needs("account_updated", json!({"changed": {
             "type": "array", "minItems": 1, "items": {"type": "string"}}}), &["changed"]),
     ]});
+    let mut variants = variants;
+    if let Some(list) = variants["oneOf"].as_array_mut() {
+        list.extend(others);
+    }
     let variants: RefOr<Schema> =
         serde_json::from_value(variants).expect("the variants are a schema");
     let whole = AllOfBuilder::new()
@@ -82,7 +124,7 @@ mod tests {
             .unwrap()
             .as_array()
             .unwrap();
-        for template in crate::Template::ALL {
+        for template in crate::Template::BUILT_IN {
             assert!(
                 variants.iter().any(|v| v
                     .pointer("/properties/template/enum/0")

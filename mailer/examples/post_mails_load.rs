@@ -21,7 +21,7 @@ fn body() -> Vec<u8> {
         name: "Ada Lovelace".into(),
     };
     let request =
-        MailRequest::new(Template::Welcome, Locale::En, to, vars).expect("a valid request");
+        MailRequest::new(Template::WELCOME, Locale::EN, to, vars).expect("a valid request");
     serde_json::to_vec(&request).expect("a request serializes")
 }
 

@@ -23,7 +23,7 @@ fn request() -> MailRequest {
         email: Email::parse("ada@example.com").expect("a valid address"),
         name: "Ada Lovelace".into(),
     };
-    MailRequest::new(Template::Welcome, Locale::En, to, vars).expect("a valid request")
+    MailRequest::new(Template::WELCOME, Locale::EN, to, vars).expect("a valid request")
 }
 
 fn arg<T: std::str::FromStr>(args: &[String], i: usize, default: T) -> T {

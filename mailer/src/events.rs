@@ -90,7 +90,7 @@ impl MailActivityEvent {
     pub fn of_record(record: &DeliveryRecord, at: DateTime<Utc>) -> Self {
         Self {
             id: record.id,
-            template: record.template,
+            template: record.template.clone(),
             to: record.to.clone(),
             status: record.status.as_public(),
             at: rfc3339(at),
@@ -140,7 +140,7 @@ pub fn mail_room(id: MailRequestId) -> String {
 }
 
 /// The room of one template.
-pub fn template_room(template: Template) -> String {
+pub fn template_room(template: &Template) -> String {
     format!("template:{}", template.as_str())
 }
 
@@ -169,7 +169,7 @@ impl Events {
     pub async fn queued(&self, record: &DeliveryRecord) {
         self.activity(MailActivityEvent {
             id: record.id,
-            template: record.template,
+            template: record.template.clone(),
             to: record.to.clone(),
             status: "queued",
             at: rfc3339(Utc::now()),
@@ -193,7 +193,7 @@ impl Events {
         // One emit to the union of the rooms, so a socket that is both the sender and in
         // `mail:<id>` gets the event once. Each service socket joins a room named by its
         // id, which, through the cluster's adapter, reaches it on whichever mailer it is.
-        let mut rooms = vec![mail_room(change.id), template_room(change.template)];
+        let mut rooms = vec![mail_room(change.id), template_room(&change.template)];
         if let Some(sid) = change.sender {
             rooms.push(sid.to_string());
         }

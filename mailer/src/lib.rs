@@ -2,7 +2,7 @@
 //!
 //! One core (`mailer_core`) behind three doors: the socket.io `send-mail` event (`socket`),
 //! `POST /mails` (`http`) and, with AMQP, the RabbitMQ consumer (`amqp`). Requests are stored
-//! (`store`), rendered from embedded templates (`templates`) and sent over SMTP or written as
+//! (`store`), rendered with the templates in force (`templates`: the built-in set and `mailer.templates_dir` over it) and sent over SMTP or written as
 //! `.eml` files (`sending`); each change of status is announced (`events`) and counted
 //! (`metrics`). Errors have one type ([`MailError`]). [`App`] puts it together;
 //! `docs/mail-flow.md` follows one request through these modules. The event side is
@@ -34,4 +34,5 @@ pub use store::{
     PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression, SuppressionPage,
     WriteCounters, connect as connect_store,
 };
-pub use templates::Templates;
+pub use templates::live::LiveTemplates;
+pub use templates::{LoadError, RenderedMail, TemplateSource, Templates};

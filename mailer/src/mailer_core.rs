@@ -15,6 +15,7 @@ use crate::sending::{Deliveries, DeliveryLine, delivery_line};
 use crate::store::{
     Cursor, DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression,
 };
+use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::{Email, MailAnswer, MailRequest, MailRequestId, MailStatus};
 use runtime::telemetry::context::{continue_trace, traceparent};
@@ -29,6 +30,7 @@ pub struct MailerCore {
     events: Events,
     metrics: Arc<Metrics>,
     retention: Retention,
+    templates: Arc<LiveTemplates>,
 }
 
 /// The `door` label of a request's origin.
@@ -58,6 +60,7 @@ impl MailerCore {
         events: Events,
         metrics: Arc<Metrics>,
         retention: Retention,
+        templates: Arc<LiveTemplates>,
     ) -> Self {
         Self {
             store,
@@ -65,6 +68,7 @@ impl MailerCore {
             events,
             metrics,
             retention,
+            templates,
         }
     }
 
@@ -105,6 +109,21 @@ impl MailerCore {
             template = request.template.as_str(),
         );
         continue_trace(&span, request.traceparent.as_deref());
+        // The catalog in force decides which templates exist and which locale the mail is
+        // written in; the record keeps that locale.
+        match self
+            .templates
+            .current()
+            .admit(&request.template, &request.locale, &request.vars)
+        {
+            Ok(locale) => request.locale = locale,
+            Err(invalid) => {
+                let answer = MailAnswer::rejected(Some(request.id), invalid.to_string());
+                self.metrics
+                    .count_request(door(&origin), answer_label(&answer));
+                return answer;
+            }
+        }
         if let Some(own) = traceparent(&span) {
             request.traceparent = Some(own);
         }
@@ -138,8 +157,7 @@ impl MailerCore {
                     }
                 } else {
                     self.events.queued(&record).await;
-                    self.metrics
-                        .count_delivery("queued", record.template.as_str());
+                    self.metrics.count_delivery("queued", &record.template);
                     self.deliveries.enqueue(record);
                 }
                 MailAnswer::accepted(id)
@@ -251,11 +269,11 @@ impl MailerCore {
     /// Counts and announces the status `record` now has.
     async fn announce(&self, record: &DeliveryRecord) {
         self.metrics
-            .count_delivery(record.status.as_public(), record.template.as_str());
+            .count_delivery(record.status.as_public(), &record.template);
         self.events
             .status_changed(Change {
                 id: record.id,
-                template: record.template,
+                template: record.template.clone(),
                 to: &record.to,
                 status: record.status,
                 attempts: record.attempts,

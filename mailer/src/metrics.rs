@@ -4,12 +4,14 @@
 //! the hot path (each accepted request, each SMTP send) costs an atomic add.
 
 use crate::store::WriteCounters;
+use domain::Template;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
+use std::borrow::Cow;
 
 /// Labels of HTTP request metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,7 +37,7 @@ pub struct DeliveryLabels {
     /// The new status.
     pub status: &'static str,
     /// The template's name.
-    pub template: &'static str,
+    pub template: Cow<'static, str>,
 }
 
 /// The `class` label of `smtp_errors_total`.
@@ -65,6 +67,13 @@ pub struct OperationLabel {
 pub struct SourceLabel {
     /// `smtp` (a refusal at `RCPT TO`) or `api` (`POST /suppressions`).
     pub source: &'static str,
+}
+
+/// How a reload of the templates ended.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `loaded` (the new set is in force) or `refused` (the running set stays).
+    pub result: &'static str,
 }
 
 /// The `reason` label of a refused socket.io request, and of a deleted delivery record.
@@ -116,6 +125,8 @@ pub struct Metrics {
     pub suppressions: Family<SourceLabel, Counter>,
     /// Delivery records deleted, by reason (`age`, `erasure`).
     pub records_deleted: Family<ReasonLabel, Counter>,
+    /// Reloads of the templates, by result.
+    pub template_reloads: Family<ResultLabel, Counter>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -155,6 +166,12 @@ impl Metrics {
             "records_deleted",
             "Delivery records deleted with their .eml files, by reason (age: mailer.retention; erasure: DELETE /recipients)",
             records_deleted.clone(),
+        );
+        let template_reloads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "template_reloads",
+            "Reloads of the templates (SIGHUP or a change in mailer.templates_dir) by result: loaded, or refused and the running set kept",
+            template_reloads.clone(),
         );
         registry.register(
             "mail_operations",
@@ -251,6 +268,7 @@ impl Metrics {
             operations,
             suppressions,
             records_deleted,
+            template_reloads,
         }
     }
 
@@ -259,6 +277,13 @@ impl Metrics {
         self.records_deleted
             .get_or_create(&ReasonLabel { reason })
             .inc_by(n);
+    }
+
+    /// Counts one reload of the templates.
+    pub fn count_template_reload(&self, result: &'static str) {
+        self.template_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     /// Counts `n` deliveries an operator retried or cancelled.
@@ -292,7 +317,8 @@ impl Metrics {
     }
 
     /// Counts one delivery status change of a mail of `template`.
-    pub fn count_delivery(&self, status: &'static str, template: &'static str) {
+    pub fn count_delivery(&self, status: &'static str, template: &Template) {
+        let template = template.name();
         self.deliveries
             .get_or_create(&DeliveryLabels { status, template })
             .inc();

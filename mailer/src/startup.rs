@@ -13,6 +13,8 @@ use crate::retention::{Retention, RetentionOptions};
 use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
 use crate::socket;
 use crate::store;
+use crate::templates::live::LiveTemplates;
+use crate::templates::{TemplateSource, Templates};
 use axum::Router;
 use domain::config::{Config, TransportKind};
 use lettre::message::Mailbox;
@@ -44,6 +46,10 @@ pub enum StartupError {
     /// `mailer.cluster.redis_url` cannot be read by the Redis client.
     #[error("{0}")]
     Cluster(String),
+    /// The templates (built-in, and `mailer.templates_dir` over them) do not pass their
+    /// check: a configuration error (exit 2) naming the file and line.
+    #[error("invalid templates: {0}")]
+    Templates(#[from] crate::templates::LoadError),
     /// `mailer.from` is not a mailbox a message can carry: a configuration error (exit 2).
     #[error("mailer.from: {value:?} cannot be used as the sender of a mail: {reason}")]
     From {
@@ -115,6 +121,16 @@ impl App {
             reason: format!("{e}"),
         })?;
         let metrics = Arc::new(Metrics::new());
+        // Loaded and checked first: a template defect is a configuration error, found before
+        // anything connects. Compiled once per load, for the delivery loop and the template
+        // routes alike.
+        let template_source = TemplateSource::of(mc);
+        let templates = LiveTemplates::new(
+            Templates::load(&template_source)?,
+            template_source,
+            metrics.clone(),
+        );
+        templates.watch();
         let store = store::connect(&mc.database, metrics.write_counters()).await?;
         // Bound before any background work starts, so a taken port stops the start cleanly.
         let listener = TcpListener::bind(mc.listen)
@@ -148,9 +164,6 @@ impl App {
             None => MailSender::Files(mc.outbox_dir.clone()),
         };
         let sender_health = sender.health_label();
-        // Compiled once (checked against the catalog once), for the delivery loop and the
-        // template routes alike.
-        let templates = Arc::new(crate::templates::Templates::new());
         let files = mc.smtp.is_none().then(|| mc.outbox_dir.clone());
         let retention = Retention::new(store.clone(), files, metrics.clone());
         let deliveries = Deliveries::start(
@@ -176,6 +189,7 @@ impl App {
             events,
             metrics.clone(),
             retention,
+            templates.clone(),
         );
         socket::mount(
             &io,
@@ -195,12 +209,12 @@ impl App {
             transport: amqp
                 .as_ref()
                 .map_or(TransportHealth::Socketio, AmqpConsumer::health),
-            templates,
+            templates: templates.clone(),
             cluster,
-            asyncapi: http::asyncapi::AsyncApiDocument::new(http::asyncapi::Facts::of(
-                config,
-                listener.local_addr().unwrap_or(mc.listen),
-            )),
+            asyncapi: http::asyncapi::AsyncApiDocument::with_templates(
+                http::asyncapi::Facts::of(config, listener.local_addr().unwrap_or(mc.listen)),
+                templates.clone(),
+            ),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

@@ -20,5 +20,6 @@ mod smtp_pipelining;
 mod socketio_js;
 mod socketio_limits;
 mod store_backends;
+mod template_folder;
 mod template_routes;
 mod templates;

@@ -54,8 +54,8 @@ fn request() -> MailRequest {
     let mut vars = serde_json::Map::new();
     vars.insert("login".into(), json!("ada"));
     MailRequest::new(
-        Template::Welcome,
-        Locale::En,
+        Template::WELCOME,
+        Locale::EN,
         Recipient {
             email: Email::parse("ada@example.com").unwrap(),
             name: "Ada".into(),

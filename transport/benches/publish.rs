@@ -42,7 +42,7 @@ fn request(i: usize) -> MailRequest {
         email: Email::parse(format!("user{i}@example.com")).expect("valid address"),
         name: "Ada Lovelace".into(),
     };
-    MailRequest::new(Template::Welcome, Locale::En, to, vars).expect("valid request")
+    MailRequest::new(Template::WELCOME, Locale::EN, to, vars).expect("valid request")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -17,7 +17,7 @@ fn recipient(user: &user::Model) -> anyhow::Result<Recipient> {
 }
 
 fn locale(user: &user::Model) -> Locale {
-    Locale::parse(&user.locale).unwrap_or(Locale::Fr)
+    Locale::parse(&user.locale).unwrap_or(Locale::FR)
 }
 
 fn build(user: &user::Model, template: Template, vars: Value) -> anyhow::Result<MailRequest> {
@@ -25,7 +25,7 @@ fn build(user: &user::Model, template: Template, vars: Value) -> anyhow::Result<
         Value::Object(map) => map,
         _ => Map::new(),
     };
-    MailRequest::new(template, locale(user), recipient(user)?, vars)
+    MailRequest::new(template.clone(), locale(user), recipient(user)?, vars)
         .with_context(|| format!("building a {template} mail request failed"))
 }
 
@@ -52,7 +52,7 @@ pub(crate) fn welcome(
         }),
         None => json!({ "login": user.login }),
     };
-    build(user, Template::Welcome, vars)
+    build(user, Template::WELCOME, vars)
 }
 
 /// `email_verification {verify_url, expires_at}`, to the user's (new) address.
@@ -62,7 +62,7 @@ pub(crate) fn email_verification(
 ) -> anyhow::Result<MailRequest> {
     build(
         user,
-        Template::EmailVerification,
+        Template::EMAIL_VERIFICATION,
         json!({ "verify_url": link.url, "expires_at": rfc3339(link.expires_at) }),
     )
 }
@@ -75,7 +75,7 @@ pub(crate) fn email_changed(
 ) -> anyhow::Result<MailRequest> {
     build(
         user,
-        Template::EmailChanged,
+        Template::EMAIL_CHANGED,
         json!({
             "new_email": domain::mask_email(&user.email),
             "changed_at": rfc3339(changed_at),
@@ -90,7 +90,7 @@ pub(crate) fn password_changed(
 ) -> anyhow::Result<MailRequest> {
     build(
         user,
-        Template::PasswordChanged,
+        Template::PASSWORD_CHANGED,
         json!({ "changed_at": rfc3339(changed_at) }),
     )
 }
@@ -99,7 +99,7 @@ pub(crate) fn password_changed(
 pub(crate) fn account_updated(user: &user::Model, changed: &[&str]) -> anyhow::Result<MailRequest> {
     build(
         user,
-        Template::AccountUpdated,
+        Template::ACCOUNT_UPDATED,
         json!({ "changed": changed }),
     )
 }
@@ -110,7 +110,7 @@ pub(crate) fn account_updated(user: &user::Model, changed: &[&str]) -> anyhow::R
 pub(crate) fn account_deleted(user: &user::Model) -> anyhow::Result<MailRequest> {
     let mut request = build(
         user,
-        Template::AccountDeleted,
+        Template::ACCOUNT_DELETED,
         json!({ "login": user.login }),
     )?;
     request.erase_recipient = true;
@@ -125,7 +125,7 @@ pub(crate) fn password_reset(
 ) -> anyhow::Result<MailRequest> {
     build(
         user,
-        Template::PasswordReset,
+        Template::PASSWORD_RESET,
         json!({
             "reset_url": reset_url,
             "expires_at": rfc3339(expires_at),

@@ -130,8 +130,18 @@ fn functions(values: Vec<String>) -> Result<Vec<String>, Invalid> {
         .collect()
 }
 
+/// A user's mails are written in one of the locales every mailer catalog holds, so the
+/// language stays the one chosen whatever templates a mailer loads.
 fn locale(value: String) -> Result<Locale, Invalid> {
     Locale::parse(&value)
+        .ok()
+        .filter(|l| Locale::BUILT_IN.contains(l))
+        .ok_or_else(|| {
+            Invalid::new(
+                "locale",
+                format!("unknown locale {value:?}: expected fr or en"),
+            )
+        })
 }
 
 impl NewUser {
@@ -156,7 +166,7 @@ impl NewUser {
         let locale_value = f.optional_string("locale").flatten();
         let locale = match locale_value {
             Some(value) => f.parse(Some(value), locale),
-            None => Some(Locale::Fr),
+            None => Some(Locale::FR),
         };
         f.finish()?;
         let (

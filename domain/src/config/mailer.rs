@@ -1,7 +1,7 @@
 //! `mailer.*`: the mailer service and its SMTP server.
 
 use super::scalar::{option_string_or_scalar, string_or_scalar};
-use crate::Secret;
+use crate::{Locale, Secret};
 use serde::Deserialize;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -62,6 +62,42 @@ pub struct MailerConfig {
     pub cluster: Option<ClusterConfig>,
     /// `mailer.retention`: how long delivery records are kept.
     pub retention: RetentionConfig,
+    /// `mailer.templates_dir`: null (the default) for the built-in templates alone, or a
+    /// folder laid out like the built-in one whose templates override built-ins of the same
+    /// name and add new ones; reloaded on SIGHUP and when a file in it changes.
+    pub templates_dir: Option<PathBuf>,
+    /// `mailer.default_locale`: the locale a mail is written in when its template lacks the
+    /// request's (default `fr`); every template of the catalog must have it.
+    pub default_locale: Locale,
+    /// `mailer.brand`: given to every template as `brand`.
+    pub brand: BrandConfig,
+}
+
+/// `mailer.brand.*`: who the mails speak for.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrandConfig {
+    /// `mailer.brand.name`: the product or team name the mails are signed with (default
+    /// `Facteur`, not empty).
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub name: String,
+    /// `mailer.brand.url`: the product's home page, or null.
+    pub url: Option<String>,
+    /// `mailer.brand.support_email`: where readers can write, or null.
+    pub support_email: Option<String>,
+    /// `mailer.brand.logo_url`: an image shown in the HTML mails' header, or null.
+    pub logo_url: Option<String>,
+}
+
+impl Default for BrandConfig {
+    fn default() -> Self {
+        Self {
+            name: "Facteur".into(),
+            url: None,
+            support_email: None,
+            logo_url: None,
+        }
+    }
 }
 
 /// `mailer.retention.*`
@@ -111,6 +147,9 @@ impl Default for MailerConfig {
             live_token: None,
             cluster: None,
             retention: RetentionConfig::default(),
+            templates_dir: None,
+            default_locale: Locale::FR,
+            brand: BrandConfig::default(),
         }
     }
 }

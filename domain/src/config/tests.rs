@@ -480,3 +480,44 @@ fn url_keys_with_a_space_or_no_scheme_are_refused_by_name_and_rediss_is_a_scheme
         "rediss://:pw@redis.example.com:6380/0"
     );
 }
+
+#[test]
+fn the_templates_keys_have_their_defaults_and_a_bad_value_names_its_key() {
+    let config = load("", &[]).unwrap();
+    assert_eq!(config.mailer.templates_dir, None);
+    assert_eq!(config.mailer.default_locale, crate::Locale::FR);
+    assert_eq!(config.mailer.brand, BrandConfig::default());
+    assert_eq!(config.mailer.brand.name, "Facteur");
+    let config = load(
+        "mailer: {default_locale: de-ch, brand: {name: Comptoir, support_email: aide@comptoir.example}}",
+        &[("FACTEUR_MAILER__TEMPLATES_DIR", "/")],
+    )
+    .unwrap();
+    assert_eq!(config.mailer.default_locale.as_str(), "de-CH");
+    assert_eq!(config.mailer.templates_dir, Some(PathBuf::from("/")));
+    assert_eq!(config.mailer.brand.name, "Comptoir");
+    for (yaml, key) in [
+        (
+            "mailer: {templates_dir: /nonexistent/templates}",
+            "mailer.templates_dir",
+        ),
+        (
+            "mailer: {default_locale: 'not a tag'}",
+            "mailer.default_locale",
+        ),
+        ("mailer: {brand: {name: ' '}}", "mailer.brand.name"),
+        (
+            "mailer: {brand: {support_email: nope}}",
+            "mailer.brand.support_email",
+        ),
+        ("mailer: {brand: {url: 'ftp://x'}}", "mailer.brand.url"),
+        (
+            "mailer: {brand: {logo_url: 'logo.png'}}",
+            "mailer.brand.logo_url",
+        ),
+        ("mailer: {brand: {colour: red}}", "mailer.brand.colour"),
+    ] {
+        let err = load(yaml, &[]).unwrap_err();
+        assert!(err.to_string().contains(key), "{yaml}: {err}");
+    }
+}

@@ -116,6 +116,33 @@ impl Config {
                 return Err(ConfigError::new("mailer.smtp.port", "must not be 0"));
             }
         }
+        if mailer.brand.name.trim().is_empty() {
+            return Err(ConfigError::new("mailer.brand.name", "must not be empty"));
+        }
+        if let Some(email) = &mailer.brand.support_email {
+            Email::parse(email.clone()).map_err(|e| {
+                ConfigError::new(
+                    "mailer.brand.support_email",
+                    format!("{email:?} {}", e.message),
+                )
+            })?;
+        }
+        for (key, url) in [
+            ("mailer.brand.url", &mailer.brand.url),
+            ("mailer.brand.logo_url", &mailer.brand.logo_url),
+        ] {
+            if let Some(url) = url
+                && !url::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+            {
+                return Err(ConfigError::new(
+                    key,
+                    format!("{url:?} is not an http(s) URL"),
+                ));
+            }
+        }
+        if mailer.templates_dir.as_ref().is_some_and(|d| !d.is_dir()) {
+            return Err(ConfigError::new("mailer.templates_dir", "is not a folder"));
+        }
         if mailer.outbox_dir.as_os_str().is_empty() {
             return Err(ConfigError::new("mailer.outbox_dir", "must not be empty"));
         }

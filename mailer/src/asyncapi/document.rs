@@ -15,7 +15,7 @@ pub fn build(facts: &Facts) -> Value {
     part.absorb(super::amqp::part(facts));
     // The channels name a schema too (the CONNECT auth), besides the messages' payloads.
     let users = json!([part.channels, part.messages]);
-    let schemas = reachable_schemas(&users, &super::schemas::payloads());
+    let schemas = reachable_schemas(&users, &super::schemas::payloads(&facts.templates));
     json!({
         "asyncapi": "3.0.0",
         "info": {

@@ -15,10 +15,12 @@ mod page;
 mod schemas;
 mod socketio;
 
+use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use axum::body::Bytes;
 use domain::config::{Config, TransportKind};
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use transport::amqp::TopologyNames;
 
 /// What the document says of this mailer: where it listens and how it is configured.
@@ -32,6 +34,9 @@ pub struct Facts {
     pub transport: TransportKind,
     /// The RabbitMQ names derived from `transport.amqp`.
     pub topology: TopologyNames,
+    /// The mail request's variants of the templates outside the built-in set, from the
+    /// catalog in force.
+    pub templates: Vec<serde_json::Value>,
 }
 
 impl Facts {
@@ -42,45 +47,80 @@ impl Facts {
             live_token: config.mailer.live_token.is_some(),
             transport: config.transport.kind,
             topology: TopologyNames::of(&config.transport.amqp),
+            templates: Vec::new(),
         }
     }
 }
 
 /// The document and its page, each built at its first request (not at start: most mailers
-/// are never asked, and the start stays as fast as it was); cheap to clone.
+/// are never asked, and the start stays as fast as it was) and again at the first request
+/// after the set of templates changed, since the mail request lists the catalog's templates;
+/// cheap to clone.
 #[derive(Clone)]
 pub struct AsyncApiDocument(Arc<Built>);
 
 struct Built {
     facts: Facts,
-    json: OnceLock<Bytes>,
-    page: OnceLock<Bytes>,
+    templates: Arc<LiveTemplates>,
+    cache: Mutex<Cached>,
+}
+
+#[derive(Default)]
+struct Cached {
+    set: Option<Arc<Templates>>,
+    json: Option<Bytes>,
+    page: Option<Bytes>,
 }
 
 impl AsyncApiDocument {
-    /// The document of the mailer described by `facts`.
-    pub fn new(facts: Facts) -> Self {
+    /// The document of the mailer described by `facts`, listing the templates in force.
+    pub fn with_templates(facts: Facts, templates: Arc<LiveTemplates>) -> Self {
         Self(Arc::new(Built {
             facts,
-            json: OnceLock::new(),
-            page: OnceLock::new(),
+            templates,
+            cache: Mutex::default(),
         }))
+    }
+
+    /// Answers `pick` of the cache, built by `build` from the facts of the templates in force
+    /// when it is empty or of another set.
+    fn cached(
+        &self,
+        pick: fn(&mut Cached) -> &mut Option<Bytes>,
+        build: fn(&Facts) -> Bytes,
+    ) -> Bytes {
+        let set = self.0.templates.current();
+        let mut cache = self.0.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if !cache.set.as_ref().is_some_and(|s| Arc::ptr_eq(s, &set)) {
+            *cache = Cached {
+                set: Some(set.clone()),
+                ..Cached::default()
+            };
+        }
+        if let Some(bytes) = pick(&mut cache) {
+            return bytes.clone();
+        }
+        let mut facts = self.0.facts.clone();
+        facts.templates = set.request_variants();
+        let bytes = build(&facts);
+        *pick(&mut cache) = Some(bytes.clone());
+        bytes
     }
 
     /// The serialized document.
     pub fn json(&self) -> Bytes {
-        self.0
-            .json
-            .get_or_init(|| Bytes::from(document::build(&self.0.facts).to_string()))
-            .clone()
+        self.cached(
+            |c| &mut c.json,
+            |facts| Bytes::from(document::build(facts).to_string()),
+        )
     }
 
     /// The document as an HTML page.
     pub fn page(&self) -> Bytes {
-        self.0
-            .page
-            .get_or_init(|| Bytes::from(page::render(&document::build(&self.0.facts))))
-            .clone()
+        self.cached(
+            |c| &mut c.page,
+            |facts| Bytes::from(page::render(&document::build(facts))),
+        )
     }
 }
 

@@ -18,8 +18,9 @@ pub fn name<T: ToSchema>() -> String {
     T::name().into_owned()
 }
 
-/// Every schema a message of the event side may reach, by name, as JSON.
-pub fn payloads() -> Map<String, Value> {
+/// Every schema a message of the event side may reach, by name, as JSON; `templates` are the
+/// mail request's variants of the catalog's templates outside the built-in set.
+pub fn payloads(templates: &[Value]) -> Map<String, Value> {
     let mut all = Vec::new();
     add::<MailRequest>(&mut all);
     add::<MailAnswer>(&mut all);
@@ -39,7 +40,10 @@ pub fn payloads() -> Map<String, Value> {
         .into_iter()
         .map(|(name, schema)| (name, json(&schema)))
         .collect();
-    schemas.insert(name::<MailRequest>(), json(&domain::schema::mail_request()));
+    schemas.insert(
+        name::<MailRequest>(),
+        json(&domain::schema::mail_request_with(templates.to_vec())),
+    );
     schemas
 }
 

@@ -238,7 +238,7 @@ pub fn shown_on_live(
         LiveRecipients::Whole => serde_json::to_value(event),
         LiveRecipients::Masked => serde_json::to_value(MaskedActivity {
             id: event.id,
-            template: event.template,
+            template: event.template.clone(),
             to: MaskedRecipient {
                 email: domain::mask_email(event.to.email.as_str()),
             },

@@ -4,12 +4,12 @@
 //! served from here (no CDN, works offline), and its CSP lets it load nothing else.
 
 use super::AppState;
+use crate::templates::Templates;
 use axum::Router;
+use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use domain::{Locale, Template};
-use std::sync::LazyLock;
 
 const PAGE_SOURCE: &str = include_str!("../../static/live.html");
 const SCRIPT: &str = include_str!("../../static/live.js");
@@ -25,10 +25,11 @@ const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; connect-src 'self'; img-src 'self'; base-uri 'none'; \
     form-action 'none'; frame-ancestors 'none'";
 
-/// The page with its preview links, built once at first use from `Template::ALL` ×
-/// `Locale::ALL`, so a template added to the domain gets its links without touching the page.
-static PAGE: LazyLock<String> =
-    LazyLock::new(|| PAGE_SOURCE.replacen(PREVIEWS_PLACEHOLDER, &preview_links(), 1));
+/// The page with a preview link for each template × locale of `templates`, the set in force
+/// when the page is asked for, so a template added by a reload gets its links at once.
+fn page(templates: &Templates) -> String {
+    PAGE_SOURCE.replacen(PREVIEWS_PLACEHOLDER, &preview_links(templates), 1)
+}
 
 /// The routes of this module.
 pub fn router() -> Router<AppState> {
@@ -38,13 +39,13 @@ pub fn router() -> Router<AppState> {
         .route("/live.css", get(live_style))
 }
 
-/// One `<li>` per template × locale, linking `/templates/{name}/{locale}`. The names are
-/// the domain's fixed identifiers (`[a-z_]`), so they need no HTML escaping.
-fn preview_links() -> String {
+/// One `<li>` per template × locale, linking `/templates/{name}/{locale}`. Template names
+/// (`[a-z0-9_-]`) and locale tags (`[A-Za-z0-9-]`) need no HTML escaping.
+fn preview_links(templates: &Templates) -> String {
     let mut links = String::new();
-    for template in Template::ALL {
-        for locale in Locale::ALL {
-            let (name, locale) = (template.as_str(), locale.as_str());
+    for entry in &templates.catalog().templates {
+        for locale in &entry.locales {
+            let (name, locale) = (entry.name.as_str(), locale.as_str());
             links.push_str(&format!(
                 "    <li><a href=\"/templates/{name}/{locale}\">{name} ({locale})</a></li>\n"
             ));
@@ -53,14 +54,14 @@ fn preview_links() -> String {
     links
 }
 
-async fn show_live_page() -> impl IntoResponse {
+async fn show_live_page(State(state): State<AppState>) -> impl IntoResponse {
     (
         [
             (header::CONTENT_TYPE, "text/html; charset=utf-8"),
             (header::CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY),
             (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         ],
-        PAGE.as_str(),
+        page(&state.templates.current()),
     )
 }
 
@@ -90,15 +91,16 @@ mod tests {
 
     #[test]
     fn the_page_links_every_template_in_every_locale_once() {
-        assert!(!PAGE.contains(PREVIEWS_PLACEHOLDER));
-        for template in Template::ALL {
-            for locale in Locale::ALL {
+        let page = page(&Templates::new());
+        assert!(!page.contains(PREVIEWS_PLACEHOLDER));
+        for template in domain::Template::BUILT_IN {
+            for locale in domain::Locale::BUILT_IN {
                 let href = format!(
                     "href=\"/templates/{}/{}\"",
                     template.as_str(),
                     locale.as_str()
                 );
-                assert_eq!(PAGE.matches(&href).count(), 1, "{href}");
+                assert_eq!(page.matches(&href).count(), 1, "{href}");
             }
         }
     }

@@ -6,6 +6,7 @@ use super::AppState;
 use super::extract::{ApiJson, ApiPath, ApiQuery, JsonValue, Paging};
 use crate::error::MailError;
 use crate::store::{DeliveryRecord, DeliveryStatus, RetryFilter};
+use crate::templates::Templates;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -233,7 +234,7 @@ pub struct Retried {
     retried: u64,
 }
 
-fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
+fn retry_filter(body: RetryBody, templates: &Templates) -> Result<RetryFilter, MailError> {
     let bad = |message: String| MailError::invalid("invalid_filter", message);
     if body.status.as_deref() != Some("failed") {
         return Err(bad(
@@ -242,7 +243,17 @@ fn retry_filter(body: RetryBody) -> Result<RetryFilter, MailError> {
     }
     let template = body
         .template
-        .map(|t| Template::parse(&t).map_err(|e| bad(format!("template {}.", e.message))))
+        .map(|t| {
+            let template =
+                Template::parse(&t).map_err(|e| bad(format!("template {}.", e.message)))?;
+            match templates.entry(&template) {
+                Some(_) => Ok(template),
+                None => Err(bad(format!(
+                    "template {t:?} is not in the catalog: expected one of {}.",
+                    templates.catalog().names().join(", ")
+                ))),
+            }
+        })
         .transpose()?;
     let to = body
         .to
@@ -279,6 +290,7 @@ pub async fn retry_mails(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<RetryBody>,
 ) -> Result<impl IntoResponse, MailError> {
-    let retried = state.core.retry_mails(retry_filter(body)?).await?;
+    let filter = retry_filter(body, &state.templates.current())?;
+    let retried = state.core.retry_mails(filter).await?;
     Ok(Json(Retried { retried }))
 }

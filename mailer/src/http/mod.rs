@@ -28,7 +28,7 @@ use crate::amqp::TransportHealth;
 use crate::error::MailError;
 use crate::mailer_core::MailerCore;
 use crate::metrics::{HttpLabels, Metrics};
-use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header;
@@ -52,7 +52,7 @@ pub struct AppState {
     /// The transport, for `/health`.
     pub transport: TransportHealth,
     /// The mail templates and their catalog, for the template routes.
-    pub templates: Arc<Templates>,
+    pub templates: Arc<LiveTemplates>,
     /// The link to the other mailers, for `/health`.
     pub cluster: crate::cluster::Cluster,
     /// The AsyncAPI document, built at its first request.

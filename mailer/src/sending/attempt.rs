@@ -4,7 +4,7 @@
 use super::{MailSender, SendFailure, build_message};
 use crate::metrics::Metrics;
 use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression};
-use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use lettre::message::Mailbox;
 use runtime::telemetry::context::continue_trace;
@@ -47,7 +47,7 @@ impl DeliveryOptions {
 /// What a try needs; shared by every worker.
 pub(super) struct Attempts {
     pub(super) sender: MailSender,
-    pub(super) templates: Arc<Templates>,
+    pub(super) templates: Arc<LiveTemplates>,
     pub(super) metrics: Arc<Metrics>,
     pub(super) options: DeliveryOptions,
     pub(super) max_attempts: u32,
@@ -208,13 +208,14 @@ impl Attempts {
         let built = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let mail = self
                 .templates
-                .render(record.template, record.locale, &record.to, &record.vars)
+                .current()
+                .render(&record.template, &record.locale, &record.to, &record.vars)
                 .map_err(|e| e.to_string())?;
             build_message(
                 &self.from,
                 &self.domain,
                 record.id,
-                record.template,
+                &record.template,
                 &record.to,
                 mail,
             )

@@ -16,7 +16,7 @@ use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::store::{DeliveryRecord, Store};
-use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::MailRequestId;
 use lettre::message::Mailbox;
@@ -55,8 +55,9 @@ pub struct Deliveries {
 
 /// What [`Deliveries::start`] needs.
 pub struct DeliveryContext {
-    /// The compiled templates.
-    pub templates: Arc<Templates>,
+    /// The set of templates in force; each mail is rendered with the set in force when it is
+    /// sent.
+    pub templates: Arc<LiveTemplates>,
     /// The delivery store.
     pub store: Store,
     /// Where mails go.

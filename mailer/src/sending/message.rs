@@ -1,7 +1,7 @@
 //! Turning a rendered mail into a MIME message with the contract's Message-ID.
 
 use crate::templates::RenderedMail;
-use domain::{MailRequestId, Recipient, Template};
+use domain::{Locale, MailRequestId, Recipient, Template};
 use lettre::Message;
 use lettre::address::{Address, Envelope};
 use lettre::message::header::{Header, HeaderName, HeaderValue};
@@ -26,13 +26,32 @@ impl Header for FacteurTemplate {
     }
 }
 
+/// `Content-Language: de` (RFC 3282): the language the mail was written in, which may be
+/// the fallback rather than the one asked for; readers and filters see it without guessing.
+#[derive(Debug, Clone)]
+struct ContentLanguage(Locale);
+
+impl Header for ContentLanguage {
+    fn name() -> HeaderName {
+        HeaderName::new_from_ascii_str("Content-Language")
+    }
+
+    fn parse(s: &str) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        Ok(Self(Locale::parse(s.trim())?))
+    }
+
+    fn display(&self) -> HeaderValue {
+        HeaderValue::new(Self::name(), self.0.as_str().to_string())
+    }
+}
+
 /// Builds the message: `From` the configured sender, `To` the recipient,
-/// `Message-ID: <id@domain>`, `X-Facteur-Template`, and a text + HTML alternative body.
+/// `Message-ID: <id@domain>`, `X-Facteur-Template`, `Content-Language`, and a text + HTML alternative body.
 pub fn build_message(
     from: &Mailbox,
     domain: &str,
     id: MailRequestId,
-    template: Template,
+    template: &Template,
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
@@ -51,7 +70,8 @@ pub fn build_message(
         .to(Mailbox::new(name, address))
         .subject(mail.subject)
         .message_id(Some(format!("<{id}@{domain}>")))
-        .header(FacteurTemplate(template))
+        .header(FacteurTemplate(template.clone()))
+        .header(ContentLanguage(mail.locale.clone()))
         .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
         .map_err(|e| format!("the message could not be built: {e}"))
 }

@@ -164,7 +164,7 @@ async fn write(store: &Store, outcomes: &[Outcome]) -> Result<Cursors, crate::er
 
 async fn announce(events: &Events, metrics: &Metrics, cursors: &Cursors, o: Outcome) {
     let f = o.finished;
-    metrics.count_delivery(f.status.as_public(), o.template.as_str());
+    metrics.count_delivery(f.status.as_public(), &o.template);
     if let Some(suppression) = &f.suppress {
         // Counted at each refusal, even of an address listed already (the write keeps the
         // first entry): each is one more bounce the list will spare from now on.

@@ -309,7 +309,7 @@ fn room_name(payload: Option<Value>) -> Result<String, MailError> {
     }
     if let Some(template) = name.strip_prefix("template:") {
         let template = Template::parse(template).map_err(|e| bad(format!("{}.", e.message)))?;
-        return Ok(template_room(template));
+        return Ok(template_room(&template));
     }
     Err(bad(format!(
         "{name:?} is not a room: expected mail:<id> or template:<name>."

@@ -260,7 +260,7 @@ async fn failed_page(
     q.columns(["id", "to_email", "created_at"])
         .from(DELIVERIES)
         .and_where(Expr::col("status").eq(DeliveryStatus::Failed.as_db()));
-    if let Some(template) = filter.template {
+    if let Some(template) = &filter.template {
         q.and_where(Expr::col("template").eq(template.as_str()));
     }
     // `to` is applied by the caller, on the canonical key, which SQL cannot compute.

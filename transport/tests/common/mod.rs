@@ -28,8 +28,8 @@ pub fn welcome_request(email: &str) -> MailRequest {
     let mut vars = serde_json::Map::new();
     vars.insert("login".into(), "ada".into());
     MailRequest::new(
-        Template::Welcome,
-        Locale::Fr,
+        Template::WELCOME,
+        Locale::FR,
         Recipient {
             email: domain::Email::parse(email.to_string()).expect("a valid test address"),
             name: "Ada Lovelace".into(),

@@ -20,6 +20,7 @@ use domain::{Locale, Template};
 use serde::Serialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use utoipa::ToSchema;
 
 /// The routes that need the bearer token.
@@ -91,7 +92,8 @@ pub struct RenderedTemplate {
     ),
     security(("bearer" = [])))]
 pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateSummary>> {
-    let catalog = state.templates.catalog();
+    let templates = state.templates.current();
+    let catalog = templates.catalog();
     let recipient_vars: Vec<VarSummary> = catalog
         .recipient_vars
         .iter()
@@ -102,26 +104,24 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
             optional: false,
         })
         .collect();
-    let summaries = Template::ALL
-        .into_iter()
-        .map(|template| {
-            let entry = state.templates.entry(template);
-            TemplateSummary {
-                name: template.as_str().to_string(),
-                description: entry.description.clone(),
-                locales: entry.locales.iter().map(|l| l.as_str().into()).collect(),
-                vars: entry
-                    .vars
-                    .iter()
-                    .map(|v| VarSummary {
-                        name: v.name.clone(),
-                        description: v.description.clone(),
-                        sample: v.sample.clone(),
-                        optional: v.optional,
-                    })
-                    .collect(),
-                recipient_vars: recipient_vars.clone(),
-            }
+    let summaries = catalog
+        .templates
+        .iter()
+        .map(|entry| TemplateSummary {
+            name: entry.name.as_str().to_string(),
+            description: entry.description.clone(),
+            locales: entry.locales.iter().map(|l| l.as_str().into()).collect(),
+            vars: entry
+                .vars
+                .iter()
+                .map(|v| VarSummary {
+                    name: v.name.clone(),
+                    description: v.description.clone(),
+                    sample: v.sample.clone(),
+                    optional: v.optional,
+                })
+                .collect(),
+            recipient_vars: recipient_vars.clone(),
         })
         .collect();
     Json(summaries)
@@ -131,7 +131,7 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
 /// `vars` must hold exactly the template's variables, optional ones excepted: a missing or an
 /// unknown one is a 400 whose `details` name it (`vars.<name>`).
 #[utoipa::path(post, path = "/templates/{name}/{locale}/render", tag = "templates",
-    params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
+    params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "One of the template's locales (BCP 47)")),
     request_body(content = Option<RenderRequest>, content_type = "application/json", description = "Optional: an empty body renders the samples"),
     responses(
         (status = 200, description = "The rendered subject, text and HTML", body = RenderedTemplate),
@@ -143,14 +143,12 @@ pub async fn list_templates(State(state): State<AppState>) -> Json<Vec<TemplateS
     ),
     security(("bearer" = [])))]
 pub async fn render_template(
-    State(state): State<AppState>,
-    NamedTemplate(template, locale): NamedTemplate,
+    NamedTemplate(templates, template, locale): NamedTemplate,
     ApiJson(body): ApiJson<Map<String, Value>>,
 ) -> Result<Json<RenderedTemplate>, MailError> {
     let request = render_request(body)?;
-    let mail = state
-        .templates
-        .render_sample(template, locale, request.vars.as_ref())
+    let mail = templates
+        .render_sample(&template, &locale, request.vars.as_ref())
         .map_err(refused)?;
     Ok(Json(RenderedTemplate {
         subject: mail.subject,
@@ -159,10 +157,10 @@ pub async fn render_template(
     }))
 }
 
-/// The template and locale the path `{name}/{locale}` names, or 404 naming those that
-/// exist. Read from the path before any body, so an unknown template is 404 whatever the
-/// body is.
-pub struct NamedTemplate(pub Template, pub Locale);
+/// The template and locale the path `{name}/{locale}` names in the set in force (kept for
+/// the whole request), or 404 naming those that exist. Read from the path before any body, so
+/// an unknown template is 404 whatever the body is.
+pub struct NamedTemplate(pub Arc<Templates>, pub Template, pub Locale);
 
 impl FromRequestParts<AppState> for NamedTemplate {
     type Rejection = MailError;
@@ -170,20 +168,24 @@ impl FromRequestParts<AppState> for NamedTemplate {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, MailError> {
         let ApiPath((name, locale)) =
             ApiPath::<(String, String)>::from_request_parts(parts, state).await?;
-        let (template, locale) = find(&state.templates, &name, &locale)?;
-        Ok(Self(template, locale))
+        let templates = state.templates.current();
+        let (template, locale) = find(&templates, &name, &locale)?;
+        Ok(Self(templates, template, locale))
     }
 }
 
 fn find(templates: &Templates, name: &str, locale: &str) -> Result<(Template, Locale), MailError> {
-    let Ok(template) = Template::parse(name) else {
-        let known: Vec<&str> = Template::ALL.iter().map(|t| t.as_str()).collect();
+    let entry = Template::parse(name)
+        .ok()
+        .and_then(|template| templates.entry(&template));
+    let Some(entry) = entry else {
         return Err(MailError::missing(format!(
             "No template is named {name:?}; the templates are {}.",
-            known.join(", ")
+            templates.catalog().names().join(", ")
         )));
     };
-    let locales = &templates.entry(template).locales;
+    let template = entry.name.clone();
+    let locales = &entry.locales;
     match Locale::parse(locale) {
         Ok(locale) if locales.contains(&locale) => Ok((template, locale)),
         _ => {

@@ -3,9 +3,7 @@
 
 use super::{NamedTemplate, refused};
 use crate::error::MailError;
-use crate::http::AppState;
 use crate::templates::{RenderedMail, Templates};
-use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use domain::{Locale, Template};
@@ -16,20 +14,19 @@ use std::sync::LazyLock;
 /// The preview page of a template in a locale: the subject, the HTML body in a sandboxed
 /// frame and the text body, rendered with the catalog's samples.
 #[utoipa::path(get, path = "/templates/{name}/{locale}", tag = "templates",
-    params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "`fr` or `en`")),
+    params(("name" = String, Path, description = "The template"), ("locale" = String, Path, description = "One of the template's locales (BCP 47)")),
     responses(
         (status = 200, description = "The preview page", body = String, content_type = "text/html"),
         (status = 404, description = "No such template or locale", body = crate::error::ErrorBody),
     ))]
 pub async fn preview_template(
-    State(state): State<AppState>,
-    NamedTemplate(template, locale): NamedTemplate,
+    NamedTemplate(templates, template, locale): NamedTemplate,
 ) -> Result<impl IntoResponse, MailError> {
-    let mail = state
-        .templates
-        .render_sample(template, locale, None)
+    let mail = templates
+        .render_sample(&template, &locale, None)
         .map_err(refused)?;
-    let page = preview_page(&state.templates, template, locale, &mail).map_err(|e| {
+    let locale = mail.locale.clone();
+    let page = preview_page(&templates, &template, &locale, &mail).map_err(|e| {
         tracing::error!(error = %e, "a template preview page could not be rendered");
         MailError::Internal("The preview page could not be rendered.")
     })?;
@@ -62,15 +59,21 @@ static PREVIEW_PAGE: LazyLock<Environment<'static>> = LazyLock::new(|| {
 
 fn preview_page(
     templates: &Templates,
-    template: Template,
-    locale: Locale,
+    template: &Template,
+    locale: &Locale,
     mail: &RenderedMail,
 ) -> Result<String, minijinja::Error> {
     let catalog = templates.catalog();
-    let entry = templates.entry(template);
+    let Some(entry) = templates.entry(template) else {
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::TemplateNotFound,
+            "the template left the catalog",
+        ));
+    };
     let mut links = Vec::new();
-    for t in Template::ALL {
-        for l in templates.entry(t).locales.iter().copied() {
+    for e in &catalog.templates {
+        let t = &e.name;
+        for l in &e.locales {
             links.push(json!({
                 "href": format!("/templates/{t}/{l}"),
                 "label": format!("{t} ({l})"),
