@@ -31,7 +31,8 @@ start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 metric() { curl -s "http://127.0.0.1:$1/metrics" | awk -v m="$2" '$1 == m {print $2}'; }
-sent() { metric "$1" 'deliveries_total{status="sent"}'; }
+# Every template's count of sent mails.
+sent() { curl -s "http://127.0.0.1:$1/metrics" | awk '/^deliveries_total\{status="sent"[,}]/ {n += $2} END {print n + 0}'; }
 publishes() { redis-cli -p $REDIS_PORT info commandstats | awk -F'[=,]' '/^cmdstat_publish:/ {print $2}'; }
 
 # start_mailer NAME PORT CLUSTER(yes|no) DATABASE: starts a mailer and waits for /health.

@@ -28,7 +28,7 @@ sleep 1
 callgrind_control -z $VG > /dev/null
 load=$(target/release/examples/send_mail_load "http://127.0.0.1:$HTTP_PORT" $TOKEN 1 16 "$SECONDS_LOAD")
 accepted=$(echo "$load" | sed -E 's/.*"accepted":([0-9]+).*/\1/')
-sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"\}/ {print $2}' | tail -1; }
+sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"[,}]/ {n += $2} END {print n + 0}'; }
 for _ in $(seq 1 600); do s=$(sent); [ "${s:-0}" -ge "$accepted" ] && break; sleep 0.2; done
 total=$(sent)
 callgrind_control -d $VG > /dev/null

@@ -23,7 +23,7 @@ until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.002
 ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
-sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"\}/ {print $2}' | tail -1; }
+sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"[,}]/ {n += $2} END {print n + 0}'; }
 tck=$(getconf CLK_TCK)
 # Peak of each part of the resident set (anonymous memory, mapped files such as SQLite's
 # WAL index, shared memory), sampled every 0.2 s: VmHWM gives only their peak sum.
