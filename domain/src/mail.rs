@@ -202,7 +202,13 @@ impl fmt::Display for Template {
 /// locale and name the same template files.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(try_from = "String", into = "String")]
-#[schema(value_type = String, example = "fr")]
+// The pattern is the common shape (language, script, region): every tag it allows is one the
+// mailer takes; the mailer also takes the rest of BCP 47 (variants, extensions, private use).
+#[schema(
+    value_type = String,
+    example = "fr",
+    pattern = "^[A-Za-z]{2,3}(-[A-Za-z]{4})?(-([A-Za-z]{2}|[0-9]{3}))?$"
+)]
 pub struct Locale(Cow<'static, str>);
 
 impl Locale {
@@ -322,7 +328,11 @@ pub struct MailRequest {
     /// mailer erases every delivery record and `.eml` file addressed to its recipient, as
     /// `DELETE /recipients/{email}` does: the users service asks it with a deleted account's
     /// last mail. Default false.
+    // Left out of the OpenAPI document: a request with it takes its own record away once it
+    // is delivered, which a client exploring the document would take for a lost resource;
+    // `docs/CONTRACT.md` describes it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[schema(ignore)]
     pub erase_recipient: bool,
 }
 

@@ -206,8 +206,9 @@ pub struct RetryBody {
     /// Must be `failed`.
     #[schema(required = true, schema_with = only_failed)]
     status: Option<String>,
-    /// Only this template.
-    #[schema(value_type = Option<Template>)]
+    /// Only this template: a name of the catalog in force (the document lists the built-in
+    /// ones, which every catalog holds).
+    #[schema(schema_with = built_in_templates)]
     template: Option<String>,
     /// Only this recipient, however it is spelt (compared in canonical form: domain by
     /// UTS-46, local part in NFC and without case).
@@ -216,6 +217,20 @@ pub struct RetryBody {
     /// Only mails stored before this time (RFC 3339).
     #[schema(format = DateTime)]
     before: Option<String>,
+}
+
+/// The built-in templates' names, or null (no filter).
+fn built_in_templates() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let names = Template::BUILT_IN.iter().map(|t| t.as_str().into());
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+        .enum_values(Some(
+            names
+                .chain([serde_json::Value::Null])
+                .collect::<Vec<serde_json::Value>>(),
+        ))
+        .build()
 }
 
 /// The only status `POST /mails/retry` takes.
