@@ -189,7 +189,7 @@ impl Backend for AmqpBackend {
         let garbage: [(&str, &[u8]); 4] = [
             ("garbage-not-json", b"this is not JSON {{{"),
             ("garbage-not-a-request", br#"{"hello":"world"}"#),
-            ("garbage-bad-template", br#"{"id":"0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10","template":"nope","locale":"fr","to":{"email":"a@b.c"},"requested_at":"2026-11-27T08:00:00Z"}"#),
+            ("garbage-bad-template", br#"{"id":"0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10","template":"Not a name!","locale":"fr","to":{"email":"a@b.c"},"requested_at":"2026-11-27T08:00:00Z"}"#),
             ("garbage-binary", &[0xff, 0x00, 0xfe, 0x80]),
         ];
         for (id, body) in garbage {

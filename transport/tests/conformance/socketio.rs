@@ -153,7 +153,7 @@ impl Backend for SocketIoBackend {
         let garbage = [
             r#"["send-mail","not a request"]"#,
             r#"["send-mail",{"id":"not-a-uuid","template":"welcome"}]"#,
-            r#"["send-mail",{"id":"0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10","template":"nope","locale":"fr","to":{"email":"a@b.c"},"requested_at":"2026-11-27T08:00:00Z"}]"#,
+            r#"["send-mail",{"id":"0190f3c2-7b1e-7cc4-9a51-2f7d3b1c9e10","template":"Not a name!","locale":"fr","to":{"email":"a@b.c"},"requested_at":"2026-11-27T08:00:00Z"}]"#,
             r#"["send-mail"]"#,
             r#"["send-mail",[1,2,3]]"#,
         ];
