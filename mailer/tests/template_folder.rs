@@ -5,7 +5,7 @@
 
 use crate::common::{fast_options, smtp_config, spawn_with, test_config};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use tempfile::TempDir;
@@ -358,71 +358,34 @@ async fn each_broken_file_stops_the_start_with_one_line_naming_its_file_and_line
     }
 }
 
-/// The real binary, its log on a file, sending to `smtp`, with `templates_dir`.
+/// The real binary, sending to `smtp`, with `templates_dir`, logging at info.
 struct Running {
-    base: String,
-    token: String,
-    pid: u32,
-    log: PathBuf,
+    process: crate::common::MailerProcess,
     http: reqwest::Client,
-    _child: tokio::process::Child,
-    _dir: TempDir,
 }
 
 impl Running {
     async fn start(smtp: &SmtpSink, folder: &Path) -> Running {
-        let dir = TempDir::new().unwrap();
-        let addr = format!("127.0.0.1:{}", testkit::free_port());
-        let token = format!("token-{}", uuid::Uuid::new_v4());
-        let d = dir.path().display();
-        let log = dir.path().join("mailer.log");
-        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
-            .current_dir(dir.path())
-            .env_remove("FACTEUR_CONFIG")
-            .env("FACTEUR_MAILER__LISTEN", &addr)
-            .env(
-                "FACTEUR_MAILER__DATABASE",
-                format!("sqlite://{d}/mailer.db?mode=rwc"),
-            )
-            .env("FACTEUR_MAILER__SMTP__HOST", "127.0.0.1")
-            .env("FACTEUR_MAILER__SMTP__PORT", smtp.port().to_string())
-            .env("FACTEUR_MAILER__SMTP__TLS", "none")
-            .env("FACTEUR_MAILER__TEMPLATES_DIR", folder)
-            .env("FACTEUR_MAILER__MAX_CONNECTIONS_PER_CLIENT", "0")
-            .env("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", &token)
-            .env("FACTEUR_LOG__LEVEL", "info")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("the mailer binary starts");
-        let pid = child.id().unwrap();
-        let http = reqwest::Client::new();
-        let base = format!("http://{addr}");
-        let healthy = testkit::eventually(Duration::from_secs(20), || async {
-            http.get(format!("{base}/health"))
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-        })
+        let port = smtp.port().to_string();
+        let folder = folder.display().to_string();
+        let process = crate::common::MailerProcess::start(&[
+            ("FACTEUR_MAILER__SMTP__HOST", "127.0.0.1"),
+            ("FACTEUR_MAILER__SMTP__PORT", &port),
+            ("FACTEUR_MAILER__SMTP__TLS", "none"),
+            ("FACTEUR_MAILER__TEMPLATES_DIR", &folder),
+            ("FACTEUR_LOG__LEVEL", "info"),
+        ])
         .await;
-        assert!(healthy, "the mailer did not answer /health");
         Running {
-            base,
-            token,
-            pid,
-            log,
-            http,
-            _child: child,
-            _dir: dir,
+            process,
+            http: reqwest::Client::new(),
         }
     }
 
     async fn post_mail(&self, body: &Value) -> u16 {
         self.http
-            .post(format!("{}/mails", self.base))
-            .bearer_auth(&self.token)
+            .post(format!("{}/mails", self.process.base))
+            .bearer_auth(&self.process.token)
             .json(body)
             .send()
             .await
@@ -433,8 +396,8 @@ impl Running {
 
     async fn status(&self, id: &str) -> Value {
         self.http
-            .get(format!("{}/mails/{id}", self.base))
-            .bearer_auth(&self.token)
+            .get(format!("{}/mails/{id}", self.process.base))
+            .bearer_auth(&self.process.token)
             .send()
             .await
             .unwrap()
@@ -444,15 +407,7 @@ impl Running {
     }
 
     async fn reloads(&self, result: &str) -> u64 {
-        let text = self
-            .http
-            .get(format!("{}/metrics", self.base))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let text = self.process.metrics().await;
         let key = format!("template_reloads_total{{result=\"{result}\"}} ");
         text.lines()
             .find_map(|l| l.strip_prefix(&key))
@@ -460,11 +415,7 @@ impl Running {
     }
 
     fn hang_up(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-HUP", &self.pid.to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
+        self.process.hang_up();
     }
 }
 
@@ -580,7 +531,7 @@ async fn sighup_puts_a_valid_set_in_force_under_load_and_keeps_the_running_one_o
         .await
     );
     assert_eq!(subject_of(&still_id), "v2 order A-7");
-    let log = std::fs::read_to_string(&mailer.log).unwrap();
+    let log = mailer.process.log();
     let refusals: Vec<&str> = log
         .lines()
         .filter(|l| l.contains("templates not reloaded"))
@@ -629,11 +580,7 @@ async fn an_edit_in_the_folder_is_in_force_within_two_seconds_without_a_signal()
 #[tokio::test]
 async fn without_a_folder_sighup_reloads_the_built_in_set_and_the_mailer_runs_on() {
     let mailer = crate::common::MailerProcess::start(&[]).await;
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &mailer.pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    mailer.hang_up();
     let reloaded = testkit::eventually(Duration::from_secs(10), || async {
         mailer
             .metrics()

@@ -377,6 +377,15 @@ impl MailerProcess {
         self._dir.path()
     }
 
+    /// Sends it SIGHUP (reload the templates).
+    pub fn hang_up(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-HUP", &self.pid.to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -HUP {}", self.pid);
+    }
+
     /// Stops it.
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
