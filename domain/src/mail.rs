@@ -530,13 +530,15 @@ impl MailAnswer {
         }
     }
 
-    /// Rejects a payload that did not validate, keeping its id when one could be read.
-    pub fn rejected_payload(payload: &Value, error: &Invalid) -> Self {
+    /// Decodes `payload` as a mail request; `rejected` when it is not one, with the id it
+    /// carries when that much is readable. The payload is taken, not copied: the id is read
+    /// first, for the answer to a request that fails.
+    pub fn decode(payload: Value) -> Result<MailRequest, Self> {
         let id = payload
             .get("id")
             .and_then(Value::as_str)
             .and_then(|s| s.parse().ok());
-        Self::rejected(id, error.to_string())
+        MailRequest::from_value(payload).map_err(|invalid| Self::rejected(id, invalid.to_string()))
     }
 
     /// True for `accepted` and `duplicate`: the request is stored on the mailer's side.

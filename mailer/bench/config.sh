@@ -2,7 +2,8 @@
 # the one SMTP server they hand mails to.
 # bench_config FILE WORK [YAML]: writes to FILE a socket.io mailer on loopback port
 # $HTTP_PORT with token $TOKEN, its SQLite store and outbox folder under WORK, SMTP on
-# 127.0.0.1:$SMTP_PORT without TLS, logs at warn; YAML, if given, is one more top-level line.
+# 127.0.0.1:$SMTP_PORT without TLS, logs at $LOG_LEVEL (default info, as the configuration's
+# default: a mailer as shipped writes its delivery lines); YAML, if given, is one more top-level line.
 bench_config() {
   cat > "$1" <<YAML
 transport: { kind: socketio, socketio: { url: "http://127.0.0.1:$HTTP_PORT", token: $TOKEN } }
@@ -11,7 +12,7 @@ mailer:
   database: "sqlite://$2/mailer.db?mode=rwc"
   smtp: { host: 127.0.0.1, port: $SMTP_PORT, tls: none }
   outbox_dir: $2/mail
-log: { level: warn }
+log: { level: ${LOG_LEVEL:-info} }
 ${3:-}
 YAML
 }

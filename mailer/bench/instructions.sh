@@ -7,7 +7,8 @@
 # zeroed once the mailer is ready and read once every accepted mail is handed to SMTP.
 # Usage (from the repository root; needs valgrind and `npm ci --prefix tests/js`):
 #   cargo build --release -p mailer --bin mailer --example send_mail_load
-#   [BIN=path] mailer/bench/instructions.sh [seconds]
+#   [BIN=path] [KEEP=folder] mailer/bench/instructions.sh [seconds]
+# KEEP=folder copies callgrind's output there, for `callgrind_annotate --inclusive=yes`.
 # Under callgrind the mailer takes a few hundred mails a second and batches its writes by
 # what arrives, so the count moves by about 2 % with that rate: compare several runs.
 set -euo pipefail
@@ -38,3 +39,4 @@ echo "load:            $load"
 echo "mails_sent:      $total of $accepted accepted"
 printf 'instructions_per_mail: %.0f (%s instructions from ready to the last mail handed over)\n' \
   "$(echo "$instructions / $total" | bc -l)" "$instructions"
+if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/callgrind.out.* "$KEEP"/; fi

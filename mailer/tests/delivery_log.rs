@@ -137,3 +137,38 @@ async fn sent_failed_and_suppressed_mails_each_write_one_info_line_with_the_trac
     }
     mailer.kill().await;
 }
+
+/// In the default text format, written to a file, the line holds `field=value` pairs as they
+/// are, so `grep status=sent` finds it: no terminal colour codes between name and value.
+#[tokio::test]
+async fn a_text_log_file_holds_plain_field_value_pairs_an_operator_can_grep() {
+    let smtp = SmtpSink::start();
+    let port = smtp.port().to_string();
+    let mailer = MailerProcess::start(&[
+        ("FACTEUR_LOG__FORMAT", "text"),
+        ("FACTEUR_LOG__LEVEL", "info"),
+        ("FACTEUR_MAILER__SMTP__HOST", "127.0.0.1"),
+        ("FACTEUR_MAILER__SMTP__PORT", &port),
+        ("FACTEUR_MAILER__SMTP__TLS", "none"),
+    ])
+    .await;
+    let request = mail_request("welcome", "en");
+    let id = request["id"].as_str().unwrap().to_string();
+    post(&mailer, &request).await;
+    wait_status(&mailer, &id, "sent").await;
+    let wanted = format!("mail_id={id}");
+    let found = testkit::eventually(Duration::from_secs(5), || async {
+        mailer
+            .log()
+            .lines()
+            .any(|line| line.contains(&wanted) && line.contains("status=sent"))
+    })
+    .await;
+    let log = mailer.log();
+    assert!(found, "no line with {wanted} and status=sent in\n{log}");
+    assert!(
+        !log.contains('\u{1b}'),
+        "escape codes in a log file:\n{log}"
+    );
+    mailer.kill().await;
+}

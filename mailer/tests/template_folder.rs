@@ -71,9 +71,12 @@ fn shop_folder(dir: &Path, en_subject: &str) {
         ("layout.html".to_string(), LAYOUT_HTML.to_string()),
         ("layout.txt".to_string(), LAYOUT_TXT.to_string()),
     ];
-    files.extend(order_shipped("fr", "Commande {{ order_id }} en route"));
+    files.extend(order_shipped("fr", "Commande {{ order_id }} expédiée"));
     files.extend(order_shipped("en", en_subject));
-    files.extend(order_shipped("de", "Bestellung {{ order_id }} versandt"));
+    files.extend(order_shipped(
+        "de",
+        "Bestellung {{ order_id }} für Sie versandt",
+    ));
     for (name, text) in files {
         std::fs::write(dir.join(name), text).unwrap();
     }
@@ -112,9 +115,9 @@ async fn a_new_template_with_a_layout_is_sent_listed_and_previewed_in_each_of_it
     let app = spawn_with_folder(&smtp, folder.path(), |_| {}).await;
 
     for (locale, subject, hello) in [
-        ("fr", "Commande A-7 en route", "Bonjour"),
+        ("fr", "Commande A-7 expédiée", "Bonjour"),
         ("en", "Order A-7 shipped", "Hello"),
-        ("de", "Bestellung A-7 versandt", "Hallo"),
+        ("de", "Bestellung A-7 für Sie versandt", "Hallo"),
     ] {
         let request = order(locale);
         let id = request["id"].as_str().unwrap().to_string();
@@ -234,7 +237,7 @@ async fn a_locale_the_template_lacks_is_sent_in_the_default_locale_and_recorded_
     .await;
     for (asked, used, subject) in [
         ("it", "en", "Order A-7 shipped"),
-        ("de-CH", "de", "Bestellung A-7 versandt"),
+        ("de-CH", "de", "Bestellung A-7 für Sie versandt"),
     ] {
         let request = order(asked);
         let id = request["id"].as_str().unwrap().to_string();

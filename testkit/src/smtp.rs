@@ -381,20 +381,44 @@ fn decode_body(headers: &[(String, String)], body: &str) -> String {
 /// Decodes RFC 2047 words (`=?utf-8?b?...?=`) in a header value.
 fn decode_words(value: &str) -> String {
     let mut out = String::new();
-    for word in value.split(' ') {
+    // RFC 2047 §6.2: white space between two encoded words is not part of the text; any
+    // other white space is.
+    let mut after_encoded = false;
+    for (n, word) in value.split(' ').enumerate() {
         let lower = word.to_ascii_lowercase();
-        if lower.starts_with("=?utf-8?b?") && word.ends_with("?=") {
-            out.push_str(&decode_base64(&word[10..word.len() - 2]));
+        let decoded = if lower.starts_with("=?utf-8?b?") && word.ends_with("?=") {
+            Some(decode_base64(&word[10..word.len() - 2]))
         } else if lower.starts_with("=?utf-8?q?") && word.ends_with("?=") {
-            out.push_str(&decode_quoted_printable(
+            Some(decode_quoted_printable(
                 &word[10..word.len() - 2].replace('_', " "),
-            ));
+            ))
         } else {
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(word);
+            None
+        };
+        if n > 0 && !(after_encoded && decoded.is_some()) {
+            out.push(' ');
         }
+        after_encoded = decoded.is_some();
+        out.push_str(decoded.as_deref().unwrap_or(word));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::decode_words;
+
+    #[test]
+    fn encoded_words_keep_the_spaces_around_them_but_not_between_them() {
+        // "expédiée" and "für", as lettre encodes a word that is not ASCII.
+        assert_eq!(
+            decode_words("Commande A-7 =?utf-8?b?ZXhww6lkacOpZQ==?="),
+            "Commande A-7 expédiée"
+        );
+        assert_eq!(decode_words("A-7 =?utf-8?b?ZsO8cg==?= Sie"), "A-7 für Sie");
+        assert_eq!(
+            decode_words("=?utf-8?b?ZsO8cg==?= =?utf-8?b?ZXhww6lkacOpZQ==?="),
+            "fürexpédiée"
+        );
+    }
 }

@@ -82,8 +82,7 @@ pub async fn create_mail(
 /// The mail request a body holds, or the answer refusing it.
 fn mail_request(body: Result<JsonValue, MailError>) -> Result<MailRequest, MailReply> {
     let JsonValue(value) = body.map_err(unreadable)?;
-    MailRequest::from_value(value.clone())
-        .map_err(|invalid| MailAnswer::rejected_payload(&value, &invalid).into())
+    MailAnswer::decode(value).map_err(MailReply::from)
 }
 
 /// `rejected`, without an id, for a body that could not be read as JSON.

@@ -150,7 +150,9 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
                 let answer = match decode_send_mail(payload) {
                     Ok(request) => {
                         let origin = Origin::Socket(socket.id.to_string());
-                        core.accept_mail_request(request, origin).await
+                        // Boxed, the store's part of the answer stays out of the handler's
+                        // task, which socket.io's server moves whole when it spawns it.
+                        Box::pin(core.accept_mail_request(request, origin)).await
                     }
                     Err(rejected) => rejected,
                 };

@@ -21,6 +21,7 @@ pub use export::register_metrics;
 use domain::config::{LogConfig, LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
+use std::io::IsTerminal;
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -77,6 +78,9 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
     };
     let lines = match log.format {
         LogFormat::Text => tracing_subscriber::fmt::layer()
+            // Colours only on a terminal: in a file, escape codes would split `status=sent`
+            // and every other `field=value` an operator greps for.
+            .with_ansi(std::io::stderr().is_terminal())
             .with_writer(std::io::stderr)
             .with_filter(filter)
             .boxed(),

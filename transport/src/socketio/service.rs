@@ -46,17 +46,33 @@ pub fn decode_send_mail<E: Display>(payload: Result<Value, E>) -> Result<MailReq
             format!("request: the payload could not be decoded: {e}"),
         )
     })?;
-    let size = serde_json::to_vec(&value)
-        .map(|v| v.len())
-        .unwrap_or(usize::MAX);
+    let size = json_size(&value);
     if size > MAX_REQUEST_BYTES {
         return Err(MailAnswer::rejected(
             None,
             format!("request: is {size} bytes, over the limit of {MAX_REQUEST_BYTES} bytes"),
         ));
     }
-    MailRequest::from_value(value.clone())
-        .map_err(|invalid| MailAnswer::rejected_payload(&value, &invalid))
+    MailAnswer::decode(value)
+}
+
+/// The bytes `value` takes as JSON, counted as it is written out: nothing is kept.
+fn json_size(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
 }
 
 #[cfg(test)]
