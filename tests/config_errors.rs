@@ -151,6 +151,14 @@ fn off_loopback_each_shipped_secret_stops_the_start_and_is_named() {
         (
             "mailer",
             vec![
+                ("FACTEUR_MAILER__LISTEN", "0.0.0.0:0"),
+                own("FACTEUR_TRANSPORT__SOCKETIO__TOKEN"),
+            ],
+            "mailer.suppression_key",
+        ),
+        (
+            "mailer",
+            vec![
                 ("FACTEUR_MAILER__LISTEN", "[::]:0"),
                 ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", "mine-but-too-short"),
             ],

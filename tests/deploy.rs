@@ -348,6 +348,7 @@ fn carries_a_secret(name: &str) -> bool {
     [
         "TOKEN",
         "SECRET",
+        "SUPPRESSION_KEY",
         "PASSWORD",
         "PASS",
         "DATABASE",
@@ -435,7 +436,10 @@ fn the_env_example_values_are_refused_as_the_services_would_run_in_compose() {
         let own: Vec<(String, String)> = vars
             .into_iter()
             .map(|(name, value)| {
-                if name.ends_with("TOKEN") || name.ends_with("SECRET") {
+                if name.ends_with("TOKEN")
+                    || name.ends_with("SECRET")
+                    || name.ends_with("SUPPRESSION_KEY")
+                {
                     (name.clone(), format!("{name}-0123456789abcdef0123456789"))
                 } else {
                     (name, value)

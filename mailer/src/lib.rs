@@ -30,9 +30,9 @@ pub use retention::RetentionOptions;
 pub use sending::{Deliveries, DeliveryOptions};
 pub use startup::{App, MailerOptions, RunError, StartupError};
 pub use store::{
-    Claimed, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator, NewSuppression,
-    PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression, SuppressionPage,
-    WriteCounters, connect as connect_store,
+    Claimed, ConnectError, DeliveryRecord, DeliveryStatus, Finished, Inserted, Migrator,
+    NewSuppression, PUBLIC_STATUSES, RetriedPage, RetryCursor, RetryFilter, Store, Suppression,
+    SuppressionKeys, SuppressionPage, WriteCounters, connect as connect_store,
 };
 pub use templates::live::LiveTemplates;
 pub use templates::{LoadError, RenderedMail, TemplateSource, Templates};

@@ -73,8 +73,9 @@ impl MailerCore {
     }
 
     /// Erases every delivery record and `.eml` file addressed to `email`, spelt any way
-    /// (`DELETE /recipients/{email}`); how many records went. Its suppression entry stays:
-    /// it is what keeps the address from being mailed again.
+    /// (`DELETE /recipients/{email}`); how many records went. Its suppression entry stays,
+    /// as the keyed hash of the address alone: it is what keeps the address from being
+    /// mailed again.
     #[tracing::instrument(name = "Erasing a recipient", skip_all)]
     pub async fn erase_recipient(&self, email: &Email) -> Result<u64, MailError> {
         let erased = self.retention.erase(email).await?;

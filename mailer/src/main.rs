@@ -49,7 +49,9 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
     let app = match mailer::App::build(&config).await {
         Ok(app) => app,
         // One line naming the file and line, like a configuration error.
-        Err(e @ mailer::StartupError::Templates(_)) => exit_with(&e.to_string()),
+        Err(e @ (mailer::StartupError::Templates(_) | mailer::StartupError::SuppressionKey(_))) => {
+            exit_with(&e.to_string())
+        }
         Err(e) => {
             tracing::error!(error = %e, "the mailer could not start");
             let invalid_as_written = matches!(

@@ -1,6 +1,7 @@
 //! Keeping delivery records no longer than needed: the daily job that deletes finished
 //! records older than `mailer.retention.records_days`, and the erasure of everything held
-//! about one address (`DELETE /recipients/{email}`). Both delete a bounded batch at a time
+//! about one address (`DELETE /recipients/{email}`), which leaves its suppression entry as a
+//! keyed hash only. Both delete a bounded batch at a time
 //! through the store's writer, each batch one statement among the writer's other work, so
 //! that accepting mail never waits long behind them; each record's `.eml` file goes with it.
 
@@ -119,7 +120,11 @@ impl Retention {
     }
 
     /// Deletes every record addressed to `email`, spelt any way, with its file; how many.
+    /// Its suppression entry, if any, keeps only its lookup key: the address as written and
+    /// its first reason go. That goes first: an erasure that stops half-way is made again
+    /// only while a record asks for it.
     pub async fn erase(&self, email: &Email) -> Result<u64, MailError> {
+        self.store.forget_suppressed_address(email).await?;
         let ids = self.store.addressed_to(email).await?;
         let mut erased = 0;
         for batch in ids.chunks(BATCH) {

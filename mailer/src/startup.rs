@@ -32,6 +32,10 @@ pub enum StartupError {
     /// The database could not be reached or migrated.
     #[error("the mailer database could not be opened or migrated: {0}")]
     Database(#[from] MailError),
+    /// `mailer.suppression_key` is not the key the suppression list is kept under: a
+    /// configuration error (exit 2) naming the key.
+    #[error("{0}")]
+    SuppressionKey(String),
     /// The listen address could not be bound.
     #[error("the mailer could not listen on {addr}: {source}")]
     Bind {
@@ -131,7 +135,21 @@ impl App {
             metrics.clone(),
         );
         templates.watch();
-        let store = store::connect(&mc.database, metrics.write_counters()).await?;
+        // Mailers of a cluster share the list: one started with another key may not take an
+        // empty list over while the others write under theirs.
+        let store = store::connect(
+            &mc.database,
+            metrics.write_counters(),
+            store::SuppressionKeys::new(&mc.suppression_key),
+            mc.cluster.is_none(),
+        )
+        .await
+        .map_err(|e| match e {
+            store::ConnectError::Store(e) => StartupError::Database(e),
+            e @ store::ConnectError::KeyMismatch { .. } => {
+                StartupError::SuppressionKey(e.to_string())
+            }
+        })?;
         // Bound before any background work starts, so a taken port stops the start cleanly.
         let listener = TcpListener::bind(mc.listen)
             .await

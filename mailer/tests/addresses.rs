@@ -188,8 +188,9 @@ async fn insert_listed(db: &sea_orm::DatabaseConnection, email: &str, age: i64) 
 }
 
 /// A database whose suppression list was kept by the earlier key (local part as given,
-/// domain in lower case) is brought to canonical keys at connect: two entries of one
-/// address become the oldest, and every spelling of a listed address is found.
+/// domain in lower case) is brought to canonical keys, then to their keyed hashes, at
+/// connect: two entries of one address become the oldest, and every spelling of a listed
+/// address is found.
 async fn the_schema_upgrade_keys_the_suppression_list_canonically(url: &str) {
     let before = sea_orm::Database::connect(url).await.expect("connect");
     mailer::Migrator::up(&before, Some(4))
@@ -200,12 +201,17 @@ async fn the_schema_upgrade_keys_the_suppression_list_canonically(url: &str) {
     insert_listed(&before, "ada@bücher.de", 0).await;
     before.close_by_ref().await.expect("close");
 
-    let store = mailer::connect_store(url, Default::default())
+    let keys = mailer::SuppressionKeys::new(&domain::Secret::new("the key of this list"));
+    let store = mailer::connect_store(url, Default::default(), keys, true)
         .await
         .expect("connect and upgrade");
 
     let page = store.suppressions(1, 20).await.expect("the list");
-    let listed: Vec<&str> = page.items.iter().map(|s| s.email.as_str()).collect();
+    let listed: Vec<&str> = page
+        .items
+        .iter()
+        .map(|s| s.email.as_deref().expect("an address"))
+        .collect();
     assert_eq!(listed, ["ada@bücher.de", "Grace@example.org"]);
     assert_eq!(
         page.items[1].reason, "550 Grace@example.org",
@@ -235,6 +241,18 @@ async fn the_schema_upgrade_keys_the_suppression_list_canonically(url: &str) {
         .await
         .expect("suppress");
     assert!(!added, "listed already under another spelling");
+    // At connect, the keys in clear became their hashes under the key.
+    let keys = Query::select()
+        .column("email_key")
+        .from("mail_suppressions")
+        .to_owned();
+    for row in store.db().query_all(&keys).await.expect("the keys") {
+        let key: String = row.try_get("", "email_key").expect("a key");
+        assert!(
+            key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()),
+            "{key:?}"
+        );
+    }
     store.db().close_by_ref().await.expect("close");
 }
 

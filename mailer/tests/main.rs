@@ -20,6 +20,7 @@ mod smtp_pipelining;
 mod socketio_js;
 mod socketio_limits;
 mod store_backends;
+mod suppression_key;
 mod template_folder;
 mod template_routes;
 mod templates;

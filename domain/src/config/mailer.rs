@@ -57,6 +57,11 @@ pub struct MailerConfig {
     /// `mailer.live_token`: when set, `/live` needs `{"token": …}` at connect and shows whole
     /// recipients; when null (the default) anyone may watch, with addresses shortened.
     pub live_token: Option<Secret>,
+    /// `mailer.suppression_key`: the secret under which the suppression list is kept, as a
+    /// keyed hash (HMAC-SHA256) of each canonical address. The database remembers a check
+    /// value of it: a mailer started with another key while the list holds entries refuses
+    /// to start, since none of them would be found.
+    pub suppression_key: Secret,
     /// `mailer.cluster`: null (the default) for one mailer, or `{redis_url}` for several that
     /// share one Redis and one PostgreSQL store and act as one socket.io server.
     pub cluster: Option<ClusterConfig>,
@@ -145,6 +150,7 @@ impl Default for MailerConfig {
             max_live_sockets: 2_000,
             allowed_origins: Vec::new(),
             live_token: None,
+            suppression_key: Secret::new("change-me-four"),
             cluster: None,
             retention: RetentionConfig::default(),
             templates_dir: None,

@@ -11,10 +11,11 @@ use crate::Secret;
 use std::net::SocketAddr;
 
 /// Values that ship with Facteur (`config.yaml`, `deploy/.env.example`, the docs).
-const SHIPPED: [&str; 5] = [
+const SHIPPED: [&str; 6] = [
     "change-me",
     "change-me-too",
     "change-me-three",
+    "change-me-four",
     "change-me-live",
     "replace-me-with-32-random-characters",
 ];
@@ -85,6 +86,11 @@ impl Config {
             if let Some(live) = &self.mailer.live_token {
                 used.push(("mailer.live_token", live, listen));
             }
+            used.push((
+                "mailer.suppression_key",
+                &self.mailer.suppression_key,
+                listen,
+            ));
         }
         used
     }
@@ -136,6 +142,11 @@ mod tests {
         let mailer = config("mailer: {listen: '[::]:8080'}");
         let error = mailer.check_secrets(Process::Mailer).unwrap_err();
         assert_eq!(error.key, "transport.socketio.token");
+        let only_suppression = config(&format!(
+            "mailer: {{listen: '[::]:8080'}}\ntransport: {{socketio: {{token: {strong}}}}}"
+        ));
+        let error = only_suppression.check_secrets(Process::Mailer).unwrap_err();
+        assert_eq!(error.key, "mailer.suppression_key");
         // The mailer's own secrets do not stop the users service, and the other way round.
         assert!(mailer.check_secrets(Process::Users).is_ok());
     }
@@ -161,7 +172,8 @@ mod tests {
             [
                 "users.admin_token",
                 "users.session_secret",
-                "transport.socketio.token"
+                "transport.socketio.token",
+                "mailer.suppression_key"
             ]
         );
         let line = check.warning().unwrap();

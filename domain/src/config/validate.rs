@@ -163,6 +163,7 @@ impl Config {
         if let Some(token) = &mailer.live_token {
             non_empty("mailer.live_token", token)?;
         }
+        non_empty("mailer.suppression_key", &mailer.suppression_key)?;
         if let Some(cluster) = &mailer.cluster {
             check_redis_url("mailer.cluster.redis_url", &cluster.redis_url)?;
             // Mailers act as one only through one store: each SQLite file is one mailer's.

@@ -25,7 +25,8 @@ pub struct Erased {
 }
 
 /// Erases every delivery record and `.eml` file addressed to the address. Its suppression
-/// entry, if any, stays, so that it is not mailed again.
+/// entry, if any, stays, so that it is not mailed again, but keeps only a keyed hash of the
+/// address: `GET /suppressions` shows it with `email: null`.
 #[utoipa::path(delete, path = "/recipients/{email}", tag = "recipients",
     params(("email" = String, Path, format = Email, description = "The address (URL-encoded), spelt any way: compared in canonical form (domain by UTS-46, local part in NFC and without case)")),
     responses(

@@ -5,7 +5,9 @@
 
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
-use sea_orm_migration::schema::{big_integer, big_integer_null, integer, string, text, text_null};
+use sea_orm_migration::schema::{
+    big_integer, big_integer_null, integer, string, string_null, text, text_null,
+};
 use std::collections::HashSet;
 
 /// Applies every migration of the mailer in order.
@@ -21,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddDeliveryColumns),
             Box::new(AddSuppressionKey),
             Box::new(AddEraseRecipient),
+            Box::new(KeySuppressionsByHash),
         ]
     }
 }
@@ -29,6 +32,8 @@ impl MigratorTrait for Migrator {
 pub const DELIVERIES: &str = "mail_deliveries";
 /// The suppression list: addresses the mailer will not send to.
 pub const SUPPRESSIONS: &str = "mail_suppressions";
+/// Values the store keeps about itself, by name (the suppression key's check value).
+pub const SETTINGS: &str = "mail_settings";
 /// The index over unfinished deliveries by the time of their next try, which the
 /// dispatcher pages through (named by the SQLite query that must ask for it).
 pub const DUE_INDEX: &str = "mail_deliveries_due";
@@ -421,6 +426,71 @@ impl MigrationTrait for AddSuppressionKey {
                 Table::alter()
                     .table(SUPPRESSIONS)
                     .drop_column("email_key")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// The suppression list keyed by its lookup key alone: `email_key` becomes the primary key
+/// (it holds the keyed hash of the canonical address, computed at start where the key is
+/// known: `store::suppression_key`), and `email` may be null, for an entry whose address was
+/// erased. Every engine needs a new table to change a primary key: the rows are copied over
+/// and the old table dropped. `mail_settings` keeps the key's check value.
+struct KeySuppressionsByHash;
+
+/// The list's table while it is rebuilt.
+const REKEYED: &str = "mail_suppressions_rekeyed";
+
+impl MigrationName for KeySuppressionsByHash {
+    fn name(&self) -> &str {
+        "m20261210_000001_key_suppressions_by_hash"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for KeySuppressionsByHash {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(REKEYED)
+                    .col(string("email_key").primary_key())
+                    .col(string_null("email"))
+                    .col(text("reason"))
+                    .col(big_integer("created_at"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .get_connection()
+            .execute_unprepared(
+                "INSERT INTO mail_suppressions_rekeyed (email_key, email, reason, created_at) \
+                 SELECT email_key, email, reason, created_at FROM mail_suppressions",
+            )
+            .await?;
+        manager
+            .drop_table(Table::drop().table(SUPPRESSIONS).to_owned())
+            .await?;
+        manager
+            .rename_table(Table::rename().table(REKEYED, SUPPRESSIONS).to_owned())
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_suppressions_created")
+                    .table(SUPPRESSIONS)
+                    .col("created_at")
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(SETTINGS)
+                    .if_not_exists()
+                    .col(string("name").primary_key())
+                    .col(text("value"))
                     .to_owned(),
             )
             .await

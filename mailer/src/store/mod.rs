@@ -7,6 +7,7 @@
 //! - [`operations`]: retries, cancels and the suppression list, for operators.
 //! - [`retention`]: what retention and erasure delete.
 //! - [`statements`]: every write, built once for every backend.
+//! - [`suppression_key`]: the suppression list's lookup key, a keyed hash of the address.
 //! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for SQLite, a file or
 //!   in memory (every write in shared transactions), [`pool_writer`] for PostgreSQL.
 //!
@@ -26,6 +27,7 @@ mod rows;
 mod sqlite_file;
 mod statements;
 mod status;
+mod suppression_key;
 mod writer;
 
 pub use migration::Migrator;
@@ -36,6 +38,7 @@ pub use rows::{
 };
 pub use sqlite_file::WriteCounters;
 pub use status::{DeliveryStatus, PUBLIC_STATUSES};
+pub use suppression_key::{ConnectError, SuppressionKeys};
 pub use writer::Gathering;
 
 use crate::error::MailError;
@@ -54,11 +57,19 @@ pub struct Store {
     db: DatabaseConnection,
     /// Inserts, claims and outcomes.
     writer: Writer,
+    /// The suppression list's lookup keys.
+    keys: SuppressionKeys,
 }
 
-/// Connects to `url`, brings the schema up to date and starts the writer that suits the
-/// database.
-pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailError> {
+/// Connects to `url`, brings the schema up to date, makes sure the suppression list is kept
+/// under `keys` (see [`suppression_key`]; another key is taken over on an empty list only
+/// when `adopt_key_when_empty`), and starts the writer that suits the database.
+pub async fn connect(
+    url: &str,
+    counters: WriteCounters,
+    keys: SuppressionKeys,
+    adopt_key_when_empty: bool,
+) -> Result<Store, ConnectError> {
     domain::config::prepare_sqlite_file(url)
         .map_err(|e| MailError::Write(format!("could not prepare the database file: {e}")))?;
     let database = Database::of(url);
@@ -77,16 +88,21 @@ pub async fn connect(url: &str, counters: WriteCounters) -> Result<Store, MailEr
         .sqlx_logging(false)
         // WAL lets readers (GET /mails) run while the writer writes. FULL: a commit this
         // connection makes (the schema, putting back abandoned claims) is on disk before it
-        // returns, like the writer's.
+        // returns, like the writer's. `secure_delete`, as on the writer's connection: what the
+        // schema's changes drop (addresses in clear among them) is overwritten.
         .map_sqlx_sqlite_opts(|o| {
             o.pragma("journal_mode", "WAL")
                 .pragma("synchronous", "FULL")
+                .pragma("secure_delete", "ON")
                 .busy_timeout(Duration::from_secs(10))
         });
-    let db = sea_orm::Database::connect(options).await?;
-    Migrator::up(&db, None).await?;
-    let writer = Writer::open(&database, &db, counters)?;
-    Ok(Store { db, writer })
+    let db = sea_orm::Database::connect(options)
+        .await
+        .map_err(MailError::from)?;
+    Migrator::up(&db, None).await.map_err(MailError::from)?;
+    suppression_key::secure(&db, &keys, adopt_key_when_empty).await?;
+    let writer = Writer::open(&database, &db, counters, keys.clone())?;
+    Ok(Store { db, writer, keys })
 }
 
 impl Store {
@@ -222,7 +238,7 @@ impl Store {
         now: DateTime<Utc>,
         sender: Option<String>,
     ) -> Result<DeliveryRecord, MailError> {
-        operations::retry(&self.db, &self.writer, id, now, sender).await
+        operations::retry(&self.db, &self.writer, &self.keys, id, now, sender).await
     }
 
     /// Retries up to `limit` of the `failed` deliveries `filter` matches, after `after`, in
@@ -235,7 +251,16 @@ impl Store {
         limit: u64,
         now: DateTime<Utc>,
     ) -> Result<RetriedPage, MailError> {
-        operations::retry_page(&self.db, &self.writer, filter, after, limit, now).await
+        operations::retry_page(
+            &self.db,
+            &self.writer,
+            &self.keys,
+            filter,
+            after,
+            limit,
+            now,
+        )
+        .await
     }
 
     /// Cancels the `queued` or `retrying` delivery `id` and returns its record. 404 when
@@ -256,17 +281,24 @@ impl Store {
         reason: String,
         now: DateTime<Utc>,
     ) -> Result<(Suppression, bool), MailError> {
-        operations::suppress(&self.db, &self.writer, email, reason, now).await
+        operations::suppress(&self.db, &self.writer, &self.keys, email, reason, now).await
     }
 
     /// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
     pub async fn unsuppress(&self, email: &Email) -> Result<bool, MailError> {
-        operations::unsuppress(&self.writer, email).await
+        operations::unsuppress(&self.writer, &self.keys, email).await
     }
 
-    /// The suppression-list entry of the address of canonical key `key`, if any.
-    pub async fn suppression(&self, key: &str) -> Result<Option<Suppression>, MailError> {
-        operations::suppression(&self.db, key).await
+    /// Erases the address, as written, and its first reason from its suppression entry, if
+    /// any: the entry stays, as its lookup key alone. True when an address was erased.
+    pub async fn forget_suppressed_address(&self, email: &Email) -> Result<bool, MailError> {
+        let key = self.keys.lookup_key(email);
+        Ok(self.writer.operate(Operation::ForgetAddress(key)).await? == Operated::Changed(true))
+    }
+
+    /// The suppression-list entry of `email`, spelt any way, if any.
+    pub async fn suppression(&self, email: &Email) -> Result<Option<Suppression>, MailError> {
+        operations::suppression(&self.db, &self.keys.lookup_key(email)).await
     }
 
     /// One page of the suppression list, newest first.
@@ -289,7 +321,8 @@ mod tests {
     async fn the_pool_syncs_every_commit_to_disk() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let url = format!("sqlite://{}?mode=rwc", dir.path().join("m.db").display());
-        let store = super::connect(&url, Default::default())
+        let keys = super::SuppressionKeys::new(&domain::Secret::new("a key for this test"));
+        let store = super::connect(&url, Default::default(), keys, true)
             .await
             .expect("the store opens");
         let row = store

@@ -11,6 +11,7 @@ use super::rows::{
     parse_id, record_from_row, suppression_from_row, to_millis,
 };
 use super::status::DeliveryStatus;
+use super::suppression_key::SuppressionKeys;
 use super::writer::Writer;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -60,6 +61,7 @@ fn conflict(code: &'static str, message: String) -> MailError {
 pub(crate) async fn retry(
     db: &DatabaseConnection,
     writer: &Writer,
+    keys: &SuppressionKeys,
     id: MailRequestId,
     now: DateTime<Utc>,
     sender: Option<String>,
@@ -68,12 +70,15 @@ pub(crate) async fn retry(
     if record.status != DeliveryStatus::Failed {
         return Err(not_retryable(record.status));
     }
-    let key = record.to.email.canonical();
-    if suppression(db, key).await?.is_some() {
+    if suppression(db, &keys.lookup_key(&record.to.email))
+        .await?
+        .is_some()
+    {
+        let address = record.to.email.canonical();
         return Err(conflict(
             "suppressed",
             format!(
-                "{key} is on the suppression list; remove it (DELETE /suppressions/{key}) \
+                "{address} is on the suppression list; remove it (DELETE /suppressions/{address}) \
                  before retrying."
             ),
         ));
@@ -102,6 +107,7 @@ pub(crate) async fn retry(
 pub(crate) async fn retry_page(
     db: &DatabaseConnection,
     writer: &Writer,
+    keys: &SuppressionKeys,
     filter: &RetryFilter,
     after: Option<&RetryCursor>,
     limit: u64,
@@ -112,13 +118,20 @@ pub(crate) async fn retry_page(
         .then(|| candidates.last().map(|c| c.cursor.clone()))
         .flatten();
     let wanted_to = filter.to.as_ref().map(Email::canonical);
-    let keys: HashSet<String> = candidates.iter().map(|c| c.key.clone()).collect();
-    let suppressed = suppressed_keys(db, keys).await?;
+    let candidates: Vec<(Candidate, String)> = candidates
+        .into_iter()
+        .filter(|c| wanted_to.is_none_or(|to| to == c.email.canonical()))
+        .map(|c| {
+            let key = keys.lookup_key(&c.email);
+            (c, key)
+        })
+        .collect();
+    let suppressed =
+        suppressed_keys(db, candidates.iter().map(|(_, k)| k.clone()).collect()).await?;
     let ids: Vec<MailRequestId> = candidates
         .into_iter()
-        .filter(|c| wanted_to.is_none_or(|to| to == c.key))
-        .filter(|c| !suppressed.contains(&c.key))
-        .map(|c| c.id)
+        .filter(|(_, key)| !suppressed.contains(key))
+        .map(|(c, _)| c.id)
         .collect();
     let moved = match writer.operate(Operation::Requeue(ids, now, None)).await? {
         Operated::Moved(moved) => moved,
@@ -158,28 +171,37 @@ pub(crate) async fn cancel(
 pub(crate) async fn suppress(
     db: &DatabaseConnection,
     writer: &Writer,
+    keys: &SuppressionKeys,
     email: &Email,
     reason: String,
     now: DateTime<Utc>,
 ) -> Result<(Suppression, bool), MailError> {
-    let key = email.canonical();
     let added = writer
         .operate(Operation::Suppress(NewSuppression::new(email, reason, now)))
         .await?
         == Operated::Changed(true);
-    let entry = suppression(db, key).await?.ok_or_else(|| {
-        MailError::Corrupt(format!("{key} was suppressed but cannot be read back"))
-    })?;
+    let entry = suppression(db, &keys.lookup_key(email))
+        .await?
+        .ok_or_else(|| {
+            MailError::Corrupt(format!(
+                "{} was suppressed but cannot be read back",
+                email.canonical()
+            ))
+        })?;
     Ok((entry, added))
 }
 
 /// Takes `email`, spelt any way, off the suppression list; false when it was not on it.
-pub(crate) async fn unsuppress(writer: &Writer, email: &Email) -> Result<bool, MailError> {
-    let key = email.canonical().to_owned();
+pub(crate) async fn unsuppress(
+    writer: &Writer,
+    keys: &SuppressionKeys,
+    email: &Email,
+) -> Result<bool, MailError> {
+    let key = keys.lookup_key(email);
     Ok(writer.operate(Operation::Unsuppress(key)).await? == Operated::Changed(true))
 }
 
-/// The suppression-list entry of the address of canonical key `key`, if any.
+/// The suppression-list entry of lookup key `key`, if any.
 pub(crate) async fn suppression(
     db: &DatabaseConnection,
     key: &str,
@@ -202,7 +224,7 @@ pub(crate) async fn suppressions(
     per_page: u64,
 ) -> Result<SuppressionPage, MailError> {
     let count = Query::select()
-        .expr_as(Expr::col("email").count(), "n")
+        .expr_as(Expr::col("email_key").count(), "n")
         .from(SUPPRESSIONS)
         .to_owned();
     let total: i64 = match db.query_one(&count).await? {
@@ -213,7 +235,7 @@ pub(crate) async fn suppressions(
         .columns(["email", "reason", "created_at"])
         .from(SUPPRESSIONS)
         .order_by("created_at", Order::Desc)
-        .order_by("email", Order::Asc)
+        .order_by("email_key", Order::Asc)
         .limit(per_page)
         .offset(page.saturating_sub(1).saturating_mul(per_page))
         .to_owned();
@@ -244,7 +266,7 @@ fn not_retryable(status: DeliveryStatus) -> MailError {
 /// A `failed` delivery a bulk retry may take.
 struct Candidate {
     id: MailRequestId,
-    key: String,
+    email: Email,
     cursor: RetryCursor,
 }
 
@@ -286,19 +308,17 @@ async fn failed_page(
         let id: String = row.try_get("", "id")?;
         let email: String = row.try_get("", "to_email")?;
         let created_at: i64 = row.try_get("", "created_at")?;
-        let key = Email::parse(email)
-            .map(|e| e.canonical().to_owned())
-            .map_err(|e| MailError::Corrupt(e.to_string()))?;
+        let email = Email::parse(email).map_err(|e| MailError::Corrupt(e.to_string()))?;
         candidates.push(Candidate {
             id: parse_id(&id)?,
-            key,
+            email,
             cursor: RetryCursor { created_at, id },
         });
     }
     Ok(candidates)
 }
 
-/// Those of `keys` (canonical keys) on the suppression list.
+/// Those of `keys` (lookup keys) on the suppression list.
 async fn suppressed_keys(
     db: &DatabaseConnection,
     keys: HashSet<String>,

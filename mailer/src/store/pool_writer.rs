@@ -10,11 +10,12 @@ use super::rows::{
 };
 use super::statements::{self, NewDelivery, Numbering};
 use super::status::DeliveryStatus;
+use super::suppression_key::SuppressionKeys;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use sea_orm::{ConnectionTrait, DatabaseConnection};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
 /// The most requests stored by one statement (14 parameters each keeps it far below the
@@ -32,15 +33,16 @@ type Job = (
 #[derive(Clone)]
 pub(crate) struct PoolWriter {
     db: DatabaseConnection,
+    keys: SuppressionKeys,
     inserts: mpsc::Sender<Job>,
 }
 
 impl PoolWriter {
     /// Starts the insert task on `db`.
-    pub(crate) fn start(db: DatabaseConnection) -> Self {
+    pub(crate) fn start(db: DatabaseConnection, keys: SuppressionKeys) -> Self {
         let (inserts, rx) = mpsc::channel(8192);
-        tokio::spawn(store_batches(db.clone(), rx));
-        Self { db, inserts }
+        tokio::spawn(store_batches(db.clone(), keys.clone(), rx));
+        Self { db, keys, inserts }
     }
 
     /// Stores `request` with the others that arrive together.
@@ -98,7 +100,7 @@ impl PoolWriter {
         // After the outcomes: should this fail, the caller writes the whole batch again,
         // and both writes change nothing the second time but the cursors.
         for suppression in outcomes.iter().filter_map(|o| o.suppress.as_ref()) {
-            add_suppression(&self.db, suppression).await?;
+            add_suppression(&self.db, &self.keys, suppression).await?;
         }
         Ok(cursors)
     }
@@ -124,10 +126,16 @@ impl PoolWriter {
                 ))
             }
             Operation::Suppress(suppression) => Ok(Operated::Changed(
-                add_suppression(&self.db, &suppression).await?,
+                add_suppression(&self.db, &self.keys, &suppression).await?,
             )),
             Operation::Unsuppress(key) => {
                 let q = statements::remove_suppression(&key);
+                Ok(Operated::Changed(
+                    self.db.execute(&q).await?.rows_affected() == 1,
+                ))
+            }
+            Operation::ForgetAddress(key) => {
+                let q = statements::forget_suppressed_address(&key);
                 Ok(Operated::Changed(
                     self.db.execute(&q).await?.rows_affected() == 1,
                 ))
@@ -155,29 +163,36 @@ fn id_and_cursor(row: &sea_orm::QueryResult) -> Result<(MailRequestId, Cursor), 
 /// Adds `suppression` unless its address is listed under any spelling; true when it was new.
 async fn add_suppression(
     db: &DatabaseConnection,
+    keys: &SuppressionKeys,
     suppression: &NewSuppression,
 ) -> Result<bool, MailError> {
-    let q = statements::add_suppression(suppression)?;
+    let q = statements::add_suppression(suppression, &keys.lookup_key(&suppression.email))?;
     Ok(db.execute(&q).await?.rows_affected() == 1)
 }
 
-/// The reasons of those of `requests`' recipients on the suppression list, by canonical key.
+/// The reasons of those of `requests`' recipients on the suppression list, by canonical
+/// address (looked up by their lookup keys).
 async fn suppressed_among(
     db: &DatabaseConnection,
+    keys: &SuppressionKeys,
     requests: &[(&MailRequest, Option<&str>)],
 ) -> Result<HashMap<String, String>, MailError> {
-    let keys: HashSet<&str> = requests
+    let by_key: HashMap<String, &str> = requests
         .iter()
-        .map(|(r, _)| r.to.email.canonical())
+        .map(|(r, _)| (keys.lookup_key(&r.to.email), r.to.email.canonical()))
         .collect();
     let mut found = HashMap::new();
-    for row in db.query_all(&statements::suppression_reasons(keys)).await? {
-        found.insert(row.try_get("", "email_key")?, row.try_get("", "reason")?);
+    let q = statements::suppression_reasons(by_key.keys().map(String::as_str));
+    for row in db.query_all(&q).await? {
+        let key: String = row.try_get("", "email_key")?;
+        if let Some(address) = by_key.get(&key) {
+            found.insert((*address).to_owned(), row.try_get("", "reason")?);
+        }
     }
     Ok(found)
 }
 
-async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
+async fn store_batches(db: DatabaseConnection, keys: SuppressionKeys, mut rx: mpsc::Receiver<Job>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let now = Utc::now();
@@ -185,7 +200,7 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
             .iter()
             .map(|(r, sender, _)| (r, sender.as_deref()))
             .collect();
-        match insert_batch(&db, &requests, now).await {
+        match insert_batch(&db, &keys, &requests, now).await {
             Ok((mut new_ids, suppressed)) => {
                 for (request, sender, reply) in batch.drain(..) {
                     // The same id twice in one batch: the first is stored, the rest are duplicates.
@@ -217,13 +232,14 @@ async fn store_batches(db: DatabaseConnection, mut rx: mpsc::Receiver<Job>) {
 /// insert: an address added in between is as if added just after.
 async fn insert_batch(
     db: &DatabaseConnection,
+    keys: &SuppressionKeys,
     requests: &[(&MailRequest, Option<&str>)],
     now: DateTime<Utc>,
 ) -> Result<(Cursors, HashMap<String, String>), MailError> {
     if requests.is_empty() {
         return Ok((Cursors::new(), HashMap::new()));
     }
-    let suppressed = suppressed_among(db, requests).await?;
+    let suppressed = suppressed_among(db, keys, requests).await?;
     let rows: Vec<NewDelivery<'_>> = requests
         .iter()
         .map(|(request, sender)| NewDelivery {

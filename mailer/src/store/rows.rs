@@ -130,11 +130,10 @@ pub(crate) fn suppressed_error(reason: &str) -> String {
 /// An address to put on the suppression list.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewSuppression {
-    /// The address as it was given: what `GET /suppressions` shows.
-    pub email: String,
-    /// Its canonical key ([`Email::canonical`]), under which the list is kept: every
-    /// spelling of the address (`Ada@Bücher.de`, `ada@xn--bcher-kva.de`) is one entry.
-    pub key: String,
+    /// The address as it was given: what `GET /suppressions` shows. The list is kept by its
+    /// lookup key (`SuppressionKeys::lookup_key`), so every spelling of the address
+    /// (`Ada@Bücher.de`, `ada@xn--bcher-kva.de`) is one entry.
+    pub email: Email,
     /// Why: the SMTP server's refusal, or what the operator wrote.
     pub reason: String,
     /// When it was added.
@@ -145,19 +144,24 @@ impl NewSuppression {
     /// The entry for `email`, added at `at` for `reason`.
     pub fn new(email: &Email, reason: String, at: DateTime<Utc>) -> Self {
         Self {
-            email: email.as_str().to_owned(),
-            key: email.canonical().to_owned(),
+            email: email.clone(),
             reason,
             at,
         }
     }
 }
 
+/// What an entry's `reason` becomes when its address is erased: an SMTP server's refusal
+/// often quotes the address, so the first reason goes with it.
+pub(crate) const ERASED_REASON: &str =
+    "the address was erased on request; the entry stays so that it is never mailed again";
+
 /// One entry of the suppression list, as `GET /suppressions` shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct Suppression {
-    /// The address as it was first added.
-    pub email: String,
+    /// The address as it was first added; null once it was erased
+    /// (`DELETE /recipients/{email}`), when the list keeps only its keyed hash.
+    pub email: Option<String>,
     /// Why it is there.
     pub reason: String,
     /// When it was added.
@@ -255,8 +259,11 @@ pub(crate) enum Operation {
     Cancel(MailRequestId, DateTime<Utc>),
     /// Adds an address to the suppression list unless it is there.
     Suppress(NewSuppression),
-    /// Removes an address (its canonical key) from the suppression list.
+    /// Removes an address (its lookup key) from the suppression list.
     Unsuppress(String),
+    /// Erases the address as written, and its first reason, from the entry of this lookup
+    /// key, which stays on the list.
+    ForgetAddress(String),
     /// Deletes the deliveries of these ids (retention and erasure), in one statement.
     Delete(Vec<MailRequestId>),
 }
@@ -266,7 +273,7 @@ pub(crate) enum Operation {
 pub(crate) enum Operated {
     /// `Requeue`: the ids it moved.
     Moved(Vec<MailRequestId>),
-    /// `Cancel`, `Suppress`, `Unsuppress`: whether a row changed.
+    /// `Cancel`, `Suppress`, `Unsuppress`, `ForgetAddress`: whether a row changed.
     Changed(bool),
     /// `Delete`: how many rows went.
     Deleted(u64),

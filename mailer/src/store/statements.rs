@@ -10,7 +10,7 @@
 use super::migration::{
     CURSOR_LOCK_FILTER, DELIVERIES, LOCKED_NEXT_CURSOR, NEXT_CURSOR, SUPPRESSIONS,
 };
-use super::rows::{COLUMNS, Finished, NewSuppression, suppressed_error, to_millis};
+use super::rows::{COLUMNS, ERASED_REASON, Finished, NewSuppression, suppressed_error, to_millis};
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -203,7 +203,7 @@ pub(crate) fn cancel(id: MailRequestId, now: DateTime<Utc>, cursor: Numbering) -
     q
 }
 
-/// The `email_key, reason` of those of `keys` (canonical keys) on the suppression list.
+/// The `email_key, reason` of those of `keys` (lookup keys) on the suppression list.
 pub(crate) fn suppression_reasons<'a>(keys: impl IntoIterator<Item = &'a str>) -> SelectStatement {
     Query::select()
         .columns(["email_key", "reason"])
@@ -212,31 +212,44 @@ pub(crate) fn suppression_reasons<'a>(keys: impl IntoIterator<Item = &'a str>) -
         .to_owned()
 }
 
-/// Adds `suppression` unless its address is listed under any spelling; one row changed when
-/// it was new, and the first entry stays.
-pub(crate) fn add_suppression(suppression: &NewSuppression) -> Result<InsertStatement, MailError> {
+/// Adds `suppression`, whose lookup key is `key`, unless its address is listed under any
+/// spelling; one row changed when it was new, and the first entry stays.
+pub(crate) fn add_suppression(
+    suppression: &NewSuppression,
+    key: &str,
+) -> Result<InsertStatement, MailError> {
     let mut q = Query::insert();
     q.into_table(SUPPRESSIONS)
         .columns(["email", "email_key", "reason", "created_at"])
         .values([
-            suppression.email.clone().into(),
-            suppression.key.clone().into(),
+            suppression.email.as_str().into(),
+            key.into(),
             suppression.reason.clone().into(),
             to_millis(suppression.at).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?
-        // No target: a conflict on the key or on the address as written (the old primary
-        // key, which the key implies) both mean "listed already".
-        .on_conflict(OnConflict::new().do_nothing().to_owned());
+        .on_conflict(OnConflict::column("email_key").do_nothing().to_owned());
     Ok(q)
 }
 
-/// Takes the address of canonical key `key` off the suppression list; one row changed when
-/// it was on it.
+/// Takes the address of lookup key `key` off the suppression list; one row changed when it
+/// was on it.
 pub(crate) fn remove_suppression(key: &str) -> DeleteStatement {
     Query::delete()
         .from_table(SUPPRESSIONS)
         .and_where(Expr::col("email_key").eq(key))
+        .to_owned()
+}
+
+/// Keeps only the lookup key `key` of its entry (with its time): the address as written and
+/// the first reason, which may quote it, go. One row changed when the entry held an address.
+pub(crate) fn forget_suppressed_address(key: &str) -> UpdateStatement {
+    Query::update()
+        .table(SUPPRESSIONS)
+        .value("email", Option::<String>::None)
+        .value("reason", ERASED_REASON)
+        .and_where(Expr::col("email_key").eq(key))
+        .and_where(Expr::col("email").is_not_null())
         .to_owned()
 }
 

@@ -5,6 +5,7 @@
 use super::pool_writer::PoolWriter;
 use super::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
 use super::sqlite_file::{Location, SqliteWriter, WriteCounters};
+use super::suppression_key::SuppressionKeys;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
@@ -73,10 +74,11 @@ impl Writer {
         database: &Database,
         db: &DatabaseConnection,
         counters: WriteCounters,
+        keys: SuppressionKeys,
     ) -> Result<Self, MailError> {
         match &database.sqlite {
-            Some(location) => Ok(Self::Sqlite(SqliteWriter::start(location, counters)?)),
-            None => Ok(Self::Pool(PoolWriter::start(db.clone()))),
+            Some(location) => Ok(Self::Sqlite(SqliteWriter::start(location, counters, keys)?)),
+            None => Ok(Self::Pool(PoolWriter::start(db.clone(), keys))),
         }
     }
 

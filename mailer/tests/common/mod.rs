@@ -54,6 +54,11 @@ pub struct TestApp {
     handle: Option<JoinHandle<Result<(), mailer::RunError>>>,
 }
 
+/// The suppression list's keys for a store a test opens by hand.
+pub fn test_keys() -> mailer::SuppressionKeys {
+    mailer::SuppressionKeys::new(&domain::Secret::new("the suppression key of the tests"))
+}
+
 /// A configuration for one test: port 0, a fresh SQLite file and outbox in `dir`, a random token.
 pub fn test_config(dir: &TempDir) -> Config {
     let mut config = Config::default();

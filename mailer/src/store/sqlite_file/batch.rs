@@ -8,6 +8,7 @@ use crate::store::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
 };
 use crate::store::statements::{self, NewDelivery, Numbering};
+use crate::store::suppression_key::SuppressionKeys;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use prometheus_client::metrics::counter::Counter;
@@ -79,6 +80,7 @@ pub(super) fn write_batch(
     connection: &mut Connection,
     batch: &mut Vec<Op>,
     counters: &WriteCounters,
+    keys: &SuppressionKeys,
     last_cursor: &mut i64,
 ) -> u32 {
     let first_cursor = *last_cursor;
@@ -89,7 +91,7 @@ pub(super) fn write_batch(
     let result = (|| -> rusqlite::Result<()> {
         let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
         for op in batch.iter() {
-            let (w, n) = apply(&tx, op, last_cursor)?;
+            let (w, n) = apply(&tx, keys, op, last_cursor)?;
             written.push(w);
             rows += n;
         }
@@ -166,6 +168,7 @@ fn answer(op: Op, written: Result<Written, String>) {
 /// whole batch.
 fn apply(
     tx: &rusqlite::Transaction<'_>,
+    keys: &SuppressionKeys,
     op: &Op,
     last_cursor: &mut i64,
 ) -> rusqlite::Result<(Written, u64)> {
@@ -177,7 +180,7 @@ fn apply(
         Op::Insert(request, sender, _) => {
             // In the same transaction as the insert: an address added to the list before
             // this commit is never sent to.
-            let suppressed = suppression_reason(tx, request.to.email.canonical())?;
+            let suppressed = suppression_reason(tx, &keys.lookup_key(&request.to.email))?;
             let at = Utc::now();
             let cursor = next_cursor();
             let q = statements::insert_deliveries(&[NewDelivery {
@@ -226,13 +229,13 @@ fn apply(
                 }
                 n += changed;
                 if let Some(suppression) = &o.suppress {
-                    n += u64::from(add_suppression(tx, suppression)?);
+                    n += u64::from(add_suppression(tx, keys, suppression)?);
                 }
             }
             Ok((Written::Finish(cursors), n))
         }
         Op::Operate(operation, _) => {
-            let (operated, n) = operate(tx, operation, &mut next_cursor)?;
+            let (operated, n) = operate(tx, keys, operation, &mut next_cursor)?;
             Ok((Written::Operate(operated), n))
         }
     }

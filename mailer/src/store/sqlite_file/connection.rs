@@ -39,7 +39,8 @@ pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
 /// `synchronous` is per connection: FULL makes each commit wait until the WAL is on disk,
 /// which is what an `accepted` answer or an AMQP ack relies on. Checkpoints are the
 /// checkpoint thread's, so a commit does not also copy the log. An in-memory database has
-/// no log: the pragmas leave it as it is.
+/// no log: the pragmas leave it as it is. `secure_delete`: a deleted or rewritten row's bytes
+/// are overwritten, so that an erased address leaves no trace in the file.
 pub(super) fn open(location: &Location) -> rusqlite::Result<Connection> {
     let connection = match location {
         Location::File(path) => connect(path)?,
@@ -56,7 +57,8 @@ pub(super) fn open(location: &Location) -> rusqlite::Result<Connection> {
         )?,
     };
     connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0;",
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+         PRAGMA secure_delete = ON;",
     )?;
     // After the pragma: `wal_autocheckpoint` installs a WAL hook of its own.
     connection.wal_hook(Some(note_wal_frames));

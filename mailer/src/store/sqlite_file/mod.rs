@@ -39,6 +39,7 @@ pub(crate) use connection::Location;
 use crate::error::MailError;
 use crate::store::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
 use crate::store::statements;
+use crate::store::suppression_key::SuppressionKeys;
 use batch::{Op, write_batch};
 use checkpoints::Checkpoints;
 use chrono::{DateTime, Utc};
@@ -71,7 +72,11 @@ pub(crate) struct SqliteWriter {
 impl SqliteWriter {
     /// Starts the writer of the SQLite database at `location`. Call it after the schema is in
     /// place, inside the Tokio runtime.
-    pub(crate) fn start(location: &Location, counters: WriteCounters) -> Result<Self, MailError> {
+    pub(crate) fn start(
+        location: &Location,
+        counters: WriteCounters,
+        keys: SuppressionKeys,
+    ) -> Result<Self, MailError> {
         let connection = connection::open(location)
             .map_err(|e| MailError::Write(format!("could not open {location} for writing: {e}")))?;
         // An in-memory database has no log to copy.
@@ -86,7 +91,14 @@ impl SqliteWriter {
             .next()
             .unwrap_or(0);
         let (ops, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(connection, rx, counters, checkpoints, last_cursor));
+        tokio::spawn(run(
+            connection,
+            rx,
+            counters,
+            keys,
+            checkpoints,
+            last_cursor,
+        ));
         Ok(Self { ops })
     }
 
@@ -139,6 +151,7 @@ async fn run(
     mut connection: Connection,
     mut rx: mpsc::Receiver<Op>,
     counters: WriteCounters,
+    keys: SuppressionKeys,
     checkpoints: Option<Checkpoints>,
     mut last_cursor: i64,
 ) {
@@ -160,8 +173,14 @@ async fn run(
                 }
             }
         }
-        let written =
-            write_on_blocking_thread(connection, batch, counters.clone(), last_cursor).await;
+        let written = write_on_blocking_thread(
+            connection,
+            batch,
+            counters.clone(),
+            keys.clone(),
+            last_cursor,
+        )
+        .await;
         let frames = match written {
             Some((c, b, frames, last)) => {
                 (connection, batch, last_cursor) = (c, b, last);
@@ -198,10 +217,17 @@ async fn write_on_blocking_thread(
     mut connection: Connection,
     mut batch: Vec<Op>,
     counters: WriteCounters,
+    keys: SuppressionKeys,
     mut last_cursor: i64,
 ) -> Option<(Connection, Vec<Op>, u32, i64)> {
     tokio::task::spawn_blocking(move || {
-        let frames = write_batch(&mut connection, &mut batch, &counters, &mut last_cursor);
+        let frames = write_batch(
+            &mut connection,
+            &mut batch,
+            &counters,
+            &keys,
+            &mut last_cursor,
+        );
         (connection, batch, frames, last_cursor)
     })
     .await

@@ -7,6 +7,7 @@ use super::run::{execute, query};
 use crate::error::MailError;
 use crate::store::rows::{NewSuppression, Operated, Operation};
 use crate::store::statements::{self, Numbering};
+use crate::store::suppression_key::SuppressionKeys;
 use rusqlite::Transaction;
 
 /// A statement that could not be built, as the error that aborts the batch.
@@ -14,7 +15,7 @@ pub(super) fn unbuilt(e: MailError) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(e))
 }
 
-/// Why the address of canonical key `key` is on the suppression list, if it is.
+/// Why the address of lookup key `key` is on the suppression list, if it is.
 pub(super) fn suppression_reason(
     tx: &Transaction<'_>,
     key: &str,
@@ -28,9 +29,11 @@ pub(super) fn suppression_reason(
 /// Adds `suppression` unless its address is listed; true when it was new.
 pub(super) fn add_suppression(
     tx: &Transaction<'_>,
+    keys: &SuppressionKeys,
     suppression: &NewSuppression,
 ) -> rusqlite::Result<bool> {
-    let q = statements::add_suppression(suppression).map_err(unbuilt)?;
+    let key = keys.lookup_key(&suppression.email);
+    let q = statements::add_suppression(suppression, &key).map_err(unbuilt)?;
     Ok(execute(tx, &q)? == 1)
 }
 
@@ -38,6 +41,7 @@ pub(super) fn add_suppression(
 /// rows it wrote.
 pub(super) fn operate(
     tx: &Transaction<'_>,
+    keys: &SuppressionKeys,
     operation: &Operation,
     next_cursor: &mut impl FnMut() -> i64,
 ) -> rusqlite::Result<(Operated, u64)> {
@@ -64,11 +68,15 @@ pub(super) fn operate(
             Ok((Operated::Changed(n == 1), n as u64))
         }
         Operation::Suppress(suppression) => {
-            let added = add_suppression(tx, suppression)?;
+            let added = add_suppression(tx, keys, suppression)?;
             Ok((Operated::Changed(added), u64::from(added)))
         }
         Operation::Unsuppress(key) => {
             let n = execute(tx, &statements::remove_suppression(key))?;
+            Ok((Operated::Changed(n == 1), n as u64))
+        }
+        Operation::ForgetAddress(key) => {
+            let n = execute(tx, &statements::forget_suppressed_address(key))?;
             Ok((Operated::Changed(n == 1), n as u64))
         }
         // A deletion numbers nothing: there is no row left to show a cursor.
