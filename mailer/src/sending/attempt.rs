@@ -276,13 +276,15 @@ pub(crate) fn delivery_line(parent: &tracing::Span, line: &DeliveryLine<'_>) {
     tracing::info!(
         parent: parent,
         mail_id = %line.id,
-        template = line.template,
-        recipient_domain = domain,
-        status = line.status,
+        // Shown bare in the text format (`status=sent`, as mail operators grep Postfix's
+        // lines); the reply, which holds spaces, stays quoted.
+        template = %line.template,
+        recipient_domain = %domain,
+        status = %line.status,
         attempt = line.attempt,
         smtp_code = line.smtp_code,
         smtp_reply = line.smtp_reply,
-        duration_ms = line.duration.as_secs_f64() * 1000.0,
+        duration_ms = (line.duration.as_secs_f64() * 1e6).round() / 1e3,
         "delivery"
     );
 }
