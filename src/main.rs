@@ -72,6 +72,15 @@ fn main() -> ExitCode {
     match outcome {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
+        // A mailer setting that only the mailer can check (its templates, its DKIM key) is
+        // as wrong as written as any other key: one line and exit 2.
+        Err(e)
+            if e.downcast_ref::<mailer::StartupError>()
+                .is_some_and(mailer::StartupError::is_configuration) =>
+        {
+            eprintln!("{e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             eprintln!("facteur stopped: {e:#}");
             ExitCode::FAILURE

@@ -319,3 +319,32 @@ fn a_mailer_with_a_rediss_cluster_url_starts() {
         "the mailer started with a rediss:// cluster: {seen:#?}"
     );
 }
+
+#[test]
+fn a_dkim_key_that_cannot_be_read_stops_the_mailer_and_the_launcher_naming_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("missing.pem").display().to_string();
+    let env = [
+        ("FACTEUR_MAILER__DKIM__DOMAIN", "facteur.test"),
+        ("FACTEUR_MAILER__DKIM__SELECTOR", "t2026"),
+        ("FACTEUR_MAILER__DKIM__PRIVATE_KEY_FILE", missing.as_str()),
+        ("FACTEUR_MAILER__LISTEN", "127.0.0.1:0"),
+        ("FACTEUR_USERS__LISTEN", "127.0.0.1:0"),
+        // Own secrets, so that no warning line about shipped ones comes first.
+        ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", OWN_SECRET),
+        ("FACTEUR_USERS__ADMIN_TOKEN", OWN_SECRET),
+        ("FACTEUR_USERS__SESSION_SECRET", OWN_SECRET),
+    ];
+    for name in ["mailer", "facteur"] {
+        let (code, stderr) = run(name, &[], &env);
+        assert_eq!(code, Some(2), "{name}: exit code; stderr: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(lines.len(), 1, "{name}: one line, got {stderr:?}");
+        assert!(
+            lines[0].starts_with("invalid configuration: mailer.dkim.private_key_file: "),
+            "{name}: {:?}",
+            lines[0]
+        );
+        assert!(lines[0].contains(&missing), "{name}: {:?}", lines[0]);
+    }
+}

@@ -32,7 +32,9 @@ mod validate;
 pub use args::{Command, parse_args};
 pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat};
-pub use mailer::{BrandConfig, ClusterConfig, MailerConfig, RetentionConfig, SmtpConfig, SmtpTls};
+pub use mailer::{
+    BrandConfig, ClusterConfig, DkimConfig, MailerConfig, RetentionConfig, SmtpConfig, SmtpTls,
+};
 pub use peers::{PeerRange, any_contains};
 pub(crate) use scalar::string_or_scalar;
 pub use secrets::{Process, SecretsCheck};

@@ -48,17 +48,15 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
     // something outside (a database that does not answer) is 1.
     let app = match mailer::App::build(&config).await {
         Ok(app) => app,
-        // One line naming the file and line, like a configuration error.
-        Err(e @ (mailer::StartupError::Templates(_) | mailer::StartupError::SuppressionKey(_))) => {
-            exit_with(&e.to_string())
-        }
+        // One line naming the file and line, or the key, like a configuration error.
+        Err(
+            e @ (mailer::StartupError::Templates(_)
+            | mailer::StartupError::SuppressionKey(_)
+            | mailer::StartupError::Dkim(_)),
+        ) => exit_with(&e.to_string()),
         Err(e) => {
             tracing::error!(error = %e, "the mailer could not start");
-            let invalid_as_written = matches!(
-                e,
-                mailer::StartupError::From { .. } | mailer::StartupError::Cluster(_)
-            );
-            std::process::exit(if invalid_as_written { 2 } else { 1 });
+            std::process::exit(if e.is_configuration() { 2 } else { 1 });
         }
     };
     tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "mailer listening on http://{}", app.local_addr());

@@ -10,7 +10,10 @@ use crate::http::{self, AppState};
 use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use crate::retention::{Retention, RetentionOptions};
-use crate::sending::{Deliveries, DeliveryContext, DeliveryOptions, MailSender, SmtpSetupError};
+use crate::sending::{
+    Deliveries, DeliveryContext, DeliveryOptions, DkimSigner, Letterhead, MailSender,
+    SmtpSetupError,
+};
 use crate::socket;
 use crate::store;
 use crate::templates::live::LiveTemplates;
@@ -62,6 +65,25 @@ pub enum StartupError {
         /// Why.
         reason: String,
     },
+    /// `mailer.dkim.private_key_file` cannot be read or holds no usable key: a configuration
+    /// error (exit 2), one line naming the key.
+    #[error("{0}")]
+    Dkim(domain::config::ConfigError),
+}
+
+impl StartupError {
+    /// True when the configuration is wrong as written (exit 2), as opposed to something
+    /// outside that failed (a database that does not answer, a port taken: exit 1).
+    pub fn is_configuration(&self) -> bool {
+        matches!(
+            self,
+            StartupError::Templates(_)
+                | StartupError::From { .. }
+                | StartupError::Cluster(_)
+                | StartupError::Dkim(_)
+                | StartupError::SuppressionKey(_)
+        )
+    }
 }
 
 /// Why the mailer stopped with an error.
@@ -124,6 +146,14 @@ impl App {
             value: mc.from.clone(),
             reason: format!("{e}"),
         })?;
+        // Read and parsed once here, never per mail.
+        let dkim = mc
+            .dkim
+            .as_ref()
+            .map(DkimSigner::load)
+            .transpose()
+            .map_err(StartupError::Dkim)?;
+        let dkim_record = dkim.as_ref().map(|signer| signer.record().clone());
         let metrics = Arc::new(Metrics::new());
         // Loaded and checked first: a template defect is a configuration error, found before
         // anything connects. Compiled once per load, for the delivery loop and the template
@@ -191,8 +221,11 @@ impl App {
                 sender,
                 events: events.clone(),
                 metrics: metrics.clone(),
-                from,
-                domain: mc.from_domain().to_string(),
+                letterhead: Letterhead {
+                    from,
+                    domain: mc.from_domain().to_string(),
+                    dkim,
+                },
                 max_attempts: mc.max_attempts,
                 retention: retention.clone(),
             },
@@ -228,6 +261,7 @@ impl App {
                 .as_ref()
                 .map_or(TransportHealth::Socketio, AmqpConsumer::health),
             templates: templates.clone(),
+            dkim: dkim_record,
             cluster,
             asyncapi: http::asyncapi::AsyncApiDocument::with_templates(
                 http::asyncapi::Facts::of(config, listener.local_addr().unwrap_or(mc.listen)),

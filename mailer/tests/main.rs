@@ -10,6 +10,7 @@ mod cluster_link;
 mod common;
 mod delivery_log;
 mod delivery_safety;
+mod dkim;
 mod live_page;
 mod live_privacy;
 mod operations;

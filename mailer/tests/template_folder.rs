@@ -181,7 +181,10 @@ async fn a_new_template_with_a_layout_is_sent_listed_and_previewed_in_each_of_it
         .unwrap();
     assert_eq!(preview.status(), 200);
     let page = preview.text().await.unwrap();
-    assert!(page.contains("Bestellung A-1042 für Sie versandt"), "{page}");
+    assert!(
+        page.contains("Bestellung A-1042 für Sie versandt"),
+        "{page}"
+    );
     let live = app
         .http
         .get(&app.base)

@@ -76,6 +76,28 @@ pub struct MailerConfig {
     pub default_locale: Locale,
     /// `mailer.brand`: given to every template as `brand`.
     pub brand: BrandConfig,
+    /// `mailer.dkim`: null (the default) to send unsigned mails, or the key that signs
+    /// every mail and the DNS name it is published under.
+    pub dkim: Option<DkimConfig>,
+}
+
+/// `mailer.dkim.*`: required when the section is present.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DkimConfig {
+    /// `mailer.dkim.domain`: the signing domain (`d=`), in ASCII (`xn--` for an
+    /// internationalised name); usually the domain of `mailer.from`, since receivers that
+    /// check DMARC want the two to align.
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub domain: String,
+    /// `mailer.dkim.selector`: the key's name (`s=`): its public half is published as a TXT
+    /// record at `{selector}._domainkey.{domain}`.
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub selector: String,
+    /// `mailer.dkim.private_key_file`: a PEM file holding an Ed25519 private key (PKCS#8,
+    /// as `openssl genpkey -algorithm ed25519` writes it) or an RSA one (PKCS#8 or PKCS#1);
+    /// read once at start.
+    pub private_key_file: PathBuf,
 }
 
 /// `mailer.brand.*`: who the mails speak for.
@@ -156,6 +178,7 @@ impl Default for MailerConfig {
             templates_dir: None,
             default_locale: Locale::FR,
             brand: BrandConfig::default(),
+            dkim: None,
         }
     }
 }

@@ -37,6 +37,27 @@ fn the_contract_file_loads_with_its_defaults() {
         clustered.mailer.cluster.unwrap().redis_url,
         "redis://redis:6379"
     );
+    assert!(config.mailer.dkim.is_none());
+    let signed = load(
+        "",
+        &[
+            ("FACTEUR_MAILER__DKIM__DOMAIN", "facteur.example"),
+            ("FACTEUR_MAILER__DKIM__SELECTOR", "2026"),
+            (
+                "FACTEUR_MAILER__DKIM__PRIVATE_KEY_FILE",
+                "/etc/facteur/dkim.pem",
+            ),
+        ],
+    )
+    .unwrap()
+    .mailer
+    .dkim
+    .unwrap();
+    assert_eq!(
+        (signed.domain.as_str(), signed.selector.as_str()),
+        ("facteur.example", "2026")
+    );
+    assert_eq!(signed.private_key_file, Path::new("/etc/facteur/dkim.pem"));
 }
 
 #[test]
@@ -170,6 +191,36 @@ fn each_bad_value_names_its_key() {
             "mailer: {cluster: {redis_url: 'redis://127.0.0.1:6379'}}",
             &[],
             "mailer.database",
+        ),
+        (
+            "mailer: {dkim: {domain: '', selector: s1, private_key_file: k.pem}}",
+            &[],
+            "mailer.dkim.domain",
+        ),
+        (
+            "mailer: {dkim: {domain: 'example.com; x=y', selector: s1, private_key_file: k.pem}}",
+            &[],
+            "mailer.dkim.domain",
+        ),
+        (
+            "mailer: {dkim: {domain: example.com, selector: '', private_key_file: k.pem}}",
+            &[],
+            "mailer.dkim.selector",
+        ),
+        (
+            "mailer: {dkim: {domain: example.com, selector: '-s1', private_key_file: k.pem}}",
+            &[],
+            "mailer.dkim.selector",
+        ),
+        (
+            "mailer: {dkim: {domain: example.com, selector: s1, private_key_file: ''}}",
+            &[],
+            "mailer.dkim.private_key_file",
+        ),
+        (
+            "mailer: {dkim: {domain: example.com, selector: s1}}",
+            &[],
+            "mailer.dkim",
         ),
         (
             "",

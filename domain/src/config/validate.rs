@@ -164,6 +164,18 @@ impl Config {
             non_empty("mailer.live_token", token)?;
         }
         non_empty("mailer.suppression_key", &mailer.suppression_key)?;
+        if let Some(dkim) = &mailer.dkim {
+            // Both go into the DKIM-Signature header and the DNS name of the key, where
+            // anything but a host name would break the one or the other.
+            dns_name("mailer.dkim.domain", &dkim.domain, 2)?;
+            dns_name("mailer.dkim.selector", &dkim.selector, 1)?;
+            if dkim.private_key_file.as_os_str().is_empty() {
+                return Err(ConfigError::new(
+                    "mailer.dkim.private_key_file",
+                    "must not be empty",
+                ));
+            }
+        }
         if let Some(cluster) = &mailer.cluster {
             check_redis_url("mailer.cluster.redis_url", &cluster.redis_url)?;
             // Mailers act as one only through one store: each SQLite file is one mailer's.
@@ -187,6 +199,37 @@ fn check_redis_url(key: &str, value: &str) -> Result<(), ConfigError> {
             format!(
                 "{:?} must name a host, as in redis://127.0.0.1:6379",
                 redact_user_info(value)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A DNS name in the syntax RFC 6376 gives `d=` and `s=`: at least `min_labels` labels of
+/// ASCII letters, digits and inner hyphens, each at most 63 characters.
+fn dns_name(key: &str, value: &str, min_labels: usize) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        return Err(ConfigError::new(key, "must not be empty"));
+    }
+    let label_ok = |label: &str| {
+        (1..=63).contains(&label.len())
+            && label
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !label.starts_with('-')
+            && !label.ends_with('-')
+    };
+    let labels: Vec<&str> = value.split('.').collect();
+    if value.len() > 253 || labels.len() < min_labels || !labels.iter().all(|l| label_ok(l)) {
+        let example = if min_labels > 1 {
+            "mail.example.com"
+        } else {
+            "mail2026"
+        };
+        return Err(ConfigError::new(
+            key,
+            format!(
+                "{value:?} is not a DNS name: expected labels of ASCII letters, digits and hyphens separated by dots, as in {example}"
             ),
         ));
     }

@@ -4,6 +4,7 @@
 //! - [`mails`]: `POST /mails`, `GET /mails/{id}`, `GET /mails`, and retrying and cancelling;
 //! - [`suppressions`]: the suppression list;
 //! - [`recipients`]: erasing what is held about one address;
+//! - [`dkim`]: the DNS record of the key that signs the mails;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/`, its socket.io client `/live.js` and its style `/live.css`;
 //! - [`openapi`]: `/openapi.json` and `/docs`;
@@ -15,6 +16,7 @@
 //! `Result<_, MailError>`.
 
 pub mod asyncapi;
+pub mod dkim;
 mod extract;
 pub mod health;
 pub mod live;
@@ -57,6 +59,8 @@ pub struct AppState {
     pub cluster: crate::cluster::Cluster,
     /// The AsyncAPI document, built at its first request.
     pub asyncapi: asyncapi::AsyncApiDocument,
+    /// The DNS record of the DKIM key, when mails are signed.
+    pub dkim: Option<crate::sending::DkimRecord>,
 }
 
 /// The whole router, without the socket.io layer.
@@ -64,6 +68,7 @@ pub fn router(state: AppState) -> Router {
     let protected = mails::router()
         .merge(suppressions::router())
         .merge(recipients::router())
+        .merge(dkim::router())
         .merge(templates::protected())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -1,12 +1,11 @@
 //! One try of one delivery: render, build, hand over, and decide what the outcome means —
 //! sent, retried after a backoff, or failed for good.
 
-use super::{MailSender, SendFailure, build_message};
+use super::{Letterhead, MailSender, SendFailure, build_message};
 use crate::metrics::Metrics;
 use crate::store::{DeliveryRecord, DeliveryStatus, Finished, NewSuppression};
 use crate::templates::live::LiveTemplates;
 use chrono::Utc;
-use lettre::message::Mailbox;
 use runtime::telemetry::context::continue_trace;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -51,8 +50,7 @@ pub(super) struct Attempts {
     pub(super) metrics: Arc<Metrics>,
     pub(super) options: DeliveryOptions,
     pub(super) max_attempts: u32,
-    pub(super) from: Mailbox,
-    pub(super) domain: String,
+    pub(super) letterhead: Letterhead,
 }
 
 impl Attempts {
@@ -212,8 +210,7 @@ impl Attempts {
                 .render(&record.template, &record.locale, &record.to, &record.vars)
                 .map_err(|e| e.to_string())?;
             build_message(
-                &self.from,
-                &self.domain,
+                &self.letterhead,
                 record.id,
                 &record.template,
                 &record.to,

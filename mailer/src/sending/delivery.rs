@@ -19,7 +19,6 @@ use crate::store::{DeliveryRecord, Store};
 use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::MailRequestId;
-use lettre::message::Mailbox;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -66,10 +65,8 @@ pub struct DeliveryContext {
     pub events: Events,
     /// Counters.
     pub metrics: Arc<Metrics>,
-    /// The `From` header, parsed once at start.
-    pub from: Mailbox,
-    /// The Message-ID domain.
-    pub domain: String,
+    /// The sender, the Message-ID domain and the DKIM key.
+    pub letterhead: super::Letterhead,
     /// Tries before a delivery is marked failed (`mailer.max_attempts`).
     pub max_attempts: u32,
     /// Erases a recipient whose last mail asked for it, once that mail is delivered.
@@ -107,8 +104,7 @@ impl Deliveries {
                 metrics: ctx.metrics,
                 options,
                 max_attempts: ctx.max_attempts,
-                from: ctx.from,
-                domain: ctx.domain,
+                letterhead: ctx.letterhead,
             },
             jobs,
             backlog: AtomicBool::new(true),

@@ -1,5 +1,6 @@
 //! Turning a rendered mail into a MIME message with the contract's Message-ID.
 
+use super::dkim::DkimSigner;
 use crate::templates::RenderedMail;
 use domain::{Locale, MailRequestId, Recipient, Template};
 use lettre::Message;
@@ -45,16 +46,28 @@ impl Header for ContentLanguage {
     }
 }
 
+/// What every message of this mailer has in common: its sender, the Message-ID domain, and
+/// the DKIM key when mails are signed.
+pub struct Letterhead {
+    /// The `From` header, parsed once at start.
+    pub from: Mailbox,
+    /// The Message-ID domain.
+    pub domain: String,
+    /// Signs every message when `mailer.dkim` is set.
+    pub dkim: Option<DkimSigner>,
+}
+
 /// Builds the message: `From` the configured sender, `To` the recipient,
-/// `Message-ID: <id@domain>`, `X-Facteur-Template`, `Content-Language`, and a text + HTML alternative body.
+/// `Message-ID: <id@domain>`, `X-Facteur-Template`, `Content-Language`, and a text + HTML
+/// alternative body; signed when `letterhead.dkim` is set.
 pub fn build_message(
-    from: &Mailbox,
-    domain: &str,
+    letterhead: &Letterhead,
     id: MailRequestId,
     template: &Template,
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
+    let Letterhead { from, domain, dkim } = letterhead;
     let address: Address = to
         .email
         .as_str()
@@ -64,14 +77,18 @@ pub fn build_message(
     let envelope = Envelope::new(Some(from.email.clone()), vec![address.clone()])
         .map_err(|e| format!("the envelope could not be built: {e}"))?;
     let name = (!to.name.trim().is_empty()).then(|| to.name.clone());
-    Message::builder()
+    let builder = Message::builder()
         .envelope(envelope)
         .from(from.clone())
         .to(Mailbox::new(name, address))
         .subject(mail.subject)
         .message_id(Some(format!("<{id}@{domain}>")))
         .header(FacteurTemplate(template.clone()))
-        .header(ContentLanguage(mail.locale.clone()))
-        .multipart(MultiPart::alternative_plain_html(mail.text, mail.html))
-        .map_err(|e| format!("the message could not be built: {e}"))
+        .header(ContentLanguage(mail.locale.clone()));
+    let body = MultiPart::alternative_plain_html(mail.text, mail.html);
+    match dkim {
+        None => builder.multipart(body),
+        Some(signer) => signer.build_signed(builder, body),
+    }
+    .map_err(|e| format!("the message could not be built: {e}"))
 }

@@ -1,11 +1,13 @@
 //! Sending mails: where they go ([`MailSender`]: SMTP over a shared pool of lettre
 //! connections (`smtp_pool`), or `.eml` files), the delivery loop that claims and hands work
-//! to workers (`delivery`), one try of one mail (`attempt`), and the batched writing and
-//! announcing of outcomes (`outcomes`).
+//! to workers (`delivery`), one try of one mail (`attempt`), the message itself (`message`,
+//! signed by `dkim` when `mailer.dkim` is set), and the batched writing and announcing of
+//! outcomes (`outcomes`).
 
 mod attempt;
 mod deferred_writes;
 mod delivery;
+mod dkim;
 mod message;
 mod outcomes;
 mod smtp_commands;
@@ -14,6 +16,8 @@ mod smtp_pool;
 pub use attempt::DeliveryOptions;
 pub(crate) use attempt::{DeliveryLine, delivery_line};
 pub use delivery::{Deliveries, DeliveryContext};
+pub use dkim::{DkimRecord, DkimSigner};
+pub use message::Letterhead;
 use message::build_message;
 use smtp_pool::SmtpPool;
 
