@@ -334,6 +334,7 @@ fn a_dkim_key_that_cannot_be_read_stops_the_mailer_and_the_launcher_naming_the_k
         ("FACTEUR_TRANSPORT__SOCKETIO__TOKEN", OWN_SECRET),
         ("FACTEUR_USERS__ADMIN_TOKEN", OWN_SECRET),
         ("FACTEUR_USERS__SESSION_SECRET", OWN_SECRET),
+        ("FACTEUR_MAILER__SUPPRESSION_KEY", OWN_SECRET),
     ];
     for name in ["mailer", "facteur"] {
         let (code, stderr) = run(name, &[], &env);

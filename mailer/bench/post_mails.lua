@@ -19,8 +19,8 @@ function request()
   local id = string.format("%08x-%04x-4%03x-8%03x-%012x",
     started, thread_id % 0x10000, math.floor(counter / 0x1000000000000) % 0x1000, 0, counter)
   local body = string.format(
-    '{"id":"%s","template":"welcome","locale":"en","to":{"email":"ada@example.com","name":"Ada Lovelace"},"vars":{"login":"ada"}}',
-    id)
+    '{"id":"%s","template":"welcome","locale":"en","to":{"email":"ada@example.com","name":"Ada Lovelace"},"vars":{"login":"ada"},"requested_at":"%s"}',
+    id, os.date("!%Y-%m-%dT%H:%M:%SZ"))
   return wrk.format("POST", "/mails", {
     ["Content-Type"] = "application/json",
     ["Authorization"] = "Bearer " .. token,
