@@ -2,7 +2,9 @@
 //! whose address or name hides what it holds behind a zero-width, bidirectional or control
 //! character. On SQLite and on PostgreSQL.
 
-use crate::common::{TestApp, fast_options, mail_request, spawn_app, spawn_with, test_config};
+use crate::common::{
+    TestApp, fast_options, mail_request, send_to, spawn_app, spawn_with, test_config,
+};
 use crate::store_backends::{drop_postgres, fresh_postgres};
 use sea_orm::ConnectionTrait;
 use sea_orm::sea_query::Query;
@@ -26,16 +28,6 @@ async fn start(test: &str, postgres: bool) -> Option<(TestApp, Option<String>)> 
         spawn_with(config, fast_options(), Arc::new(dir)).await,
         name,
     ))
-}
-
-/// Stores a welcome mail to `email` and returns its id.
-async fn send_to(app: &TestApp, email: &str) -> String {
-    let mut request = mail_request("welcome", "en");
-    request["to"]["email"] = email.into();
-    let (code, answer) = app.post_mail(&request).await;
-    assert_eq!(code, 202, "{email}: {answer}");
-    assert_eq!(answer["status"], "accepted");
-    request["id"].as_str().expect("an id").to_owned()
 }
 
 /// `/suppressions/{email}`, the address percent-encoded.

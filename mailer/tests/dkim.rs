@@ -3,7 +3,7 @@
 //! TXT record that `GET /dkim` gives; a tampered copy fails the same check. Keys are made by
 //! `openssl genpkey` in each test, for that test only.
 
-use crate::common::{MailerProcess, mail_request};
+use crate::common::{MailerProcess, mail_request, start_refused};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -237,38 +237,6 @@ async fn get_dkim_needs_the_token_and_is_404_when_mails_are_not_signed() {
     assert!(missing["details"].is_object(), "{missing}");
 }
 
-/// Starts the binary with `mailer.dkim` naming `key` and returns its exit code and output.
-async fn start_refused(key: &Path) -> (Option<i32>, String) {
-    let dir = TempDir::new().unwrap();
-    let d = dir.path().display();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
-        .current_dir(dir.path())
-        .env_remove("FACTEUR_CONFIG")
-        .env(
-            "FACTEUR_MAILER__LISTEN",
-            format!("127.0.0.1:{}", testkit::free_port()),
-        )
-        .env(
-            "FACTEUR_MAILER__DATABASE",
-            format!("sqlite://{d}/mailer.db?mode=rwc"),
-        )
-        .env("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail"))
-        .env("FACTEUR_MAILER__DKIM__DOMAIN", DOMAIN)
-        .env("FACTEUR_MAILER__DKIM__SELECTOR", SELECTOR)
-        .env("FACTEUR_MAILER__DKIM__PRIVATE_KEY_FILE", key)
-        .env("FACTEUR_LOG__LEVEL", "error")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(20), output)
-        .await
-        .expect("the mailer exits within 20 s")
-        .expect("the mailer binary runs");
-    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.code(), said)
-}
-
 #[tokio::test]
 async fn a_key_that_cannot_be_read_or_parsed_stops_the_start_naming_the_key() {
     let dir = TempDir::new().unwrap();
@@ -290,7 +258,12 @@ async fn a_key_that_cannot_be_read_or_parsed_stops_the_start_naming_the_key() {
         ),
     ];
     for (what, key) in cases {
-        let (code, said) = start_refused(&key).await;
+        let (code, said) = start_refused(&[
+            ("FACTEUR_MAILER__DKIM__DOMAIN", DOMAIN.as_ref()),
+            ("FACTEUR_MAILER__DKIM__SELECTOR", SELECTOR.as_ref()),
+            ("FACTEUR_MAILER__DKIM__PRIVATE_KEY_FILE", key.as_os_str()),
+        ])
+        .await;
         assert_eq!(code, Some(2), "{what}: {said}");
         let lines: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{what}: one line, not {said}");

@@ -2,7 +2,7 @@
 //! nothing that names it, yet still stops every mail to it; and a mailer started with another
 //! `mailer.suppression_key` refuses a list it could not read. On SQLite and on PostgreSQL.
 
-use crate::common::{TestApp, fast_options, mail_request, spawn_with, test_config};
+use crate::common::{TestApp, fast_options, send_to, spawn_with, start_refused, test_config};
 use crate::store_backends::{drop_postgres, fresh_postgres};
 use domain::Secret;
 use mailer::StartupError;
@@ -32,15 +32,6 @@ async fn config_for(
     let (url, name) = fresh_postgres(test).await?;
     config.mailer.database = url;
     Some((config, Some(name)))
-}
-
-/// Stores a welcome mail to `email` and returns its id.
-async fn send_to(app: &TestApp, email: &str) -> String {
-    let mut request = mail_request("welcome", "en");
-    request["to"]["email"] = email.into();
-    let (code, answer) = app.post_mail(&request).await;
-    assert_eq!(code, 202, "{email}: {answer}");
-    request["id"].as_str().expect("an id").to_owned()
 }
 
 /// Every text of the suppression list and of the delivery records, as the database holds it.
@@ -289,28 +280,19 @@ async fn the_mailer_binary_with_another_key_exits_2_naming_mailer_suppression_ke
     assert_eq!(code, 201);
     app.stop().await;
 
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
-        .current_dir(dir.path())
-        .env_remove("FACTEUR_CONFIG")
-        .env("FACTEUR_MAILER__LISTEN", "127.0.0.1:0")
-        .env("FACTEUR_MAILER__DATABASE", &config.mailer.database)
-        .env(
+    let (code, stderr) = start_refused(&[
+        ("FACTEUR_MAILER__DATABASE", config.mailer.database.as_ref()),
+        (
             "FACTEUR_MAILER__OUTBOX_DIR",
             config.mailer.outbox_dir.as_os_str(),
-        )
-        .env(
+        ),
+        (
             "FACTEUR_MAILER__SUPPRESSION_KEY",
-            "another-key-entirely-0123456789",
-        )
-        .env("FACTEUR_LOG__LEVEL", "error")
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(30), output)
-        .await
-        .expect("the mailer stops within 30 s")
-        .expect("the mailer runs");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+            "another-key-entirely-0123456789".as_ref(),
+        ),
+    ])
+    .await;
+    assert_eq!(code, Some(2), "{stderr}");
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "one line: {stderr}");
     assert!(

@@ -3,7 +3,7 @@
 //! (the real binary: exit 2, one line naming the file and line) and the reloads (SIGHUP, and
 //! a change in the folder) that swap in a valid set and keep the running one otherwise.
 
-use crate::common::{fast_options, smtp_config, spawn_with, test_config};
+use crate::common::{fast_options, smtp_config, spawn_with, start_refused, test_config};
 use serde_json::{Value, json};
 use std::path::Path;
 use std::sync::Arc;
@@ -272,36 +272,6 @@ async fn a_locale_the_template_lacks_is_sent_in_the_default_locale_and_recorded_
     );
 }
 
-/// Runs the real binary with `templates_dir` and answers its exit code and what it wrote.
-async fn start_refused(folder: &Path) -> (Option<i32>, String) {
-    let dir = TempDir::new().unwrap();
-    let d = dir.path().display();
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
-        .current_dir(dir.path())
-        .env_remove("FACTEUR_CONFIG")
-        .env(
-            "FACTEUR_MAILER__LISTEN",
-            format!("127.0.0.1:{}", testkit::free_port()),
-        )
-        .env(
-            "FACTEUR_MAILER__DATABASE",
-            format!("sqlite://{d}/mailer.db?mode=rwc"),
-        )
-        .env("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail"))
-        .env("FACTEUR_MAILER__TEMPLATES_DIR", folder)
-        .env("FACTEUR_LOG__LEVEL", "error")
-        .stdin(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(20), output)
-        .await
-        .expect("the mailer exits within 20 s")
-        .expect("the mailer binary runs");
-    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.code(), said)
-}
-
 #[tokio::test]
 async fn each_broken_file_stops_the_start_with_one_line_naming_its_file_and_line() {
     type Break = fn(&Path);
@@ -353,7 +323,8 @@ async fn each_broken_file_stops_the_start_with_one_line_naming_its_file_and_line
         let folder = TempDir::new().unwrap();
         shop_folder(folder.path(), "Order {{ order_id }} shipped");
         break_it(folder.path());
-        let (code, said) = start_refused(folder.path()).await;
+        let (code, said) =
+            start_refused(&[("FACTEUR_MAILER__TEMPLATES_DIR", folder.path().as_os_str())]).await;
         assert_eq!(code, Some(2), "{what}: {said}");
         let lines: Vec<&str> = said.lines().filter(|l| !l.trim().is_empty()).collect();
         assert_eq!(lines.len(), 1, "{what}: one line, not {said}");

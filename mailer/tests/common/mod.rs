@@ -282,6 +282,50 @@ pub fn mail_request(template: &str, locale: &str) -> Value {
     })
 }
 
+/// Stores a welcome mail to `email` and returns its id.
+pub async fn send_to(app: &TestApp, email: &str) -> String {
+    let mut request = mail_request("welcome", "en");
+    request["to"]["email"] = email.into();
+    let (code, answer) = app.post_mail(&request).await;
+    assert_eq!(code, 202, "{email}: {answer}");
+    assert_eq!(answer["status"], "accepted");
+    request["id"].as_str().expect("an id").to_owned()
+}
+
+/// Runs the real binary on a fresh folder (its own port, SQLite file and outbox, logs at
+/// `error`) with `env` over those, for a start that must be refused; answers its exit code
+/// and everything it wrote.
+pub async fn start_refused(env: &[(&str, &std::ffi::OsStr)]) -> (Option<i32>, String) {
+    let dir = TempDir::new().unwrap();
+    let d = dir.path().display();
+    let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"));
+    command
+        .current_dir(dir.path())
+        .env_remove("FACTEUR_CONFIG")
+        .env(
+            "FACTEUR_MAILER__LISTEN",
+            format!("127.0.0.1:{}", testkit::free_port()),
+        )
+        .env(
+            "FACTEUR_MAILER__DATABASE",
+            format!("sqlite://{d}/mailer.db?mode=rwc"),
+        )
+        .env("FACTEUR_MAILER__OUTBOX_DIR", format!("{d}/mail"))
+        .env("FACTEUR_LOG__LEVEL", "error")
+        .stdin(std::process::Stdio::null())
+        .kill_on_drop(true);
+    for (name, value) in env {
+        command.env(name, value);
+    }
+    let output = tokio::time::timeout(Duration::from_secs(30), command.output())
+        .await
+        .expect("the mailer exits within 30 s")
+        .expect("the mailer binary runs");
+    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
+    said.push_str(&String::from_utf8_lossy(&output.stderr));
+    (output.status.code(), said)
+}
+
 /// The `.eml` files in the outbox.
 pub fn outbox_files(app: &TestApp) -> Vec<PathBuf> {
     match std::fs::read_dir(app.outbox()) {
