@@ -579,7 +579,7 @@ async fn the_schema_upgrade_brings_the_suppression_list(url: &str) {
     insert_raw(&before, std::slice::from_ref(&request)).await;
     before.close_by_ref().await.unwrap();
 
-    let store = mailer::connect_store(url, Default::default(), crate::common::test_keys(), true)
+    let store = crate::common::open_store(url, Default::default())
         .await
         .expect("connect and upgrade");
     let kept = store.get(request.id).await.unwrap().expect("kept");

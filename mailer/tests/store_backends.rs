@@ -3,9 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use domain::{Email, Locale, MailRequest, Recipient, Template};
-use mailer::{
-    DeliveryStatus, Finished, Inserted, MailError, Migrator, Store, WriteCounters, connect_store,
-};
+use mailer::{DeliveryStatus, Finished, Inserted, MailError, Migrator, Store, WriteCounters};
 use sea_orm::sea_query::Query;
 use sea_orm::{ConnectionTrait, Database, DbBackend, Statement};
 use sea_orm_migration::MigratorTrait;
@@ -107,14 +105,9 @@ async fn close(store: Store) {
 }
 
 async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &str) {
-    let store = connect_store(
-        url,
-        WriteCounters::default(),
-        crate::common::test_keys(),
-        true,
-    )
-    .await
-    .expect("connect and migrate");
+    let store = crate::common::open_store(url, WriteCounters::default())
+        .await
+        .expect("connect and migrate");
     let (a, b) = (request(), request());
 
     assert!(stored(&store, &a).await);
@@ -158,14 +151,9 @@ async fn duplicates_are_detected_and_unfinished_work_survives_a_reconnect(url: &
 
     // A new connection (a restart) finds `a` abandoned mid-send, puts it back, and finds
     // nothing else to do.
-    let store = connect_store(
-        url,
-        WriteCounters::default(),
-        crate::common::test_keys(),
-        true,
-    )
-    .await
-    .expect("reconnect; migrations run again harmlessly");
+    let store = crate::common::open_store(url, WriteCounters::default())
+        .await
+        .expect("reconnect; migrations run again harmlessly");
     assert_eq!(store.release_abandoned_claims().await.unwrap(), 1);
     let due = store.due(chrono::Utc::now(), 10).await.unwrap();
     assert_eq!(due.len(), 1);
@@ -248,14 +236,9 @@ async fn due_work_comes_oldest_first_a_page_at_a_time(url: &str) {
     insert_raw(&first, &requests).await;
     first.close_by_ref().await.unwrap();
 
-    let store = connect_store(
-        url,
-        WriteCounters::default(),
-        crate::common::test_keys(),
-        true,
-    )
-    .await
-    .expect("connect and upgrade");
+    let store = crate::common::open_store(url, WriteCounters::default())
+        .await
+        .expect("connect and upgrade");
     let indexes = index_names(store.db()).await;
     assert!(
         indexes.contains(&"mail_deliveries_due".to_string())
@@ -382,14 +365,9 @@ async fn the_whole_mailer_runs_on_postgres_and_resends_after_a_restart() {
 #[tokio::test]
 async fn the_sqlite_writer_stores_claims_and_records_outcomes_like_the_pool() {
     let memory_counters = WriteCounters::default();
-    let memory = connect_store(
-        "sqlite::memory:",
-        memory_counters.clone(),
-        crate::common::test_keys(),
-        true,
-    )
-    .await
-    .expect("an in-memory store");
+    let memory = crate::common::open_store("sqlite::memory:", memory_counters.clone())
+        .await
+        .expect("an in-memory store");
     let in_memory = request();
     assert!(stored(&memory, &in_memory).await);
     assert_eq!(
@@ -537,7 +515,7 @@ async fn file_with_writer(dir: &tempfile::TempDir) -> (std::path::PathBuf, Store
     let path = dir.path().join("m.db");
     let url = format!("sqlite://{}?mode=rwc", path.display());
     let counters = WriteCounters::default();
-    let store = connect_store(&url, counters.clone(), crate::common::test_keys(), true)
+    let store = crate::common::open_store(&url, counters.clone())
         .await
         .expect("connect and migrate");
     (path, store, counters)

@@ -59,6 +59,14 @@ pub fn test_keys() -> mailer::SuppressionKeys {
     mailer::SuppressionKeys::new(&domain::Secret::new("the suppression key of the tests"))
 }
 
+/// Connects the store at `url` as the mailer does, with [`test_keys`].
+pub async fn open_store(
+    url: &str,
+    counters: mailer::WriteCounters,
+) -> Result<mailer::Store, mailer::ConnectError> {
+    mailer::connect_store(url, counters, test_keys(), true).await
+}
+
 /// A configuration for one test: port 0, a fresh SQLite file and outbox in `dir`, a random token.
 pub fn test_config(dir: &TempDir) -> Config {
     let mut config = Config::default();
