@@ -70,6 +70,10 @@ echo "minor_faults:    $(awk '{print $10}' "/proc/$MAILER_PID/stat")"
 # virtual machine costs more than most of the work between them.
 switches=$(cat /proc/$MAILER_PID/task/*/status | awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {n += $2} END {print n}')
 printf 'ctx_switches:    %d (%.2f per mail)\n' "$switches" "$(echo "$switches / $total_sent" | bc -l)"
+# The same by thread name (tokio's workers, its blocking pool, the SQLite writer, ...).
+for t in /proc/$MAILER_PID/task/*; do
+  printf '%s %s\n' "$(cat "$t/comm")" "$(awk '/^(voluntary|nonvoluntary)_ctxt_switches/ {n += $2} END {print n}' "$t/status")"
+done | awk -v n="$total_sent" '{s[$1] += $2; c[$1]++} END {for (k in s) printf "  %-20s %d threads, %.2f per mail\n", k, c[k], s[k] / n}'
 grep -E 'VmHWM|VmRSS' "/proc/$MAILER_PID/status"
 kill $SAMPLER_PID 2>/dev/null || true
 awk '{ if ($2 > max[$1]) max[$1] = $2 } END { printf "peak_parts:      RssAnon %d kB, RssFile %d kB, RssShmem %d kB\n", max["RssAnon:"], max["RssFile:"], max["RssShmem:"] }' "$WORK/rss.log"

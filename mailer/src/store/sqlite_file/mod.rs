@@ -3,19 +3,20 @@
 //! statements every backend runs (`store::statements`).
 //!
 //! Every mail costs three writes: the insert that makes `accepted` true, the claim before the
-//! SMTP handoff, and the outcome after it. One task owns an rusqlite connection (the same
-//! SQLite library sqlx links). It takes every write waiting in its channel, lets the runtime
-//! turn a few times so that writes already on their way join in, runs them all in one
-//! transaction ([`batch`]), commits once, and answers each caller. The guarantees are those
-//! of one write at a time: an insert is answered only after its commit, a claim is committed
-//! before its mail is handed over, and an outcome is acknowledged only once written.
+//! SMTP handoff, and the outcome after it. One thread owns an rusqlite connection (the same
+//! SQLite library sqlx links). It takes every write waiting in its channel, runs them all in
+//! one transaction ([`batch`]), commits once, and answers each caller. The guarantees are
+//! those of one write at a time: an insert is answered only after its commit, a claim is
+//! committed before its mail is handed over, and an outcome is acknowledged only once
+//! written.
 //!
 //! Every commit is durable across an OS crash or a power loss: `synchronous=FULL`, so a
 //! commit returns once the WAL is on disk, and every write of the batch shares that sync.
-//! The transaction runs on a blocking thread, since it waits for the disk and perhaps for
-//! the lock of the pool's connection; the runtime goes on reading requests meanwhile, and
-//! those form the next batch. A thread of its own copies the WAL back into the database
-//! ([`checkpoints`]).
+//! The writer is a thread of its own, not a task, since it waits for the disk and perhaps
+//! for the lock of the pool's connection: the runtime goes on reading requests meanwhile,
+//! and those form the next batch, which the thread finds waiting when the sync returns (a
+//! task handing each batch to the blocking pool would cost two more thread hand-offs per
+//! batch). A second thread copies the WAL back into the database ([`checkpoints`]).
 //!
 //! A checkpoint that runs beside the writer copies only the frames committed before it
 //! began, and SQLite starts the WAL over only when a write finds every frame copied: under a
@@ -52,9 +53,6 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 8192;
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 1024;
-/// How many times the writer lets the runtime run other tasks before it writes what it
-/// has: each turn lets requests already read from their sockets join the batch.
-const GATHER_TURNS: usize = 3;
 /// Batches written between two checkpoints: about 1,000 WAL pages under load, SQLite's own
 /// default interval.
 const CHECKPOINT_EVERY: u32 = 64;
@@ -62,7 +60,7 @@ const CHECKPOINT_EVERY: u32 = 64;
 /// the log starts over.
 const WAL_RESTART_FRAMES: u32 = 4096;
 
-/// The handle to the writer task; cheap to clone. The task, and its checkpoint thread, end
+/// The handle to the writer thread; cheap to clone. The thread, and its checkpoint thread, end
 /// once every handle is dropped.
 #[derive(Clone)]
 pub(crate) struct SqliteWriter {
@@ -91,14 +89,12 @@ impl SqliteWriter {
             .next()
             .unwrap_or(0);
         let (ops, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(
-            connection,
-            rx,
-            counters,
-            keys,
-            checkpoints,
-            last_cursor,
-        ));
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || run(connection, rx, counters, keys, checkpoints, last_cursor))
+            .map_err(|e| {
+                MailError::Write(format!("could not start the writer of {location}: {e}"))
+            })?;
         Ok(Self { ops })
     }
 
@@ -147,7 +143,11 @@ impl SqliteWriter {
     }
 }
 
-async fn run(
+/// The writer thread: takes the first waiting write, then every write that arrived
+/// meanwhile (those that came in while the last batch waited for the disk), writes them in
+/// one transaction, and starts over. The thread never waits on the runtime, and the runtime
+/// never waits on the disk.
+fn run(
     mut connection: Connection,
     mut rx: mpsc::Receiver<Op>,
     counters: WriteCounters,
@@ -163,33 +163,21 @@ async fn run(
     // then goes on growing: until it starts over, the writer waits only every
     // `CHECKPOINT_EVERY` batches, not after each one.
     let mut restart_pending = false;
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        for _ in 0..GATHER_TURNS {
-            tokio::task::yield_now().await;
-            while batch.len() < MAX_BATCH {
-                match rx.try_recv() {
-                    Ok(op) => batch.push(op),
-                    Err(_) => break,
-                }
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
             }
         }
-        let written = write_on_blocking_thread(
-            connection,
-            batch,
-            counters.clone(),
-            keys.clone(),
-            last_cursor,
-        )
-        .await;
-        let frames = match written {
-            Some((c, b, frames, last)) => {
-                (connection, batch, last_cursor) = (c, b, last);
-                frames
-            }
-            // The runtime is shutting down; the callers of the batch hear it was not
-            // written (their answer channels are dropped).
-            None => return,
-        };
+        let frames = write_batch(
+            &mut connection,
+            &mut batch,
+            &counters,
+            &keys,
+            &mut last_cursor,
+        );
         // An in-memory database has no log to keep bounded.
         let Some(checkpoints) = &checkpoints else {
             continue;
@@ -203,35 +191,12 @@ async fn run(
             batches = 0;
             restart_pending = true;
             counters.checkpoint_waits.inc();
-            checkpoints.wait().await;
+            checkpoints.wait();
         } else if batches >= CHECKPOINT_EVERY {
             batches = 0;
             checkpoints.ask();
         }
     }
-}
-
-/// Writes `batch` on a blocking thread, and gives the connection, the emptied batch and the
-/// frames in the WAL back.
-async fn write_on_blocking_thread(
-    mut connection: Connection,
-    mut batch: Vec<Op>,
-    counters: WriteCounters,
-    keys: SuppressionKeys,
-    mut last_cursor: i64,
-) -> Option<(Connection, Vec<Op>, u32, i64)> {
-    tokio::task::spawn_blocking(move || {
-        let frames = write_batch(
-            &mut connection,
-            &mut batch,
-            &counters,
-            &keys,
-            &mut last_cursor,
-        );
-        (connection, batch, frames, last_cursor)
-    })
-    .await
-    .ok()
 }
 
 #[cfg(test)]
