@@ -68,8 +68,8 @@ pub(crate) struct SqliteWriter {
 }
 
 impl SqliteWriter {
-    /// Starts the writer of the SQLite database at `location`. Call it after the schema is in
-    /// place, inside the Tokio runtime.
+    /// Starts the writer of the SQLite database at `location` on a thread of its own. Call it
+    /// after the schema is in place.
     pub(crate) fn start(
         location: &Location,
         counters: WriteCounters,
