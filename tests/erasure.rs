@@ -1,6 +1,7 @@
 //! Deleting an account erases what the mailer holds about its address once the account's last
 //! mail is sent: the request travels in the users outbox with the deletion, so a mailer that
-//! is down at that moment erases it when it is back, on each transport.
+//! is down at that moment erases it when it is back, on each transport. A new account under
+//! the same address, made after the deletion, keeps its mail and its record.
 
 use crate::support::stack::{Kind, SERVICE_TOKEN, Stack};
 use reqwest::{Method, StatusCode};
@@ -60,9 +61,33 @@ async fn deleting_an_account_erases_its_mail_records_after_its_last_mail(kind: K
         .await
         .expect("DELETE /users/{id}");
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    // Someone signs up again under the freed address before the mailer is back: that welcome
+    // mail is requested after the deleted account's last one, and is not part of its erasure.
+    let again = stack.create_user("erased").await;
+    assert_ne!(again["id"], user["id"]);
     stack.start_mailer().await;
 
-    let mails = stack.smtp.wait_for(3, WAIT).await;
+    let mails = stack.smtp.wait_for(4, WAIT).await;
+    let to_erased: Vec<_> = mails
+        .iter()
+        .filter(|m| m.to == vec!["erased@example.com".to_string()])
+        .collect();
+    assert_eq!(
+        to_erased.len(),
+        3,
+        "the first welcome, the account_deleted mail and the new welcome; mailer log:\n{}",
+        stack.log("mailer")
+    );
+    let new_welcome = request_id(
+        &to_erased
+            .iter()
+            .find(|m| {
+                m.template_hint() != "account_deleted"
+                    && request_id(&m.message_id) != erased_welcome
+            })
+            .expect("the new account's welcome mail")
+            .message_id,
+    );
     let last = mails
         .iter()
         .find(|m| m.template_hint() == "account_deleted")
@@ -87,6 +112,11 @@ async fn deleting_an_account_erases_its_mail_records_after_its_last_mail(kind: K
         stack.log("mailer")
     );
     assert_eq!(record_status(&stack, &kept_welcome).await, StatusCode::OK);
+    assert_eq!(
+        record_status(&stack, &new_welcome).await,
+        StatusCode::OK,
+        "the new account's welcome record was erased with the old account's"
+    );
     let erased_total = crate::support::stack::metric_sum_with(
         &stack.metrics_text(&stack.mailer_url()).await,
         "records_deleted_total",

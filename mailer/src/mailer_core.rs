@@ -13,7 +13,7 @@ use crate::metrics::Metrics;
 use crate::retention::Retention;
 use crate::sending::{Deliveries, DeliveryLine, delivery_line};
 use crate::store::{
-    Cursor, DeliveryRecord, DeliveryStatus, Inserted, RetryFilter, Store, Suppression,
+    Cursor, DeliveryRecord, DeliveryStatus, Inserted, LastMail, RetryFilter, Store, Suppression,
 };
 use crate::templates::live::LiveTemplates;
 use chrono::Utc;
@@ -153,8 +153,8 @@ impl MailerCore {
                     // Stored and answered like any other, never handed to the dispatcher.
                     outcome_line(span, &record);
                     self.announce(&record).await;
-                    if record.erase_recipient {
-                        self.retention.erase_after_last_mail(&record.to.email).await;
+                    if let Some(last) = LastMail::of(&record) {
+                        self.retention.erase_after_last_mail(&last).await;
                     }
                 } else {
                     self.events.queued(&record).await;
@@ -240,8 +240,8 @@ impl MailerCore {
         let record = self.store.cancel(id, Utc::now()).await?;
         outcome_line(&tracing::Span::current(), &record);
         self.announce(&record).await;
-        if record.erase_recipient {
-            self.retention.erase_after_last_mail(&record.to.email).await;
+        if let Some(last) = LastMail::of(&record) {
+            self.retention.erase_after_last_mail(&last).await;
         }
         self.metrics.count_operation("cancel", 1);
         Ok(record)

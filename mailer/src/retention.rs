@@ -7,7 +7,7 @@
 
 use crate::error::MailError;
 use crate::metrics::Metrics;
-use crate::store::Store;
+use crate::store::{LastMail, Store};
 use chrono::{DateTime, Utc};
 use domain::{Email, MailRequestId};
 use std::path::PathBuf;
@@ -96,10 +96,10 @@ impl Retention {
     }
 
     /// The erasure a recipient's last mail asked for (the request's `erase_recipient`), once
-    /// that mail's delivery has ended; a failure is logged, and the next run of the job
-    /// tries again.
-    pub async fn erase_after_last_mail(&self, email: &Email) {
-        match self.erase(email).await {
+    /// that mail's delivery has ended: the records of the address requested before it, and its
+    /// own. A failure is logged, and the next run of the job tries again.
+    pub async fn erase_after_last_mail(&self, last: &LastMail) {
+        match self.erase_through(&last.to, Some(last)).await {
             Ok(n) => tracing::info!(count = n, "recipient erased after its last mail"),
             Err(e) => {
                 tracing::error!(error = %e, "erasing a recipient after its last mail failed; the retention job tries again")
@@ -111,8 +111,8 @@ impl Retention {
     async fn erase_due(&self) {
         match self.store.erasures_due().await {
             Ok(due) => {
-                for email in due {
-                    self.erase_after_last_mail(&email).await;
+                for last in due {
+                    self.erase_after_last_mail(&last).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "reading the erasures due failed"),
@@ -124,8 +124,25 @@ impl Retention {
     /// its first reason go. That goes first: an erasure that stops half-way is made again
     /// only while a record asks for it.
     pub async fn erase(&self, email: &Email) -> Result<u64, MailError> {
+        self.erase_through(email, None).await
+    }
+
+    /// [`Retention::erase`], or with `last`, only what was requested before that mail, and it.
+    async fn erase_through(
+        &self,
+        email: &Email,
+        last: Option<&LastMail>,
+    ) -> Result<u64, MailError> {
         self.store.forget_suppressed_address(email).await?;
-        let ids = self.store.addressed_to(email).await?;
+        let mut ids = self
+            .store
+            .addressed_to(email, last.map(|l| l.requested_at))
+            .await?;
+        if let Some(last) = last
+            && !ids.contains(&last.id)
+        {
+            ids.push(last.id);
+        }
         let mut erased = 0;
         for batch in ids.chunks(BATCH) {
             erased += self.delete(batch.to_vec(), "erasure").await?;

@@ -15,7 +15,7 @@ use crate::error::MailError;
 use crate::events::Events;
 use crate::metrics::Metrics;
 use crate::retention::Retention;
-use crate::store::{DeliveryRecord, Store};
+use crate::store::{DeliveryRecord, LastMail, Store};
 use crate::templates::live::LiveTemplates;
 use chrono::Utc;
 use domain::MailRequestId;
@@ -273,12 +273,13 @@ async fn deliver(inner: Arc<Inner>, record: DeliveryRecord, permit: OwnedSemapho
     // `stop` waits for every permit and then flushes the writer, so an outcome queued after
     // the permit would miss that flush, and a mail already sent would stay `sending` and go
     // out again after the restart.
+    let erase_recipient = LastMail::of(&record);
     inner.outcomes.record(Outcome {
         finished,
+        erase_recipient,
         template: record.template,
         to: record.to,
         sender: record.sender,
-        erase_recipient: record.erase_recipient,
     });
     drop(permit);
 }

@@ -8,7 +8,7 @@
 use crate::events::{Change, Events};
 use crate::metrics::Metrics;
 use crate::retention::Retention;
-use crate::store::{Cursors, Finished, Store};
+use crate::store::{Cursors, Finished, LastMail, Store};
 use domain::{Recipient, Template};
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +24,8 @@ pub(super) struct Outcome {
     pub(super) to: Recipient,
     /// The socket that sent the request, for its `mail-status`.
     pub(super) sender: Option<String>,
-    /// Whether the recipient's records are erased once this delivery has ended.
-    pub(super) erase_recipient: bool,
+    /// The erasure of the recipient's records this delivery asks for once it has ended.
+    pub(super) erase_recipient: Option<LastMail>,
 }
 
 enum Message {
@@ -138,10 +138,12 @@ async fn run(
 /// it; should the process stop first, the retention job erases it at the next start.
 fn erase_after(retention: &Retention, outcomes: &[Outcome]) {
     for o in outcomes {
-        if o.erase_recipient && o.finished.status.is_final() {
+        if let Some(last) = &o.erase_recipient
+            && o.finished.status.is_final()
+        {
             let retention = retention.clone();
-            let email = o.to.email.clone();
-            tokio::spawn(async move { retention.erase_after_last_mail(&email).await });
+            let last = last.clone();
+            tokio::spawn(async move { retention.erase_after_last_mail(&last).await });
         }
     }
 }

@@ -24,6 +24,7 @@ impl MigratorTrait for Migrator {
             Box::new(AddSuppressionKey),
             Box::new(AddEraseRecipient),
             Box::new(KeySuppressionsByHash),
+            Box::new(AddRequestedAt),
         ]
     }
 }
@@ -325,6 +326,44 @@ impl MigrationTrait for AddEraseRecipient {
                 Table::alter()
                     .table(DELIVERIES)
                     .drop_column("erase_recipient")
+                    .to_owned(),
+            )
+            .await
+    }
+}
+
+/// `mail_deliveries.requested_at`: the request's own `requested_at`, in milliseconds. An
+/// erasure after a deleted account's last mail takes the records requested before that mail:
+/// the order in which the requests were made, which the store's order is not (several
+/// consumers, several mailers). Null for every row before it, which then counts as requested
+/// when it was stored.
+struct AddRequestedAt;
+
+impl MigrationName for AddRequestedAt {
+    fn name(&self) -> &str {
+        "m20261207_000002_add_requested_at"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddRequestedAt {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .add_column(big_integer_null("requested_at"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .alter_table(
+                Table::alter()
+                    .table(DELIVERIES)
+                    .drop_column("requested_at")
                     .to_owned(),
             )
             .await

@@ -33,7 +33,7 @@ mod writer;
 pub use migration::Migrator;
 pub use operations::{RetriedPage, RetryCursor, RetryFilter};
 pub use rows::{
-    Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression, Page,
+    Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, LastMail, NewSuppression, Page,
     Suppression, SuppressionPage,
 };
 pub use sqlite_file::WriteCounters;
@@ -169,14 +169,19 @@ impl Store {
         retention::expired(&self.db, before, limit).await
     }
 
-    /// The recipients of ended deliveries that asked for an erasure not made yet.
-    pub async fn erasures_due(&self) -> Result<Vec<Email>, MailError> {
+    /// The ended deliveries that asked for an erasure not made yet.
+    pub async fn erasures_due(&self) -> Result<Vec<LastMail>, MailError> {
         retention::erasures_due(&self.db).await
     }
 
-    /// Every delivery addressed to `email`, however it was spelt.
-    pub async fn addressed_to(&self, email: &Email) -> Result<Vec<MailRequestId>, MailError> {
-        retention::addressed_to(&self.db, email).await
+    /// Every delivery addressed to `email`, however it was spelt; with `requested_before`,
+    /// only those requested before that time.
+    pub async fn addressed_to(
+        &self,
+        email: &Email,
+        requested_before: Option<DateTime<Utc>>,
+    ) -> Result<Vec<MailRequestId>, MailError> {
+        retention::addressed_to(&self.db, email, requested_before).await
     }
 
     /// Deletes the deliveries `ids` through the writer, in one statement; how many went.

@@ -3,7 +3,7 @@
 //! through the store's one writer (`Operation::Delete`), a bounded batch at a time.
 
 use super::migration::DELIVERIES;
-use super::rows::{parse_id, to_millis};
+use super::rows::{LastMail, from_millis, parse_id, to_millis};
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -42,12 +42,11 @@ pub(crate) async fn expired(
         .collect()
 }
 
-/// The addresses of the ended deliveries that asked for their recipient's erasure (an
-/// erasure the process stopped before making).
-pub(crate) async fn erasures_due(db: &DatabaseConnection) -> Result<Vec<Email>, MailError> {
+/// The ended deliveries that asked for their recipient's erasure (an erasure the process
+/// stopped before making).
+pub(crate) async fn erasures_due(db: &DatabaseConnection) -> Result<Vec<LastMail>, MailError> {
     let q = Query::select()
-        .distinct()
-        .column("to_email")
+        .columns(["id", "to_email", "created_at", "requested_at"])
         .from(DELIVERIES)
         .and_where(Expr::col("erase_recipient").eq(1))
         .and_where(Expr::col("status").is_in(finished_statuses()))
@@ -56,18 +55,27 @@ pub(crate) async fn erasures_due(db: &DatabaseConnection) -> Result<Vec<Email>, 
         .await?
         .iter()
         .map(|row| {
-            Email::parse(row.try_get::<String>("", "to_email")?)
-                .map_err(|e| MailError::Corrupt(e.to_string()))
+            Ok(LastMail {
+                id: parse_id(&row.try_get::<String>("", "id")?)?,
+                to: Email::parse(row.try_get::<String>("", "to_email")?)
+                    .map_err(|e| MailError::Corrupt(e.to_string()))?,
+                requested_at: match row.try_get::<Option<i64>>("", "requested_at")? {
+                    Some(ms) => from_millis(ms)?,
+                    None => from_millis(row.try_get("", "created_at")?)?,
+                },
+            })
         })
         .collect()
 }
 
-/// Every delivery addressed to `email`, however it was spelt. The canonical form is not a
-/// column (SQL cannot compute it), so the addresses are read a page at a time, in id order,
-/// and compared here.
+/// Every delivery addressed to `email`, however it was spelt; with `requested_before`, only
+/// those requested before that time (a record from before requests' times were kept counts
+/// as requested when it was stored). The canonical form is not a column (SQL cannot compute
+/// it), so the addresses are read a page at a time, in id order, and compared here.
 pub(crate) async fn addressed_to(
     db: &DatabaseConnection,
     email: &Email,
+    requested_before: Option<DateTime<Utc>>,
 ) -> Result<Vec<MailRequestId>, MailError> {
     const PAGE: u64 = 1000;
     let key = email.canonical();
@@ -81,6 +89,13 @@ pub(crate) async fn addressed_to(
             .limit(PAGE);
         if let Some(after) = &after {
             q.and_where(Expr::col("id").gt(after.as_str()));
+        }
+        if let Some(before) = requested_before {
+            q.and_where(
+                Expr::col("requested_at")
+                    .if_null(Expr::col("created_at"))
+                    .lt(to_millis(before)),
+            );
         }
         let rows = db.query_all(&q).await?;
         for row in &rows {

@@ -57,6 +57,9 @@ pub struct DeliveryRecord {
     /// `erase_recipient`).
     #[serde(skip)]
     pub erase_recipient: bool,
+    /// The request's `requested_at` (internal); none for a record stored before it was kept.
+    #[serde(skip)]
+    pub requested_at: Option<DateTime<Utc>>,
 }
 
 /// Where a change stands in the store-wide order of changes: every write that changes a
@@ -118,6 +121,7 @@ impl DeliveryRecord {
             sender,
             traceparent: request.traceparent,
             erase_recipient: request.erase_recipient,
+            requested_at: Some(request.requested_at),
         }
     }
 }
@@ -148,6 +152,30 @@ impl NewSuppression {
             reason,
             at,
         }
+    }
+}
+
+/// A delivery that asked for its recipient's erasure once it ended (a deleted account's last
+/// mail). The erasure takes what was requested for that address before it, and it: a request
+/// made after it (a new account under the same address) keeps its record, and its mail.
+#[derive(Debug, Clone)]
+pub struct LastMail {
+    /// The delivery's id.
+    pub id: MailRequestId,
+    /// Its recipient.
+    pub to: Email,
+    /// When it was requested (stored, for a record from before requests' times were kept).
+    pub requested_at: DateTime<Utc>,
+}
+
+impl LastMail {
+    /// The erasure `record` asks for once it ends, if it asks for one.
+    pub fn of(record: &DeliveryRecord) -> Option<Self> {
+        record.erase_recipient.then(|| Self {
+            id: record.id,
+            to: record.to.email.clone(),
+            requested_at: record.requested_at.unwrap_or(record.created_at),
+        })
     }
 }
 
@@ -280,7 +308,7 @@ pub(crate) enum Operated {
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
-pub(crate) const COLUMNS: [&str; 16] = [
+pub(crate) const COLUMNS: [&str; 17] = [
     "id",
     "template",
     "locale",
@@ -297,6 +325,7 @@ pub(crate) const COLUMNS: [&str; 16] = [
     "sender",
     "traceparent",
     "erase_recipient",
+    "requested_at",
 ];
 
 /// Milliseconds since the epoch, the stored form of every time.
@@ -304,7 +333,7 @@ pub(crate) fn to_millis(t: DateTime<Utc>) -> i64 {
     t.timestamp_millis()
 }
 
-fn from_millis(ms: i64) -> Result<DateTime<Utc>, MailError> {
+pub(crate) fn from_millis(ms: i64) -> Result<DateTime<Utc>, MailError> {
     Utc.timestamp_millis_opt(ms)
         .single()
         .ok_or_else(|| MailError::Corrupt(format!("the stored time {ms} is out of range")))
@@ -359,6 +388,10 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
         sender: row.try_get("", "sender")?,
         traceparent: row.try_get("", "traceparent")?,
         erase_recipient: row.try_get::<i32>("", "erase_recipient")? != 0,
+        requested_at: row
+            .try_get::<Option<i64>>("", "requested_at")?
+            .map(from_millis)
+            .transpose()?,
     })
 }
 

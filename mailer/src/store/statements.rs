@@ -109,6 +109,7 @@ pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatem
             row.sender.map(str::to_string).into(),
             r.traceparent.clone().into(),
             i32::from(r.erase_recipient).into(),
+            to_millis(r.requested_at).into(),
         ])
         .map_err(|e| MailError::Write(e.to_string()))?;
     }
