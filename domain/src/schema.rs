@@ -1,7 +1,7 @@
 //! What the derived JSON schemas of the mail request cannot say by themselves: which
 //! characters a display name may not hold, and which variables each template needs. Both
 //! the mailer's OpenAPI and AsyncAPI documents take the mail request's schema from
-//! [`mail_request`], so a request that keeps to either document is accepted.
+//! [`mail_request_with`], so a request that keeps to either document is accepted.
 
 use crate::MailRequest;
 use serde_json::json;
@@ -20,8 +20,8 @@ pub fn plain_name() -> Object {
         .build()
 }
 
-/// The mail request's schema with the built-in mails' variants only (the OpenAPI document,
-/// built once; the AsyncAPI document adds the loaded catalog's other templates).
+/// The mail request's schema with the built-in mails' variants only (the mailer's documents
+/// add the loaded catalog's other templates with [`mail_request_with`]).
 pub fn mail_request() -> RefOr<Schema> {
     mail_request_with(Vec::new())
 }

@@ -267,6 +267,7 @@ impl App {
                 http::asyncapi::Facts::of(config, listener.local_addr().unwrap_or(mc.listen)),
                 templates.clone(),
             ),
+            openapi: http::openapi::OpenApiDocument::with_templates(templates.clone()),
         };
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {

@@ -159,6 +159,31 @@ async fn a_new_template_with_a_layout_is_sent_listed_and_previewed_in_each_of_it
         .unwrap_or_else(|| panic!("order_shipped is listed: {list}"));
     assert_eq!(shipped["locales"], json!(["fr", "en", "de"]));
     assert_eq!(shipped["vars"][0]["name"], "order_id");
+    // The OpenAPI document describes the request a client must send for it.
+    let (code, openapi) = app.get("/openapi.json").await;
+    assert_eq!(code, 200);
+    let variants = openapi
+        .pointer("/components/schemas/MailRequest/allOf/1/oneOf")
+        .and_then(Value::as_array)
+        .unwrap_or_else(|| panic!("the mail request's variants: {openapi}"));
+    let variant = variants
+        .iter()
+        .find(|v| v["properties"]["template"]["enum"] == json!(["order_shipped"]))
+        .unwrap_or_else(|| panic!("order_shipped has its variant: {variants:?}"));
+    assert_eq!(
+        variant["properties"]["vars"]["required"],
+        json!(["order_id", "tracking_url"])
+    );
+    assert_eq!(
+        variant["properties"]["vars"]["properties"]["tracking_url"]["type"],
+        "string"
+    );
+    assert!(
+        variants
+            .iter()
+            .any(|v| v["properties"]["template"]["enum"] == json!(["welcome"])),
+        "the built-in mails keep theirs"
+    );
     // The built-in mails are still there, now in the folder's layout and with its brand.
     assert!(
         list.as_array()

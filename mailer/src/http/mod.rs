@@ -59,6 +59,8 @@ pub struct AppState {
     pub cluster: crate::cluster::Cluster,
     /// The AsyncAPI document, built at its first request.
     pub asyncapi: asyncapi::AsyncApiDocument,
+    /// The OpenAPI document, likewise.
+    pub openapi: openapi::OpenApiDocument,
     /// The DNS record of the DKIM key, when mails are signed.
     pub dkim: Option<crate::sending::DkimRecord>,
 }

@@ -4,23 +4,63 @@
 //! schemas from the same types.
 
 use super::AppState;
+use crate::templates::Templates;
+use crate::templates::live::LiveTemplates;
 use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use std::sync::{Arc, Mutex};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi, ToSchema};
-use utoipa_swagger_ui::SwaggerUi;
+use utoipa_swagger_ui::{Config, SwaggerUi};
 
-/// The mail request's schema with the variables each template needs
-/// ([`domain::schema::mail_request`]), so that a request that keeps to the document is
-/// accepted.
-struct TemplateVars;
+/// `/openapi.json`: [`MailerApi`], with the mail request's schema listing the variables of
+/// every template in force ([`domain::schema::mail_request_with`]), those of `templates_dir`
+/// included, so that a request that keeps to the document is accepted. Serialized once per
+/// set of templates; cheap to clone.
+#[derive(Clone)]
+pub struct OpenApiDocument(Arc<Built>);
 
-impl Modify for TemplateVars {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.schemas.insert(
-            domain::MailRequest::name().into_owned(),
-            domain::schema::mail_request(),
-        );
+struct Built {
+    base: utoipa::openapi::OpenApi,
+    templates: Arc<LiveTemplates>,
+    cache: Mutex<Option<(Arc<Templates>, Bytes)>>,
+}
+
+impl OpenApiDocument {
+    /// The document of the templates `templates` holds, each time it is asked for.
+    pub fn with_templates(templates: Arc<LiveTemplates>) -> Self {
+        Self(Arc::new(Built {
+            base: MailerApi::openapi(),
+            templates,
+            cache: Mutex::default(),
+        }))
+    }
+
+    /// The serialized document for the set in force.
+    pub fn json(&self) -> Bytes {
+        let set = self.0.templates.current();
+        let mut cache = self.0.cache.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((cached, bytes)) = cache.as_ref()
+            && Arc::ptr_eq(cached, &set)
+        {
+            return bytes.clone();
+        }
+        let mut document = self.0.base.clone();
+        document
+            .components
+            .get_or_insert_with(Default::default)
+            .schemas
+            .insert(
+                domain::MailRequest::name().into_owned(),
+                domain::schema::mail_request_with(set.request_variants()),
+            );
+        let bytes = Bytes::from(serde_json::to_vec(&document).unwrap_or_default());
+        *cache = Some((set, bytes.clone()));
+        bytes
     }
 }
 
@@ -59,15 +99,23 @@ impl Modify for BearerAuth {
         super::templates::RenderRequest, super::templates::RenderedTemplate,
         crate::socket::RoomAck, crate::error::EventError, crate::socket::LiveAuth,
         crate::socket::CatchUpArgs, crate::socket::CatchUpAnswer)),
-    modifiers(&BearerAuth, &TemplateVars),
+    modifiers(&BearerAuth),
 )]
 pub struct MailerApi;
 
 /// `/openapi.json` and `/docs`.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .merge(SwaggerUi::new("/docs").url("/openapi.json", MailerApi::openapi()))
+        .route("/openapi.json", get(openapi_json))
+        .merge(SwaggerUi::new("/docs").config(Config::new(["/openapi.json"])))
         .layer(axum::middleware::map_response(
             runtime::http_server::with_docs_policy,
         ))
+}
+
+async fn openapi_json(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.json(),
+    )
 }
