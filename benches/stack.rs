@@ -36,6 +36,26 @@ fn peak_rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
+/// User and system CPU the process `pid` has used so far.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, the 12th and 13th after the name; Linux
+    // counts them in units of 1/100 s (USER_HZ).
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
 async fn run_concurrently<F, Fut>(total: usize, job: F)
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -96,6 +116,8 @@ async fn bench(kind: Kind) {
             .map(|u| u["id"].as_str().expect("id").to_string())
             .collect(),
     );
+    let (users_pid, mailer_pid) = stack.pids();
+    let cpu_before = cpu_time(users_pid) + cpu_time(mailer_pid);
     let started = Instant::now();
     {
         let (stack, ids) = (stack.clone(), ids.clone());
@@ -124,8 +146,7 @@ async fn bench(kind: Kind) {
         .wait_for(ACCOUNTS + CHANGES, Duration::from_secs(300))
         .await;
     let delivered = started.elapsed();
-
-    let (users_pid, mailer_pid) = stack.pids();
+    let cpu = cpu_time(users_pid) + cpu_time(mailer_pid) - cpu_before;
     println!("== whole stack, transport {}", kind.as_str());
     println!(
         "accounts: {ACCOUNTS} created in {:.2} s ({:.0}/s); last welcome mail at {:.2} s ({:.0} accounts/s until their mail)",
@@ -142,6 +163,11 @@ async fn bench(kind: Kind) {
         delivered.as_secs_f64(),
         CHANGES as f64 / delivered.as_secs_f64(),
         (delivered - requested).as_secs_f64() * 1000.0
+    );
+    println!(
+        "CPU per mail request, both services, request to SMTP: {:.3} ms ({:.2} s for {CHANGES})",
+        cpu.as_secs_f64() * 1000.0 / CHANGES as f64,
+        cpu.as_secs_f64()
     );
     println!(
         "peak resident memory: users {} KiB, mailer {} KiB",
