@@ -22,9 +22,9 @@ impl MigratorTrait for Migrator {
             Box::new(CreateSuppressions),
             Box::new(AddDeliveryColumns),
             Box::new(AddSuppressionKey),
-            Box::new(AddEraseRecipient),
+            Box::new(add_erase_recipient()),
             Box::new(KeySuppressionsByHash),
-            Box::new(AddRequestedAt),
+            Box::new(add_requested_at()),
         ]
     }
 }
@@ -297,24 +297,28 @@ impl MigrationTrait for AddDeliveryColumns {
     }
 }
 
-/// `mail_deliveries.erase_recipient`: 1 when the request asked for its recipient's records to
-/// be erased once it is delivered (a deleted account's last mail); 0 for every row before it.
-struct AddEraseRecipient;
+/// A migration that adds one column to `mail_deliveries` (and drops it on the way down).
+struct AddDeliveryColumn {
+    migration: &'static str,
+    column: &'static str,
+    /// The column's definition, given its name.
+    definition: fn(&'static str) -> ColumnDef,
+}
 
-impl MigrationName for AddEraseRecipient {
+impl MigrationName for AddDeliveryColumn {
     fn name(&self) -> &str {
-        "m20261207_000001_add_erase_recipient"
+        self.migration
     }
 }
 
 #[async_trait::async_trait]
-impl MigrationTrait for AddEraseRecipient {
+impl MigrationTrait for AddDeliveryColumn {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .alter_table(
                 Table::alter()
                     .table(DELIVERIES)
-                    .add_column(integer("erase_recipient").default(0))
+                    .add_column((self.definition)(self.column))
                     .to_owned(),
             )
             .await
@@ -325,10 +329,20 @@ impl MigrationTrait for AddEraseRecipient {
             .alter_table(
                 Table::alter()
                     .table(DELIVERIES)
-                    .drop_column("erase_recipient")
+                    .drop_column(self.column)
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// `mail_deliveries.erase_recipient`: 1 when the request asked for its recipient's records to
+/// be erased once it is delivered (a deleted account's last mail); 0 for every row before it.
+fn add_erase_recipient() -> AddDeliveryColumn {
+    AddDeliveryColumn {
+        migration: "m20261207_000001_add_erase_recipient",
+        column: "erase_recipient",
+        definition: |name| integer(name).default(0).to_owned(),
     }
 }
 
@@ -337,36 +351,11 @@ impl MigrationTrait for AddEraseRecipient {
 /// the order in which the requests were made, which the store's order is not (several
 /// consumers, several mailers). Null for every row before it, which then counts as requested
 /// when it was stored.
-struct AddRequestedAt;
-
-impl MigrationName for AddRequestedAt {
-    fn name(&self) -> &str {
-        "m20261207_000002_add_requested_at"
-    }
-}
-
-#[async_trait::async_trait]
-impl MigrationTrait for AddRequestedAt {
-    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(DELIVERIES)
-                    .add_column(big_integer_null("requested_at"))
-                    .to_owned(),
-            )
-            .await
-    }
-
-    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .alter_table(
-                Table::alter()
-                    .table(DELIVERIES)
-                    .drop_column("requested_at")
-                    .to_owned(),
-            )
-            .await
+fn add_requested_at() -> AddDeliveryColumn {
+    AddDeliveryColumn {
+        migration: "m20261207_000002_add_requested_at",
+        column: "requested_at",
+        definition: big_integer_null,
     }
 }
 
