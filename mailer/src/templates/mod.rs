@@ -17,16 +17,19 @@
 
 pub mod catalog;
 mod html;
+mod joined;
 pub mod live;
 
 use catalog::{Catalog, CatalogFile, TemplateEntry};
 use domain::config::BrandConfig;
 use domain::{Invalid, Locale, Recipient, Template};
+use minijinja::value::{Enumerator, Object};
 use minijinja::{Environment, UndefinedBehavior, Value};
 use serde_json::Map;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// The variables [`Templates::render`] fills from the recipient.
 pub const RECIPIENT_VARS: [&str; 2] = ["name", "email"];
@@ -213,7 +216,11 @@ pub(crate) struct SourceFile {
 
 /// Every template of every locale, compiled once, with their catalog.
 pub struct Templates {
+    /// The files as written: checks and error messages, whose lines are the files' lines.
     env: Environment<'static>,
+    /// The same files, with each template that extends a layout joined with it where that
+    /// renders the same text (`joined`): what mails are rendered with.
+    rendering: Environment<'static>,
     catalog: Catalog,
     default_locale: Locale,
     brand: Value,
@@ -280,14 +287,59 @@ impl Templates {
             }
         }
         let brand = Value::from(minijinja::value::Serde(&source.brand));
-        let templates = Self {
+        let mut templates = Self {
+            rendering: env.clone(),
             env,
             catalog,
             default_locale: source.default_locale.clone(),
             brand,
         };
         templates.check(&files)?;
+        templates.join_layouts(&files);
         Ok(templates)
+    }
+
+    /// Replaces in `rendering` each template that extends a layout by its join with that
+    /// layout, and keeps the join only where every locale renders the catalog's samples to
+    /// the same text both ways.
+    fn join_layouts(&mut self, files: &BTreeMap<String, SourceFile>) {
+        let mut joined = BTreeSet::new();
+        for (name, file) in files {
+            let layout = joined::extended(&file.text).and_then(|l| files.get(&l));
+            if let Some(text) = layout.and_then(|l| joined::join(&file.text, &l.text))
+                && self
+                    .rendering
+                    .add_template_owned(name.clone(), text)
+                    .is_ok()
+            {
+                joined.insert(name.clone());
+            }
+        }
+        for entry in &self.catalog.templates {
+            let samples = entry.samples();
+            for locale in &entry.locales {
+                for part in TEMPLATE_PARTS {
+                    let name = template_file(&entry.name, locale, part);
+                    if !joined.contains(&name) {
+                        continue;
+                    }
+                    let ctx = self.context(locale, &self.catalog.recipient, &samples);
+                    let render = |env: &Environment<'static>| {
+                        env.get_template(&name).and_then(|t| t.render(ctx.clone()))
+                    };
+                    let same = matches!(
+                        (render(&self.env), render(&self.rendering)),
+                        (Ok(a), Ok(b)) if a == b
+                    );
+                    if !same && let Some(file) = files.get(&name) {
+                        tracing::debug!(file = %file.label, "rendered through its layout");
+                        let _ = self
+                            .rendering
+                            .add_template_owned(name.clone(), file.text.clone());
+                    }
+                }
+            }
+        }
     }
 
     /// Checks every entry × locale: its parts exist, use only its variables and use them all,
@@ -500,23 +552,16 @@ impl Templates {
         to: &Recipient,
         vars: &Map<String, serde_json::Value>,
     ) -> Result<RenderedMail, RenderError> {
-        let name = if to.name.trim().is_empty() {
-            to.email.as_str().to_string()
-        } else {
-            to.name.clone()
-        };
-        let ctx = minijinja::context! {
-            name => name,
-            email => to.email.as_str(),
-            brand => self.brand.clone(),
-            locale => locale.as_str(),
-            ..Value::from(minijinja::value::Serde(vars))
-        };
+        let ctx = self.context(locale, to, vars);
         let render = |ext: &str| {
             let file = template_file(template, locale, ext);
-            self.env
+            let rendered = self
+                .rendering
                 .get_template(&file)
-                .and_then(|t| t.render(ctx.clone()))
+                .and_then(|t| t.render(ctx.clone()));
+            // A failure is told from the file as written, so that its line is the file's.
+            rendered
+                .or_else(|_| self.env.get_template(&file)?.render(ctx.clone()))
                 .map_err(|source| RenderError::Engine {
                     template: template.clone(),
                     locale: locale.clone(),
@@ -533,6 +578,64 @@ impl Templates {
             text: render("txt")?,
             html: render("html")?,
         })
+    }
+
+    /// What a template of this set sees when it renders for `to` in `locale`.
+    fn context(
+        &self,
+        locale: &Locale,
+        to: &Recipient,
+        vars: &Map<String, serde_json::Value>,
+    ) -> Value {
+        let name = if to.name.trim().is_empty() {
+            to.email.as_str().to_string()
+        } else {
+            to.name.clone()
+        };
+        Value::from_object(MailContext {
+            name: Value::from(name),
+            email: Value::from(to.email.as_str()),
+            brand: self.brand.clone(),
+            locale: Value::from(locale.as_str()),
+            vars: Value::from(minijinja::value::Serde(vars)),
+        })
+    }
+}
+
+/// A render's variables: the mailer's own by field, then the request's `vars`. A lookup is
+/// a match and at most one map look-up, where a merged context would search each source.
+#[derive(Debug)]
+struct MailContext {
+    name: Value,
+    email: Value,
+    brand: Value,
+    locale: Value,
+    vars: Value,
+}
+
+impl Object for MailContext {
+    fn get_value(self: &Arc<Self>, key: &Value) -> Option<Value> {
+        let key = key.as_str()?;
+        let own = match key {
+            "name" => &self.name,
+            "email" => &self.email,
+            "brand" => &self.brand,
+            "locale" => &self.locale,
+            _ => return self.vars.get_attr(key).ok().filter(|v| !v.is_undefined()),
+        };
+        Some(own.clone())
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<Value> = RECIPIENT_VARS
+            .into_iter()
+            .chain(PROVIDED_VARS)
+            .map(Value::from)
+            .collect();
+        if let Ok(vars) = self.vars.try_iter() {
+            keys.extend(vars);
+        }
+        Enumerator::Values(keys)
     }
 }
 
