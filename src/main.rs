@@ -63,6 +63,7 @@ fn main() -> ExitCode {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
+            runtime::telemetry::flush_lines();
             eprintln!("cannot start the async runtime: {e}");
             return ExitCode::FAILURE;
         }

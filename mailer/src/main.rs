@@ -69,6 +69,7 @@ async fn serve(config: domain::config::Config, secrets: domain::config::SecretsC
 
 /// Prints `message` on stderr and exits 2, the code of a start refused as configured.
 fn exit_with(message: &str) -> ! {
+    runtime::telemetry::flush_lines();
     eprintln!("{message}");
     std::process::exit(2);
 }

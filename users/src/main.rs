@@ -25,9 +25,13 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("{warning}");
     }
     let transport = transport::connect(&config.transport);
-    let app = users::App::build(&config, transport.clone()).await?;
+    let app = users::App::build(&config, transport.clone())
+        .await
+        .inspect_err(|_| runtime::telemetry::flush_lines())?;
     tracing::info!(address = %app.local_addr(), transport = %config.transport.kind, "users listening on http://{}", app.local_addr());
-    app.run_until_stopped(shutdown_signal()).await?;
+    app.run_until_stopped(shutdown_signal())
+        .await
+        .inspect_err(|_| runtime::telemetry::flush_lines())?;
     transport.close().await;
     telemetry.shutdown();
     Ok(())
@@ -35,6 +39,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Prints `message` on stderr and exits 2, the code of a start refused as configured.
 fn exit_with(message: &str) -> ! {
+    runtime::telemetry::flush_lines();
     eprintln!("{message}");
     std::process::exit(2)
 }

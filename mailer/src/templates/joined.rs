@@ -159,7 +159,9 @@ fn opens_body(keyword: &str) -> bool {
 pub(crate) fn join(child: &str, layout: &str) -> Option<String> {
     let child_tags = tags(child)?;
     let extends = child_tags.first()?;
-    if extends.keyword() != "extends" || !child[..extends.start].trim().is_empty() {
+    let names_literal = matches!(extends.words.as_slice(), [_, name] if literal(name).is_some());
+    if extends.keyword() != "extends" || !names_literal || !child[..extends.start].trim().is_empty()
+    {
         return None;
     }
     let after_extends = extends.end;

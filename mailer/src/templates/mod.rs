@@ -759,6 +759,28 @@ mod tests {
     }
 
     #[test]
+    fn every_built_in_body_is_rendered_joined_with_its_layout() {
+        let templates = Templates::new();
+        for entry in &templates.catalog.templates {
+            for locale in &entry.locales {
+                for part in ["txt", "html"] {
+                    let name = template_file(&entry.name, locale, part);
+                    let joined = templates.rendering.get_template(&name).unwrap();
+                    assert!(
+                        !joined.source().contains("extends"),
+                        "{name} was not joined"
+                    );
+                    let written = templates.env.get_template(&name).unwrap();
+                    assert!(
+                        written.source().contains("extends"),
+                        "{name} extends no layout"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
     fn the_brand_signs_the_built_in_mails_and_its_links_make_the_footer() {
         let plain = Templates::new();
         let vars = json!({"changed_at": "2026-11-27T08:00:00Z"});

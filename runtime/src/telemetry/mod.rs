@@ -15,6 +15,7 @@ pub mod context;
 mod export;
 mod ids;
 mod json_log;
+mod lines;
 
 pub use export::register_metrics;
 
@@ -22,6 +23,7 @@ use domain::config::{LogConfig, LogFormat, TelemetryConfig};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::trace::SdkTracerProvider;
 use std::io::IsTerminal;
+use std::sync::OnceLock;
 use tracing_subscriber::filter::{EnvFilter, FilterFn};
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
@@ -38,13 +40,30 @@ pub struct Telemetry {
 }
 
 impl Telemetry {
-    /// Exports the spans still queued (for up to a few seconds) and stops the exporter.
+    /// Exports the spans still queued (for up to a few seconds) and stops the exporter, then
+    /// writes the log lines still gathered.
     pub fn shutdown(self) {
         if let Some(provider) = self.provider
             && let Err(e) = provider.shutdown()
         {
             tracing::warn!(error = %e, "the last spans could not be exported");
         }
+        flush_lines();
+    }
+}
+
+/// The one writer of log lines of the process, whichever service installed it.
+static LINES: OnceLock<lines::Lines> = OnceLock::new();
+
+fn log_lines() -> lines::Lines {
+    LINES.get_or_init(lines::Lines::to_stderr).clone()
+}
+
+/// Writes the log lines still gathered (`info` and below wait up to a few milliseconds to be
+/// written together). A process calls it before it exits.
+pub fn flush_lines() {
+    if let Some(lines) = LINES.get() {
+        lines.flush();
     }
 }
 
@@ -81,7 +100,7 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
             // Colours only on a terminal: in a file, escape codes would split `status=sent`
             // and every other `field=value` an operator greps for.
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr)
+            .with_writer(log_lines())
             .with_filter(filter)
             .boxed(),
         LogFormat::Json => tracing_subscriber::fmt::layer()
@@ -89,7 +108,7 @@ pub fn init(log: &LogConfig, telemetry: &TelemetryConfig, process: &str) -> Tele
             .flatten_event(true)
             .with_current_span(true)
             .map_event_format(json_log::WithTraceIds)
-            .with_writer(std::io::stderr)
+            .with_writer(log_lines())
             .with_filter(filter)
             .boxed(),
     };
