@@ -2,9 +2,10 @@
 //! milliseconds and written together.
 //!
 //! A delivery writes one INFO line, so under load a process writes thousands of lines a
-//! second. Written one `write` each, the system calls cost more than formatting the lines
-//! (`docs/BENCHMARKS.md`, "The delivery line"). Gathered, a busy second costs at most
-//! `1 / GATHER` writes, each carrying every line that came in meanwhile.
+//! second. Written one `write` each, every line is a system call on the thread that handles
+//! the mail (`docs/BENCHMARKS.md`, "Rendering with a layout, and the delivery line").
+//! Gathered, a busy second costs at most `1 / GATHER` writes on a thread of their own, each
+//! carrying every line that came in meanwhile.
 //!
 //! A `warn` or `error` line is written at once, after every gathered line before it, so
 //! the lines keep their order and the last line before an exit (a start that fails) is
