@@ -13,7 +13,13 @@ use utoipa::openapi::schema::{AllOfBuilder, Object, ObjectBuilder, Schema, Type}
 pub fn plain_name() -> Object {
     ObjectBuilder::new()
         .schema_type(Type::String)
-        .pattern(Some(concat!(r"^[^", crate::forbidden_class!(), r"]*$")))
+        .pattern(Some(concat!(
+            "^",
+            crate::forbidden_beyond_bmp!(),
+            r"[^",
+            crate::forbidden_class!(),
+            r"]*$"
+        )))
         .description(Some(
             "The display name (default empty); no control, format or line-separator characters",
         ))

@@ -27,12 +27,43 @@ pub(crate) fn is_forbidden(c: char) -> bool {
 /// of a regular-expression class (`[^…]`) written with `\uXXXX` escapes, which ECMA-262 and
 /// Python read alike: the OpenAPI documents' patterns use it, so that a client generating
 /// values from them (a fuzzer) never meets a refusal the document does not state. A test
-/// below holds it to [`is_forbidden`]. Characters beyond the BMP are left out: without the
-/// `u` flag an ECMA-262 class cannot name them.
+/// below holds it to [`is_forbidden`]. Characters beyond the BMP are not in it: without the
+/// `u` flag an ECMA-262 class cannot name them ([`forbidden_beyond_bmp`] does).
 #[macro_export]
 macro_rules! forbidden_class {
     () => {
         r"\u0000-\u001f\u007f-\u009f\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u2028-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb"
+    };
+}
+
+/// The characters beyond the Basic Multilingual Plane that [`is_forbidden`] refuses, as a
+/// lookahead that refuses a value holding any of them, for the same patterns as
+/// [`forbidden_class`]. A class cannot name them in both dialects: ECMA-262 without the `u`
+/// flag reads them as surrogate pairs, Python as code points. The characters themselves, as
+/// alternatives, read the same in both. A test below holds the list to [`is_forbidden`].
+#[macro_export]
+macro_rules! forbidden_beyond_bmp {
+    () => {
+        concat!(
+            "(?!.*(?:",
+            "\u{110BD}|\u{110CD}|\u{13430}|\u{13431}|\u{13432}|\u{13433}|\u{13434}|\u{13435}|",
+            "\u{13436}|\u{13437}|\u{13438}|\u{13439}|\u{1343A}|\u{1343B}|\u{1343C}|\u{1343D}|",
+            "\u{1343E}|\u{1343F}|\u{1BCA0}|\u{1BCA1}|\u{1BCA2}|\u{1BCA3}|\u{1D173}|\u{1D174}|",
+            "\u{1D175}|\u{1D176}|\u{1D177}|\u{1D178}|\u{1D179}|\u{1D17A}|\u{E0001}|\u{E0020}|",
+            "\u{E0021}|\u{E0022}|\u{E0023}|\u{E0024}|\u{E0025}|\u{E0026}|\u{E0027}|\u{E0028}|",
+            "\u{E0029}|\u{E002A}|\u{E002B}|\u{E002C}|\u{E002D}|\u{E002E}|\u{E002F}|\u{E0030}|",
+            "\u{E0031}|\u{E0032}|\u{E0033}|\u{E0034}|\u{E0035}|\u{E0036}|\u{E0037}|\u{E0038}|",
+            "\u{E0039}|\u{E003A}|\u{E003B}|\u{E003C}|\u{E003D}|\u{E003E}|\u{E003F}|\u{E0040}|",
+            "\u{E0041}|\u{E0042}|\u{E0043}|\u{E0044}|\u{E0045}|\u{E0046}|\u{E0047}|\u{E0048}|",
+            "\u{E0049}|\u{E004A}|\u{E004B}|\u{E004C}|\u{E004D}|\u{E004E}|\u{E004F}|\u{E0050}|",
+            "\u{E0051}|\u{E0052}|\u{E0053}|\u{E0054}|\u{E0055}|\u{E0056}|\u{E0057}|\u{E0058}|",
+            "\u{E0059}|\u{E005A}|\u{E005B}|\u{E005C}|\u{E005D}|\u{E005E}|\u{E005F}|\u{E0060}|",
+            "\u{E0061}|\u{E0062}|\u{E0063}|\u{E0064}|\u{E0065}|\u{E0066}|\u{E0067}|\u{E0068}|",
+            "\u{E0069}|\u{E006A}|\u{E006B}|\u{E006C}|\u{E006D}|\u{E006E}|\u{E006F}|\u{E0070}|",
+            "\u{E0071}|\u{E0072}|\u{E0073}|\u{E0074}|\u{E0075}|\u{E0076}|\u{E0077}|\u{E0078}|",
+            "\u{E0079}|\u{E007A}|\u{E007B}|\u{E007C}|\u{E007D}|\u{E007E}|\u{E007F}",
+            "))"
+        )
     };
 }
 
@@ -119,6 +150,29 @@ mod tests {
         let listed = |c: u32| ranges.iter().any(|&(a, b)| a <= c && c <= b.unwrap());
         for c in (0..=0xFFFF_u32).filter_map(char::from_u32) {
             assert_eq!(listed(c as u32), is_forbidden(c), "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn the_documented_lookahead_is_exactly_the_refused_characters_beyond_the_bmp() {
+        let lookahead = crate::forbidden_beyond_bmp!();
+        let listed: Vec<char> = lookahead
+            .strip_prefix("(?!.*(?:")
+            .and_then(|l| l.strip_suffix("))"))
+            .unwrap()
+            .split('|')
+            .map(|alt| {
+                let mut chars = alt.chars();
+                let c = chars.next().unwrap();
+                assert!(
+                    chars.next().is_none(),
+                    "one character per alternative: {alt:?}"
+                );
+                c
+            })
+            .collect();
+        for c in (0x1_0000..=0x10_FFFF_u32).filter_map(char::from_u32) {
+            assert_eq!(listed.contains(&c), is_forbidden(c), "U+{:04X}", c as u32);
         }
     }
 }

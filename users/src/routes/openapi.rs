@@ -22,10 +22,18 @@ pub(crate) fn router() -> Router {
 }
 
 /// No control, format or line-separator character (what `domain::plain_text` refuses).
-const PLAIN: &str = concat!(r"^[^", domain::forbidden_class!(), r"]*$");
+const PLAIN: &str = concat!(
+    "^",
+    domain::forbidden_beyond_bmp!(),
+    r"[^",
+    domain::forbidden_class!(),
+    r"]*$"
+);
 /// [`PLAIN`], and not blank.
 const PLAIN_NOT_BLANK: &str = concat!(
-    r"^[^",
+    "^",
+    domain::forbidden_beyond_bmp!(),
+    r"[^",
     domain::forbidden_class!(),
     r"]*[^\s",
     domain::forbidden_class!(),
