@@ -77,19 +77,6 @@ fn tags(source: &str) -> Option<Vec<Tag<'_>>> {
     Some(tags)
 }
 
-/// The name `{% extends "name" %}` names, when `source` starts with that tag.
-pub(crate) fn extended(source: &str) -> Option<String> {
-    let tags = tags(source)?;
-    let first = tags.first()?;
-    if !source[..first.start].trim().is_empty() || first.keyword() != "extends" {
-        return None;
-    }
-    match first.words.as_slice() {
-        [_, name] => literal(name).map(str::to_string),
-        _ => None,
-    }
-}
-
 fn literal(word: &str) -> Option<&str> {
     word.strip_prefix('"')
         .and_then(|w| w.strip_suffix('"'))
@@ -155,16 +142,21 @@ fn opens_body(keyword: &str) -> bool {
     )
 }
 
-/// `child` joined with `layout`, the layout it extends, or `None` when the join cannot be
-/// shown to render the same.
-pub(crate) fn join(child: &str, layout: &str) -> Option<String> {
+/// `child` joined with the layout it extends, which `layout_named` gives by name, or `None`
+/// when the join cannot be shown to render the same.
+pub(crate) fn join<'a>(
+    child: &str,
+    layout_named: impl FnOnce(&str) -> Option<&'a str>,
+) -> Option<String> {
     let child_tags = tags(child)?;
     let extends = child_tags.first()?;
-    let names_literal = matches!(extends.words.as_slice(), [_, name] if literal(name).is_some());
-    if extends.keyword() != "extends" || !names_literal || !child[..extends.start].trim().is_empty()
-    {
+    if extends.keyword() != "extends" || !child[..extends.start].trim().is_empty() {
         return None;
     }
+    let layout = match extends.words.as_slice() {
+        [_, name] => layout_named(literal(name)?)?,
+        _ => return None,
+    };
     let after_extends = extends.end;
     let child_blocks = blocks(child, child_tags.into_iter().skip(1).collect())?;
     // Outside its blocks a child that extends prints nothing; only blank text is allowed
@@ -221,7 +213,7 @@ mod tests {
             .unwrap();
         env.add_template_owned("child.html", child.to_string())
             .unwrap();
-        let joined = join(child, layout).expect("joined");
+        let joined = join(child, |name| (name == "layout.html").then_some(layout)).expect("joined");
         env.add_template_owned("joined.html", joined).unwrap();
         let ctx = context! { name => "<Ada>", items => vec![1, 2] };
         let render = |n: &str| env.get_template(n).unwrap().render(&ctx).unwrap();
@@ -258,12 +250,12 @@ mod tests {
             "{% extends name %}{% block body %}x{% endblock %}",
             "{% block body %}x{% endblock %}",
         ] {
-            assert!(join(child, layout).is_none(), "{child}");
+            assert!(join(child, |_| Some(layout)).is_none(), "{child}");
         }
         let looped = "{% for i in items %}{% block body %}{% endblock %}{% endfor %}";
         let child = "{% extends \"layout.html\" %}{% block body %}x{% endblock %}";
-        assert!(join(child, looped).is_none());
-        assert_eq!(extended(child).as_deref(), Some("layout.html"));
-        assert_eq!(extended("text {% extends \"layout.html\" %}"), None);
+        assert!(join(child, |_| Some(looped)).is_none());
+        let after_text = "text {% extends \"layout.html\" %}{% block body %}x{% endblock %}";
+        assert!(join(after_text, |_| Some(layout)).is_none());
     }
 }

@@ -305,8 +305,8 @@ impl Templates {
     fn join_layouts(&mut self, files: &BTreeMap<String, SourceFile>) {
         let mut joined = BTreeSet::new();
         for (name, file) in files {
-            let layout = joined::extended(&file.text).and_then(|l| files.get(&l));
-            if let Some(text) = layout.and_then(|l| joined::join(&file.text, &l.text))
+            let layout_named = |name: &str| files.get(name).map(|l| l.text.as_str());
+            if let Some(text) = joined::join(&file.text, layout_named)
                 && self
                     .rendering
                     .add_template_owned(name.clone(), text)

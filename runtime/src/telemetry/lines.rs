@@ -143,6 +143,17 @@ impl Write for LineWriter<'_> {
     }
 }
 
+impl Lines {
+    /// The writer of a line at `level`.
+    fn writer_for(&self, level: Level) -> LineWriter<'_> {
+        if !self.gathers || level <= Level::WARN {
+            LineWriter::Direct(&self.shared)
+        } else {
+            LineWriter::Gathered(&self.shared)
+        }
+    }
+}
+
 impl<'a> MakeWriter<'a> for Lines {
     type Writer = LineWriter<'a>;
 
@@ -151,11 +162,7 @@ impl<'a> MakeWriter<'a> for Lines {
     }
 
     fn make_writer_for(&'a self, meta: &Metadata<'_>) -> Self::Writer {
-        if !self.gathers || *meta.level() <= Level::WARN {
-            LineWriter::Direct(&self.shared)
-        } else {
-            LineWriter::Gathered(&self.shared)
-        }
+        self.writer_for(*meta.level())
     }
 }
 
@@ -184,20 +191,20 @@ mod tests {
         }
     }
 
-    /// Writes `text` as a line of `level` would be written.
+    /// Writes `text` as a line of `level` is written.
     fn write(lines: &Lines, level: Level, text: &str) {
-        let mut writer = if level <= Level::WARN {
-            LineWriter::Direct(&lines.shared)
-        } else {
-            LineWriter::Gathered(&lines.shared)
-        };
-        writer.write_all(text.as_bytes()).unwrap();
+        lines.writer_for(level).write_all(text.as_bytes()).unwrap();
+    }
+
+    /// Lines into a sink the test reads back.
+    fn captured() -> (Lines, Captured) {
+        let out = Captured::default();
+        (Lines::start(Box::new(out.clone())), out)
     }
 
     #[test]
     fn info_lines_are_gathered_then_written_together_in_order() {
-        let out = Captured::default();
-        let lines = Lines::start(Box::new(out.clone()));
+        let (lines, out) = captured();
         write(&lines, Level::INFO, "one\n");
         write(&lines, Level::INFO, "two\n");
         let start = Instant::now();
@@ -210,8 +217,7 @@ mod tests {
 
     #[test]
     fn a_warning_is_written_at_once_after_the_lines_before_it() {
-        let out = Captured::default();
-        let lines = Lines::start(Box::new(out.clone()));
+        let (lines, out) = captured();
         write(&lines, Level::INFO, "info\n");
         write(&lines, Level::WARN, "warn\n");
         // No wait: the warning's own write carried the gathered line before it.
