@@ -34,6 +34,7 @@ pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat};
 pub use mailer::{
     BrandConfig, ClusterConfig, DkimConfig, MailerConfig, RetentionConfig, SmtpConfig, SmtpTls,
+    WebhooksConfig,
 };
 pub use peers::{PeerRange, any_contains};
 pub(crate) use scalar::string_or_scalar;

@@ -12,6 +12,7 @@
 
 mod amqp;
 mod asyncapi;
+pub mod bounces;
 mod cluster;
 mod error;
 mod events;
@@ -24,6 +25,7 @@ mod socket;
 mod startup;
 mod store;
 mod templates;
+mod webhooks;
 
 pub use error::MailError;
 pub use retention::RetentionOptions;

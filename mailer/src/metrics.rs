@@ -69,10 +69,11 @@ pub struct SourceLabel {
     pub source: &'static str,
 }
 
-/// How a reload of the templates ended.
+/// How a reload of the templates, or a webhook attempt, ended.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
-    /// `loaded` (the new set is in force) or `refused` (the running set stays).
+    /// A reload: `loaded` (the new set is in force) or `refused` (the running set stays). A
+    /// webhook attempt: `delivered` or `failed`.
     pub result: &'static str,
 }
 
@@ -127,6 +128,12 @@ pub struct Metrics {
     pub records_deleted: Family<ReasonLabel, Counter>,
     /// Reloads of the templates, by result.
     pub template_reloads: Family<ResultLabel, Counter>,
+    /// Webhook attempts, by result (`delivered`, `failed`).
+    pub webhook_attempts: Family<ResultLabel, Counter>,
+    /// Webhook events given up after their last attempt.
+    pub webhook_events_failed: Counter,
+    /// Webhook events waiting for delivery (read every few seconds).
+    pub webhook_backlog: Gauge,
 }
 
 fn latency_histogram() -> Histogram {
@@ -249,8 +256,29 @@ impl Metrics {
             "Times the SQLite writer paused until a checkpoint ended because the WAL had passed 4,096 frames (a quick rise means a reader keeps the log from starting over)",
             store_checkpoint_waits.clone(),
         );
+        let webhook_attempts = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "Webhook requests sent, by result (delivered: a 2xx answer; failed: any other answer, a timeout or no connection)",
+            webhook_attempts.clone(),
+        );
+        let webhook_events_failed = Counter::default();
+        registry.register(
+            "webhook_events_failed",
+            "Webhook events given up after their last attempt",
+            webhook_events_failed.clone(),
+        );
+        let webhook_backlog = Gauge::default();
+        registry.register(
+            "webhook_backlog",
+            "Webhook events waiting for delivery, in the whole store (read every 5 s)",
+            webhook_backlog.clone(),
+        );
         Self {
             registry,
+            webhook_attempts,
+            webhook_events_failed,
+            webhook_backlog,
             http_requests,
             http_duration,
             mail_requests,
@@ -282,6 +310,14 @@ impl Metrics {
     /// Counts one reload of the templates.
     pub fn count_template_reload(&self, result: &'static str) {
         self.template_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
+    }
+
+    /// Counts one webhook attempt.
+    pub fn count_webhook_attempt(&self, delivered: bool) {
+        let result = if delivered { "delivered" } else { "failed" };
+        self.webhook_attempts
             .get_or_create(&ResultLabel { result })
             .inc();
     }

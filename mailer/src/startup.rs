@@ -18,6 +18,7 @@ use crate::socket;
 use crate::store;
 use crate::templates::live::LiveTemplates;
 use crate::templates::{TemplateSource, Templates};
+use crate::webhooks::Webhooks;
 use axum::Router;
 use domain::config::{Config, TransportKind};
 use lettre::message::Mailbox;
@@ -126,6 +127,8 @@ pub struct App {
     amqp: Option<AmqpConsumer>,
     /// The daily deletion of old records, stopped at shutdown.
     retention: tokio::task::JoinHandle<()>,
+    /// The webhooks' delivery loop, stopped at shutdown.
+    webhook_loop: tokio::task::JoinHandle<()>,
     limits: ServeLimits,
 }
 
@@ -234,6 +237,10 @@ impl App {
         .await?;
         let records_age = Duration::from_secs(u64::from(mc.retention.records_days) * 24 * 60 * 60);
         let retention_job = retention.clone().start(records_age, options.retention);
+        let webhooks = Webhooks::new(store.clone(), &mc.webhooks, metrics.clone());
+        // Alone on its store, this mailer may take back what a stopped process held; in a
+        // cluster, the others' holds end with their leases.
+        let webhook_loop = webhooks.clone().start(mc.cluster.is_none());
         let core = MailerCore::new(
             store,
             deliveries.clone(),
@@ -262,6 +269,7 @@ impl App {
                 .map_or(TransportHealth::Socketio, AmqpConsumer::health),
             templates: templates.clone(),
             dkim: dkim_record,
+            webhooks,
             cluster,
             asyncapi: http::asyncapi::AsyncApiDocument::with_templates(
                 http::asyncapi::Facts::of(config, listener.local_addr().unwrap_or(mc.listen)),
@@ -278,6 +286,7 @@ impl App {
             grace: options.shutdown_grace,
             amqp,
             retention: retention_job,
+            webhook_loop,
             limits: ServeLimits::with_max_connections(mc.max_connections)
                 .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
@@ -322,6 +331,8 @@ impl App {
         }
         // A batch cut short is deleted by the next run.
         self.retention.abort();
+        // An event under way when it stops is sent again once its hold ends.
+        self.webhook_loop.abort();
         self.deliveries.stop(self.grace).await;
         tracing::info!("mailer stopped");
         result.map_err(RunError::from)

@@ -25,3 +25,4 @@ mod suppression_key;
 mod template_folder;
 mod template_routes;
 mod templates;
+mod webhooks;

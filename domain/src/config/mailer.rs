@@ -79,6 +79,31 @@ pub struct MailerConfig {
     /// `mailer.dkim`: null (the default) to send unsigned mails, or the key that signs
     /// every mail and the DNS name it is published under.
     pub dkim: Option<DkimConfig>,
+    /// `mailer.webhooks`: where status webhooks may point, and when they are retried.
+    pub webhooks: WebhooksConfig,
+}
+
+/// `mailer.webhooks.*`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WebhooksConfig {
+    /// `mailer.webhooks.allow_private_targets`: true lets endpoints resolve to loopback,
+    /// private, link-local or multicast addresses (default false: a webhook URL is a door
+    /// into the mailer's network, and anyone holding the bearer token may set one).
+    pub allow_private_targets: bool,
+    /// `mailer.webhooks.retry_delays`: seconds between an event's failed attempt and the
+    /// next, one per retry (default the contract's `[5, 300, 1800, 7200, 18000, 36000,
+    /// 36000]`: eight attempts over about 28 hours); the event is `failed` after the last.
+    pub retry_delays: Vec<u64>,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        Self {
+            allow_private_targets: false,
+            retry_delays: vec![5, 300, 1800, 7200, 18000, 36000, 36000],
+        }
+    }
 }
 
 /// `mailer.dkim.*`: required when the section is present.
@@ -179,6 +204,7 @@ impl Default for MailerConfig {
             default_locale: Locale::FR,
             brand: BrandConfig::default(),
             dkim: None,
+            webhooks: WebhooksConfig::default(),
         }
     }
 }

@@ -102,6 +102,18 @@ impl Config {
                 "must be at least 1",
             ));
         }
+        if mailer.webhooks.retry_delays.len() > 20
+            || mailer
+                .webhooks
+                .retry_delays
+                .iter()
+                .any(|&d| d > 7 * 24 * 3600)
+        {
+            return Err(ConfigError::new(
+                "mailer.webhooks.retry_delays",
+                "must hold at most 20 delays of at most 604800 seconds (7 days) each",
+            ));
+        }
         if !(1..=1024).contains(&mailer.worker_threads) {
             return Err(ConfigError::new(
                 "mailer.worker_threads",

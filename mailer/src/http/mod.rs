@@ -5,6 +5,7 @@
 //! - [`suppressions`]: the suppression list;
 //! - [`recipients`]: erasing what is held about one address;
 //! - [`dkim`]: the DNS record of the key that signs the mails;
+//! - [`webhooks`]: webhook endpoints and their attempts;
 //! - [`health`]: `/health` and `/metrics`;
 //! - [`live`]: the live page `/`, its socket.io client `/live.js` and its style `/live.css`;
 //! - [`openapi`]: `/openapi.json` and `/docs`;
@@ -25,6 +26,7 @@ pub mod openapi;
 pub mod recipients;
 pub mod suppressions;
 pub mod templates;
+pub mod webhooks;
 
 use crate::amqp::TransportHealth;
 use crate::error::MailError;
@@ -63,6 +65,8 @@ pub struct AppState {
     pub openapi: openapi::OpenApiDocument,
     /// The DNS record of the DKIM key, when mails are signed.
     pub dkim: Option<crate::sending::DkimRecord>,
+    /// The webhooks' sender, for URL checks and an operator's retry.
+    pub webhooks: crate::webhooks::Webhooks,
 }
 
 /// The whole router, without the socket.io layer.
@@ -71,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .merge(suppressions::router())
         .merge(recipients::router())
         .merge(dkim::router())
+        .merge(webhooks::router())
         .merge(templates::protected())
         .route_layer(middleware::from_fn_with_state(state.clone(), require_token));
     Router::new()

@@ -35,6 +35,13 @@ pub struct PageParams {
     per_page: Option<String>,
 }
 
+impl PageParams {
+    /// The page asked for, checked.
+    pub fn paging(&self) -> Result<Paging, MailError> {
+        Paging::read(self.page.as_deref(), self.per_page.as_deref())
+    }
+}
+
 /// The addresses the mailer will not send to, newest first.
 #[utoipa::path(get, path = "/suppressions", tag = "suppressions", params(PageParams),
     responses(
@@ -47,8 +54,7 @@ pub async fn list(
     State(state): State<AppState>,
     ApiQuery(params): ApiQuery<PageParams>,
 ) -> Result<impl IntoResponse, MailError> {
-    let Paging { page, per_page } =
-        Paging::read(params.page.as_deref(), params.per_page.as_deref())?;
+    let Paging { page, per_page } = params.paging()?;
     Ok(Json(state.core.store().suppressions(page, per_page).await?))
 }
 

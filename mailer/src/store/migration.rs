@@ -6,7 +6,7 @@
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
 use sea_orm_migration::schema::{
-    big_integer, big_integer_null, integer, string, string_null, text, text_null,
+    big_integer, big_integer_null, integer, integer_null, string, string_null, text, text_null,
 };
 use std::collections::HashSet;
 
@@ -25,6 +25,7 @@ impl MigratorTrait for Migrator {
             Box::new(add_erase_recipient()),
             Box::new(KeySuppressionsByHash),
             Box::new(add_requested_at()),
+            Box::new(CreateWebhooks),
         ]
     }
 }
@@ -47,6 +48,16 @@ pub const CURSOR_LOCK_FILTER: &str = "EXISTS (SELECT pg_advisory_xact_lock(42427
 /// (the rows of `VALUES` are computed in their order).
 pub const LOCKED_NEXT_CURSOR: &str = "(SELECT nextval('mail_cursor_seq') \
      FROM (SELECT pg_advisory_xact_lock(4242702601)) AS cursor_lock)";
+/// Webhook endpoints: where status changes are POSTed.
+pub const WEBHOOK_ENDPOINTS: &str = "mail_webhook_endpoints";
+/// The webhook outbox: one row per status change and endpoint that wants it.
+pub const WEBHOOK_MESSAGES: &str = "mail_webhook_messages";
+/// Every attempt to deliver a webhook message.
+pub const WEBHOOK_ATTEMPTS: &str = "mail_webhook_attempts";
+/// The index over the webhook messages still to deliver, by the time of their next try.
+pub const WEBHOOK_DUE_INDEX: &str = "mail_webhook_messages_due";
+/// The index that keeps a mail's messages to one endpoint in order.
+pub const WEBHOOK_MAIL_INDEX: &str = "mail_webhook_messages_mail";
 /// The index it replaced.
 const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
@@ -522,5 +533,191 @@ impl MigrationTrait for KeySuppressionsByHash {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// Webhooks: the endpoints, the outbox of events ("messages", one per status change and
+/// endpoint) and the attempts to deliver them.
+///
+/// The messages are written by triggers on `mail_deliveries`, in the statement that changes
+/// the delivery, so in its commit whichever write path made it (an insert, an outcome, a
+/// retry, a cancel): a mailer that stops after the commit still has every event to send.
+/// They fire on a new row and on a new `cursor`, which every write that changes what the
+/// outside sees sets, and only for the enabled endpoints that want the status. A message
+/// holds what changed (status, tries, error, cursor, time); what never changes (template,
+/// recipient) is read from the delivery when it is sent. Deleting a delivery (retention,
+/// erasure) deletes its messages and attempts, by trigger too.
+struct CreateWebhooks;
+
+impl MigrationName for CreateWebhooks {
+    fn name(&self) -> &str {
+        "m20261212_000001_create_webhooks"
+    }
+}
+
+/// The stored time of now, in milliseconds since the epoch, for each engine's triggers.
+const SQLITE_NOW_MS: &str = "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)";
+const POSTGRES_NOW_MS: &str = "(extract(epoch FROM clock_timestamp()) * 1000)::bigint";
+
+/// The insert both engines' triggers make for the row `NEW`.
+fn webhook_outbox_insert(message_id: &str, now: &str, events_match: &str) -> String {
+    format!(
+        "INSERT INTO {WEBHOOK_MESSAGES} \
+         (id, endpoint_id, mail_id, cursor, status, attempts, error, at, state, tries, next_at) \
+         SELECT {message_id}, e.id, NEW.id, NEW.cursor, NEW.status, NEW.attempts, NEW.last_error, \
+         {now}, 'pending', 0, {now} \
+         FROM {WEBHOOK_ENDPOINTS} e WHERE e.enabled = 1 AND (e.events IS NULL OR {events_match})"
+    )
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateWebhooks {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(WEBHOOK_ENDPOINTS)
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(text("url"))
+                    // `,sent,failed,`; null for every status.
+                    .col(text_null("events"))
+                    .col(text_null("description"))
+                    .col(text("secret"))
+                    .col(integer("enabled"))
+                    .col(big_integer("created_at"))
+                    // Since when every attempt failed; null after a success.
+                    .col(big_integer_null("failing_since"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WEBHOOK_MESSAGES)
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("endpoint_id"))
+                    .col(string("mail_id"))
+                    .col(big_integer("cursor"))
+                    .col(string("status"))
+                    .col(integer("attempts"))
+                    .col(text_null("error"))
+                    .col(big_integer("at"))
+                    // `pending`, `delivered` or `failed`.
+                    .col(string("state"))
+                    .col(integer("tries"))
+                    .col(big_integer("next_at"))
+                    // Taken by a mailer until then (several mailers share the outbox).
+                    .col(big_integer_null("locked_until"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(WEBHOOK_DUE_INDEX)
+                    .table(WEBHOOK_MESSAGES)
+                    .col("next_at")
+                    .and_where(Expr::col("state").eq("pending"))
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name(WEBHOOK_MAIL_INDEX)
+                    .table(WEBHOOK_MESSAGES)
+                    .col("mail_id")
+                    .col("endpoint_id")
+                    .col("cursor")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_webhook_messages_endpoint")
+                    .table(WEBHOOK_MESSAGES)
+                    .col("endpoint_id")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_table(
+                Table::create()
+                    .table(WEBHOOK_ATTEMPTS)
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("endpoint_id"))
+                    .col(string("message_id"))
+                    .col(string("mail_id"))
+                    .col(string("event_type"))
+                    .col(big_integer("at"))
+                    .col(integer_null("status_code"))
+                    .col(big_integer("duration_ms"))
+                    .col(text_null("error"))
+                    .to_owned(),
+            )
+            .await?;
+        for (name, columns) in [
+            ("mail_webhook_attempts_endpoint", &["endpoint_id", "at"][..]),
+            ("mail_webhook_attempts_mail", &["mail_id"][..]),
+        ] {
+            let mut index = Index::create();
+            index.name(name).table(WEBHOOK_ATTEMPTS).if_not_exists();
+            for column in columns {
+                index.col(*column);
+            }
+            manager.create_index(index.to_owned()).await?;
+        }
+        let db = manager.get_connection();
+        let forget = format!(
+            "DELETE FROM {WEBHOOK_MESSAGES} WHERE mail_id = OLD.id; \
+             DELETE FROM {WEBHOOK_ATTEMPTS} WHERE mail_id = OLD.id;"
+        );
+        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+            let insert = webhook_outbox_insert(
+                "'msg_' || replace(gen_random_uuid()::text, '-', '')",
+                POSTGRES_NOW_MS,
+                "position(',' || NEW.status || ',' in e.events) > 0",
+            );
+            db.execute_unprepared(&format!(
+                "CREATE OR REPLACE FUNCTION mail_webhook_outbox() RETURNS trigger AS $$ \
+                 BEGIN {insert}; RETURN NULL; END $$ LANGUAGE plpgsql;
+                 CREATE OR REPLACE FUNCTION mail_webhook_forget() RETURNS trigger AS $$ \
+                 BEGIN {forget} RETURN NULL; END $$ LANGUAGE plpgsql;
+                 DROP TRIGGER IF EXISTS mail_webhook_on_insert ON {DELIVERIES};
+                 DROP TRIGGER IF EXISTS mail_webhook_on_change ON {DELIVERIES};
+                 DROP TRIGGER IF EXISTS mail_webhook_on_delete ON {DELIVERIES};
+                 CREATE TRIGGER mail_webhook_on_insert AFTER INSERT ON {DELIVERIES} \
+                 FOR EACH ROW EXECUTE FUNCTION mail_webhook_outbox();
+                 CREATE TRIGGER mail_webhook_on_change AFTER UPDATE OF cursor ON {DELIVERIES} \
+                 FOR EACH ROW WHEN (NEW.cursor IS DISTINCT FROM OLD.cursor) \
+                 EXECUTE FUNCTION mail_webhook_outbox();
+                 CREATE TRIGGER mail_webhook_on_delete AFTER DELETE ON {DELIVERIES} \
+                 FOR EACH ROW EXECUTE FUNCTION mail_webhook_forget();"
+            ))
+            .await?;
+        } else {
+            let insert = webhook_outbox_insert(
+                "'msg_' || lower(hex(randomblob(16)))",
+                SQLITE_NOW_MS,
+                "instr(e.events, ',' || NEW.status || ',') > 0",
+            );
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER IF NOT EXISTS mail_webhook_on_insert AFTER INSERT ON {DELIVERIES} \
+                 BEGIN {insert}; END;
+                 CREATE TRIGGER IF NOT EXISTS mail_webhook_on_change AFTER UPDATE OF cursor ON {DELIVERIES} \
+                 WHEN NEW.cursor IS NOT OLD.cursor BEGIN {insert}; END;
+                 CREATE TRIGGER IF NOT EXISTS mail_webhook_on_delete AFTER DELETE ON {DELIVERIES} \
+                 BEGIN {forget} END;"
+            ))
+            .await?;
+        }
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@
 //! - [`retention`]: what retention and erasure delete.
 //! - [`statements`]: every write, built once for every backend.
 //! - [`suppression_key`]: the suppression list's lookup key, a keyed hash of the address.
+//! - [`webhooks`]: webhook endpoints, the outbox of their events and the attempts.
 //! - [`writer`]: the one write path, chosen at connect: [`sqlite_file`] for SQLite, a file or
 //!   in memory (every write in shared transactions), [`pool_writer`] for PostgreSQL.
 //!
@@ -28,6 +29,7 @@ mod sqlite_file;
 mod statements;
 mod status;
 mod suppression_key;
+mod webhooks;
 mod writer;
 
 pub use migration::Migrator;
@@ -39,6 +41,10 @@ pub use rows::{
 pub use sqlite_file::WriteCounters;
 pub use status::{DeliveryStatus, PUBLIC_STATUSES};
 pub use suppression_key::{ConnectError, SuppressionKeys};
+pub use webhooks::{
+    AttemptDone, AttemptPage, DueMessage, EndpointChange, MessageNext, NewEndpoint, WebhookAttempt,
+    WebhookEndpoint,
+};
 pub use writer::Gathering;
 
 use crate::error::MailError;
@@ -48,6 +54,7 @@ use rows::{Operated, Operation};
 use sea_orm::{ConnectOptions, DatabaseConnection};
 use sea_orm_migration::MigratorTrait;
 use std::time::Duration;
+use webhooks::WebhookWrite;
 use writer::{Database, Writer};
 
 /// The delivery store; cheap to clone.
@@ -304,6 +311,118 @@ impl Store {
     /// The suppression-list entry of `email`, spelt any way, if any.
     pub async fn suppression(&self, email: &Email) -> Result<Option<Suppression>, MailError> {
         operations::suppression(&self.db, &self.keys.lookup_key(email)).await
+    }
+
+    /// Every webhook endpoint, oldest first.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, MailError> {
+        webhooks::endpoints(&self.db).await
+    }
+
+    /// The webhook endpoint `id`, if any.
+    pub async fn webhook_endpoint(&self, id: &str) -> Result<Option<WebhookEndpoint>, MailError> {
+        webhooks::endpoint(&self.db, id).await
+    }
+
+    /// How many webhook endpoints there are.
+    pub async fn webhook_endpoint_count(&self) -> Result<u64, MailError> {
+        webhooks::endpoint_count(&self.db).await
+    }
+
+    /// Adds a webhook endpoint: from the next status change on, its events are written.
+    pub async fn add_webhook_endpoint(&self, endpoint: NewEndpoint) -> Result<(), MailError> {
+        self.webhook_write(WebhookWrite::Add(endpoint))
+            .await
+            .map(|_| ())
+    }
+
+    /// Deletes a webhook endpoint with its events and attempts; false when there was none.
+    pub async fn remove_webhook_endpoint(&self, id: &str) -> Result<bool, MailError> {
+        self.webhook_write(WebhookWrite::Remove(id.to_string()))
+            .await
+    }
+
+    /// Changes a webhook endpoint; false when there is none.
+    pub async fn change_webhook_endpoint(
+        &self,
+        id: &str,
+        change: EndpointChange,
+    ) -> Result<bool, MailError> {
+        self.webhook_write(WebhookWrite::Change(id.to_string(), change))
+            .await
+    }
+
+    /// Up to `limit` webhook events due at `now` (see [`webhooks::due`]).
+    pub async fn webhooks_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<DueMessage>, MailError> {
+        webhooks::due(&self.db, now, limit).await
+    }
+
+    /// Takes those of the webhook events `ids` no mailer holds, until `until`; returns the
+    /// ids taken.
+    pub async fn claim_webhooks(
+        &self,
+        ids: Vec<String>,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<String>, MailError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        match self
+            .writer
+            .operate(Operation::Webhook(WebhookWrite::Claim(ids, now, until)))
+            .await?
+        {
+            Operated::Claimed(ids) => Ok(ids),
+            _ => Ok(Vec::new()),
+        }
+    }
+
+    /// Records webhook attempts and what becomes of their events.
+    pub async fn record_webhook_attempts(&self, done: Vec<AttemptDone>) -> Result<(), MailError> {
+        if done.is_empty() {
+            return Ok(());
+        }
+        self.webhook_write(WebhookWrite::Record(done))
+            .await
+            .map(|_| ())
+    }
+
+    /// Lets go of every webhook event a stopped process held (at start, when this mailer is
+    /// the store's only one).
+    pub async fn release_webhooks(&self) -> Result<(), MailError> {
+        self.webhook_write(WebhookWrite::Release).await.map(|_| ())
+    }
+
+    /// How many webhook events wait for delivery.
+    pub async fn webhook_backlog(&self) -> Result<u64, MailError> {
+        webhooks::backlog(&self.db).await
+    }
+
+    /// The event of attempt `attempt_id` of endpoint `endpoint_id`, to send again.
+    pub async fn webhook_message_of_attempt(
+        &self,
+        endpoint_id: &str,
+        attempt_id: &str,
+    ) -> Result<Option<DueMessage>, MailError> {
+        webhooks::message_of_attempt(&self.db, endpoint_id, attempt_id).await
+    }
+
+    /// One page of the attempts of endpoint `endpoint_id`, newest first.
+    pub async fn webhook_attempts(
+        &self,
+        endpoint_id: &str,
+        page: u64,
+        per_page: u64,
+    ) -> Result<AttemptPage, MailError> {
+        webhooks::attempts(&self.db, endpoint_id, page, per_page).await
+    }
+
+    async fn webhook_write(&self, write: WebhookWrite) -> Result<bool, MailError> {
+        Ok(self.writer.operate(Operation::Webhook(write)).await? == Operated::Changed(true))
     }
 
     /// One page of the suppression list, newest first.

@@ -2,7 +2,7 @@
 //! together with one insert, claims in one update, and outcomes in one update per group of
 //! equal outcomes, each statement from [`super::statements`]. Each statement is a round trip
 //! to the database, so the fewer the better. An operator's rare writes ([`Operation`]) are one
-//! statement each. Every change's cursor comes from the sequence ([`Numbering::Sequence`]).
+//! statement each, but for the webhooks' writes, a few statements in one transaction. Every change's cursor comes from the sequence ([`Numbering::Sequence`]).
 
 use super::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression, Operated,
@@ -11,10 +11,11 @@ use super::rows::{
 use super::statements::{self, NewDelivery, Numbering};
 use super::status::DeliveryStatus;
 use super::suppression_key::SuppressionKeys;
+use super::webhooks::{self, Statement, WebhookWrite};
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
-use sea_orm::{ConnectionTrait, DatabaseConnection};
+use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -148,6 +149,33 @@ impl PoolWriter {
                 Ok(Operated::Deleted(
                     self.db.execute(&q).await?.rows_affected(),
                 ))
+            }
+            Operation::Webhook(WebhookWrite::Claim(ids, now, until)) => {
+                let mut claimed = Vec::new();
+                for row in self
+                    .db
+                    .query_all(&webhooks::claim(&ids, now, until))
+                    .await?
+                {
+                    claimed.push(row.try_get::<String>("", "id")?);
+                }
+                Ok(Operated::Claimed(claimed))
+            }
+            Operation::Webhook(write) => {
+                let statements = webhooks::statements(&write)?;
+                let tx = self.db.begin().await?;
+                let mut first = None;
+                for statement in &statements {
+                    let n = match statement {
+                        Statement::Insert(q) => tx.execute(q).await?,
+                        Statement::Update(q) => tx.execute(q).await?,
+                        Statement::Delete(q) => tx.execute(q).await?,
+                    }
+                    .rows_affected();
+                    first.get_or_insert(n);
+                }
+                tx.commit().await?;
+                Ok(Operated::Changed(first.unwrap_or(0) > 0))
             }
         }
     }

@@ -294,6 +294,8 @@ pub(crate) enum Operation {
     ForgetAddress(String),
     /// Deletes the deliveries of these ids (retention and erasure), in one statement.
     Delete(Vec<MailRequestId>),
+    /// A write of the webhooks' tables.
+    Webhook(super::webhooks::WebhookWrite),
 }
 
 /// What an [`Operation`] did.
@@ -305,6 +307,8 @@ pub(crate) enum Operated {
     Changed(bool),
     /// `Delete`: how many rows went.
     Deleted(u64),
+    /// A webhook claim: the messages it took.
+    Claimed(Vec<String>),
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.

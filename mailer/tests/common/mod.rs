@@ -226,6 +226,11 @@ impl TestApp {
         self.call(reqwest::Method::POST, path, Some(body)).await
     }
 
+    /// `PATCH path` with the token and a JSON `body`.
+    pub async fn patch(&self, path: &str, body: &Value) -> (u16, Value) {
+        self.call(reqwest::Method::PATCH, path, Some(body)).await
+    }
+
     /// `DELETE path` with the token.
     pub async fn delete(&self, path: &str) -> (u16, Value) {
         self.call(reqwest::Method::DELETE, path, None).await
@@ -365,12 +370,29 @@ impl MailerProcess {
     /// Starts the binary with `FACTEUR_*` variables for a fresh SQLite file and outbox, plus
     /// `env`, and waits for `/health`.
     pub async fn start(env: &[(&str, &str)]) -> MailerProcess {
-        let dir = TempDir::new().expect("a temporary directory");
+        Self::start_in(TempDir::new().expect("a temporary directory"), env).await
+    }
+
+    /// Kills it with SIGKILL, then starts the binary again on the same files with `env`.
+    pub async fn kill_and_restart(mut self, env: &[(&str, &str)]) -> MailerProcess {
+        self.child.kill().await.expect("SIGKILL reaches the mailer");
+        let dir = std::mem::replace(
+            &mut self._dir,
+            TempDir::new().expect("a temporary directory"),
+        );
+        Self::start_in(dir, env).await
+    }
+
+    async fn start_in(dir: TempDir, env: &[(&str, &str)]) -> MailerProcess {
         let addr = format!("127.0.0.1:{}", testkit::free_port());
         let base = format!("http://{addr}");
         let token = format!("token-{}", uuid::Uuid::new_v4());
         let d = dir.path().display();
-        let log = std::fs::File::create(dir.path().join("mailer.log")).expect("a log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.path().join("mailer.log"))
+            .expect("a log file");
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_mailer"))
             .current_dir(dir.path())
             .env_remove("FACTEUR_CONFIG")

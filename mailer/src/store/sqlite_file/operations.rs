@@ -8,6 +8,7 @@ use crate::error::MailError;
 use crate::store::rows::{NewSuppression, Operated, Operation};
 use crate::store::statements::{self, Numbering};
 use crate::store::suppression_key::SuppressionKeys;
+use crate::store::webhooks::{self, Statement, WebhookWrite};
 use rusqlite::Transaction;
 
 /// A statement that could not be built, as the error that aborts the batch.
@@ -84,6 +85,27 @@ pub(super) fn operate(
         Operation::Delete(ids) => {
             let n = execute(tx, &statements::delete_deliveries(ids))? as u64;
             Ok((Operated::Deleted(n), n))
+        }
+        Operation::Webhook(WebhookWrite::Claim(ids, now, until)) => {
+            let claimed = query(tx, &webhooks::claim(ids, *now, *until), |row| {
+                row.get::<_, String>(0)
+            })?;
+            let n = claimed.len() as u64;
+            Ok((Operated::Claimed(claimed), n))
+        }
+        Operation::Webhook(write) => {
+            let mut first = None;
+            let mut rows = 0u64;
+            for statement in webhooks::statements(write).map_err(unbuilt)? {
+                let n = match &statement {
+                    Statement::Insert(q) => execute(tx, q)?,
+                    Statement::Update(q) => execute(tx, q)?,
+                    Statement::Delete(q) => execute(tx, q)?,
+                } as u64;
+                first.get_or_insert(n);
+                rows += n;
+            }
+            Ok((Operated::Changed(first.unwrap_or(0) > 0), rows))
         }
     }
 }
