@@ -33,8 +33,8 @@ pub use args::{Command, parse_args};
 pub use error::ConfigError;
 pub use log::{LogConfig, LogFormat};
 pub use mailer::{
-    BrandConfig, ClusterConfig, DkimConfig, MailerConfig, RetentionConfig, SmtpConfig, SmtpTls,
-    WebhooksConfig,
+    BouncesConfig, BrandConfig, ClusterConfig, DkimConfig, MailerConfig, RetentionConfig,
+    SmtpConfig, SmtpTls, WebhooksConfig,
 };
 pub use peers::{PeerRange, any_contains};
 pub(crate) use scalar::string_or_scalar;

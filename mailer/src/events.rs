@@ -31,7 +31,8 @@ use utoipa::openapi::schema::{OneOfBuilder, Ref, Schema};
 pub struct MailStatusEvent {
     /// The request id.
     pub id: MailRequestId,
-    /// `queued` (after a retry), `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    /// `queued` (after a retry), `sent`, `retrying`, `failed`, `cancelled`, `suppressed`, `bounced` or
+    /// `complained`.
     #[schema(value_type = String)]
     pub status: &'static str,
     /// SMTP tries so far.
@@ -53,7 +54,8 @@ pub struct MailActivityEvent {
     /// The recipient: whole on `/`; on `/live` see [`LiveRecipients`].
     #[schema(schema_with = activity_recipient)]
     pub to: Recipient,
-    /// `queued`, `sent`, `retrying`, `failed`, `cancelled` or `suppressed`.
+    /// `queued`, `sent`, `retrying`, `failed`, `cancelled`, `suppressed`, `bounced` or
+    /// `complained`.
     #[schema(value_type = String)]
     pub status: &'static str,
     /// When the status changed (RFC 3339).

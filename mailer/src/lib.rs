@@ -12,7 +12,7 @@
 
 mod amqp;
 mod asyncapi;
-pub mod bounces;
+mod bounces;
 mod cluster;
 mod error;
 mod events;

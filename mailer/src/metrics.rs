@@ -65,7 +65,8 @@ pub struct OperationLabel {
 /// Where an address put on the suppression list came from.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct SourceLabel {
-    /// `smtp` (a refusal at `RCPT TO`) or `api` (`POST /suppressions`).
+    /// `smtp` (a refusal at `RCPT TO`), `api` (`POST /suppressions`), `bounce` or `complaint`
+    /// (a report sent back).
     pub source: &'static str,
 }
 
@@ -134,6 +135,17 @@ pub struct Metrics {
     pub webhook_events_failed: Counter,
     /// Webhook events waiting for delivery (read every few seconds).
     pub webhook_backlog: Gauge,
+    /// Reports received by the bounce intake, by what they did.
+    pub bounce_reports: Family<KindLabel, Counter>,
+}
+
+/// What a report received by the bounce intake did.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabel {
+    /// `bounce` (a delivery became `bounced`, or was already), `delay` (recorded only),
+    /// `complaint`, or `ignored` (no report, another feedback type, a delivered notice, or a
+    /// delivery that is not held).
+    pub kind: &'static str,
 }
 
 fn latency_histogram() -> Histogram {
@@ -256,6 +268,12 @@ impl Metrics {
             "Times the SQLite writer paused until a checkpoint ended because the WAL had passed 4,096 frames (a quick rise means a reader keeps the log from starting over)",
             store_checkpoint_waits.clone(),
         );
+        let bounce_reports = Family::<KindLabel, Counter>::default();
+        registry.register(
+            "bounce_reports",
+            "Messages and reports received by the bounce intake, by what they did (bounce, delay, complaint, ignored)",
+            bounce_reports.clone(),
+        );
         let webhook_attempts = Family::<ResultLabel, Counter>::default();
         registry.register(
             "webhook_attempts",
@@ -279,6 +297,7 @@ impl Metrics {
             webhook_attempts,
             webhook_events_failed,
             webhook_backlog,
+            bounce_reports,
             http_requests,
             http_duration,
             mail_requests,
@@ -312,6 +331,11 @@ impl Metrics {
         self.template_reloads
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    /// Counts one report received by the bounce intake.
+    pub fn count_report(&self, kind: &'static str) {
+        self.bounce_reports.get_or_create(&KindLabel { kind }).inc();
     }
 
     /// Counts one webhook attempt.

@@ -3,6 +3,7 @@
 //! then shuts down gracefully.
 
 use crate::amqp::{AmqpConsumer, TransportHealth};
+use crate::bounces;
 use crate::cluster::{Cluster, Io};
 use crate::error::MailError;
 use crate::events::{Events, LiveFeed, LiveRecipients};
@@ -129,6 +130,8 @@ pub struct App {
     retention: tokio::task::JoinHandle<()>,
     /// The webhooks' delivery loop, stopped at shutdown.
     webhook_loop: tokio::task::JoinHandle<()>,
+    /// With `mailer.bounces`, what stops the bounce receiver.
+    bounces: Option<tokio::sync::oneshot::Sender<()>>,
     limits: ServeLimits,
 }
 
@@ -190,6 +193,16 @@ impl App {
                 addr: mc.listen,
                 source,
             })?;
+        let bounce_listener =
+            match &mc.bounces {
+                Some(b) => Some(TcpListener::bind(b.listen).await.map_err(|source| {
+                    StartupError::Bind {
+                        addr: b.listen,
+                        source,
+                    }
+                })?),
+                None => None,
+            };
         let cluster = match &mc.cluster {
             Some(c) => Cluster::start(&c.redis_url).map_err(StartupError::Cluster)?,
             None => Cluster::off(),
@@ -228,6 +241,7 @@ impl App {
                     from,
                     domain: mc.from_domain().to_string(),
                     dkim,
+                    bounce_domain: mc.bounces.as_ref().map(|b| b.domain.clone()),
                 },
                 max_attempts: mc.max_attempts,
                 retention: retention.clone(),
@@ -241,6 +255,33 @@ impl App {
         // Alone on its store, this mailer may take back what a stopped process held; in a
         // cluster, the others' holds end with their leases.
         let webhook_loop = webhooks.clone().start(mc.cluster.is_none());
+        let bounces = bounce_listener.map(|listener| {
+            let (reports, inbound) = tokio::sync::mpsc::channel(64);
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let domain = mc
+                .bounces
+                .as_ref()
+                .map(|b| b.domain.clone())
+                .unwrap_or_default();
+            tokio::spawn(bounces::serve(
+                listener,
+                domain,
+                bounces::IntakeLimits::default(),
+                reports,
+                async move {
+                    let _ = stopped.await;
+                },
+            ));
+            tokio::spawn(
+                bounces::Intake {
+                    store: store.clone(),
+                    events: events.clone(),
+                    metrics: metrics.clone(),
+                }
+                .run(inbound),
+            );
+            stop
+        });
         let core = MailerCore::new(
             store,
             deliveries.clone(),
@@ -287,6 +328,7 @@ impl App {
             amqp,
             retention: retention_job,
             webhook_loop,
+            bounces,
             limits: ServeLimits::with_max_connections(mc.max_connections)
                 .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
@@ -333,6 +375,9 @@ impl App {
         self.retention.abort();
         // An event under way when it stops is sent again once its hold ends.
         self.webhook_loop.abort();
+        if let Some(stop) = self.bounces {
+            let _ = stop.send(());
+        }
         self.deliveries.stop(self.grace).await;
         tracing::info!("mailer stopped");
         result.map_err(RunError::from)

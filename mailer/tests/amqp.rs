@@ -18,7 +18,9 @@ async fn rabbitmq_reachable(test: &str) -> bool {
 }
 
 /// A queue bound to every `mail.*` of the events exchange, and a consumer of it.
-async fn observe_events(names: &TopologyNames) -> (Connection, lapin::Channel, lapin::Consumer) {
+pub async fn observe_events(
+    names: &TopologyNames,
+) -> (Connection, lapin::Channel, lapin::Consumer) {
     let connection = Connection::connect(AMQP, ConnectionProperties::default())
         .await
         .unwrap();
@@ -62,7 +64,7 @@ async fn observe_events(names: &TopologyNames) -> (Connection, lapin::Channel, l
 }
 
 /// Deletes the test's queues and exchanges and closes `connection`.
-async fn remove_topology(connection: Connection, names: &TopologyNames) {
+pub async fn remove_topology(connection: Connection, names: &TopologyNames) {
     testkit::amqp::delete_topology(&names.queues(), &names.exchanges()).await;
     let _ = connection.close(200, "done".into()).await;
 }

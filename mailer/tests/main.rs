@@ -5,6 +5,7 @@ mod addresses;
 mod amqp;
 mod asyncapi;
 mod backoff;
+mod bounces;
 mod catch_up;
 mod cluster_link;
 mod common;

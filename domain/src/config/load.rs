@@ -10,7 +10,7 @@ const SECTIONS: [&str; 5] = ["transport", "users", "mailer", "log", "telemetry"]
 
 /// Keys whose environment value is taken as a string exactly as written (so are keys ending in
 /// `password`): figment would otherwise read `FACTEUR_MAILER__SMTP__PASSWORD=0123` as a number.
-const STRING_KEYS: [&str; 21] = [
+const STRING_KEYS: [&str; 22] = [
     "transport.socketio.url",
     "transport.socketio.token",
     "transport.amqp.url",
@@ -27,6 +27,7 @@ const STRING_KEYS: [&str; 21] = [
     "mailer.live_token",
     "mailer.suppression_key",
     "mailer.cluster.redis_url",
+    "mailer.bounces.domain",
     "mailer.dkim.domain",
     "mailer.dkim.selector",
     "mailer.dkim.private_key_file",

@@ -81,6 +81,22 @@ pub struct MailerConfig {
     pub dkim: Option<DkimConfig>,
     /// `mailer.webhooks`: where status webhooks may point, and when they are retried.
     pub webhooks: WebhooksConfig,
+    /// `mailer.bounces`: null (the default) for no bounce intake, or where the mailer
+    /// listens for the reports other servers send back about its mails.
+    pub bounces: Option<BouncesConfig>,
+}
+
+/// `mailer.bounces.*`: required when the section is present.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BouncesConfig {
+    /// `mailer.bounces.listen`: the address and port of the SMTP receiver for bounces and
+    /// complaints (the domain's MX points there, through whatever forwards port 25).
+    pub listen: SocketAddr,
+    /// `mailer.bounces.domain`: the domain of the envelope sender of every mail,
+    /// `bounce+{id}@{domain}`, in ASCII; the receiver takes mail for it only.
+    #[serde(deserialize_with = "string_or_scalar")]
+    pub domain: String,
 }
 
 /// `mailer.webhooks.*`
@@ -205,6 +221,7 @@ impl Default for MailerConfig {
             brand: BrandConfig::default(),
             dkim: None,
             webhooks: WebhooksConfig::default(),
+            bounces: None,
         }
     }
 }

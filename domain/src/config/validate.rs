@@ -176,6 +176,16 @@ impl Config {
             non_empty("mailer.live_token", token)?;
         }
         non_empty("mailer.suppression_key", &mailer.suppression_key)?;
+        if let Some(bounces) = &mailer.bounces {
+            // The domain is the right-hand side of every mail's envelope sender.
+            dns_name("mailer.bounces.domain", &bounces.domain, 2)?;
+            if bounces.listen == mailer.listen {
+                return Err(ConfigError::new(
+                    "mailer.bounces.listen",
+                    "must not be mailer.listen: the bounce receiver speaks SMTP on a port of its own",
+                ));
+            }
+        }
         if let Some(dkim) = &mailer.dkim {
             // Both go into the DKIM-Signature header and the DNS name of the key, where
             // anything but a host name would break the one or the other.

@@ -179,7 +179,7 @@ fn status_channel(names: &TopologyNames) -> Value {
         "description": "Every `mail-status`, with routing key `mail.<status>`: bind a queue with `mail.*`, or `mail.failed` for failures only.",
         "servers": [{"$ref": SERVER}],
         "parameters": {"status": {
-            "enum": ["queued", "sent", "retrying", "failed", "cancelled", "suppressed"],
+            "enum": ["queued", "sent", "retrying", "failed", "cancelled", "suppressed", "bounced", "complained"],
             "description": "The new status (`queued` after a retry).",
         }},
         "messages": {"mailStatus": component_message("amqp_mailStatus")},

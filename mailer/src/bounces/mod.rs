@@ -5,10 +5,11 @@
 //! receiver for that domain: it takes mail for those addresses only and hands each message
 //! over as an [`Inbound`], the recipients' ids with the message's [`Report`]. `report` reads
 //! a message as a delivery status notification (RFC 3464), a complaint (RFC 5965) or neither.
-//! What a report changes (a bounce, a complaint, a suppression) is the caller's to decide.
+//! `intake` applies what a report changes: a bounce, a complaint, a suppression.
 
+mod intake;
 mod listener;
 mod report;
 
-pub use listener::{Inbound, IntakeLimits, serve};
-pub use report::{Complaint, RecipientStatus, Report, read as read_report};
+pub use intake::Intake;
+pub use listener::{IntakeLimits, serve};

@@ -93,7 +93,7 @@ impl Modify for BearerAuth {
         super::asyncapi::asyncapi_json, super::asyncapi::asyncapi_page),
     components(schemas(domain::MailRequest, domain::MailRequestId, domain::Locale, domain::Template,
         domain::Recipient, domain::MailAnswer, crate::store::DeliveryStatus, crate::store::DeliveryRecord,
-        crate::store::Page, crate::error::ErrorBody, super::health::Health,
+        crate::store::Page, crate::store::DeliveryReport, crate::error::ErrorBody, super::health::Health,
         crate::events::MaskedRecipient, crate::events::MailActivityEvent, crate::events::MailStatusEvent,
         super::mails::RetryBody, super::mails::Retried, crate::store::Suppression,
         super::suppressions::NewSuppressionBody, crate::store::SuppressionPage,

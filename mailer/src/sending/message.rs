@@ -55,6 +55,9 @@ pub struct Letterhead {
     pub domain: String,
     /// Signs every message when `mailer.dkim` is set.
     pub dkim: Option<DkimSigner>,
+    /// With `mailer.bounces`, the domain of every envelope sender `bounce+{id}@{domain}`
+    /// (VERP): a report sent back names the delivery in its address.
+    pub bounce_domain: Option<String>,
 }
 
 /// Builds the message: `From` the configured sender, `To` the recipient,
@@ -67,14 +70,25 @@ pub fn build_message(
     to: &Recipient,
     mail: RenderedMail,
 ) -> Result<Message, String> {
-    let Letterhead { from, domain, dkim } = letterhead;
+    let Letterhead {
+        from,
+        domain,
+        dkim,
+        bounce_domain,
+    } = letterhead;
     let address: Address = to
         .email
         .as_str()
         .parse()
         .map_err(|e| format!("the recipient address cannot be used: {e}"))?;
     // Given, the envelope is not derived by parsing the `From` and `To` headers back.
-    let envelope = Envelope::new(Some(from.email.clone()), vec![address.clone()])
+    let sender = match bounce_domain {
+        Some(bounces) => format!("bounce+{id}@{bounces}")
+            .parse()
+            .map_err(|e| format!("the bounce address cannot be used: {e}"))?,
+        None => from.email.clone(),
+    };
+    let envelope = Envelope::new(Some(sender), vec![address.clone()])
         .map_err(|e| format!("the envelope could not be built: {e}"))?;
     let name = (!to.name.trim().is_empty()).then(|| to.name.clone());
     let builder = Message::builder()

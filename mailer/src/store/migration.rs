@@ -26,6 +26,7 @@ impl MigratorTrait for Migrator {
             Box::new(KeySuppressionsByHash),
             Box::new(add_requested_at()),
             Box::new(CreateWebhooks),
+            Box::new(CreateReports),
         ]
     }
 }
@@ -58,6 +59,9 @@ pub const WEBHOOK_ATTEMPTS: &str = "mail_webhook_attempts";
 pub const WEBHOOK_DUE_INDEX: &str = "mail_webhook_messages_due";
 /// The index that keeps a mail's messages to one endpoint in order.
 pub const WEBHOOK_MAIL_INDEX: &str = "mail_webhook_messages_mail";
+/// Reports sent back about delivered mails (bounces, delays, complaints): each delivery's
+/// history after its handoff.
+pub const REPORTS: &str = "mail_delivery_reports";
 /// The index it replaced.
 const STATUS_NEXT_INDEX: &str = "mail_deliveries_status_next";
 
@@ -714,6 +718,69 @@ impl MigrationTrait for CreateWebhooks {
                  CREATE TRIGGER IF NOT EXISTS mail_webhook_on_change AFTER UPDATE OF cursor ON {DELIVERIES} \
                  WHEN NEW.cursor IS NOT OLD.cursor BEGIN {insert}; END;
                  CREATE TRIGGER IF NOT EXISTS mail_webhook_on_delete AFTER DELETE ON {DELIVERIES} \
+                 BEGIN {forget} END;"
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+}
+
+/// `mail_delivery_reports`: every report a delivery received after its handoff (a bounce, a
+/// delay, a complaint), newest last, shown with `GET /mails/{id}`. Deleted with the delivery,
+/// by trigger, as its webhook events are.
+struct CreateReports;
+
+impl MigrationName for CreateReports {
+    fn name(&self) -> &str {
+        "m20261212_000002_create_delivery_reports"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateReports {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(REPORTS)
+                    .if_not_exists()
+                    .col(string("id").primary_key())
+                    .col(string("mail_id"))
+                    .col(big_integer("at"))
+                    // `bounce`, `delay` or `complaint`.
+                    .col(string("kind"))
+                    // The DSN's status (`5.1.1`) or the complaint's feedback type.
+                    .col(string("status"))
+                    .col(text_null("diagnostic"))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("mail_delivery_reports_mail")
+                    .table(REPORTS)
+                    .col("mail_id")
+                    .col("at")
+                    .if_not_exists()
+                    .to_owned(),
+            )
+            .await?;
+        let forget = format!("DELETE FROM {REPORTS} WHERE mail_id = OLD.id;");
+        let db = manager.get_connection();
+        if manager.get_database_backend() == sea_orm::DbBackend::Postgres {
+            db.execute_unprepared(&format!(
+                "CREATE OR REPLACE FUNCTION mail_reports_forget() RETURNS trigger AS $$ \
+                 BEGIN {forget} RETURN NULL; END $$ LANGUAGE plpgsql;
+                 DROP TRIGGER IF EXISTS mail_reports_on_delete ON {DELIVERIES};
+                 CREATE TRIGGER mail_reports_on_delete AFTER DELETE ON {DELIVERIES} \
+                 FOR EACH ROW EXECUTE FUNCTION mail_reports_forget();"
+            ))
+            .await?;
+        } else {
+            db.execute_unprepared(&format!(
+                "CREATE TRIGGER IF NOT EXISTS mail_reports_on_delete AFTER DELETE ON {DELIVERIES} \
                  BEGIN {forget} END;"
             ))
             .await?;

@@ -35,8 +35,8 @@ mod writer;
 pub use migration::Migrator;
 pub use operations::{RetriedPage, RetryCursor, RetryFilter};
 pub use rows::{
-    Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, LastMail, NewSuppression, Page,
-    Suppression, SuppressionPage,
+    Claimed, Cursor, Cursors, DeliveryRecord, DeliveryReport, Finished, Inserted, LastMail,
+    NewReport, NewSuppression, Page, ReportKind, Suppression, SuppressionPage,
 };
 pub use sqlite_file::WriteCounters;
 pub use status::{DeliveryStatus, PUBLIC_STATUSES};
@@ -311,6 +311,16 @@ impl Store {
     /// The suppression-list entry of `email`, spelt any way, if any.
     pub async fn suppression(&self, email: &Email) -> Result<Option<Suppression>, MailError> {
         operations::suppression(&self.db, &self.keys.lookup_key(email)).await
+    }
+
+    /// Records a report sent back about a delivery, and, for a bounce or a complaint about a
+    /// `sent` one, makes it `bounced` or `complained` with its address suppressed, in one
+    /// transaction; answers the change's cursor when there was a change.
+    pub async fn report(&self, report: NewReport) -> Result<Option<Cursor>, MailError> {
+        match self.writer.operate(Operation::Report(report)).await? {
+            Operated::Reported(cursor) => Ok(cursor),
+            _ => Ok(None),
+        }
     }
 
     /// Every webhook endpoint, oldest first.

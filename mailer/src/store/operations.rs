@@ -135,7 +135,7 @@ pub(crate) async fn retry_page(
         .collect();
     let moved = match writer.operate(Operation::Requeue(ids, now, None)).await? {
         Operated::Moved(moved) => moved,
-        Operated::Changed(_) | Operated::Deleted(_) | Operated::Claimed(_) => Vec::new(),
+        _ => Vec::new(),
     };
     Ok(RetriedPage {
         retried: records(db, &moved).await?,

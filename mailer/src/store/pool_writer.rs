@@ -150,6 +150,26 @@ impl PoolWriter {
                     self.db.execute(&q).await?.rows_affected(),
                 ))
             }
+            Operation::Report(report) => {
+                let tx = self.db.begin().await?;
+                tx.execute(&statements::insert_report(&report)?).await?;
+                let mut changed = None;
+                if let Some(status) = report.kind.new_status() {
+                    let q = statements::mark_reported(&report, status, Numbering::Sequence);
+                    if let Some(row) = tx.query_one(&q).await? {
+                        changed = Some(id_and_cursor(&row)?.1);
+                        if let Some(suppression) = &report.suppress {
+                            let q = statements::add_suppression(
+                                suppression,
+                                &self.keys.lookup_key(&suppression.email),
+                            )?;
+                            tx.execute(&q).await?;
+                        }
+                    }
+                }
+                tx.commit().await?;
+                Ok(Operated::Reported(changed))
+            }
             Operation::Webhook(WebhookWrite::Claim(ids, now, until)) => {
                 let mut claimed = Vec::new();
                 for row in self

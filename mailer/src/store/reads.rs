@@ -2,8 +2,11 @@
 //! records, and the due work the dispatcher pages through. Putting back abandoned claims at
 //! start is here too: a rare write that needs no batching.
 
-use super::migration::{DELIVERIES, DUE_INDEX};
-use super::rows::{COLUMNS, Cursor, DeliveryRecord, Page, record_from_row, to_millis};
+use super::migration::{DELIVERIES, DUE_INDEX, REPORTS};
+use super::rows::{
+    COLUMNS, Cursor, DeliveryRecord, DeliveryReport, Page, ReportKind, from_millis,
+    record_from_row, to_millis,
+};
 use super::statements;
 use super::status::DeliveryStatus;
 use crate::error::MailError;
@@ -24,10 +27,47 @@ pub(crate) async fn get(
     let q = select()
         .and_where(Expr::col("id").eq(id.to_string()))
         .to_owned();
-    db.query_one(&q)
+    let Some(mut record) = db
+        .query_one(&q)
         .await?
         .map(|row| record_from_row(&row))
-        .transpose()
+        .transpose()?
+    else {
+        return Ok(None);
+    };
+    // Only a delivered mail is reported on.
+    if matches!(
+        record.status,
+        DeliveryStatus::Sent | DeliveryStatus::Bounced | DeliveryStatus::Complained
+    ) {
+        record.reports = reports(db, id).await?;
+    }
+    Ok(Some(record))
+}
+
+/// The reports sent back about delivery `id`, oldest first.
+async fn reports(
+    db: &DatabaseConnection,
+    id: MailRequestId,
+) -> Result<Vec<DeliveryReport>, MailError> {
+    let q = Query::select()
+        .columns(["kind", "status", "diagnostic", "at"])
+        .from(REPORTS)
+        .and_where(Expr::col("mail_id").eq(id.to_string()))
+        .order_by("at", Order::Asc)
+        .order_by("id", Order::Asc)
+        .limit(100)
+        .to_owned();
+    let mut reports = Vec::new();
+    for row in db.query_all(&q).await? {
+        reports.push(DeliveryReport {
+            kind: ReportKind::from_db(&row.try_get::<String>("", "kind")?),
+            status: row.try_get("", "status")?,
+            diagnostic: row.try_get("", "diagnostic")?,
+            at: from_millis(row.try_get("", "at")?)?,
+        });
+    }
+    Ok(reports)
 }
 
 /// One page of records, newest first, optionally only those with `status`.

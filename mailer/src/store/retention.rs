@@ -13,12 +13,14 @@ use sea_orm::{ConnectionTrait, DatabaseConnection};
 
 /// The statuses a delivery ends in: only these are deleted for their age. A `queued` or
 /// `retrying` one, however old, still has a mail to send.
-fn finished_statuses() -> [&'static str; 4] {
+fn finished_statuses() -> [&'static str; 6] {
     [
         DeliveryStatus::Sent.as_db(),
         DeliveryStatus::Failed.as_db(),
         DeliveryStatus::Cancelled.as_db(),
         DeliveryStatus::Suppressed.as_db(),
+        DeliveryStatus::Bounced.as_db(),
+        DeliveryStatus::Complained.as_db(),
     ]
 }
 

@@ -60,6 +60,82 @@ pub struct DeliveryRecord {
     /// The request's `requested_at` (internal); none for a record stored before it was kept.
     #[serde(skip)]
     pub requested_at: Option<DateTime<Utc>>,
+    /// The reports sent back about it after its handoff (bounces, delays, complaints),
+    /// oldest first; shown by `GET /mails/{id}` when there are some.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[schema(nullable = false)]
+    pub reports: Vec<DeliveryReport>,
+}
+
+/// A report another server sent back about a delivered mail (`mailer.bounces`).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeliveryReport {
+    /// `bounce` (a 5.x.x delivery status: the mail is `bounced`), `delay` (a 4.x.x one: the
+    /// status stays) or `complaint` (an abuse report: the mail is `complained`).
+    #[schema(value_type = String)]
+    pub kind: &'static str,
+    /// The delivery status code (`5.1.1`), or the complaint's feedback type (`abuse`).
+    pub status: String,
+    /// The receiving server's diagnostic, when it gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(nullable = false)]
+    pub diagnostic: Option<String>,
+    /// When it was received.
+    pub at: DateTime<Utc>,
+}
+
+/// What a report says of a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    /// Undeliverable for good (5.x.x): `bounced`, and the address suppressed.
+    Bounce,
+    /// Not delivered yet (4.x.x): recorded, nothing else changes.
+    Delay,
+    /// An abuse report: `complained`, and the address suppressed.
+    Complaint,
+}
+
+impl ReportKind {
+    /// The stored and shown name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportKind::Bounce => "bounce",
+            ReportKind::Delay => "delay",
+            ReportKind::Complaint => "complaint",
+        }
+    }
+
+    pub(crate) fn from_db(value: &str) -> &'static str {
+        match value {
+            "bounce" => "bounce",
+            "complaint" => "complaint",
+            _ => "delay",
+        }
+    }
+
+    /// The status a `sent` delivery takes, if any.
+    pub fn new_status(self) -> Option<DeliveryStatus> {
+        match self {
+            ReportKind::Bounce => Some(DeliveryStatus::Bounced),
+            ReportKind::Complaint => Some(DeliveryStatus::Complained),
+            ReportKind::Delay => None,
+        }
+    }
+}
+
+/// A report to record about delivery `mail_id`.
+#[derive(Debug, Clone)]
+pub struct NewReport {
+    pub mail_id: MailRequestId,
+    pub kind: ReportKind,
+    /// The status code or feedback type.
+    pub status: String,
+    pub diagnostic: Option<String>,
+    pub at: DateTime<Utc>,
+    /// The delivery's `last_error` once it is `bounced` or `complained`.
+    pub reason: String,
+    /// The entry put on the suppression list with the change.
+    pub suppress: Option<NewSuppression>,
 }
 
 /// Where a change stands in the store-wide order of changes: every write that changes a
@@ -122,6 +198,7 @@ impl DeliveryRecord {
             traceparent: request.traceparent,
             erase_recipient: request.erase_recipient,
             requested_at: Some(request.requested_at),
+            reports: Vec::new(),
         }
     }
 }
@@ -296,6 +373,9 @@ pub(crate) enum Operation {
     Delete(Vec<MailRequestId>),
     /// A write of the webhooks' tables.
     Webhook(super::webhooks::WebhookWrite),
+    /// Records a report sent back about a delivery, and what it changes: a `sent` delivery
+    /// becomes `bounced` or `complained`, its address suppressed.
+    Report(NewReport),
 }
 
 /// What an [`Operation`] did.
@@ -309,6 +389,8 @@ pub(crate) enum Operated {
     Deleted(u64),
     /// A webhook claim: the messages it took.
     Claimed(Vec<String>),
+    /// `Report`: the cursor of the status change, when there was one.
+    Reported(Option<Cursor>),
 }
 
 /// The columns of a delivery row, in the order [`record_from_row`] reads them.
@@ -396,6 +478,7 @@ pub(crate) fn record_from_row(row: &QueryResult) -> Result<DeliveryRecord, MailE
             .try_get::<Option<i64>>("", "requested_at")?
             .map(from_millis)
             .transpose()?,
+        reports: Vec::new(),
     })
 }
 

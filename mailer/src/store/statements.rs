@@ -8,9 +8,11 @@
 //! row inside its shared transaction and numbers each change itself.
 
 use super::migration::{
-    CURSOR_LOCK_FILTER, DELIVERIES, LOCKED_NEXT_CURSOR, NEXT_CURSOR, SUPPRESSIONS,
+    CURSOR_LOCK_FILTER, DELIVERIES, LOCKED_NEXT_CURSOR, NEXT_CURSOR, REPORTS, SUPPRESSIONS,
 };
-use super::rows::{COLUMNS, ERASED_REASON, Finished, NewSuppression, suppressed_error, to_millis};
+use super::rows::{
+    COLUMNS, ERASED_REASON, Finished, NewReport, NewSuppression, suppressed_error, to_millis,
+};
 use super::status::DeliveryStatus;
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
@@ -252,6 +254,42 @@ pub(crate) fn forget_suppressed_address(key: &str) -> UpdateStatement {
         .and_where(Expr::col("email_key").eq(key))
         .and_where(Expr::col("email").is_not_null())
         .to_owned()
+}
+
+/// Records `report` in its delivery's history.
+pub(crate) fn insert_report(report: &NewReport) -> Result<InsertStatement, MailError> {
+    let mut q = Query::insert();
+    q.into_table(REPORTS)
+        .columns(["id", "mail_id", "at", "kind", "status", "diagnostic"])
+        .values([
+            uuid::Uuid::new_v4().simple().to_string().into(),
+            report.mail_id.to_string().into(),
+            to_millis(report.at).into(),
+            report.kind.as_str().into(),
+            report.status.clone().into(),
+            report.diagnostic.clone().into(),
+        ])
+        .map_err(|e| MailError::Write(e.to_string()))?;
+    Ok(q)
+}
+
+/// Makes the delivery of `report` `status` (`bounced`, `complained`) if it is `sent`, with the
+/// report's reason as its `last_error`; returns its `id, cursor` when it did. A delivery
+/// reported twice changes once.
+pub(crate) fn mark_reported(
+    report: &NewReport,
+    status: DeliveryStatus,
+    cursor: Numbering,
+) -> UpdateStatement {
+    let mut q = Query::update();
+    q.table(DELIVERIES)
+        .value("status", status.as_db())
+        .value("last_error", report.reason.clone())
+        .and_where(Expr::col("id").eq(report.mail_id.to_string()))
+        .and_where(Expr::col("status").eq(DeliveryStatus::Sent.as_db()))
+        .returning(returning_cursors());
+    cursor.set(&mut q);
+    q
 }
 
 /// Deletes the deliveries `ids` (retention, erasure); the count of rows is what it did.

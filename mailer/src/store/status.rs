@@ -1,7 +1,9 @@
 //! The statuses a delivery goes through: `queued` → (`sending`) → `sent`, or `retrying`
 //! between tries, or `failed`; an operator may put a `failed` one back to `queued` (a retry)
 //! or stop a `queued` or `retrying` one (`cancelled`); a request to an address on the
-//! suppression list is stored `suppressed`. `sending` is internal and shown as `queued`.
+//! suppression list is stored `suppressed`. A `sent` one may later be reported back
+//! (`mailer.bounces`): `bounced` by a delivery status notification, `complained` by an abuse
+//! report. `sending` is internal and shown as `queued`.
 
 use crate::error::MailError;
 use serde::Serialize;
@@ -23,16 +25,24 @@ pub enum DeliveryStatus {
     Cancelled,
     /// Its recipient was on the suppression list when it arrived; never sent.
     Suppressed,
+    /// Sent, then reported undeliverable by a delivery status notification (5.x.x); its
+    /// recipient is suppressed.
+    Bounced,
+    /// Sent, then reported as abuse by its recipient (an ARF complaint); its recipient is
+    /// suppressed.
+    Complained,
 }
 
 /// Every status the outside world sees, in the order a delivery meets them.
-pub const PUBLIC_STATUSES: [&str; 6] = [
+pub const PUBLIC_STATUSES: [&str; 8] = [
     "queued",
     "retrying",
     "sent",
     "failed",
     "cancelled",
     "suppressed",
+    "bounced",
+    "complained",
 ];
 
 impl DeliveryStatus {
@@ -46,6 +56,8 @@ impl DeliveryStatus {
             DeliveryStatus::Failed => "failed",
             DeliveryStatus::Cancelled => "cancelled",
             DeliveryStatus::Suppressed => "suppressed",
+            DeliveryStatus::Bounced => "bounced",
+            DeliveryStatus::Complained => "complained",
         }
     }
 
@@ -67,6 +79,8 @@ impl DeliveryStatus {
             "failed" => DeliveryStatus::Failed,
             "cancelled" => DeliveryStatus::Cancelled,
             "suppressed" => DeliveryStatus::Suppressed,
+            "bounced" => DeliveryStatus::Bounced,
+            "complained" => DeliveryStatus::Complained,
             other => {
                 return Err(MailError::Corrupt(format!(
                     "the stored status {other:?} is unknown"
@@ -92,7 +106,8 @@ impl DeliveryStatus {
 
 impl DeliveryStatus {
     /// True for a status nothing changes by itself any more: `sent`, `failed`, `cancelled`,
-    /// `suppressed` (only an operator's retry moves a `failed` one).
+    /// `suppressed`, `bounced`, `complained` (only an operator's retry moves a `failed` one,
+    /// and only a report sent back a `sent` one).
     pub fn is_final(self) -> bool {
         matches!(
             self,
@@ -100,6 +115,8 @@ impl DeliveryStatus {
                 | DeliveryStatus::Failed
                 | DeliveryStatus::Cancelled
                 | DeliveryStatus::Suppressed
+                | DeliveryStatus::Bounced
+                | DeliveryStatus::Complained
         )
     }
 }

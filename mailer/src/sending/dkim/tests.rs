@@ -36,6 +36,7 @@ fn letterhead(dkim: Option<DkimSigner>) -> Letterhead {
         from: "Facteur <no-reply@facteur.example>".parse().unwrap(),
         domain: "facteur.example".into(),
         dkim,
+        bounce_domain: None,
     }
 }
 

@@ -5,7 +5,7 @@
 
 use super::run::{execute, query};
 use crate::error::MailError;
-use crate::store::rows::{NewSuppression, Operated, Operation};
+use crate::store::rows::{Cursor, NewSuppression, Operated, Operation};
 use crate::store::statements::{self, Numbering};
 use crate::store::suppression_key::SuppressionKeys;
 use crate::store::webhooks::{self, Statement, WebhookWrite};
@@ -85,6 +85,23 @@ pub(super) fn operate(
         Operation::Delete(ids) => {
             let n = execute(tx, &statements::delete_deliveries(ids))? as u64;
             Ok((Operated::Deleted(n), n))
+        }
+        Operation::Report(report) => {
+            let mut rows =
+                execute(tx, &statements::insert_report(report).map_err(unbuilt)?)? as u64;
+            let mut changed = None;
+            if let Some(status) = report.kind.new_status() {
+                let cursor = next_cursor();
+                let q = statements::mark_reported(report, status, Numbering::Given(cursor));
+                if !query(tx, &q, |_| Ok(()))?.is_empty() {
+                    changed = Some(Cursor(cursor));
+                    rows += 1;
+                    if let Some(suppression) = &report.suppress {
+                        rows += u64::from(add_suppression(tx, keys, suppression)?);
+                    }
+                }
+            }
+            Ok((Operated::Reported(changed), rows))
         }
         Operation::Webhook(WebhookWrite::Claim(ids, now, until)) => {
             let claimed = query(tx, &webhooks::claim(ids, *now, *until), |row| {
