@@ -488,3 +488,59 @@ async fn an_endpoint_failing_for_five_days_is_disabled_until_enabled_again() {
     let received = endpoint.wait_for(tries + 1, Duration::from_secs(10)).await;
     assert_eq!(received.last().expect("one").json()["type"], "mail.sent");
 }
+
+/// Two mailers of one cluster share the endpoint list and the outbox: an endpoint added on
+/// one gets each event once, whichever mailer took or sent the mail, in order per mail.
+#[tokio::test]
+async fn a_cluster_delivers_each_event_once() {
+    let test = "a_cluster_delivers_each_event_once";
+    if !testkit::skip::available(testkit::skip::REDIS, test) {
+        return;
+    }
+    let Some((url, name)) = fresh_postgres(test).await else {
+        return;
+    };
+    let endpoint = Endpoint::start(&[]).await;
+    let mut mailers = Vec::new();
+    for _ in 0..2 {
+        let dir = TempDir::new().expect("a temporary directory");
+        let mut config = webhook_config(&dir, Some(&url));
+        config.mailer.cluster = Some(domain::config::ClusterConfig {
+            redis_url: "redis://127.0.0.1:6379".into(),
+        });
+        mailers.push(spawn_with(config, fast_options(), Arc::new(dir)).await);
+    }
+    let (status, created) = mailers[0]
+        .post("/webhooks", &json!({"url": endpoint.url}))
+        .await;
+    assert_eq!(status, 201, "{created}");
+    let (_, listed) = mailers[1].get("/webhooks").await;
+    assert_eq!(listed["items"][0]["id"], created["id"], "one list for the cluster");
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let request = mail_request("welcome", "en");
+        assert_eq!(mailers[n % 2].post_mail(&request).await.0, 202);
+        ids.push(request["id"].as_str().expect("an id").to_string());
+    }
+    endpoint.wait_for(40, Duration::from_secs(30)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let received = endpoint.received();
+    let mut event_ids: Vec<String> = received.iter().map(|r| r.header("webhook-id")).collect();
+    event_ids.sort();
+    event_ids.dedup();
+    assert_eq!(received.len(), 40, "each event once");
+    assert_eq!(event_ids.len(), 40, "40 distinct events");
+    for id in &ids {
+        let statuses: Vec<String> = received
+            .iter()
+            .map(Received::json)
+            .filter(|e| e["data"]["id"] == id.as_str())
+            .map(|e| e["type"].as_str().expect("a type").to_string())
+            .collect();
+        assert_eq!(statuses, ["mail.queued", "mail.sent"], "mail {id}");
+    }
+    for mut mailer in mailers {
+        mailer.stop().await;
+    }
+    drop_postgres(&name).await;
+}
