@@ -134,7 +134,7 @@ fn the_dashboard_queries_the_provisioned_datasource_in_every_panel() {
             assert_eq!(target["datasource"]["uid"], uid.as_str(), "{title}");
         }
     }
-    // The contract's panels; the webhook backlog waits for webhooks (docs/operations.md).
+    // The contract's panels.
     for wanted in [
         "Mail requests per second",
         "Deliveries per second, by status and template",
@@ -143,6 +143,7 @@ fn the_dashboard_queries_the_provisioned_datasource_in_every_panel() {
         "Outbox age",
         "RabbitMQ queue depth",
         "Live sockets",
+        "Webhook backlog",
     ] {
         assert!(
             titles.iter().any(|t| t.starts_with(wanted)),

@@ -292,6 +292,14 @@ impl Metrics {
             "Webhook events waiting for delivery, in the whole store (read every 5 s)",
             webhook_backlog.clone(),
         );
+        // Shown at 0 before the first attempt or report, so that a dashboard's `rate()` has
+        // a series to draw from the start.
+        for result in ["delivered", "failed"] {
+            let _ = webhook_attempts.get_or_create(&ResultLabel { result });
+        }
+        for kind in ["bounce", "delay", "complaint", "ignored"] {
+            let _ = bounce_reports.get_or_create(&KindLabel { kind });
+        }
         Self {
             registry,
             webhook_attempts,

@@ -136,7 +136,7 @@ function text(value) {
 
 // The statuses a delivery shows (CONTRACT.md, "Operating deliveries"); `sending` arrives as
 // `queued`. Anything else is shown as it came, without a style of its own.
-var STATUSES = ["queued", "retrying", "sent", "failed", "cancelled", "suppressed"];
+var STATUSES = ["queued", "retrying", "sent", "failed", "cancelled", "suppressed", "bounced", "complained"];
 // Rows kept; the oldest delivery's row goes first.
 var MAX_ROWS = 500;
 // The cells of a row, in the order of the table's header; each is also the cell's class.

@@ -58,11 +58,8 @@ async fn black_hole(accepted: Arc<AtomicUsize>) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_black_holed_endpoint_does_not_slow_accepting_mail() {
-    let mailer = MailerProcess::start(&[(
-        "FACTEUR_MAILER__WEBHOOKS__ALLOW_PRIVATE_TARGETS",
-        "true",
-    )])
-    .await;
+    let mailer =
+        MailerProcess::start(&[("FACTEUR_MAILER__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "true")]).await;
     let http = reqwest::Client::new();
     let accepted = Arc::new(AtomicUsize::new(0));
     let holes = [

@@ -515,7 +515,10 @@ async fn a_cluster_delivers_each_event_once() {
         .await;
     assert_eq!(status, 201, "{created}");
     let (_, listed) = mailers[1].get("/webhooks").await;
-    assert_eq!(listed["items"][0]["id"], created["id"], "one list for the cluster");
+    assert_eq!(
+        listed["items"][0]["id"], created["id"],
+        "one list for the cluster"
+    );
     let mut ids = Vec::new();
     for n in 0..20 {
         let request = mail_request("welcome", "en");

@@ -38,6 +38,12 @@ fn the_contract_file_loads_with_its_defaults() {
         "redis://redis:6379"
     );
     assert!(config.mailer.dkim.is_none());
+    assert!(config.mailer.bounces.is_none());
+    assert!(!config.mailer.webhooks.allow_private_targets);
+    assert_eq!(
+        config.mailer.webhooks.retry_delays,
+        [5, 300, 1800, 7200, 18000, 36000, 36000]
+    );
     let signed = load(
         "",
         &[
@@ -221,6 +227,31 @@ fn each_bad_value_names_its_key() {
             "mailer: {dkim: {domain: example.com, selector: s1}}",
             &[],
             "mailer.dkim",
+        ),
+        (
+            "mailer: {bounces: {listen: '127.0.0.1:2526', domain: localhost}}",
+            &[],
+            "mailer.bounces.domain",
+        ),
+        (
+            "mailer: {bounces: {listen: '127.0.0.1:8080', domain: bounces.example.com}}",
+            &[],
+            "mailer.bounces.listen",
+        ),
+        (
+            "mailer: {bounces: {domain: bounces.example.com}}",
+            &[],
+            "mailer.bounces",
+        ),
+        (
+            "mailer: {webhooks: {retry_delays: [5, 999999999]}}",
+            &[],
+            "mailer.webhooks.retry_delays",
+        ),
+        (
+            "",
+            &[("FACTEUR_MAILER__WEBHOOKS__ALLOW_PRIVATE_TARGETS", "maybe")],
+            "mailer.webhooks.allow_private_targets",
         ),
         (
             "",
