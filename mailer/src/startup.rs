@@ -132,6 +132,8 @@ pub struct App {
     webhook_loop: tokio::task::JoinHandle<()>,
     /// With `mailer.bounces`, what stops the bounce receiver.
     bounces: Option<tokio::sync::oneshot::Sender<()>>,
+    /// With `mailer.bounces`, the address the receiver listens on.
+    bounce_addr: Option<SocketAddr>,
     limits: ServeLimits,
 }
 
@@ -255,6 +257,7 @@ impl App {
         // Alone on its store, this mailer may take back what a stopped process held; in a
         // cluster, the others' holds end with their leases.
         let webhook_loop = webhooks.clone().start(mc.cluster.is_none());
+        let bounce_addr = bounce_listener.as_ref().and_then(|l| l.local_addr().ok());
         let bounces = bounce_listener.map(|listener| {
             let (reports, inbound) = tokio::sync::mpsc::channel(64);
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -329,6 +332,7 @@ impl App {
             retention: retention_job,
             webhook_loop,
             bounces,
+            bounce_addr,
             limits: ServeLimits::with_max_connections(mc.max_connections)
                 .per_client(mc.max_connections_per_client, &mc.trusted_proxies),
         })
@@ -339,6 +343,12 @@ impl App {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
+    }
+
+    /// The address of the bounce receiver, with `mailer.bounces` (the real port when its
+    /// `listen` had port 0).
+    pub fn bounce_addr(&self) -> Option<SocketAddr> {
+        self.bounce_addr
     }
 
     /// The delivery loop, whose [`Deliveries::drain`] waits until the pending work is done.

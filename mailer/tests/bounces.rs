@@ -36,11 +36,10 @@ impl Setup {
         let dir = TempDir::new().expect("a temporary directory");
         let mut config = test_config(&dir);
         config.mailer.smtp = Some(smtp_config(smtp.addr()));
-        let intake: SocketAddr = format!("127.0.0.1:{}", testkit::free_port())
-            .parse()
-            .expect("an address");
+        // Port 0: a port picked now and bound later could be taken meanwhile by another
+        // test's server.
         config.mailer.bounces = Some(domain::config::BouncesConfig {
-            listen: intake,
+            listen: "127.0.0.1:0".parse().expect("an address"),
             domain: DOMAIN.into(),
         });
         config.mailer.webhooks.allow_private_targets = true;
@@ -51,6 +50,7 @@ impl Setup {
             config.transport.amqp.queue = format!("facteur.test.{suffix}.requests");
         }
         let app = spawn_with(config, fast_options(), Arc::new(dir)).await;
+        let intake = app.bounces.expect("the bounce receiver listens");
         let hook = Endpoint::start(&[]).await;
         let (status, body) = app
             .post(

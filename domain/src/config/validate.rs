@@ -179,7 +179,7 @@ impl Config {
         if let Some(bounces) = &mailer.bounces {
             // The domain is the right-hand side of every mail's envelope sender.
             dns_name("mailer.bounces.domain", &bounces.domain, 2)?;
-            if bounces.listen == mailer.listen {
+            if bounces.listen == mailer.listen && bounces.listen.port() != 0 {
                 return Err(ConfigError::new(
                     "mailer.bounces.listen",
                     "must not be mailer.listen: the bounce receiver speaks SMTP on a port of its own",

@@ -114,6 +114,8 @@ pub struct AttemptDone {
     pub endpoint_id: String,
     pub message_id: String,
     pub mail_id: MailRequestId,
+    /// The event's place in its mail's order.
+    pub cursor: i64,
     pub event_type: String,
     pub at: DateTime<Utc>,
     pub status_code: Option<u16>,
@@ -245,13 +247,29 @@ pub(crate) fn statements(write: &WebhookWrite) -> Result<Vec<Statement>, MailErr
             if let Some(description) = &change.description {
                 q.value("description", description.clone());
             }
+            let mut statements = vec![];
             if let Some(enabled) = change.enabled {
                 q.value("enabled", i32::from(enabled));
                 if enabled {
                     q.value("failing_since", Option::<i64>::None);
                 }
             }
-            vec![Statement::Update(q)]
+            statements.push(Statement::Update(q));
+            match change.enabled {
+                Some(false) => statements.push(Statement::Update(park_if_disabled(id))),
+                // What waited while it was disabled is due now.
+                Some(true) => statements.push(Statement::Update(
+                    Query::update()
+                        .table(WEBHOOK_MESSAGES)
+                        .value("next_at", to_millis(Utc::now()))
+                        .and_where(Expr::col("endpoint_id").eq(id.clone()))
+                        .and_where(Expr::col("state").eq("pending"))
+                        .and_where(Expr::col("next_at").eq(PARKED))
+                        .to_owned(),
+                )),
+                None => {}
+            }
+            statements
         }
         WebhookWrite::Claim(..) => Vec::new(),
         WebhookWrite::Record(attempts) => {
@@ -323,6 +341,24 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
         message.value("tries", Expr::col("tries").add(1));
     }
     statements.push(Statement::Update(message));
+    // The mail's later events to this endpoint wait for this one: while it waits for its
+    // next try, so do they, out of the due range the delivery loop reads; once it is
+    // delivered or given up, they are due.
+    match attempt.next {
+        MessageNext::RetryAt(next) => statements.push(Statement::Update(
+            later_events(attempt)
+                .value("next_at", to_millis(next))
+                .and_where(Expr::col("next_at").lt(to_millis(next)))
+                .to_owned(),
+        )),
+        MessageNext::Delivered | MessageNext::Failed => statements.push(Statement::Update(
+            later_events(attempt)
+                .value("next_at", at)
+                .and_where(Expr::col("next_at").gt(at))
+                .to_owned(),
+        )),
+        MessageNext::Unchanged => {}
+    }
     if attempt.succeeded {
         statements.push(Statement::Update(
             Query::update()
@@ -351,8 +387,44 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
                 .and_where(Expr::col("failing_since").lte(since))
                 .to_owned(),
         ));
+        statements.push(Statement::Update(park_if_disabled(&attempt.endpoint_id)));
     }
     Ok(())
+}
+
+/// The pending events of `attempt`'s mail to its endpoint after it.
+fn later_events(attempt: &AttemptDone) -> UpdateStatement {
+    Query::update()
+        .table(WEBHOOK_MESSAGES)
+        .and_where(Expr::col("mail_id").eq(attempt.mail_id.to_string()))
+        .and_where(Expr::col("endpoint_id").eq(attempt.endpoint_id.clone()))
+        .and_where(Expr::col("cursor").gt(attempt.cursor))
+        .and_where(Expr::col("state").eq("pending"))
+        .to_owned()
+}
+
+/// When a disabled endpoint's events are due: never, until it is enabled again. Out of the
+/// due range, a disabled endpoint's backlog costs the delivery loop nothing.
+const PARKED: i64 = 253_402_300_799_000;
+
+/// Parks the pending events of endpoint `id` if it is disabled.
+fn park_if_disabled(id: &str) -> UpdateStatement {
+    Query::update()
+        .table(WEBHOOK_MESSAGES)
+        .value("next_at", PARKED)
+        .and_where(Expr::col("endpoint_id").eq(id))
+        .and_where(Expr::col("state").eq("pending"))
+        .and_where(
+            Expr::col("endpoint_id").in_subquery(
+                Query::select()
+                    .column("id")
+                    .from(WEBHOOK_ENDPOINTS)
+                    .and_where(Expr::col("id").eq(id))
+                    .and_where(Expr::col("enabled").eq(0))
+                    .to_owned(),
+            ),
+        )
+        .to_owned()
 }
 
 /// The claim of `ids` until `until`, at `now`; returns the `id` of each message it took.

@@ -251,6 +251,7 @@ impl Webhooks {
             endpoint_id: message.endpoint_id.clone(),
             message_id: message.id.clone(),
             mail_id: message.mail_id,
+            cursor: message.cursor,
             event_type: message.event_type(),
             at,
             status_code,

@@ -49,6 +49,8 @@ pub struct TestApp {
     pub dir: std::sync::Arc<TempDir>,
     /// An HTTP client.
     pub http: reqwest::Client,
+    /// With `mailer.bounces`, where its receiver listens.
+    pub bounces: Option<std::net::SocketAddr>,
     deliveries: mailer::Deliveries,
     stop: Option<oneshot::Sender<()>>,
     handle: Option<JoinHandle<Result<(), mailer::RunError>>>,
@@ -114,6 +116,7 @@ pub async fn spawn_with(
         .await
         .expect("the mailer starts");
     let base = format!("http://{}", app.local_addr());
+    let bounces = app.bounce_addr();
     let deliveries = app.deliveries();
     let (stop, stopped) = oneshot::channel::<()>();
     let handle = tokio::spawn(app.run_until_stopped(async move {
@@ -126,6 +129,7 @@ pub async fn spawn_with(
         options,
         dir,
         http: reqwest::Client::new(),
+        bounces,
         deliveries,
         stop: Some(stop),
         handle: Some(handle),
