@@ -547,3 +547,47 @@ async fn a_cluster_delivers_each_event_once() {
     }
     drop_postgres(&name).await;
 }
+
+/// The check holds at every attempt, not only when an endpoint is added: endpoints added
+/// while private targets were allowed get nothing once they are not, whether the URL names
+/// the address or a host that resolves to it.
+#[tokio::test]
+async fn a_private_target_is_refused_at_delivery_too() {
+    let endpoint = Endpoint::start(&[]).await;
+    let by_name = endpoint.url.replace("127.0.0.1", "localhost");
+    let dir = Arc::new(TempDir::new().expect("a temporary directory"));
+    let allowed = webhook_config(&dir, None);
+    let mut app = spawn_with(allowed.clone(), fast_options(), dir.clone()).await;
+    let mut hooks = Vec::new();
+    for url in [&endpoint.url, &by_name] {
+        let (status, created) = app
+            .post("/webhooks", &json!({"url": url, "events": ["sent"]}))
+            .await;
+        assert_eq!(status, 201, "{created}");
+        hooks.push(created["id"].as_str().expect("an id").to_string());
+    }
+    app.stop().await;
+    let mut refused = allowed;
+    refused.mailer.webhooks.allow_private_targets = false;
+    refused.mailer.listen = "127.0.0.1:0".parse().expect("an address");
+    let app = spawn_with(refused, fast_options(), dir).await;
+    assert_eq!(app.post_mail(&mail_request("welcome", "en")).await.0, 202);
+    for hook in &hooks {
+        let tried = testkit::eventually(Duration::from_secs(10), || async {
+            app.get(&format!("/webhooks/{hook}/attempts")).await.1["total"] == 1
+        })
+        .await;
+        let (_, page) = app.get(&format!("/webhooks/{hook}/attempts")).await;
+        assert!(tried, "{page}");
+        assert_eq!(page["items"][0]["status_code"], Value::Null, "{page}");
+        let error = page["items"][0]["error"].as_str().expect("an error");
+        assert!(
+            error.contains("public address") || error.contains("no address a webhook may reach"),
+            "{error}"
+        );
+    }
+    assert!(
+        endpoint.received().is_empty(),
+        "nothing reached the private address"
+    );
+}
