@@ -57,7 +57,9 @@ struct Payload {
 #[derive(Clone)]
 pub struct Webhooks {
     store: Store,
-    client: reqwest::Client,
+    /// Built at the first attempt: its TLS roots and pools cost memory a mailer without
+    /// endpoints never needs.
+    client: Arc<std::sync::OnceLock<reqwest::Client>>,
     delays: Arc<[Duration]>,
     allow_private: bool,
     metrics: Arc<Metrics>,
@@ -66,22 +68,9 @@ pub struct Webhooks {
 impl Webhooks {
     /// The sender of `store`'s events, as `config` says.
     pub fn new(store: Store, config: &WebhooksConfig, metrics: Arc<Metrics>) -> Self {
-        let client = reqwest::Client::builder()
-            .timeout(TIMEOUT)
-            .connect_timeout(Duration::from_secs(5))
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would connect on the mailer's behalf, past the resolver's guard.
-            .no_proxy()
-            .dns_resolver(Arc::new(targets::GuardedResolver {
-                allow_private: config.allow_private_targets,
-            }))
-            .user_agent(concat!("Facteur-Webhooks/", env!("CARGO_PKG_VERSION")))
-            .pool_max_idle_per_host(4)
-            .build()
-            .unwrap_or_default();
         Self {
             store,
-            client,
+            client: Arc::default(),
             delays: config
                 .retry_delays
                 .iter()
@@ -90,6 +79,25 @@ impl Webhooks {
             allow_private: config.allow_private_targets,
             metrics,
         }
+    }
+
+    /// The HTTP client, built at its first use.
+    fn client(&self) -> &reqwest::Client {
+        self.client.get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .connect_timeout(Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                // A proxy would connect on the mailer's behalf, past the resolver's guard.
+                .no_proxy()
+                .dns_resolver(Arc::new(targets::GuardedResolver {
+                    allow_private: self.allow_private,
+                }))
+                .user_agent(concat!("Facteur-Webhooks/", env!("CARGO_PKG_VERSION")))
+                .pool_max_idle_per_host(4)
+                .build()
+                .unwrap_or_default()
+        })
     }
 
     /// Checks `url` as an endpoint's address (see [`targets`]).
@@ -283,7 +291,7 @@ impl Webhooks {
         let signature = signature::sign(&message.secret, &message.id, timestamp, &body)
             .ok_or("the endpoint's secret cannot be read")?;
         let response = self
-            .client
+            .client()
             .post(url)
             .header("content-type", "application/json")
             .header("webhook-id", &message.id)
