@@ -339,6 +339,28 @@ async fn a_mails_events_arrive_in_order_to_the_endpoints_that_want_them() {
     assert_eq!(app.post_mail(&mail_request("welcome", "en")).await.0, 202);
     tokio::time::sleep(Duration::from_millis(1000)).await;
     assert_eq!(every.received().len(), 10, "nothing after the deletion");
+    // The outbox's triggers go with the last endpoint: a mailer without webhooks pays none.
+    let triggers = || async {
+        let db = sea_orm::Database::connect(&app.config.mailer.database)
+            .await
+            .expect("the database");
+        let row = sea_orm::ConnectionTrait::query_one_raw(
+            &db,
+            sea_orm::Statement::from_string(
+                sea_orm::DbBackend::Sqlite,
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'trigger' \
+                 AND name IN ('mail_webhook_on_insert', 'mail_webhook_on_change')",
+            ),
+        )
+        .await
+        .expect("a query")
+        .expect("a row");
+        row.try_get::<i64>("", "n").expect("a count")
+    };
+    assert_eq!(triggers().await, 2, "one endpoint is left");
+    let last = only["id"].as_str().expect("an id");
+    assert_eq!(app.delete(&format!("/webhooks/{last}")).await.0, 204);
+    assert_eq!(triggers().await, 0, "no endpoint is left");
 }
 
 /// Loopback and private URLs are refused unless `allow_private_targets`, as are URLs that are

@@ -101,17 +101,24 @@ impl Handler for Recorder {
 impl SmtpSink {
     /// Starts a sink on a free loopback port.
     pub fn start() -> Self {
-        let sink = Self::reserve();
-        sink.listen();
-        sink
+        Self::bound(Duration::ZERO)
     }
 
     /// Starts a sink that takes `per_mail` over each mail before accepting it, as a busy
     /// relay does: a mailer's workers then stay busy long enough for others to share the work.
     pub fn start_slow(per_mail: Duration) -> Self {
+        Self::bound(per_mail)
+    }
+
+    /// A sink listening at once on a port the system picks: a port picked, let go and bound
+    /// again could be taken in between by a test running beside this one.
+    fn bound(delay: Duration) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("a free SMTP port");
         let mut sink = Self::reserve();
-        sink.delay = per_mail;
-        sink.listen();
+        sink.addr = listener.local_addr().expect("a bound address");
+        sink.delay = delay;
+        sink.shared.lock().expect("sink lock").listening = true;
+        sink.serve(listener);
         sink
     }
 
@@ -137,6 +144,11 @@ impl SmtpSink {
             shared.listening = true;
         }
         let listener = TcpListener::bind(self.addr).expect("bind the reserved SMTP port");
+        self.serve(listener);
+    }
+
+    /// Serves on `listener` in background threads.
+    fn serve(&self, listener: TcpListener) {
         let mut server = Server::new(Recorder {
             shared: self.shared.clone(),
             delay: self.delay,

@@ -249,6 +249,7 @@ pub async fn add(
         at: Utc::now(),
     };
     store.add_webhook_endpoint(endpoint.clone()).await?;
+    state.webhooks.wake();
     let created = CreatedWebhook {
         id: endpoint.id,
         url: endpoint.url,
@@ -329,8 +330,12 @@ pub async fn change(
         description,
         enabled: body.enabled,
     };
+    let enabling = change.enabled == Some(true);
     if !store.change_webhook_endpoint(&id, change).await? {
         return Err(unknown(&id));
+    }
+    if enabling {
+        state.webhooks.wake();
     }
     store
         .webhook_endpoint(&id)

@@ -4,6 +4,7 @@
 //! to the database, so the fewer the better. An operator's rare writes ([`Operation`]) are one
 //! statement each, but for the webhooks' writes, a few statements in one transaction. Every change's cursor comes from the sequence ([`Numbering::Sequence`]).
 
+use super::migration::{WEBHOOK_ENDPOINTS, drop_outbox_triggers, outbox_triggers};
 use super::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, NewSuppression, Operated,
     Operation, claimed_from_row, parse_id, to_millis,
@@ -15,7 +16,7 @@ use super::webhooks::{self, Statement, WebhookWrite};
 use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
-use sea_orm::{ConnectionTrait, DatabaseConnection, TransactionTrait};
+use sea_orm::{ConnectionTrait, DatabaseConnection, DbBackend, TransactionTrait};
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
 
@@ -190,6 +191,30 @@ impl PoolWriter {
                         Statement::Insert(q) => tx.execute(q).await?,
                         Statement::Update(q) => tx.execute(q).await?,
                         Statement::Delete(q) => tx.execute(q).await?,
+                        Statement::LockEndpoints => {
+                            tx.execute_unprepared(&format!(
+                                "LOCK TABLE {WEBHOOK_ENDPOINTS} IN EXCLUSIVE MODE"
+                            ))
+                            .await?;
+                            continue;
+                        }
+                        Statement::OutboxTriggers => {
+                            tx.execute_unprepared(&outbox_triggers(DbBackend::Postgres))
+                                .await?;
+                            continue;
+                        }
+                        Statement::DropOutboxTriggersIfUnused => {
+                            let left: i64 =
+                                match tx.query_one(&webhooks::endpoint_count_statement()).await? {
+                                    Some(row) => row.try_get("", "n")?,
+                                    None => 0,
+                                };
+                            if left == 0 {
+                                tx.execute_unprepared(&drop_outbox_triggers(DbBackend::Postgres))
+                                    .await?;
+                            }
+                            continue;
+                        }
                     }
                     .rows_affected();
                     first.get_or_insert(n);

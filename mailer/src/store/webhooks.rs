@@ -180,6 +180,21 @@ pub(crate) enum Statement {
     Insert(InsertStatement),
     Update(UpdateStatement),
     Delete(DeleteStatement),
+    /// PostgreSQL: holds the endpoints table until the commit, so that two mailers adding
+    /// and removing endpoints at once agree on whether any is left (SQLite has one writer).
+    LockEndpoints,
+    /// Makes the outbox triggers (`migration::outbox_triggers`) unless they exist.
+    OutboxTriggers,
+    /// Drops the outbox triggers when no endpoint is left.
+    DropOutboxTriggersIfUnused,
+}
+
+/// The SQL that counts endpoints, for [`Statement::DropOutboxTriggersIfUnused`].
+pub(crate) fn endpoint_count_statement() -> SelectStatement {
+    Query::select()
+        .expr_as(Expr::cust("COUNT(*)"), "n")
+        .from(WEBHOOK_ENDPOINTS)
+        .to_owned()
 }
 
 fn built<T>(result: Result<T, sea_orm::sea_query::error::Error>) -> Result<T, MailError> {
@@ -190,8 +205,8 @@ fn events_column(events: &Option<Vec<&'static str>>) -> Option<String> {
     events.as_ref().map(|list| format!(",{},", list.join(",")))
 }
 
-/// The statements of `write` (all but `Claim`), in order. The first one's count of changed
-/// rows says whether the write found its endpoint.
+/// The statements of `write` (all but `Claim`), in order. The count of changed rows of the
+/// first insert, update or delete says whether the write found its endpoint.
 pub(crate) fn statements(write: &WebhookWrite) -> Result<Vec<Statement>, MailError> {
     Ok(match write {
         WebhookWrite::Add(endpoint) => {
@@ -214,23 +229,31 @@ pub(crate) fn statements(write: &WebhookWrite) -> Result<Vec<Statement>, MailErr
                 1i32.into(),
                 to_millis(endpoint.at).into(),
             ]))?;
-            vec![Statement::Insert(q)]
+            vec![
+                Statement::LockEndpoints,
+                Statement::Insert(q),
+                Statement::OutboxTriggers,
+            ]
         }
-        WebhookWrite::Remove(id) => [WEBHOOK_ENDPOINTS, WEBHOOK_MESSAGES, WEBHOOK_ATTEMPTS]
-            .into_iter()
-            .map(|table| {
-                let column = if table == WEBHOOK_ENDPOINTS {
-                    "id"
-                } else {
-                    "endpoint_id"
-                };
-                Statement::Delete(
-                    Query::delete()
-                        .from_table(table)
-                        .and_where(Expr::col(column).eq(id.clone()))
-                        .to_owned(),
-                )
-            })
+        WebhookWrite::Remove(id) => std::iter::once(Statement::LockEndpoints)
+            .chain(
+                [WEBHOOK_ENDPOINTS, WEBHOOK_MESSAGES, WEBHOOK_ATTEMPTS]
+                    .into_iter()
+                    .map(|table| {
+                        let column = if table == WEBHOOK_ENDPOINTS {
+                            "id"
+                        } else {
+                            "endpoint_id"
+                        };
+                        Statement::Delete(
+                            Query::delete()
+                                .from_table(table)
+                                .and_where(Expr::col(column).eq(id.clone()))
+                                .to_owned(),
+                        )
+                    }),
+            )
+            .chain(std::iter::once(Statement::DropOutboxTriggersIfUnused))
             .collect(),
         WebhookWrite::Change(id, change) => {
             let mut q = Query::update();

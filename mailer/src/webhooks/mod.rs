@@ -24,6 +24,7 @@ use domain::config::WebhooksConfig;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 
@@ -63,6 +64,10 @@ pub struct Webhooks {
     delays: Arc<[Duration]>,
     allow_private: bool,
     metrics: Arc<Metrics>,
+    /// False while the store has neither endpoints nor events: the loop then only looks
+    /// again every few seconds (another mailer of a cluster may add an endpoint), or when
+    /// this one adds or enables one ([`Webhooks::wake`]).
+    active: Arc<AtomicBool>,
 }
 
 impl Webhooks {
@@ -78,6 +83,7 @@ impl Webhooks {
                 .collect(),
             allow_private: config.allow_private_targets,
             metrics,
+            active: Arc::default(),
         }
     }
 
@@ -98,6 +104,11 @@ impl Webhooks {
                 .build()
                 .unwrap_or_default()
         })
+    }
+
+    /// Has the loop look for due events from now on: an endpoint was added or enabled.
+    pub fn wake(&self) {
+        self.active.store(true, Ordering::Relaxed);
     }
 
     /// Checks `url` as an endpoint's address (see [`targets`]).
@@ -147,14 +158,18 @@ impl Webhooks {
             }
             if backlog_read.elapsed() >= BACKLOG_EVERY {
                 backlog_read = Instant::now();
-                if let Ok(n) = self.store.webhook_backlog().await {
+                if let (Ok(n), Ok(endpoints)) = (
+                    self.store.webhook_backlog().await,
+                    self.store.webhook_endpoint_count().await,
+                ) {
                     self.metrics
                         .webhook_backlog
                         .set(i64::try_from(n).unwrap_or(i64::MAX));
+                    self.active.store(n > 0 || endpoints > 0, Ordering::Relaxed);
                 }
             }
             let busy: usize = in_flight.values().sum();
-            if busy >= MAX_IN_FLIGHT {
+            if busy >= MAX_IN_FLIGHT || !self.active.load(Ordering::Relaxed) {
                 continue;
             }
             if let Err(e) = self

@@ -5,11 +5,13 @@
 
 use super::run::{execute, query};
 use crate::error::MailError;
+use crate::store::migration::{drop_outbox_triggers, outbox_triggers};
 use crate::store::rows::{Cursor, NewSuppression, Operated, Operation};
 use crate::store::statements::{self, Numbering};
 use crate::store::suppression_key::SuppressionKeys;
 use crate::store::webhooks::{self, Statement, WebhookWrite};
 use rusqlite::Transaction;
+use sea_orm::DbBackend;
 
 /// A statement that could not be built, as the error that aborts the batch.
 pub(super) fn unbuilt(e: MailError) -> rusqlite::Error {
@@ -118,6 +120,20 @@ pub(super) fn operate(
                     Statement::Insert(q) => execute(tx, q)?,
                     Statement::Update(q) => execute(tx, q)?,
                     Statement::Delete(q) => execute(tx, q)?,
+                    Statement::LockEndpoints => continue,
+                    Statement::OutboxTriggers => {
+                        tx.execute_batch(&outbox_triggers(DbBackend::Sqlite))?;
+                        continue;
+                    }
+                    Statement::DropOutboxTriggersIfUnused => {
+                        let left = query(tx, &webhooks::endpoint_count_statement(), |row| {
+                            row.get::<_, i64>(0)
+                        })?;
+                        if left.first().copied().unwrap_or(0) == 0 {
+                            tx.execute_batch(&drop_outbox_triggers(DbBackend::Sqlite))?;
+                        }
+                        continue;
+                    }
                 } as u64;
                 first.get_or_insert(n);
                 rows += n;
