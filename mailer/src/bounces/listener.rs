@@ -50,7 +50,10 @@ pub struct IntakeLimits {
 impl Default for IntakeLimits {
     fn default() -> Self {
         Self {
-            max_message_bytes: 10 * 1024 * 1024,
+            // A report returns at most the mail it is about (a few tens of KiB): 1 MiB is
+            // ample, and bounds what 64 anonymous connections can make the receiver hold
+            // (each buffers up to twice the limit) to about 128 MiB.
+            max_message_bytes: 1024 * 1024,
             max_connections: 64,
             max_recipients: 50,
             command_timeout: Duration::from_secs(60),

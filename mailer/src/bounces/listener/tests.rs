@@ -171,7 +171,7 @@ async fn ehlo_advertises_the_size_limit_and_the_extensions() {
     let reply = client.command("EHLO client.example").await;
 
     for line in [
-        "250-SIZE 10485760",
+        "250-SIZE 1048576",
         "250-8BITMIME",
         "250-PIPELINING",
         "250 ENHANCEDSTATUSCODES",
