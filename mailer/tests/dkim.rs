@@ -16,19 +16,7 @@ const SELECTOR: &str = "t2026";
 /// The verifier's Python, when tests/dkim/.venv holds dkimpy and PyNaCl; otherwise the kit's
 /// skip rule for `test`.
 fn verifier(test: &str) -> Option<PathBuf> {
-    let python = testkit::node::workspace().join("tests/dkim/.venv/bin/python");
-    let ready = std::process::Command::new(&python)
-        .args(["-c", "import dkim, nacl"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(python);
-    }
-    testkit::skip::skip_or_fail(
-        test,
-        "dkimpy is missing (python3 -m venv tests/dkim/.venv && tests/dkim/.venv/bin/pip install -r tests/dkim/requirements.txt)",
-    );
-    None
+    crate::common::python_peer(test, "dkim", "import dkim, nacl")
 }
 
 /// A new private key in `dir`, made by `openssl genpkey` with `args`.

@@ -118,22 +118,20 @@ async fn receive(State(script): State<Script>, headers: HeaderMap, body: Bytes) 
     }
 }
 
+/// The event types `received` holds for mail `id`, in their order.
+fn types_of(received: &[Received], id: &str) -> Vec<String> {
+    received
+        .iter()
+        .map(Received::json)
+        .filter(|e| e["data"]["id"] == id)
+        .map(|e| e["type"].as_str().expect("a type").to_string())
+        .collect()
+}
+
 /// The verifier's Python, when tests/webhooks/.venv holds the library; otherwise the kit's
 /// skip rule for `test`.
 fn verifier(test: &str) -> Option<PathBuf> {
-    let python = testkit::node::workspace().join("tests/webhooks/.venv/bin/python");
-    let ready = std::process::Command::new(&python)
-        .args(["-c", "import standardwebhooks"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if ready {
-        return Some(python);
-    }
-    testkit::skip::skip_or_fail(
-        test,
-        "standardwebhooks is missing (python3 -m venv tests/webhooks/.venv && tests/webhooks/.venv/bin/pip install -r tests/webhooks/requirements.txt)",
-    );
-    None
+    crate::common::python_peer(test, "webhooks", "import standardwebhooks")
 }
 
 /// What the reference library says of `request` under `secret`: `ok <type>` or `fail: …`.
@@ -322,13 +320,11 @@ async fn a_mails_events_arrive_in_order_to_the_endpoints_that_want_them() {
     }
     let received = every.wait_for(10, Duration::from_secs(20)).await;
     for id in &ids {
-        let statuses: Vec<String> = received
-            .iter()
-            .map(Received::json)
-            .filter(|e| e["data"]["id"] == id.as_str())
-            .map(|e| e["type"].as_str().expect("a type").to_string())
-            .collect();
-        assert_eq!(statuses, ["mail.queued", "mail.sent"], "mail {id}");
+        assert_eq!(
+            types_of(&received, id),
+            ["mail.queued", "mail.sent"],
+            "mail {id}"
+        );
     }
     tokio::time::sleep(Duration::from_millis(600)).await;
     assert!(failures.received().is_empty(), "no failure happened");
@@ -556,13 +552,11 @@ async fn a_cluster_delivers_each_event_once() {
     assert_eq!(received.len(), 40, "each event once");
     assert_eq!(event_ids.len(), 40, "40 distinct events");
     for id in &ids {
-        let statuses: Vec<String> = received
-            .iter()
-            .map(Received::json)
-            .filter(|e| e["data"]["id"] == id.as_str())
-            .map(|e| e["type"].as_str().expect("a type").to_string())
-            .collect();
-        assert_eq!(statuses, ["mail.queued", "mail.sent"], "mail {id}");
+        assert_eq!(
+            types_of(&received, id),
+            ["mail.queued", "mail.sent"],
+            "mail {id}"
+        );
     }
     for mut mailer in mailers {
         mailer.stop().await;

@@ -110,20 +110,19 @@ pub enum MessageNext {
 /// One attempt, to record.
 #[derive(Debug, Clone)]
 pub struct AttemptDone {
-    pub id: String,
+    /// The attempt as it is listed.
+    pub shown: WebhookAttempt,
     pub endpoint_id: String,
-    pub message_id: String,
-    pub mail_id: MailRequestId,
     /// The event's place in its mail's order.
     pub cursor: i64,
-    pub event_type: String,
-    pub at: DateTime<Utc>,
-    pub status_code: Option<u16>,
-    pub duration_ms: u64,
-    pub error: Option<String>,
     pub next: MessageNext,
-    /// True when it reached the endpoint (2xx), which ends a failing spell.
-    pub succeeded: bool,
+}
+
+impl AttemptDone {
+    /// True when the endpoint answered 2xx, which ends a failing spell.
+    pub fn succeeded(&self) -> bool {
+        self.shown.error.is_none()
+    }
 }
 
 /// One attempt, as `GET /webhooks/{id}/attempts` shows it.
@@ -314,7 +313,7 @@ pub(crate) fn statements(write: &WebhookWrite) -> Result<Vec<Statement>, MailErr
 
 /// The statements that record `attempt`.
 fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), MailError> {
-    let at = to_millis(attempt.at);
+    let at = to_millis(attempt.shown.at);
     let mut insert = Query::insert();
     insert.into_table(WEBHOOK_ATTEMPTS).columns([
         "id",
@@ -329,17 +328,17 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
     ]);
     built(
         insert.values([
-            attempt.id.clone().into(),
+            attempt.shown.id.clone().into(),
             attempt.endpoint_id.clone().into(),
-            attempt.message_id.clone().into(),
-            attempt.mail_id.to_string().into(),
-            attempt.event_type.clone().into(),
+            attempt.shown.message_id.clone().into(),
+            attempt.shown.mail_id.to_string().into(),
+            attempt.shown.event_type.clone().into(),
             at.into(),
-            attempt.status_code.map(i32::from).into(),
-            i64::try_from(attempt.duration_ms)
+            attempt.shown.status_code.map(i32::from).into(),
+            i64::try_from(attempt.shown.duration_ms)
                 .unwrap_or(i64::MAX)
                 .into(),
-            attempt.error.clone().into(),
+            attempt.shown.error.clone().into(),
         ]),
     )?;
     statements.push(Statement::Insert(insert));
@@ -347,7 +346,7 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
     message
         .table(WEBHOOK_MESSAGES)
         .value("locked_until", Option::<i64>::None)
-        .and_where(Expr::col("id").eq(attempt.message_id.clone()));
+        .and_where(Expr::col("id").eq(attempt.shown.message_id.clone()));
     match attempt.next {
         MessageNext::Delivered => {
             message.value("state", "delivered");
@@ -382,7 +381,7 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
         )),
         MessageNext::Unchanged => {}
     }
-    if attempt.succeeded {
+    if attempt.succeeded() {
         statements.push(Statement::Update(
             Query::update()
                 .table(WEBHOOK_ENDPOINTS)
@@ -400,8 +399,9 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
                 .and_where(Expr::col("failing_since").is_null())
                 .to_owned(),
         ));
-        let since =
-            to_millis(attempt.at - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or_default());
+        let since = to_millis(
+            attempt.shown.at - chrono::Duration::from_std(DISABLE_AFTER).unwrap_or_default(),
+        );
         statements.push(Statement::Update(
             Query::update()
                 .table(WEBHOOK_ENDPOINTS)
@@ -419,7 +419,7 @@ fn record(attempt: &AttemptDone, statements: &mut Vec<Statement>) -> Result<(), 
 fn later_events(attempt: &AttemptDone) -> UpdateStatement {
     Query::update()
         .table(WEBHOOK_MESSAGES)
-        .and_where(Expr::col("mail_id").eq(attempt.mail_id.to_string()))
+        .and_where(Expr::col("mail_id").eq(attempt.shown.mail_id.to_string()))
         .and_where(Expr::col("endpoint_id").eq(attempt.endpoint_id.clone()))
         .and_where(Expr::col("cursor").gt(attempt.cursor))
         .and_where(Expr::col("state").eq("pending"))

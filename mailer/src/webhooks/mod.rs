@@ -18,7 +18,7 @@ pub mod targets;
 use crate::error::MailError;
 use crate::events::MailActivityEvent;
 use crate::metrics::Metrics;
-use crate::store::{AttemptDone, Cursor, DueMessage, MessageNext, Store};
+use crate::store::{AttemptDone, Cursor, DueMessage, MessageNext, Store, WebhookAttempt};
 use chrono::{DateTime, SecondsFormat, Utc};
 use domain::config::WebhooksConfig;
 use serde::Serialize;
@@ -226,12 +226,11 @@ impl Webhooks {
 
     /// Sends `message` once more now, on an operator's request, records the attempt and
     /// answers it. A success delivers the event; a failure leaves its state and schedule.
-    pub async fn send_again(&self, message: DueMessage) -> Result<AttemptDone, MailError> {
+    pub async fn send_again(&self, message: DueMessage) -> Result<WebhookAttempt, MailError> {
         let attempt = self.attempt(&message, true).await;
-        self.store
-            .record_webhook_attempts(vec![attempt.clone()])
-            .await?;
-        Ok(attempt)
+        let shown = attempt.shown.clone();
+        self.store.record_webhook_attempts(vec![attempt]).await?;
+        Ok(shown)
     }
 
     /// One attempt at `message`, and what becomes of it (`manual`: an operator's).
@@ -270,18 +269,19 @@ impl Webhooks {
             );
         }
         AttemptDone {
-            id: signature::new_id("att"),
+            shown: WebhookAttempt {
+                id: signature::new_id("att"),
+                message_id: message.id.clone(),
+                mail_id: message.mail_id,
+                event_type: message.event_type(),
+                at,
+                status_code,
+                duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                error,
+            },
             endpoint_id: message.endpoint_id.clone(),
-            message_id: message.id.clone(),
-            mail_id: message.mail_id,
             cursor: message.cursor,
-            event_type: message.event_type(),
-            at,
-            status_code,
-            duration_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            error,
             next,
-            succeeded,
         }
     }
 

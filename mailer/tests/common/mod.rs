@@ -84,6 +84,27 @@ pub fn test_config(dir: &TempDir) -> Config {
     config
 }
 
+/// The Python of the test peer in `tests/<peer>/.venv` when it can `import_check` (a Python
+/// statement); otherwise the kit's skip rule for `test`, naming how to install it.
+pub fn python_peer(test: &str, peer: &str, import_check: &str) -> Option<PathBuf> {
+    let python = testkit::node::workspace().join(format!("tests/{peer}/.venv/bin/python"));
+    let ready = std::process::Command::new(&python)
+        .args(["-c", import_check])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if ready {
+        return Some(python);
+    }
+    testkit::skip::skip_or_fail(
+        test,
+        &format!(
+            "the {peer} test peer is missing (python3 -m venv tests/{peer}/.venv && \
+             tests/{peer}/.venv/bin/pip install -r tests/{peer}/requirements.txt)"
+        ),
+    );
+    None
+}
+
 /// Short retries, for tests.
 pub fn fast_options() -> MailerOptions {
     MailerOptions {
