@@ -23,8 +23,13 @@ use std::sync::Arc;
 use transport::{MailHandler, Origin};
 
 /// The mailer's core; cheap to clone.
+/// Cloned for every request (each socket.io event and route takes its own): one counted
+/// reference, where the parts would take one each.
 #[derive(Clone)]
-pub struct MailerCore {
+pub struct MailerCore(Arc<Parts>);
+
+/// What the core is made of.
+pub struct Parts {
     store: Store,
     deliveries: Deliveries,
     events: Events,
@@ -34,6 +39,14 @@ pub struct MailerCore {
 }
 
 /// The `door` label of a request's origin.
+impl std::ops::Deref for MailerCore {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
+}
+
 fn door(origin: &Origin) -> &'static str {
     match origin {
         Origin::Socket(_) => "socketio",
@@ -62,14 +75,14 @@ impl MailerCore {
         retention: Retention,
         templates: Arc<LiveTemplates>,
     ) -> Self {
-        Self {
+        Self(Arc::new(Parts {
             store,
             deliveries,
             events,
             metrics,
             retention,
             templates,
-        }
+        }))
     }
 
     /// Erases every delivery record and `.eml` file addressed to `email`, spelt any way
@@ -151,11 +164,10 @@ impl MailerCore {
             Ok(Inserted::Stored(record)) => {
                 if record.status == DeliveryStatus::Suppressed {
                     // Stored and answered like any other, never handed to the dispatcher.
+                    // Boxed: the erasure's future is large, and inline it would make every
+                    // request's future as large, copied at each move.
                     outcome_line(span, &record);
-                    self.announce(&record).await;
-                    if let Some(last) = LastMail::of(&record) {
-                        self.retention.erase_after_last_mail(&last).await;
-                    }
+                    Box::pin(self.suppressed_stored(&record)).await;
                 } else {
                     self.events.queued(&record).await;
                     self.metrics.count_delivery("queued", &record.template);
@@ -169,6 +181,15 @@ impl MailerCore {
         self.metrics
             .count_request(door(&origin), answer_label(&answer));
         answer
+    }
+
+    /// Announces a request stored `suppressed`, and erases its recipient's records when it
+    /// was their last mail.
+    async fn suppressed_stored(&self, record: &DeliveryRecord) {
+        self.announce(record).await;
+        if let Some(last) = LastMail::of(record) {
+            self.retention.erase_after_last_mail(&last).await;
+        }
     }
 
     /// The delivery record of `id`.

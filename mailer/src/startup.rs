@@ -7,7 +7,7 @@ use crate::bounces;
 use crate::cluster::{Cluster, Io};
 use crate::error::MailError;
 use crate::events::{Events, LiveFeed, LiveRecipients};
-use crate::http::{self, AppState};
+use crate::http::{self, AppParts, AppState};
 use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use crate::retention::{Retention, RetentionOptions};
@@ -303,7 +303,7 @@ impl App {
         )
         .await;
         let amqp = on_amqp.then(|| AmqpConsumer::start(core.clone(), &config.transport.amqp));
-        let state = AppState {
+        let state = AppState::new(AppParts {
             core,
             token: config.transport.socketio.token.clone(),
             metrics: metrics.clone(),
@@ -320,7 +320,7 @@ impl App {
                 templates.clone(),
             ),
             openapi: http::openapi::OpenApiDocument::with_templates(templates.clone()),
-        };
+        });
         let router = socket::protect(http::router(state).layer(layer), mc, metrics);
         Ok(App {
             listener,

@@ -26,6 +26,7 @@ pub fn router() -> Router<AppState> {
 pub async fn get_dkim_record(State(state): State<AppState>) -> Result<Json<DkimRecord>, MailError> {
     state
         .dkim
+        .clone()
         .map(Json)
         .ok_or_else(|| MailError::missing("Mails are not signed: mailer.dkim is not set."))
 }

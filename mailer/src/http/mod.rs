@@ -42,9 +42,28 @@ use domain::Secret;
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Shared by every handler.
+/// Shared by every handler. Axum clones it for every request and every layer that reads it:
+/// one counted reference, where its parts would take one each.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    /// Shares `parts` with every handler.
+    pub fn new(parts: AppParts) -> Self {
+        Self(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// What the handlers share.
+pub struct AppParts {
     /// The core.
     pub core: MailerCore,
     /// The bearer token of protected routes.

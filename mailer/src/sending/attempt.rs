@@ -26,7 +26,11 @@ pub struct DeliveryOptions {
 impl Default for DeliveryOptions {
     fn default() -> Self {
         Self {
-            workers: 16,
+            // Each claim waits for a durable commit: with 16, the one runtime worker ran
+            // out of work between commits and slept and woke about twice per mail; 32 keep
+            // it busy and share each commit among more mails (docs/BENCHMARKS.md). Most
+            // relays take 50 connections from one client.
+            workers: 32,
             retry_base: Duration::from_secs(1),
             retry_cap: Duration::from_secs(300),
             send_timeout: Duration::from_secs(30),

@@ -16,7 +16,8 @@
 //! for the lock of the pool's connection: the runtime goes on reading requests meanwhile,
 //! and those form the next batch, which the thread finds waiting when the sync returns (a
 //! task handing each batch to the blocking pool would cost two more thread hand-offs per
-//! batch). Once a write has come, it waits [`GATHER`] for more before it commits. A second
+//! batch). Once a write has come, it waits [`GATHER`] for more before it commits, unless
+//! the writes already waiting make a batch of [`ENOUGH_ROWS`]. A second
 //! thread copies the WAL back into the database ([`checkpoints`]).
 //!
 //! A checkpoint that runs beside the writer copies only the frames committed before it
@@ -59,6 +60,9 @@ const MAX_BATCH: usize = 1024;
 /// every write alone, and both services spend 15 % more CPU per mail; under a heavy load
 /// the batch is large anyway (docs/BENCHMARKS.md). It adds as much to a lone write's wait.
 const GATHER: std::time::Duration = std::time::Duration::from_micros(300);
+/// A batch that will write this many rows is written at once: the sync is shared widely
+/// enough, and the writes waiting would only wait longer (docs/BENCHMARKS.md).
+const ENOUGH_ROWS: usize = 16;
 /// Batches written between two checkpoints: about 1,000 WAL pages under load, SQLite's own
 /// default interval.
 const CHECKPOINT_EVERY: u32 = 64;
@@ -172,7 +176,7 @@ fn run(
     while let Some(first) = rx.blocking_recv() {
         batch.push(first);
         take_waiting(&mut rx, &mut batch);
-        if batch.len() < MAX_BATCH {
+        if rows_of(&batch) < ENOUGH_ROWS {
             std::thread::sleep(GATHER);
             take_waiting(&mut rx, &mut batch);
         }
@@ -202,6 +206,19 @@ fn run(
             checkpoints.ask();
         }
     }
+}
+
+/// The rows the writes of `batch` will write at most (a claim or an outcome of several mails
+/// writes one row each).
+fn rows_of(batch: &[Op]) -> usize {
+    batch
+        .iter()
+        .map(|op| match op {
+            Op::Claim(ids, ..) => ids.len(),
+            Op::Finish(outcomes, _) => outcomes.len(),
+            Op::Insert(..) | Op::Operate(..) => 1,
+        })
+        .sum()
 }
 
 /// Moves the writes waiting in `rx` into `batch`, up to [`MAX_BATCH`].
