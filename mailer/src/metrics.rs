@@ -121,6 +121,8 @@ pub struct Metrics {
     pub store_rows: Counter,
     /// Pauses of the SQLite writer for a checkpoint of a long WAL.
     pub store_checkpoint_waits: Counter,
+    /// Syncs of the SQLite writer's log, each before the answers of the commits it covers.
+    pub store_syncs: Counter,
     /// Deliveries retried or cancelled by an operator.
     pub operations: Family<OperationLabel, Counter>,
     /// Addresses put on the suppression list, by source.
@@ -178,6 +180,7 @@ impl Metrics {
         let store_commits = Counter::default();
         let store_rows = Counter::default();
         let store_checkpoint_waits = Counter::default();
+        let store_syncs = Counter::default();
         let operations = Family::<OperationLabel, Counter>::default();
         let suppressions = Family::<SourceLabel, Counter>::default();
         let records_deleted = Family::<ReasonLabel, Counter>::default();
@@ -268,6 +271,11 @@ impl Metrics {
             "Times the SQLite writer paused until a checkpoint ended because the WAL had passed 4,096 frames (a quick rise means a reader keeps the log from starting over)",
             store_checkpoint_waits.clone(),
         );
+        registry.register(
+            "store_syncs",
+            "Syncs of the SQLite WAL to disk, each shared by the commits made since the last and made before any of them is answered (SQLite file only)",
+            store_syncs.clone(),
+        );
         let bounce_reports = Family::<KindLabel, Counter>::default();
         registry.register(
             "bounce_reports",
@@ -320,6 +328,7 @@ impl Metrics {
             store_commits,
             store_rows,
             store_checkpoint_waits,
+            store_syncs,
             operations,
             suppressions,
             records_deleted,
@@ -374,6 +383,7 @@ impl Metrics {
             commits: self.store_commits.clone(),
             rows: self.store_rows.clone(),
             checkpoint_waits: self.store_checkpoint_waits.clone(),
+            syncs: self.store_syncs.clone(),
         }
     }
 

@@ -18,9 +18,10 @@ use crate::error::MailError;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use sea_orm::sea_query::{
-    DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Query, ReturningClause,
-    SelectStatement, UpdateStatement,
+    DeleteStatement, Expr, ExprTrait, InsertStatement, OnConflict, Query, QueryStatementWriter,
+    ReturningClause, SelectStatement, SqliteQueryBuilder, UpdateStatement, Value,
 };
+use std::sync::LazyLock;
 
 /// Where the cursor of a change comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,44 +80,99 @@ pub(crate) fn returning_cursors() -> ReturningClause {
     Query::returning().columns(["id", "cursor"])
 }
 
-/// Stores `rows`, each unless its id is stored already.
-pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatement, MailError> {
+/// A write of the SQLite writer's hot path (a mail's insert, claim and outcome, and the
+/// suppression look-up) for one row: the SQL text its builder here makes, the same for every
+/// row and so built once, and this row's values in their order in it. Building the statement
+/// for each row cost the writer more than binding it. A test holds each to its builder.
+pub(crate) struct OneRow {
+    pub(crate) sql: &'static str,
+    pub(crate) values: Vec<Value>,
+}
+
+/// The SQLite text of `statement`, whose values are placeholders.
+fn sqlite_text(statement: &impl QueryStatementWriter) -> String {
+    statement.build(SqliteQueryBuilder).0
+}
+
+/// Where the cursor is among a delivery's values.
+const CURSOR_VALUE: usize = 11;
+
+/// The values of one delivery to store, in the order of its columns (every column but
+/// `sent_at`); the cursor's place holds `cursor`.
+fn delivery_values(row: &NewDelivery<'_>, cursor: Value) -> Result<Vec<Value>, MailError> {
+    let r = row.request;
+    let (status, vars) = match row.suppressed {
+        Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
+        None => (
+            DeliveryStatus::Queued,
+            serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?,
+        ),
+    };
+    let at = to_millis(row.at);
+    let values = vec![
+        r.id.to_string().into(),
+        r.template.as_str().into(),
+        r.locale.as_str().into(),
+        r.to.email.as_str().into(),
+        r.to.name.clone().into(),
+        vars.into(),
+        status.as_db().into(),
+        0i32.into(),
+        row.suppressed.map(suppressed_error).into(),
+        at.into(),
+        at.into(),
+        cursor,
+        row.sender.map(str::to_string).into(),
+        r.traceparent.clone().into(),
+        i32::from(r.erase_recipient).into(),
+        to_millis(r.requested_at).into(),
+    ];
+    debug_assert!(matches!(values[CURSOR_VALUE], Value::BigInt(_)));
+    Ok(values)
+}
+
+/// The insert of `rows` of values (see [`delivery_values`]), each unless its id is stored.
+fn insert_rows(rows: Vec<Vec<Expr>>) -> Result<InsertStatement, MailError> {
     let mut q = Query::insert();
-    // Every column but `sent_at`, in the order of the values below.
+    // Every column but `sent_at`, in the order of the values.
     q.into_table(DELIVERIES)
         .columns(COLUMNS.into_iter().filter(|c| *c != "sent_at"));
-    for (position, row) in rows.iter().enumerate() {
-        let r = row.request;
-        let (status, vars) = match row.suppressed {
-            Some(_) => (DeliveryStatus::Suppressed, "{}".to_string()),
-            None => (
-                DeliveryStatus::Queued,
-                serde_json::to_string(&r.vars).map_err(|e| MailError::Write(e.to_string()))?,
-            ),
-        };
-        let at = to_millis(row.at);
-        q.values([
-            r.id.to_string().into(),
-            r.template.as_str().into(),
-            r.locale.as_str().into(),
-            r.to.email.as_str().into(),
-            r.to.name.clone().into(),
-            vars.into(),
-            status.as_db().into(),
-            0i32.into(),
-            row.suppressed.map(suppressed_error).into(),
-            at.into(),
-            at.into(),
-            row.cursor.value(position),
-            row.sender.map(str::to_string).into(),
-            r.traceparent.clone().into(),
-            i32::from(r.erase_recipient).into(),
-            to_millis(r.requested_at).into(),
-        ])
-        .map_err(|e| MailError::Write(e.to_string()))?;
+    for row in rows {
+        q.values(row).map_err(|e| MailError::Write(e.to_string()))?;
     }
     q.on_conflict(OnConflict::column("id").do_nothing().to_owned());
     Ok(q)
+}
+
+/// Stores `rows`, each unless its id is stored already.
+pub(crate) fn insert_deliveries(rows: &[NewDelivery<'_>]) -> Result<InsertStatement, MailError> {
+    let mut exprs = Vec::with_capacity(rows.len());
+    for (position, row) in rows.iter().enumerate() {
+        let mut values: Vec<Expr> = delivery_values(row, Value::BigInt(None))?
+            .into_iter()
+            .map(Expr::val)
+            .collect();
+        values[CURSOR_VALUE] = row.cursor.value(position);
+        exprs.push(values);
+    }
+    insert_rows(exprs)
+}
+
+/// [`insert_deliveries`] of the one `row`, for SQLite, which numbers its changes itself.
+pub(crate) fn insert_delivery(row: &NewDelivery<'_>) -> Result<OneRow, MailError> {
+    let Numbering::Given(cursor) = row.cursor else {
+        return Err(MailError::Write(
+            "a row for SQLite needs its cursor given".into(),
+        ));
+    };
+    static SQL: LazyLock<String> = LazyLock::new(|| {
+        let placeholders = vec![Expr::val(Value::BigInt(None)); COLUMNS.len() - 1];
+        insert_rows(vec![placeholders]).map_or_else(|e| e.to_string(), |q| sqlite_text(&q))
+    });
+    Ok(OneRow {
+        sql: &SQL,
+        values: delivery_values(row, Value::BigInt(Some(cursor)))?,
+    })
 }
 
 /// Claims those of `ids` that are due at `now` (`queued`, or `retrying` whose time has
@@ -136,6 +192,23 @@ pub(crate) fn claim(ids: &[MailRequestId], now: DateTime<Utc>) -> UpdateStatemen
         .and_where(Expr::cust("(next_attempt_at + 0)").lte(to_millis(now)))
         .returning(Query::returning().columns(["id", "attempts"]))
         .to_owned()
+}
+
+/// [`claim`] of the one `id`, for SQLite.
+pub(crate) fn claim_one(id: MailRequestId, now: DateTime<Utc>) -> OneRow {
+    static SQL: LazyLock<String> =
+        LazyLock::new(|| sqlite_text(&claim(&[MailRequestId::new()], Utc::now())));
+    let [queued, retrying] = due_statuses();
+    OneRow {
+        sql: &SQL,
+        values: vec![
+            DeliveryStatus::Sending.as_db().into(),
+            id.to_string().into(),
+            queued.into(),
+            retrying.into(),
+            to_millis(now).into(),
+        ],
+    }
 }
 
 /// The statuses a claim takes, and so the ones a cancel may stop: of a cancel and a claim,
@@ -167,6 +240,42 @@ pub(crate) fn finish(
     }
     cursor.set(&mut q);
     q
+}
+
+/// [`finish`] of one delivery, numbered `cursor`, for SQLite.
+pub(crate) fn finish_one(outcome: &Finished, cursor: i64) -> OneRow {
+    static SQL: LazyLock<[String; 2]> = LazyLock::new(|| {
+        let shape = |status| {
+            let outcome = Finished {
+                id: MailRequestId::new(),
+                status,
+                attempts: 1,
+                error: None,
+                at: Utc::now(),
+                next_attempt_at: Utc::now(),
+                suppress: None,
+            };
+            sqlite_text(&finish(&outcome, &[outcome.id], Numbering::Given(0)))
+        };
+        [shape(DeliveryStatus::Failed), shape(DeliveryStatus::Sent)]
+    });
+    let mut values: Vec<Value> = vec![
+        outcome.status.as_db().into(),
+        i64::from(outcome.attempts).into(),
+        outcome.error.clone().into(),
+        to_millis(outcome.next_attempt_at).into(),
+    ];
+    let sent_at = outcome.sent_at_millis();
+    if let Some(sent_at) = sent_at {
+        values.push(sent_at.into());
+        values.push("{}".into());
+    }
+    values.push(cursor.into());
+    values.push(outcome.id.to_string().into());
+    OneRow {
+        sql: &SQL[usize::from(sent_at.is_some())],
+        values,
+    }
 }
 
 /// Puts those of `ids` still `failed` back to `queued`, due at `now`, and returns the `id` of
@@ -213,6 +322,15 @@ pub(crate) fn suppression_reasons<'a>(keys: impl IntoIterator<Item = &'a str>) -
         .from(SUPPRESSIONS)
         .and_where(Expr::col("email_key").is_in(keys))
         .to_owned()
+}
+
+/// [`suppression_reasons`] of the one lookup key `key`, for SQLite.
+pub(crate) fn suppression_reason(key: &str) -> OneRow {
+    static SQL: LazyLock<String> = LazyLock::new(|| sqlite_text(&suppression_reasons([""])));
+    OneRow {
+        sql: &SQL,
+        values: vec![key.into()],
+    }
 }
 
 /// Adds `suppression`, whose lookup key is `key`, unless its address is listed under any
@@ -323,6 +441,69 @@ pub(crate) fn last_cursor() -> SelectStatement {
 mod tests {
     use super::*;
     use sea_orm::DbBackend;
+    use sea_orm::sea_query::Values;
+
+    /// The SQLite writer's one-row writes run exactly what their builders make.
+    #[test]
+    fn each_one_row_write_is_its_builders_statement() {
+        let same = |built: (String, Values), one: OneRow| {
+            assert_eq!(built.0, one.sql);
+            assert_eq!(built.1.0, one.values);
+        };
+        let request: MailRequest = serde_json::from_value(serde_json::json!({
+            "id": MailRequestId::new().to_string(),
+            "template": "welcome",
+            "locale": "en",
+            "to": {"email": "ada@example.com", "name": "Ada"},
+            "vars": {"firstName": "Ada"},
+            "requested_at": "2026-12-07T10:00:00Z",
+            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        }))
+        .expect("a request");
+        let now = Utc::now();
+        for (suppressed, sender) in [(None, None), (Some("bounced"), Some("socket-1"))] {
+            let row = NewDelivery {
+                request: &request,
+                sender,
+                suppressed,
+                at: now,
+                cursor: Numbering::Given(42),
+            };
+            same(
+                insert_deliveries(std::slice::from_ref(&row))
+                    .expect("built")
+                    .build(SqliteQueryBuilder),
+                insert_delivery(&row).expect("built"),
+            );
+        }
+        same(
+            claim(&[request.id], now).build(SqliteQueryBuilder),
+            claim_one(request.id, now),
+        );
+        for (status, error) in [
+            (DeliveryStatus::Sent, None),
+            (DeliveryStatus::Retrying, Some("SMTP: 451".to_string())),
+            (DeliveryStatus::Failed, Some("SMTP: 550".to_string())),
+        ] {
+            let outcome = Finished {
+                id: request.id,
+                status,
+                attempts: 2,
+                error,
+                at: now,
+                next_attempt_at: now,
+                suppress: None,
+            };
+            same(
+                finish(&outcome, &[outcome.id], Numbering::Given(7)).build(SqliteQueryBuilder),
+                finish_one(&outcome, 7),
+            );
+        }
+        same(
+            suppression_reasons(["k1"]).build(SqliteQueryBuilder),
+            suppression_reason("k1"),
+        );
+    }
 
     /// The claim finds its rows by id, whatever the other indexes: one search of the primary
     /// key, and no scan of the due rows, for one id (the SQLite writer's) as for several.

@@ -2,7 +2,7 @@
 //! statements, one commit, then an answer to each caller.
 
 use super::operations::{add_suppression, operate, suppression_reason, unbuilt};
-use super::run::{execute, query};
+use super::run::{execute_one, query_one};
 use crate::error::MailError;
 use crate::store::rows::{
     Claimed, Cursor, Cursors, DeliveryRecord, Finished, Inserted, Operated, Operation,
@@ -26,6 +26,8 @@ pub struct WriteCounters {
     pub rows: Counter,
     /// Times the writer waited for a checkpoint because the WAL had grown past its limit.
     pub checkpoint_waits: Counter,
+    /// Syncs of the WAL to disk, each shared by the commits made since the last.
+    pub syncs: Counter,
 }
 
 /// One write a caller is waiting for.
@@ -72,8 +74,45 @@ enum Written {
     Operate(Operated),
 }
 
-/// Runs `batch` in one transaction and answers every write: with its result once committed,
-/// or with the error when the transaction failed. Returns the frames in the WAL after it.
+/// A batch written: its writes and what each gave, to answer once the commit is on disk
+/// ([`Committed::answer`]), or the error that rolled the batch back.
+pub(super) struct Committed {
+    ops: Vec<Op>,
+    written: Result<Vec<Written>, String>,
+}
+
+impl Committed {
+    /// Sends each caller its result.
+    pub(super) fn answer(self) {
+        match self.written {
+            Ok(written) => {
+                for (op, w) in self.ops.into_iter().zip(written) {
+                    answer(op, Ok(w));
+                }
+            }
+            Err(error) => {
+                for op in self.ops {
+                    answer(op, Err(error.clone()));
+                }
+            }
+        }
+    }
+
+    /// Sends each caller `error` instead (the commit could not be made durable).
+    pub(super) fn fail(self, error: &str) {
+        for op in self.ops {
+            answer(op, Err(error.to_string()));
+        }
+    }
+
+    /// True when the batch was committed, so its answers wait for a sync.
+    pub(super) fn is_committed(&self) -> bool {
+        self.written.is_ok()
+    }
+}
+
+/// Runs `batch` in one transaction, leaving `batch` empty. Returns the frames in the WAL after
+/// it and the batch with what each write gave (or the error: nothing of it is stored).
 /// `last_cursor` is the last cursor given; each change of the batch takes the next one, and
 /// a batch that rolls back gives its numbers back.
 pub(super) fn write_batch(
@@ -82,7 +121,7 @@ pub(super) fn write_batch(
     counters: &WriteCounters,
     keys: &SuppressionKeys,
     last_cursor: &mut i64,
-) -> u32 {
+) -> (u32, Committed) {
     let first_cursor = *last_cursor;
     let mut written = Vec::with_capacity(batch.len());
     let mut rows = 0;
@@ -99,26 +138,28 @@ pub(super) fn write_batch(
     })();
     // Read on the thread that committed, which is where the hook wrote it.
     let frames = WAL_FRAMES.with(Cell::get);
-    match result {
+    let ops = std::mem::take(batch);
+    let committed = match result {
         Ok(()) => {
             counters.commits.inc();
             counters.rows.inc_by(rows);
-            for (op, w) in batch.drain(..).zip(written) {
-                answer(op, Ok(w));
+            Committed {
+                ops,
+                written: Ok(written),
             }
         }
         Err(e) => {
             // Nothing of this batch is stored (the transaction rolled back when dropped):
             // every caller hears so, including those whose own statement had run.
-            tracing::error!(error = %e, count = batch.len(), "could not write a batch to the delivery store");
-            let error = e.to_string();
+            tracing::error!(error = %e, count = ops.len(), "could not write a batch to the delivery store");
             *last_cursor = first_cursor;
-            for op in batch.drain(..) {
-                answer(op, Err(error.clone()));
+            Committed {
+                ops,
+                written: Err(e.to_string()),
             }
         }
-    }
-    frames
+    };
+    (frames, committed)
 }
 
 /// Sends `op`'s caller its result.
@@ -183,15 +224,15 @@ fn apply(
             let suppressed = suppression_reason(tx, &keys.lookup_key(&request.to.email))?;
             let at = Utc::now();
             let cursor = next_cursor();
-            let q = statements::insert_deliveries(&[NewDelivery {
+            let q = statements::insert_delivery(&NewDelivery {
                 request,
                 sender: sender.as_deref(),
                 suppressed: suppressed.as_deref(),
                 at,
                 cursor: Numbering::Given(cursor),
-            }])
+            })
             .map_err(unbuilt)?;
-            let stored = execute(tx, &q)? > 0;
+            let stored = execute_one(tx, &q)? > 0;
             let written = Written::Insert {
                 stored,
                 at,
@@ -205,8 +246,8 @@ fn apply(
             // once for the connection.
             let mut claimed = Vec::with_capacity(ids.len());
             for id in ids {
-                let q = statements::claim(std::slice::from_ref(id), *now);
-                for attempts in query(tx, &q, |row| row.get::<_, i64>("attempts"))? {
+                let q = statements::claim_one(*id, *now);
+                for attempts in query_one(tx, &q, |row| row.get::<_, i64>("attempts"))? {
                     claimed.push(Claimed {
                         id: *id,
                         attempts: u32::try_from(attempts).unwrap_or(0),
@@ -221,9 +262,7 @@ fn apply(
             let mut cursors = Cursors::with_capacity(outcomes.len());
             for o in outcomes {
                 let cursor = next_cursor();
-                let q =
-                    statements::finish(o, std::slice::from_ref(&o.id), Numbering::Given(cursor));
-                let changed = execute(tx, &q)? as u64;
+                let changed = execute_one(tx, &statements::finish_one(o, cursor))? as u64;
                 if changed > 0 {
                     cursors.insert(o.id, Cursor(cursor));
                 }

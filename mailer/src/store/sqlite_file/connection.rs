@@ -36,7 +36,8 @@ pub(super) fn connect(path: &Path) -> rusqlite::Result<Connection> {
 }
 
 /// The writer's connection. WAL is a property of the file (set by the pool's connection);
-/// `synchronous` is per connection: FULL makes each commit wait until the WAL is on disk,
+/// `synchronous` is per connection: NORMAL, under which a commit writes the WAL without
+/// waiting for the disk; the sync thread then syncs it before any answer (`super::syncs`),
 /// which is what an `accepted` answer or an AMQP ack relies on. Checkpoints are the
 /// checkpoint thread's, so a commit does not also copy the log. An in-memory database has
 /// no log: the pragmas leave it as it is. `secure_delete`: a deleted or rewritten row's bytes
@@ -57,7 +58,7 @@ pub(super) fn open(location: &Location) -> rusqlite::Result<Connection> {
         )?,
     };
     connection.execute_batch(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA wal_autocheckpoint = 0; \
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 0; \
          PRAGMA secure_delete = ON;",
     )?;
     // After the pragma: `wal_autocheckpoint` installs a WAL hook of its own.

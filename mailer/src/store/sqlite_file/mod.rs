@@ -10,15 +10,16 @@
 //! committed before its mail is handed over, and an outcome is acknowledged only once
 //! written.
 //!
-//! Every commit is durable across an OS crash or a power loss: `synchronous=FULL`, so a
-//! commit returns once the WAL is on disk, and every write of the batch shares that sync.
+//! Every answer follows a commit that is durable across an OS crash or a power loss: a
+//! thread of its own syncs the WAL and answers the batches the sync covers ([`syncs`]),
+//! while the writer goes on with the next batch. So the writes that come in while one batch
+//! syncs are written meanwhile, and every batch committed during a sync shares the next.
 //! The writer is a thread of its own, not a task, since it waits for the disk and perhaps
 //! for the lock of the pool's connection: the runtime goes on reading requests meanwhile,
-//! and those form the next batch, which the thread finds waiting when the sync returns (a
-//! task handing each batch to the blocking pool would cost two more thread hand-offs per
-//! batch). Once a write has come, it waits [`GATHER`] for more before it commits, unless
-//! the writes already waiting make a batch of [`ENOUGH_ROWS`]. A second
-//! thread copies the WAL back into the database ([`checkpoints`]).
+//! and those form the next batch (a task handing each batch to the blocking pool would cost
+//! two more thread hand-offs per batch). Once a write has come, it waits [`GATHER`] for
+//! more before it commits, unless the writes already waiting make a batch of
+//! [`ENOUGH_ROWS`]. A third thread copies the WAL back into the database ([`checkpoints`]).
 //!
 //! A checkpoint that runs beside the writer copies only the frames committed before it
 //! began, and SQLite starts the WAL over only when a write finds every frame copied: under a
@@ -35,6 +36,7 @@ mod checkpoints;
 mod connection;
 mod operations;
 mod run;
+mod syncs;
 
 pub use batch::WriteCounters;
 pub(crate) use connection::Location;
@@ -49,6 +51,7 @@ use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use run::query;
 use rusqlite::Connection;
+use syncs::Syncs;
 use tokio::sync::{mpsc, oneshot};
 
 /// Writes waiting beyond this make the callers wait before queueing more.
@@ -87,21 +90,24 @@ impl SqliteWriter {
     ) -> Result<Self, MailError> {
         let connection = connection::open(location)
             .map_err(|e| MailError::Write(format!("could not open {location} for writing: {e}")))?;
-        // An in-memory database has no log to copy.
-        let checkpoints = match location {
-            Location::File(path) => Some(Checkpoints::start(path).map_err(MailError::Write)?),
-            Location::Memory(_) => None,
-        };
         // This writer is the database's only one, so it numbers changes from the last stored.
         let last_cursor: i64 = query(&connection, &statements::last_cursor(), |row| row.get(0))
             .map_err(|e| MailError::Write(format!("could not read the last cursor: {e}")))?
             .into_iter()
             .next()
             .unwrap_or(0);
+        // An in-memory database has no log to copy or sync.
+        let disk = match location {
+            Location::File(path) => Some((
+                Checkpoints::start(path).map_err(MailError::Write)?,
+                Syncs::start(path, counters.clone()).map_err(MailError::Write)?,
+            )),
+            Location::Memory(_) => None,
+        };
         let (ops, rx) = mpsc::channel(QUEUE);
         std::thread::Builder::new()
             .name("sqlite-writer".into())
-            .spawn(move || run(connection, rx, counters, keys, checkpoints, last_cursor))
+            .spawn(move || run(connection, rx, counters, keys, disk, last_cursor))
             .map_err(|e| {
                 MailError::Write(format!("could not start the writer of {location}: {e}"))
             })?;
@@ -154,15 +160,16 @@ impl SqliteWriter {
 }
 
 /// The writer thread: takes the first waiting write, then every write that arrived
-/// meanwhile (those that came in while the last batch waited for the disk), writes them in
-/// one transaction, and starts over. The thread never waits on the runtime, and the runtime
-/// never waits on the disk.
+/// meanwhile (those that came in while the last batch was written), writes them in one
+/// transaction, hands the batch to the sync thread, and starts over. The thread never waits
+/// on the runtime, the runtime never waits on the disk, and the writer waits on the disk
+/// only for a checkpoint of a long log.
 fn run(
     mut connection: Connection,
     mut rx: mpsc::Receiver<Op>,
     counters: WriteCounters,
     keys: SuppressionKeys,
-    checkpoints: Option<Checkpoints>,
+    disk: Option<(Checkpoints, Syncs)>,
     mut last_cursor: i64,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
@@ -180,17 +187,19 @@ fn run(
             std::thread::sleep(GATHER);
             take_waiting(&mut rx, &mut batch);
         }
-        let frames = write_batch(
+        let (frames, committed) = write_batch(
             &mut connection,
             &mut batch,
             &counters,
             &keys,
             &mut last_cursor,
         );
-        // An in-memory database has no log to keep bounded.
-        let Some(checkpoints) = &checkpoints else {
+        // An in-memory database has nothing to sync and no log to keep bounded.
+        let Some((checkpoints, syncs)) = &disk else {
+            committed.answer();
             continue;
         };
+        syncs.answer_when_durable(committed);
         batches += 1;
         if frames < last_frames {
             restart_pending = false;
@@ -234,18 +243,56 @@ fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::{Inserted, SuppressionKeys};
 
-    /// 2 is FULL: a commit returns once the WAL is on disk, so an answer that followed it
-    /// survives an OS crash.
-    #[test]
-    fn the_writer_syncs_every_commit_to_disk() {
+    /// Every answer waits for a sync of the log that covers its commit: with 200 requests in
+    /// flight, each answered request has been synced (no more answers than the syncs made
+    /// could cover), and the syncs are shared (fewer than the requests). The writer's own
+    /// commits do not wait for the disk (1 is NORMAL); the checkpoints' connection does.
+    #[tokio::test]
+    async fn answers_follow_shared_syncs_of_the_log() {
         let dir = tempfile::tempdir().expect("a temporary folder");
         let path = dir.path().join("mailer.db");
-        Connection::open(&path).expect("create the file");
-        let writer = connection::open(&Location::File(path)).expect("the writer's connection");
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let counters = WriteCounters::default();
+        let keys = SuppressionKeys::new(&domain::Secret::new("a key for this test"));
+        let store = crate::store::connect(&url, counters.clone(), keys, true)
+            .await
+            .expect("the store opens");
+        let inserts = (0..200).map(|n| {
+            let store = store.clone();
+            let syncs = counters.syncs.clone();
+            async move {
+                let request: MailRequest = serde_json::from_value(serde_json::json!({
+                    "id": MailRequestId::new().to_string(),
+                    "template": "welcome",
+                    "locale": "en",
+                    "to": {"email": format!("user{n}@example.com"), "name": "A"},
+                    "vars": {},
+                    "requested_at": "2026-12-07T10:00:00Z",
+                }))
+                .expect("a request");
+                let answer = store.insert(request, None).await.expect("stored");
+                assert!(matches!(answer, Inserted::Stored(_)));
+                // Read when the answer came: the sync that covers it has been counted.
+                syncs.get()
+            }
+        });
+        let seen = futures_util::future::join_all(inserts).await;
+        assert!(
+            seen.iter().all(|&syncs| syncs >= 1),
+            "an answer came before any sync"
+        );
+        let (syncs, commits) = (counters.syncs.get(), counters.commits.get());
+        assert!(syncs <= commits, "{syncs} syncs for {commits} commits");
+        assert!(
+            syncs < 200,
+            "{syncs} syncs for 200 requests: none was shared"
+        );
+        let writer = connection::open(&Location::File(path)).expect("a writer's connection");
         let synchronous: i64 = writer
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .expect("the pragma");
-        assert_eq!(synchronous, 2);
+        assert_eq!(synchronous, 1);
     }
 }

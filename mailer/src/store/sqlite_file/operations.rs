@@ -3,7 +3,7 @@
 //! writes ([`Operation`]). Each runs inside the batch's transaction, one row per statement so
 //! that each change gets a cursor of its own.
 
-use super::run::{execute, query};
+use super::run::{execute, query, query_one};
 use crate::error::MailError;
 use crate::store::migration::{drop_outbox_triggers, outbox_triggers};
 use crate::store::rows::{Cursor, NewSuppression, Operated, Operation};
@@ -23,7 +23,7 @@ pub(super) fn suppression_reason(
     tx: &Transaction<'_>,
     key: &str,
 ) -> rusqlite::Result<Option<String>> {
-    let reasons = query(tx, &statements::suppression_reasons([key]), |row| {
+    let reasons = query_one(tx, &statements::suppression_reason(key), |row| {
         row.get::<_, String>(1)
     })?;
     Ok(reasons.into_iter().next())

@@ -2,6 +2,7 @@
 //! connection: each is built for SQLite, prepared once per SQL text (the connection keeps
 //! the prepared statements), and its values bound as they are.
 
+use crate::store::statements::OneRow;
 use rusqlite::types::{ToSqlOutput, ValueRef};
 use rusqlite::{Connection, Row, ToSql};
 use sea_orm::sea_query::{QueryStatementWriter, SqliteQueryBuilder, Value};
@@ -29,6 +30,28 @@ pub(super) fn query<T>(
     let mut read_rows = Vec::new();
     while let Some(row) = rows.next()? {
         read_rows.push(read(row)?);
+    }
+    Ok(read_rows)
+}
+
+/// Runs `row` (see [`OneRow`]) and returns the rows it changed.
+pub(super) fn execute_one(connection: &Connection, row: &OneRow) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached(row.sql)?
+        .execute(rusqlite::params_from_iter(row.values.iter().map(Param)))
+}
+
+/// Runs `row` and reads each row it returns with `read`.
+pub(super) fn query_one<T>(
+    connection: &Connection,
+    row: &OneRow,
+    mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    let mut prepared = connection.prepare_cached(row.sql)?;
+    let mut rows = prepared.query(rusqlite::params_from_iter(row.values.iter().map(Param)))?;
+    let mut read_rows = Vec::new();
+    while let Some(r) = rows.next()? {
+        read_rows.push(read(r)?);
     }
     Ok(read_rows)
 }
