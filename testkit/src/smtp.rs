@@ -158,10 +158,11 @@ impl SmtpSink {
             refuse_recipients: None,
         });
         // mailin-embedded serves one connection per thread for as long as the client keeps it
-        // open, and a mailer pools up to 16: fewer threads leave its connections waiting.
+        // open, and a mailer pools up to 32, the cluster tests' two mailers 64: fewer threads
+        // leave their connections waiting.
         server
             .with_name("smtp.test")
-            .with_num_threads(32)
+            .with_num_threads(72)
             .with_tcp_listener(listener);
         std::thread::spawn(move || {
             let _ = server.serve();
