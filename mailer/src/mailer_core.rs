@@ -22,9 +22,8 @@ use runtime::telemetry::context::{continue_trace, traceparent};
 use std::sync::Arc;
 use transport::{MailHandler, Origin};
 
-/// The mailer's core; cheap to clone.
-/// Cloned for every request (each socket.io event and route takes its own): one counted
-/// reference, where the parts would take one each.
+/// The mailer's core. Cloned for every request (each socket.io event and route takes its
+/// own): one counted reference, where the parts would take one each.
 #[derive(Clone)]
 pub struct MailerCore(Arc<Parts>);
 
@@ -38,7 +37,6 @@ pub struct Parts {
     templates: Arc<LiveTemplates>,
 }
 
-/// The `door` label of a request's origin.
 impl std::ops::Deref for MailerCore {
     type Target = Parts;
 
@@ -47,6 +45,7 @@ impl std::ops::Deref for MailerCore {
     }
 }
 
+/// The `door` label of a request's origin.
 fn door(origin: &Origin) -> &'static str {
     match origin {
         Origin::Socket(_) => "socketio",

@@ -165,12 +165,15 @@ pub(crate) fn insert_delivery(row: &NewDelivery<'_>) -> Result<OneRow, MailError
             "a row for SQLite needs its cursor given".into(),
         ));
     };
-    static SQL: LazyLock<String> = LazyLock::new(|| {
+    static SQL: LazyLock<Result<String, String>> = LazyLock::new(|| {
         let placeholders = vec![Expr::val(Value::BigInt(None)); COLUMNS.len() - 1];
-        insert_rows(vec![placeholders]).map_or_else(|e| e.to_string(), |q| sqlite_text(&q))
+        insert_rows(vec![placeholders])
+            .map(|q| sqlite_text(&q))
+            .map_err(|e| e.to_string())
     });
+    let sql = SQL.as_deref().map_err(|e| MailError::Write(e.clone()))?;
     Ok(OneRow {
-        sql: &SQL,
+        sql,
         values: delivery_values(row, Value::BigInt(Some(cursor)))?,
     })
 }

@@ -90,24 +90,25 @@ impl Committed {
                     answer(op, Ok(w));
                 }
             }
-            Err(error) => {
-                for op in self.ops {
-                    answer(op, Err(error.clone()));
-                }
-            }
+            Err(error) => fail_all(self.ops, &error),
         }
     }
 
     /// Sends each caller `error` instead (the commit could not be made durable).
     pub(super) fn fail(self, error: &str) {
-        for op in self.ops {
-            answer(op, Err(error.to_string()));
-        }
+        fail_all(self.ops, error);
     }
 
     /// True when the batch was committed, so its answers wait for a sync.
     pub(super) fn is_committed(&self) -> bool {
         self.written.is_ok()
+    }
+}
+
+/// Sends every caller of `ops` `error`.
+fn fail_all(ops: Vec<Op>, error: &str) {
+    for op in ops {
+        answer(op, Err(error.to_string()));
     }
 }
 

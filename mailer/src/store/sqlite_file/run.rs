@@ -13,45 +13,50 @@ pub(super) fn execute(
     statement: &impl QueryStatementWriter,
 ) -> rusqlite::Result<usize> {
     let (sql, values) = statement.build(SqliteQueryBuilder);
-    connection
-        .prepare_cached(&sql)?
-        .execute(rusqlite::params_from_iter(values.iter().map(Param)))
+    execute_sql(connection, &sql, &values.0)
 }
 
 /// Runs `statement` and reads each row it returns with `read`.
 pub(super) fn query<T>(
     connection: &Connection,
     statement: &impl QueryStatementWriter,
-    mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
     let (sql, values) = statement.build(SqliteQueryBuilder);
-    let mut prepared = connection.prepare_cached(&sql)?;
-    let mut rows = prepared.query(rusqlite::params_from_iter(values.iter().map(Param)))?;
-    let mut read_rows = Vec::new();
-    while let Some(row) = rows.next()? {
-        read_rows.push(read(row)?);
-    }
-    Ok(read_rows)
+    query_sql(connection, &sql, &values.0, read)
 }
 
 /// Runs `row` (see [`OneRow`]) and returns the rows it changed.
 pub(super) fn execute_one(connection: &Connection, row: &OneRow) -> rusqlite::Result<usize> {
-    connection
-        .prepare_cached(row.sql)?
-        .execute(rusqlite::params_from_iter(row.values.iter().map(Param)))
+    execute_sql(connection, row.sql, &row.values)
 }
 
 /// Runs `row` and reads each row it returns with `read`.
 pub(super) fn query_one<T>(
     connection: &Connection,
     row: &OneRow,
+    read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
+) -> rusqlite::Result<Vec<T>> {
+    query_sql(connection, row.sql, &row.values, read)
+}
+
+fn execute_sql(connection: &Connection, sql: &str, values: &[Value]) -> rusqlite::Result<usize> {
+    connection
+        .prepare_cached(sql)?
+        .execute(rusqlite::params_from_iter(values.iter().map(Param)))
+}
+
+fn query_sql<T>(
+    connection: &Connection,
+    sql: &str,
+    values: &[Value],
     mut read: impl FnMut(&Row<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<Vec<T>> {
-    let mut prepared = connection.prepare_cached(row.sql)?;
-    let mut rows = prepared.query(rusqlite::params_from_iter(row.values.iter().map(Param)))?;
+    let mut prepared = connection.prepare_cached(sql)?;
+    let mut rows = prepared.query(rusqlite::params_from_iter(values.iter().map(Param)))?;
     let mut read_rows = Vec::new();
-    while let Some(r) = rows.next()? {
-        read_rows.push(read(r)?);
+    while let Some(row) = rows.next()? {
+        read_rows.push(read(row)?);
     }
     Ok(read_rows)
 }
