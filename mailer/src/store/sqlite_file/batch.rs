@@ -1,6 +1,7 @@
 //! One batch of the SQLite writer: every waiting write in one transaction with prepared
 //! statements, one commit, then an answer to each caller.
 
+use super::connection::BUSY_TIMEOUT;
 use super::operations::{add_suppression, operate, suppression_reason, unbuilt};
 use super::run::{execute_one, query_one};
 use crate::error::MailError;
@@ -112,55 +113,127 @@ fn fail_all(ops: Vec<Op>, error: &str) {
     }
 }
 
-/// Runs `batch` in one transaction, leaving `batch` empty. Returns the frames in the WAL after
-/// it and the batch with what each write gave (or the error: nothing of it is stored).
-/// `last_cursor` is the last cursor given; each change of the batch takes the next one, and
-/// a batch that rolls back gives its numbers back.
-pub(super) fn write_batch(
-    connection: &mut Connection,
-    batch: &mut Vec<Op>,
-    counters: &WriteCounters,
-    keys: &SuppressionKeys,
-    last_cursor: &mut i64,
-) -> (u32, Committed) {
-    let first_cursor = *last_cursor;
-    let mut written = Vec::with_capacity(batch.len());
-    let mut rows = 0;
-    // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
-    WAL_FRAMES.with(|f| f.set(0));
-    let result = (|| -> rusqlite::Result<()> {
-        let tx = connection.transaction_with_behavior(TransactionBehavior::Immediate)?;
-        for op in batch.iter() {
-            let (w, n) = apply(&tx, keys, op, last_cursor)?;
-            written.push(w);
-            rows += n;
+/// The writer's connection and what it keeps between batches.
+pub(super) struct Writer {
+    connection: Connection,
+    counters: WriteCounters,
+    keys: SuppressionKeys,
+    /// The last cursor given; each change of a batch takes the next one, and a batch that
+    /// rolls back gives its numbers back.
+    last_cursor: i64,
+}
+
+/// What trying a batch without waiting for a lock gave.
+pub(super) enum Attempt {
+    /// Written (or failed, the error in its answers), with the frames in the WAL after it.
+    Done(u32, Committed),
+    /// Another connection held the write lock: nothing was done, the batch is as it was.
+    Locked,
+}
+
+impl Writer {
+    /// The writer of `connection` (see `connection::open`), numbering changes after
+    /// `last_cursor`.
+    pub(super) fn new(
+        connection: Connection,
+        counters: WriteCounters,
+        keys: SuppressionKeys,
+        last_cursor: i64,
+    ) -> Self {
+        Self {
+            connection,
+            counters,
+            keys,
+            last_cursor,
         }
-        tx.commit()
-    })();
-    // Read on the thread that committed, which is where the hook wrote it.
-    let frames = WAL_FRAMES.with(Cell::get);
-    let ops = std::mem::take(batch);
-    let committed = match result {
-        Ok(()) => {
-            counters.commits.inc();
-            counters.rows.inc_by(rows);
-            Committed {
-                ops,
-                written: Ok(written),
+    }
+
+    /// What the writer counts.
+    pub(super) fn counters(&self) -> &WriteCounters {
+        &self.counters
+    }
+
+    /// Runs `batch` in one transaction unless another connection holds the write lock, as
+    /// the runtime's thread must never wait for it (see [`Attempt`]).
+    pub(super) fn write(&mut self, batch: &mut Vec<Op>) -> Attempt {
+        self.attempt(batch, false)
+    }
+
+    /// Runs `batch` in one transaction, waiting up to `connection::BUSY_TIMEOUT` for the write
+    /// lock: on a blocking thread.
+    pub(super) fn write_waiting(&mut self, batch: &mut Vec<Op>) -> (u32, Committed) {
+        let _ = self.connection.busy_timeout(BUSY_TIMEOUT);
+        let attempt = self.attempt(batch, true);
+        let _ = self.connection.busy_timeout(std::time::Duration::ZERO);
+        match attempt {
+            Attempt::Done(frames, committed) => (frames, committed),
+            // Not given when waiting, which turns a lock held too long into the batch's error.
+            Attempt::Locked => (
+                0,
+                Committed {
+                    ops: std::mem::take(batch),
+                    written: Err("the delivery store stayed locked".into()),
+                },
+            ),
+        }
+    }
+
+    /// Runs `batch` in one transaction, leaving `batch` empty unless the database was locked
+    /// and `wait` is false. Gives the frames in the WAL after it and the batch with what each
+    /// write gave (or the error: nothing of it is stored).
+    fn attempt(&mut self, batch: &mut Vec<Op>, wait: bool) -> Attempt {
+        let first_cursor = self.last_cursor;
+        let mut written = Vec::with_capacity(batch.len());
+        let mut rows = 0;
+        // Another writer's commit on this thread may have set it; a failed commit leaves it 0.
+        WAL_FRAMES.with(|f| f.set(0));
+        let result = (|| -> rusqlite::Result<()> {
+            let tx = self
+                .connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)?;
+            for op in batch.iter() {
+                let (w, n) = apply(&tx, &self.keys, op, &mut self.last_cursor)?;
+                written.push(w);
+                rows += n;
             }
+            tx.commit()
+        })();
+        if !wait
+            && let Err(e) = &result
+            && written.is_empty()
+            && matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked)
+            )
+        {
+            self.last_cursor = first_cursor;
+            return Attempt::Locked;
         }
-        Err(e) => {
-            // Nothing of this batch is stored (the transaction rolled back when dropped):
-            // every caller hears so, including those whose own statement had run.
-            tracing::error!(error = %e, count = ops.len(), "could not write a batch to the delivery store");
-            *last_cursor = first_cursor;
-            Committed {
-                ops,
-                written: Err(e.to_string()),
+        // Read on the thread that committed, which is where the hook wrote it.
+        let frames = WAL_FRAMES.with(Cell::get);
+        let ops = std::mem::take(batch);
+        let committed = match result {
+            Ok(()) => {
+                self.counters.commits.inc();
+                self.counters.rows.inc_by(rows);
+                Committed {
+                    ops,
+                    written: Ok(written),
+                }
             }
-        }
-    };
-    (frames, committed)
+            Err(e) => {
+                // Nothing of this batch is stored (the transaction rolled back when dropped):
+                // every caller hears so, including those whose own statement had run.
+                tracing::error!(error = %e, count = ops.len(), "could not write a batch to the delivery store");
+                self.last_cursor = first_cursor;
+                Committed {
+                    ops,
+                    written: Err(e.to_string()),
+                }
+            }
+        };
+        Attempt::Done(frames, committed)
+    }
 }
 
 /// Sends `op`'s caller its result.

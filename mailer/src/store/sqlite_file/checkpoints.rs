@@ -53,10 +53,10 @@ impl Checkpoints {
 
     /// Asks for a checkpoint and waits for it to end: with no write meanwhile, it copies
     /// every frame, and the next commit starts the log over.
-    pub(super) fn wait(&self) {
+    pub(super) async fn wait(&self) {
         let (done, ended) = oneshot::channel();
-        if self.ask.blocking_send(Some(done)).is_ok() {
-            let _ = ended.blocking_recv();
+        if self.ask.send(Some(done)).await.is_ok() {
+            let _ = ended.await;
         }
     }
 }

@@ -5,8 +5,9 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// How long a write waits for the database lock held by another connection (the pool's).
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a batch on a blocking thread waits for the database lock held by another
+/// connection (the pool's).
+pub(super) const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The SQLite database the writer writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +64,8 @@ pub(super) fn open(location: &Location) -> rusqlite::Result<Connection> {
     )?;
     // After the pragma: `wal_autocheckpoint` installs a WAL hook of its own.
     connection.wal_hook(Some(note_wal_frames));
-    connection.busy_timeout(BUSY_TIMEOUT)?;
+    // No waiting on the runtime's thread: a locked database sends the batch to a blocking
+    // thread, which waits up to `BUSY_TIMEOUT` (`Writer::write_waiting`).
+    connection.busy_timeout(Duration::ZERO)?;
     Ok(connection)
 }

@@ -3,23 +3,25 @@
 //! statements every backend runs (`store::statements`).
 //!
 //! Every mail costs three writes: the insert that makes `accepted` true, the claim before the
-//! SMTP handoff, and the outcome after it. One thread owns an rusqlite connection (the same
-//! SQLite library sqlx links). It takes every write waiting in its channel, runs them all in
+//! SMTP handoff, and the outcome after it. One task owns an rusqlite connection (the same
+//! SQLite library sqlx links). It takes every write waiting in its channel, lets the runtime
+//! turn [`GATHER_TURNS`] times so that writes already on their way join in, runs them all in
 //! one transaction ([`batch`]), commits once, and answers each caller. The guarantees are
 //! those of one write at a time: an insert is answered only after its commit, a claim is
 //! committed before its mail is handed over, and an outcome is acknowledged only once
 //! written.
 //!
-//! Every answer follows a commit that is durable across an OS crash or a power loss: a
-//! thread of its own syncs the WAL and answers the batches the sync covers ([`syncs`]),
-//! while the writer goes on with the next batch. So the writes that come in while one batch
-//! syncs are written meanwhile, and every batch committed during a sync shares the next.
-//! The writer is a thread of its own, not a task, since it waits for the disk and perhaps
-//! for the lock of the pool's connection: the runtime goes on reading requests meanwhile,
-//! and those form the next batch (a task handing each batch to the blocking pool would cost
-//! two more thread hand-offs per batch). Once a write has come, it waits [`GATHER`] for
-//! more before it commits, unless the writes already waiting make a batch of
-//! [`ENOUGH_ROWS`]. A third thread copies the WAL back into the database ([`checkpoints`]).
+//! Every answer follows a commit that is durable across an OS crash or a power loss. The
+//! commit itself does not wait for the disk (`synchronous=NORMAL`: it writes its frames to
+//! the WAL); a thread of its own then syncs the WAL and answers the batches the sync covers
+//! ([`syncs`]), while the writer goes on with the next batch. So the writes that come in
+//! while one batch syncs are written meanwhile, and every batch committed during a sync
+//! shares the next. Since nothing but that thread waits for the disk, the transaction runs
+//! on the runtime's thread: handing each batch to a thread of its own and being woken by it
+//! cost more CPU than the transaction, and added its wake-ups to every request's wait
+//! (docs/BENCHMARKS.md). Two waits stay off the runtime: when the pool's connection holds
+//! the write lock, the batch waits for it on a blocking thread; and a third thread copies
+//! the WAL back into the database ([`checkpoints`]).
 //!
 //! A checkpoint that runs beside the writer copies only the frames committed before it
 //! began, and SQLite starts the WAL over only when a write finds every frame copied: under a
@@ -29,7 +31,9 @@
 //!
 //! Reads, the schema and putting back abandoned claims stay on the sea-orm pool; WAL mode
 //! lets its reads run beside this writer. In memory there is no WAL and nothing to sync:
-//! a read waits for the writer's commit, and the checkpoints are left out.
+//! a read waits for the writer's commit, and the checkpoints are left out. There a lock is
+//! waited for with SQLite's unlock notification, which blocks: every in-memory batch runs
+//! on a blocking thread.
 
 mod batch;
 mod checkpoints;
@@ -45,12 +49,11 @@ use crate::error::MailError;
 use crate::store::rows::{Claimed, Cursors, Finished, Inserted, Operated, Operation};
 use crate::store::statements;
 use crate::store::suppression_key::SuppressionKeys;
-use batch::{Op, write_batch};
+use batch::{Attempt, Committed, Op, Writer};
 use checkpoints::Checkpoints;
 use chrono::{DateTime, Utc};
 use domain::{MailRequest, MailRequestId};
 use run::query;
-use rusqlite::Connection;
 use syncs::Syncs;
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,14 +61,9 @@ use tokio::sync::{mpsc, oneshot};
 const QUEUE: usize = 8192;
 /// The most writes in one transaction.
 const MAX_BATCH: usize = 1024;
-/// How long the writer waits, once a write has come, for those on their way before it
-/// commits. Without it, a moderate load (the whole stack at 700 mails/s) commits nearly
-/// every write alone, and both services spend 15 % more CPU per mail; under a heavy load
-/// the batch is large anyway (docs/BENCHMARKS.md). It adds as much to a lone write's wait.
-const GATHER: std::time::Duration = std::time::Duration::from_micros(300);
-/// A batch that will write this many rows is written at once: the sync is shared widely
-/// enough, and the writes waiting would only wait longer (docs/BENCHMARKS.md).
-const ENOUGH_ROWS: usize = 16;
+/// How many times the writer lets the runtime run other tasks before it writes what it has:
+/// each turn lets requests already read from their sockets join the batch.
+const GATHER_TURNS: usize = 3;
 /// Batches written between two checkpoints: about 1,000 WAL pages under load, SQLite's own
 /// default interval.
 const CHECKPOINT_EVERY: u32 = 64;
@@ -73,16 +71,16 @@ const CHECKPOINT_EVERY: u32 = 64;
 /// the log starts over.
 const WAL_RESTART_FRAMES: u32 = 4096;
 
-/// The handle to the writer thread; cheap to clone. The thread, and its checkpoint thread, end
-/// once every handle is dropped.
+/// The handle to the writer task; cheap to clone. The task, and its checkpoint and sync
+/// threads, end once every handle is dropped.
 #[derive(Clone)]
 pub(crate) struct SqliteWriter {
     ops: mpsc::Sender<Op>,
 }
 
 impl SqliteWriter {
-    /// Starts the writer of the SQLite database at `location` on a thread of its own. Call it
-    /// after the schema is in place.
+    /// Starts the writer of the SQLite database at `location` as a task of the runtime. Call
+    /// it after the schema is in place, inside the runtime.
     pub(crate) fn start(
         location: &Location,
         counters: WriteCounters,
@@ -104,13 +102,9 @@ impl SqliteWriter {
             )),
             Location::Memory(_) => None,
         };
+        let writer = Writer::new(connection, counters, keys, last_cursor);
         let (ops, rx) = mpsc::channel(QUEUE);
-        std::thread::Builder::new()
-            .name("sqlite-writer".into())
-            .spawn(move || run(connection, rx, counters, keys, disk, last_cursor))
-            .map_err(|e| {
-                MailError::Write(format!("could not start the writer of {location}: {e}"))
-            })?;
+        tokio::spawn(run(writer, rx, disk));
         Ok(Self { ops })
     }
 
@@ -159,19 +153,10 @@ impl SqliteWriter {
     }
 }
 
-/// The writer thread: takes the first waiting write, then every write that arrived
-/// meanwhile (those that came in while the last batch was written), writes them in one
-/// transaction, hands the batch to the sync thread, and starts over. The thread never waits
-/// on the runtime, the runtime never waits on the disk, and the writer waits on the disk
-/// only for a checkpoint of a long log.
-fn run(
-    mut connection: Connection,
-    mut rx: mpsc::Receiver<Op>,
-    counters: WriteCounters,
-    keys: SuppressionKeys,
-    disk: Option<(Checkpoints, Syncs)>,
-    mut last_cursor: i64,
-) {
+/// The writer task: takes every waiting write, lets the runtime turn so that those on their
+/// way join, writes them in one transaction, hands the batch to the sync thread, and starts
+/// over. The runtime waits on the disk only when the log must start over (a checkpoint).
+async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Op>, disk: Option<(Checkpoints, Syncs)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut batches = 0u32;
     let mut last_frames = 0u32;
@@ -180,20 +165,28 @@ fn run(
     // then goes on growing: until it starts over, the writer waits only every
     // `CHECKPOINT_EVERY` batches, not after each one.
     let mut restart_pending = false;
-    while let Some(first) = rx.blocking_recv() {
-        batch.push(first);
-        take_waiting(&mut rx, &mut batch);
-        if rows_of(&batch) < ENOUGH_ROWS {
-            std::thread::sleep(GATHER);
+    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        for _ in 0..GATHER_TURNS {
+            tokio::task::yield_now().await;
             take_waiting(&mut rx, &mut batch);
         }
-        let (frames, committed) = write_batch(
-            &mut connection,
-            &mut batch,
-            &counters,
-            &keys,
-            &mut last_cursor,
-        );
+        let attempt = if disk.is_some() {
+            writer.write(&mut batch)
+        } else {
+            Attempt::Locked
+        };
+        let (frames, committed) = match attempt {
+            Attempt::Done(frames, committed) => (frames, committed),
+            Attempt::Locked => match write_on_blocking_thread(writer, batch).await {
+                Some((w, b, frames, committed)) => {
+                    (writer, batch) = (w, b);
+                    (frames, committed)
+                }
+                // The runtime is shutting down; the callers of the batch hear it was not
+                // written (their answer channels are dropped).
+                None => return,
+            },
+        };
         // An in-memory database has nothing to sync and no log to keep bounded.
         let Some((checkpoints, syncs)) = &disk else {
             committed.answer();
@@ -208,8 +201,8 @@ fn run(
         if frames >= WAL_RESTART_FRAMES && (!restart_pending || batches >= CHECKPOINT_EVERY) {
             batches = 0;
             restart_pending = true;
-            counters.checkpoint_waits.inc();
-            checkpoints.wait();
+            writer.counters().checkpoint_waits.inc();
+            checkpoints.wait().await;
         } else if batches >= CHECKPOINT_EVERY {
             batches = 0;
             checkpoints.ask();
@@ -217,17 +210,19 @@ fn run(
     }
 }
 
-/// The rows the writes of `batch` will write at most (a claim or an outcome of several mails
-/// writes one row each).
-fn rows_of(batch: &[Op]) -> usize {
-    batch
-        .iter()
-        .map(|op| match op {
-            Op::Claim(ids, ..) => ids.len(),
-            Op::Finish(outcomes, _) => outcomes.len(),
-            Op::Insert(..) | Op::Operate(..) => 1,
-        })
-        .sum()
+/// Writes `batch` on a blocking thread, where it may wait for a lock the pool's connection
+/// holds, and gives the writer and the emptied batch back with the frames in the WAL and the
+/// batch's answers.
+async fn write_on_blocking_thread(
+    mut writer: Writer,
+    mut batch: Vec<Op>,
+) -> Option<(Writer, Vec<Op>, u32, Committed)> {
+    tokio::task::spawn_blocking(move || {
+        let (frames, committed) = writer.write_waiting(&mut batch);
+        (writer, batch, frames, committed)
+    })
+    .await
+    .ok()
 }
 
 /// Moves the writes waiting in `rx` into `batch`, up to [`MAX_BATCH`].
@@ -244,6 +239,65 @@ fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
 mod tests {
     use super::*;
     use crate::store::{Inserted, SuppressionKeys};
+    use std::time::Duration;
+
+    /// A new request to `user{n}@example.com`.
+    fn request(n: usize) -> MailRequest {
+        serde_json::from_value(serde_json::json!({
+            "id": MailRequestId::new().to_string(),
+            "template": "welcome",
+            "locale": "en",
+            "to": {"email": format!("user{n}@example.com"), "name": "A"},
+            "vars": {},
+            "requested_at": "2026-12-07T10:00:00Z",
+        }))
+        .expect("a request")
+    }
+
+    /// A store on a new file in `dir`, with its counters.
+    async fn file_store(dir: &std::path::Path) -> (crate::store::Store, WriteCounters) {
+        let url = format!("sqlite://{}?mode=rwc", dir.join("mailer.db").display());
+        let counters = WriteCounters::default();
+        let keys = SuppressionKeys::new(&domain::Secret::new("a key for this test"));
+        let store = crate::store::connect(&url, counters.clone(), keys, true)
+            .await
+            .expect("the store opens");
+        (store, counters)
+    }
+
+    /// While another connection holds the write lock, a write waits for it on a blocking
+    /// thread: the runtime (this test's only thread) goes on running its tasks, and the write
+    /// is stored once the lock is released.
+    #[tokio::test]
+    async fn a_locked_database_is_waited_for_off_the_runtime() {
+        let dir = tempfile::tempdir().expect("a temporary folder");
+        let (store, _) = file_store(dir.path()).await;
+        let other = rusqlite::Connection::open(dir.path().join("mailer.db")).expect("a connection");
+        other
+            .execute_batch("BEGIN IMMEDIATE")
+            .expect("the write lock");
+        let insert = tokio::spawn({
+            let store = store.clone();
+            async move { store.insert(request(0), None).await }
+        });
+        // Were the writer waiting on the runtime's thread, this timer would fire only once
+        // that wait had ended (after 10 s).
+        let started = std::time::Instant::now();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the runtime's thread waited {:?} for the lock",
+            started.elapsed()
+        );
+        assert!(!insert.is_finished(), "the write did not wait for the lock");
+        other.execute_batch("COMMIT").expect("the lock released");
+        let answer = tokio::time::timeout(Duration::from_secs(5), insert)
+            .await
+            .expect("the write ends once the lock is released")
+            .expect("the task ends")
+            .expect("stored");
+        assert!(matches!(answer, Inserted::Stored(_)));
+    }
 
     /// Every answer waits for a sync of the log that covers its commit: with 200 requests in
     /// flight, each answered request has been synced (no more answers than the syncs made
@@ -252,27 +306,12 @@ mod tests {
     #[tokio::test]
     async fn answers_follow_shared_syncs_of_the_log() {
         let dir = tempfile::tempdir().expect("a temporary folder");
-        let path = dir.path().join("mailer.db");
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let counters = WriteCounters::default();
-        let keys = SuppressionKeys::new(&domain::Secret::new("a key for this test"));
-        let store = crate::store::connect(&url, counters.clone(), keys, true)
-            .await
-            .expect("the store opens");
+        let (store, counters) = file_store(dir.path()).await;
         let inserts = (0..200).map(|n| {
             let store = store.clone();
             let syncs = counters.syncs.clone();
             async move {
-                let request: MailRequest = serde_json::from_value(serde_json::json!({
-                    "id": MailRequestId::new().to_string(),
-                    "template": "welcome",
-                    "locale": "en",
-                    "to": {"email": format!("user{n}@example.com"), "name": "A"},
-                    "vars": {},
-                    "requested_at": "2026-12-07T10:00:00Z",
-                }))
-                .expect("a request");
-                let answer = store.insert(request, None).await.expect("stored");
+                let answer = store.insert(request(n), None).await.expect("stored");
                 assert!(matches!(answer, Inserted::Stored(_)));
                 // Read when the answer came: the sync that covers it has been counted.
                 syncs.get()
@@ -289,7 +328,8 @@ mod tests {
             syncs < 200,
             "{syncs} syncs for 200 requests: none was shared"
         );
-        let writer = connection::open(&Location::File(path)).expect("a writer's connection");
+        let writer = connection::open(&Location::File(dir.path().join("mailer.db")))
+            .expect("a writer's connection");
         let synchronous: i64 = writer
             .query_row("PRAGMA synchronous", [], |row| row.get(0))
             .expect("the pragma");
