@@ -21,6 +21,10 @@ start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
 PIDS+=($MAILER_PID)
 until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.01; done
+# Peak of each part of the resident set, sampled every 0.2 s (as in run.sh).
+( while kill -0 $MAILER_PID 2>/dev/null; do
+    grep -E '^(RssAnon|RssFile|RssShmem):' "/proc/$MAILER_PID/status" 2>/dev/null || true; sleep 0.2
+  done ) > "$WORK/rss.log" & PIDS+=($!)
 
 sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"[,}]/ {n += $2} END {print n + 0}'; }
 accepted() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^mail_requests_total\{.*status="accepted"/ {n += $2} END {print n + 0}'; }
@@ -55,3 +59,4 @@ awk -v t="$tck" -v n="$total" 'FILENAME ~ /start$/ {s[$1] = $2; next}
   {printf "  %-20s %.1f us per mail during the load, %.1f in all\n", $1, l[$1] / t * 1e6 / n, ($2 - s[$1]) / t * 1e6 / n}' \
   "$WORK/threads.start" "$WORK/threads.load" "$WORK/threads.end"
 grep -E 'VmHWM' "/proc/$MAILER_PID/status"
+awk '{ if ($2 > max[$1]) max[$1] = $2 } END { printf "peak_parts:      RssAnon %d kB, RssFile %d kB, RssShmem %d kB\n", max["RssAnon:"], max["RssFile:"], max["RssShmem:"] }' "$WORK/rss.log"
