@@ -17,11 +17,11 @@
 //! ([`syncs`]), while the writer goes on with the next batch. So the writes that come in
 //! while one batch syncs are written meanwhile, and every batch committed during a sync
 //! shares the next. Since nothing but that thread waits for the disk, the transaction runs
-//! on the runtime's thread: handing each batch to a thread of its own and being woken by it
-//! cost more CPU than the transaction, and added its wake-ups to every request's wait
-//! (docs/BENCHMARKS.md). Two waits stay off the runtime: when the pool's connection holds
-//! the write lock, the batch waits for it on a blocking thread; and a third thread copies
-//! the WAL back into the database ([`checkpoints`]).
+//! on the runtime's thread: a writer thread of its own added a sleep and a wake-up to every
+//! batch, which showed as more context switches per mail, a longer wait per request and a
+//! slower drain (docs/BENCHMARKS.md). Two waits stay off the runtime: when the pool's
+//! connection holds the write lock, the batch waits for it on a blocking thread; and a third
+//! thread copies the WAL back into the database ([`checkpoints`]).
 //!
 //! A checkpoint that runs beside the writer copies only the frames committed before it
 //! began, and SQLite starts the WAL over only when a write finds every frame copied: under a
@@ -155,7 +155,8 @@ impl SqliteWriter {
 
 /// The writer task: takes every waiting write, lets the runtime turn so that those on their
 /// way join, writes them in one transaction, hands the batch to the sync thread, and starts
-/// over. The runtime waits on the disk only when the log must start over (a checkpoint).
+/// over. It waits for the disk only when the log must start over (a checkpoint); the
+/// runtime's thread never does.
 async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Op>, disk: Option<(Checkpoints, Syncs)>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     let mut batches = 0u32;
@@ -170,6 +171,8 @@ async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Op>, disk: Option<(Check
             tokio::task::yield_now().await;
             take_waiting(&mut rx, &mut batch);
         }
+        // In memory a lock is waited for by blocking (SQLite's unlock notification), so
+        // each batch goes where it may block.
         let attempt = if disk.is_some() {
             writer.write(&mut batch)
         } else {
