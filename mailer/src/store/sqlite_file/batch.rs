@@ -100,6 +100,32 @@ impl Committed {
         fail_all(self.ops, error);
     }
 
+    /// A committed batch of one insert, and the receiver of its answer.
+    #[cfg(test)]
+    pub(super) fn one_insert_for_test() -> (Self, oneshot::Receiver<Result<Inserted, MailError>>) {
+        let request: MailRequest = serde_json::from_value(serde_json::json!({
+            "id": MailRequestId::new().to_string(),
+            "template": "welcome",
+            "locale": "en",
+            "to": {"email": "ada@example.com", "name": "Ada"},
+            "vars": {},
+            "requested_at": "2026-12-07T10:00:00Z",
+        }))
+        .expect("a request");
+        let (reply, answer) = oneshot::channel();
+        let written = Written::Insert {
+            stored: true,
+            at: Utc::now(),
+            suppressed: None,
+            cursor: Cursor(1),
+        };
+        let batch = Self {
+            ops: vec![Op::Insert(request, None, reply)],
+            written: Ok(vec![written]),
+        };
+        (batch, answer)
+    }
+
     /// True when the batch was committed, so its answers wait for a sync.
     pub(super) fn is_committed(&self) -> bool {
         self.written.is_ok()

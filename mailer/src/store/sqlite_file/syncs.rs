@@ -35,7 +35,7 @@ impl Syncs {
         let (committed, waiting) = mpsc::channel();
         std::thread::Builder::new()
             .name("sqlite-sync".into())
-            .spawn(move || run(&log, &waiting, &counters))
+            .spawn(move || run(|| log.sync_data(), &waiting, &counters))
             .map_err(|e| format!("could not start the sync thread: {e}"))?;
         Ok(Self { committed })
     }
@@ -53,12 +53,17 @@ impl Syncs {
     }
 }
 
-fn run(log: &File, waiting: &mpsc::Receiver<Committed>, counters: &WriteCounters) {
+/// Syncs with `sync` (the log's `fdatasync`) whenever batches wait, and answers them.
+fn run(
+    sync: impl Fn() -> std::io::Result<()>,
+    waiting: &mpsc::Receiver<Committed>,
+    counters: &WriteCounters,
+) {
     let mut group = Vec::new();
     while let Ok(first) = waiting.recv() {
         group.push(first);
         group.extend(waiting.try_iter());
-        match log.sync_data() {
+        match sync() {
             Ok(()) => {
                 counters.syncs.inc();
                 group.drain(..).for_each(Committed::answer);
@@ -72,5 +77,42 @@ fn run(log: &File, waiting: &mpsc::Receiver<Committed>, counters: &WriteCounters
                 group.drain(..).for_each(|batch| batch.fail(&error));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::MailError;
+    use crate::store::Inserted;
+
+    /// A sync that fails answers every batch of its group with the store's error, none as
+    /// stored; the syncs counted are only those that succeeded.
+    #[test]
+    fn a_failed_sync_fails_every_batch_it_covers() {
+        let counters = WriteCounters::default();
+        let (committed, waiting) = mpsc::channel();
+        let mut answers = Vec::new();
+        for _ in 0..3 {
+            let (batch, answer) = Committed::one_insert_for_test();
+            committed.send(batch).expect("the channel is open");
+            answers.push(answer);
+        }
+        drop(committed);
+        run(
+            || Err(std::io::Error::other("the disk is gone")),
+            &waiting,
+            &counters,
+        );
+        for answer in answers {
+            match answer.blocking_recv().expect("an answer") {
+                Err(MailError::Write(e)) => assert!(e.contains("the disk is gone"), "{e}"),
+                Ok(Inserted::Stored(_) | Inserted::Duplicate) => {
+                    panic!("answered as written although the sync failed")
+                }
+                Err(other) => panic!("another error: {other:?}"),
+            }
+        }
+        assert_eq!(counters.syncs.get(), 0);
     }
 }
