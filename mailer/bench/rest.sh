@@ -2,8 +2,9 @@
 # REST benchmark: `POST /mails` answered per second under wrk (2 threads, CONNECTIONS
 # connections, each waiting for its answer before the next request), every request a new
 # mail; then the wait until each accepted mail has reached the SMTP server. Prints requests/s,
-# latency, mailer CPU per mail (accept to SMTP), the mails sent while the load ran, the CPU
-# of each of the mailer's threads, and peak memory.
+# latency, mailer CPU per mail (accept to SMTP), the mails sent while the load ran, the
+# store's commits and syncs, the bytes written per mail, the CPU of each of the mailer's
+# threads, and peak memory.
 # Usage (from the repository root; needs wrk and `npm ci --prefix tests/js`):
 #   cargo build --release -p mailer --bin mailer
 #   [BIN=path] [LOG_LEVEL=warn] mailer/bench/rest.sh [connections] [seconds]
@@ -29,7 +30,8 @@ until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.01;
 sent() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^deliveries_total\{status="sent"[,}]/ {n += $2} END {print n + 0}'; }
 accepted() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^mail_requests_total\{.*status="accepted"/ {n += $2} END {print n + 0}'; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
-# CPU ticks of each thread, by name (tokio's workers, the SQLite writer, its sync, ...).
+# CPU ticks of each thread, by name (tokio's workers, the SQLite store's sync and checkpoint
+# threads, ...).
 thread_ticks() {
   for t in /proc/$MAILER_PID/task/*; do
     printf '%s %s\n' "$(cat "$t/comm")" "$(awk '{print $14 + $15}' "$t/stat")"
