@@ -445,6 +445,21 @@ impl Store {
     }
 }
 
+/// A request for the store's tests: `welcome` in English to `email`, named Ada, without
+/// variables.
+#[cfg(test)]
+pub(crate) fn test_request(email: &str) -> MailRequest {
+    serde_json::from_value(serde_json::json!({
+        "id": MailRequestId::new().to_string(),
+        "template": "welcome",
+        "locale": "en",
+        "to": {"email": email, "name": "Ada"},
+        "vars": {},
+        "requested_at": "2026-12-07T10:00:00Z",
+    }))
+    .expect("a request")
+}
+
 #[cfg(test)]
 mod tests {
     use sea_orm::{ConnectionTrait, DbBackend, Statement};

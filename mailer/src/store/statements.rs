@@ -453,16 +453,10 @@ mod tests {
             assert_eq!(built.0, one.sql);
             assert_eq!(built.1.0, one.values);
         };
-        let request: MailRequest = serde_json::from_value(serde_json::json!({
-            "id": MailRequestId::new().to_string(),
-            "template": "welcome",
-            "locale": "en",
-            "to": {"email": "ada@example.com", "name": "Ada"},
-            "vars": {"firstName": "Ada"},
-            "requested_at": "2026-12-07T10:00:00Z",
-            "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-        }))
-        .expect("a request");
+        let mut request = crate::store::test_request("ada@example.com");
+        request.vars.insert("firstName".into(), "Ada".into());
+        request.traceparent =
+            Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into());
         let now = Utc::now();
         for (suppressed, sender) in [(None, None), (Some("bounced"), Some("socket-1"))] {
             let row = NewDelivery {

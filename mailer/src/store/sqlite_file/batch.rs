@@ -103,15 +103,7 @@ impl Committed {
     /// A committed batch of one insert, and the receiver of its answer.
     #[cfg(test)]
     pub(super) fn one_insert_for_test() -> (Self, oneshot::Receiver<Result<Inserted, MailError>>) {
-        let request: MailRequest = serde_json::from_value(serde_json::json!({
-            "id": MailRequestId::new().to_string(),
-            "template": "welcome",
-            "locale": "en",
-            "to": {"email": "ada@example.com", "name": "Ada"},
-            "vars": {},
-            "requested_at": "2026-12-07T10:00:00Z",
-        }))
-        .expect("a request");
+        let request = crate::store::test_request("ada@example.com");
         let (reply, answer) = oneshot::channel();
         let written = Written::Insert {
             stored: true,
@@ -179,35 +171,32 @@ impl Writer {
         &self.counters
     }
 
-    /// Runs `batch` in one transaction unless another connection holds the write lock, as
-    /// the runtime's thread must never wait for it (see [`Attempt`]).
-    pub(super) fn write(&mut self, batch: &mut Vec<Op>) -> Attempt {
-        self.attempt(batch, false)
-    }
-
     /// Runs `batch` in one transaction, waiting up to `connection::BUSY_TIMEOUT` for the write
     /// lock: on a blocking thread.
     pub(super) fn write_waiting(&mut self, batch: &mut Vec<Op>) -> (u32, Committed) {
         let _ = self.connection.busy_timeout(BUSY_TIMEOUT);
-        let attempt = self.attempt(batch, true);
+        let attempt = self.write(batch);
         let _ = self.connection.busy_timeout(std::time::Duration::ZERO);
         match attempt {
             Attempt::Done(frames, committed) => (frames, committed),
-            // Not given when waiting, which turns a lock held too long into the batch's error.
             Attempt::Locked => (
                 0,
                 Committed {
                     ops: std::mem::take(batch),
-                    written: Err("the delivery store stayed locked".into()),
+                    written: Err(format!(
+                        "the delivery store stayed locked for {} s",
+                        BUSY_TIMEOUT.as_secs()
+                    )),
                 },
             ),
         }
     }
 
-    /// Runs `batch` in one transaction, leaving `batch` empty unless the database was locked
-    /// and `wait` is false. Gives the frames in the WAL after it and the batch with what each
-    /// write gave (or the error: nothing of it is stored).
-    fn attempt(&mut self, batch: &mut Vec<Op>, wait: bool) -> Attempt {
+    /// Runs `batch` in one transaction, leaving `batch` empty unless the write lock could
+    /// not be taken within the connection's busy timeout, which is none on the runtime's
+    /// thread ([`Attempt::Locked`]). Gives the frames in the WAL after it and the batch with
+    /// what each write gave (or the error: nothing of it is stored).
+    pub(super) fn write(&mut self, batch: &mut Vec<Op>) -> Attempt {
         let first_cursor = self.last_cursor;
         let mut written = Vec::with_capacity(batch.len());
         let mut rows = 0;
@@ -224,8 +213,7 @@ impl Writer {
             }
             tx.commit()
         })();
-        if !wait
-            && let Err(e) = &result
+        if let Err(e) = &result
             && written.is_empty()
             && matches!(
                 e.sqlite_error_code(),

@@ -173,10 +173,9 @@ async fn run(mut writer: Writer, mut rx: mpsc::Receiver<Op>, disk: Option<(Check
         }
         // In memory a lock is waited for by blocking (SQLite's unlock notification), so
         // each batch goes where it may block.
-        let attempt = if disk.is_some() {
-            writer.write(&mut batch)
-        } else {
-            Attempt::Locked
+        let attempt = match disk {
+            Some(_) => writer.write(&mut batch),
+            None => Attempt::Locked,
         };
         let (frames, committed) = match attempt {
             Attempt::Done(frames, committed) => (frames, committed),
@@ -241,21 +240,8 @@ fn take_waiting(rx: &mut mpsc::Receiver<Op>, batch: &mut Vec<Op>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{Inserted, SuppressionKeys};
+    use crate::store::{Inserted, SuppressionKeys, test_request};
     use std::time::Duration;
-
-    /// A new request to `user{n}@example.com`.
-    fn request(n: usize) -> MailRequest {
-        serde_json::from_value(serde_json::json!({
-            "id": MailRequestId::new().to_string(),
-            "template": "welcome",
-            "locale": "en",
-            "to": {"email": format!("user{n}@example.com"), "name": "A"},
-            "vars": {},
-            "requested_at": "2026-12-07T10:00:00Z",
-        }))
-        .expect("a request")
-    }
 
     /// A store on a new file in `dir`, with its counters.
     async fn file_store(dir: &std::path::Path) -> (crate::store::Store, WriteCounters) {
@@ -281,7 +267,7 @@ mod tests {
             .expect("the write lock");
         let insert = tokio::spawn({
             let store = store.clone();
-            async move { store.insert(request(0), None).await }
+            async move { store.insert(test_request("user0@example.com"), None).await }
         });
         // Were the writer waiting on the runtime's thread, this timer would fire only once
         // that wait had ended (after 10 s).
@@ -314,7 +300,10 @@ mod tests {
             let store = store.clone();
             let syncs = counters.syncs.clone();
             async move {
-                let answer = store.insert(request(n), None).await.expect("stored");
+                let answer = store
+                    .insert(test_request(&format!("user{n}@example.com")), None)
+                    .await
+                    .expect("stored");
                 assert!(matches!(answer, Inserted::Stored(_)));
                 // Read when the answer came: the sync that covers it has been counted.
                 syncs.get()
