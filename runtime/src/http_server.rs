@@ -182,6 +182,9 @@ pub async fn serve(
                 let _ = stopping.wait_for(|stop| *stop).await.map(|_| ());
             };
             let ended = tokio::select! {
+                // The clock after the connection: it reads the phase the connection's turn
+                // has just set (see `clock`).
+                biased;
                 ended = connection.as_mut() => ended,
                 () = clock.expired() => {
                     tracing::debug!(%peer, "closing a connection that sent no request in time");

@@ -7,14 +7,20 @@
 //! an idle spell, until the head is parsed (the service is called); [`Phase::Busy`] while a
 //! request is served, its response body included, with no deadline; [`Phase::Idle`] once
 //! the last response is written. [`Watched`] sees the bytes read, [`InFlight`] the requests.
+//!
+//! Every change of phase happens while the connection's task polls hyper: a read, a request
+//! head parsed, a response body dropped once written. [`ConnectionClock::expired`] is polled
+//! right after hyper in that same task, so it sees each change in the turn that made it and
+//! sets its timer then. A change wakes nothing: a wake-up per change would poll the whole
+//! connection again, three times per request.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::Notify;
 use tokio::time::Instant;
 
 /// Where a connection stands.
@@ -32,7 +38,6 @@ enum Phase {
 #[derive(Debug)]
 pub(super) struct ConnectionClock {
     phase: Mutex<Phase>,
-    changed: Notify,
     head_timeout: Duration,
     idle_timeout: Duration,
 }
@@ -42,7 +47,6 @@ impl ConnectionClock {
     pub(super) fn start(head_timeout: Duration, idle_timeout: Duration) -> Arc<Self> {
         Arc::new(Self {
             phase: Mutex::new(Phase::Head(Instant::now())),
-            changed: Notify::new(),
             head_timeout,
             idle_timeout,
         })
@@ -51,12 +55,7 @@ impl ConnectionClock {
     fn update(&self, change: impl FnOnce(Phase) -> Phase) {
         // A panic cannot leave a `Phase` half-written: the value is still usable.
         let mut phase = self.phase.lock().unwrap_or_else(PoisonError::into_inner);
-        let next = change(*phase);
-        if next != *phase {
-            *phase = next;
-            drop(phase);
-            self.changed.notify_waiters();
-        }
+        *phase = change(*phase);
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -85,25 +84,27 @@ impl ConnectionClock {
         InFlight(self.clone())
     }
 
-    /// Completes when the current phase outlives its deadline.
+    /// Completes when the current phase outlives its deadline. Poll it after the connection,
+    /// in the connection's task (see the module's comment): it reads the deadline at each
+    /// poll and moves its timer when the deadline has moved.
     pub(super) async fn expired(&self) {
-        loop {
-            let changed = self.changed.notified();
-            let mut changed = std::pin::pin!(changed);
-            // Registered before the deadline is read, so no change in between is missed.
-            changed.as_mut().enable();
-            match self.deadline() {
-                None => changed.await,
-                Some(deadline) => tokio::select! {
-                    () = changed => {}
-                    () = tokio::time::sleep_until(deadline) => {
-                        if self.deadline() == Some(deadline) {
-                            return;
-                        }
-                    }
-                },
+        // Moved to the first deadline at the first poll.
+        let timer = tokio::time::sleep_until(Instant::now() + self.head_timeout);
+        let mut timer = std::pin::pin!(timer);
+        let mut armed = None;
+        std::future::poll_fn(|cx| {
+            // Busy: no deadline. A timer still set for an earlier one may wake the task
+            // once more; it finds no deadline and waits on.
+            let Some(deadline) = self.deadline() else {
+                return Poll::Pending;
+            };
+            if armed != Some(deadline) {
+                timer.as_mut().reset(deadline);
+                armed = Some(deadline);
             }
-        }
+            timer.as_mut().poll(cx)
+        })
+        .await;
     }
 }
 
