@@ -17,6 +17,14 @@ ${3:-}
 YAML
 }
 
+# bench_workspace: a folder of the run's own in WORK and a list of processes to stop in PIDS,
+# both cleaned up when the script exits.
+bench_workspace() {
+  WORK=$(mktemp -d)
+  PIDS=()
+  trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+}
+
 # start_sink PORT LOG: starts nodemailer's smtp-server (tests/js/smtp-server.js, needs
 # `npm ci --prefix tests/js`) on 127.0.0.1:PORT, counting mails into LOG; it offers PIPELINING
 # as production servers do. Returns once it listens; its pid is in SINK_PID.

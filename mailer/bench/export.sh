@@ -18,11 +18,8 @@ RATE=${1:-1000}; SECONDS_LOAD=${2:-20}; ROUNDS=${3:-3}; MODES=${4:-off down blac
 BIN=${BIN:-target/release/mailer}
 LOADER=target/release/examples/post_mails_load
 HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token; DOWN_PORT=14318; HOLE_PORT=14319; UP_PORT=14320
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
-
 . mailer/bench/config.sh
+bench_workspace
 start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 # The black hole: accepts every connection and holds it open, reading nothing.
 python3 - $HOLE_PORT <<'PY' & PIDS+=($!)

@@ -16,10 +16,8 @@ cd "$(dirname "$0")/../.."
 SECONDS_LOAD=${1:-15}
 BIN=${BIN:-target/release/mailer}
 HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 . mailer/bench/config.sh
+bench_workspace
 bench_config "$WORK/config.yaml" "$WORK"
 start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & VG=$!

@@ -13,10 +13,8 @@ cd "$(dirname "$0")/../.."
 CONNECTIONS=${1:-16}; SECONDS_LOAD=${2:-10}
 BIN=${BIN:-target/release/mailer}
 HTTP_PORT=18080; SMTP_PORT=2525; TOKEN=bench-token
-WORK=$(mktemp -d)
-PIDS=()
-trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 . mailer/bench/config.sh
+bench_workspace
 bench_config "$WORK/config.yaml" "$WORK"
 start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
