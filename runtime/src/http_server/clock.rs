@@ -24,7 +24,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::Instant;
 
 /// Where a connection stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 enum Phase {
     /// Waiting for a request head since then.
     Head(Instant),
@@ -182,5 +182,59 @@ impl<T: AsyncWrite + Unpin, K: Unpin> AsyncWrite for Watched<T, K> {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::{Wake, Waker};
+
+    /// Counts the times it is woken.
+    #[derive(Default)]
+    struct Wakes(AtomicUsize);
+
+    impl Wake for Wakes {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// A request that comes and goes changes the phase twice without waking the task that
+    /// waits on the clock; polled again, the clock takes the new deadline (the idle one),
+    /// and that deadline still ends the wait.
+    #[tokio::test]
+    async fn a_change_of_phase_wakes_nothing_and_its_deadline_still_ends_the_wait() {
+        let clock = ConnectionClock::start(Duration::from_secs(60), Duration::from_millis(100));
+        let wakes = Arc::new(Wakes::default());
+        let waker = Waker::from(wakes.clone());
+        let mut cx = Context::from_waker(&waker);
+        let mut expired = std::pin::pin!(clock.expired());
+        assert!(
+            expired.as_mut().poll(&mut cx).is_pending(),
+            "waiting for a head"
+        );
+
+        drop(clock.request_started());
+        assert_eq!(
+            wakes.0.load(Ordering::SeqCst),
+            0,
+            "a change of phase woke the task"
+        );
+        assert!(
+            expired.as_mut().poll(&mut cx).is_pending(),
+            "idle for 100 ms"
+        );
+
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert!(
+            wakes.0.load(Ordering::SeqCst) >= 1,
+            "the idle deadline woke nothing"
+        );
+        assert!(
+            expired.as_mut().poll(&mut cx).is_ready(),
+            "the idle deadline passed, yet the clock waits on"
+        );
     }
 }
