@@ -52,20 +52,20 @@ where
     }
 }
 
-/// The body of `POST /mails`: declared as JSON (checked before its size, 415), at most 64 KiB
-/// (413) and JSON (400 `invalid_json`), whatever its value. The route judges the value
-/// itself, since its answer names the request's bad fields in a shape of its own.
-pub struct JsonValue(pub Value);
+/// The body of `POST /mails`: declared as JSON (checked before its size, 415) and at most
+/// 64 KiB (413). The route reads it itself: straight into a request when it is a valid one,
+/// and otherwise through [`parse`] (400 `invalid_json`), since its answer names the
+/// request's bad fields in a shape of its own.
+pub struct JsonBody(pub Bytes);
 
-impl<S: Send + Sync> FromRequest<S> for JsonValue {
+impl<S: Send + Sync> FromRequest<S> for JsonBody {
     type Rejection = MailError;
 
     async fn from_request(request: Request, _: &S) -> Result<Self, MailError> {
         if !is_json(request.headers()) {
             return Err(MailError::UnsupportedMediaType);
         }
-        let bytes = read_body(request).await?;
-        parse(&bytes).map(JsonValue)
+        read_body(request).await.map(JsonBody)
     }
 }
 
@@ -99,7 +99,8 @@ fn is_json(headers: &HeaderMap) -> bool {
         .unwrap_or(false)
 }
 
-fn parse(bytes: &[u8]) -> Result<Value, MailError> {
+/// The body as a JSON value.
+pub fn parse(bytes: &[u8]) -> Result<Value, MailError> {
     serde_json::from_slice(bytes).map_err(|e| MailError::InvalidJson(e.to_string()))
 }
 

@@ -3,7 +3,7 @@
 //! the same core the socket.io events use.
 
 use super::AppState;
-use super::extract::{ApiJson, ApiPath, ApiQuery, JsonValue, Paging};
+use super::extract::{ApiJson, ApiPath, ApiQuery, JsonBody, Paging, parse};
 use crate::error::MailError;
 use crate::store::{DeliveryRecord, DeliveryStatus, RetryFilter};
 use crate::templates::Templates;
@@ -64,7 +64,7 @@ impl IntoResponse for MailReply {
     security(("bearer" = [])))]
 pub async fn create_mail(
     State(state): State<AppState>,
-    body: Result<JsonValue, MailError>,
+    body: Result<JsonBody, MailError>,
 ) -> MailReply {
     match mail_request(body) {
         Ok(request) => state
@@ -80,8 +80,12 @@ pub async fn create_mail(
 }
 
 /// The mail request a body holds, or the answer refusing it.
-fn mail_request(body: Result<JsonValue, MailError>) -> Result<MailRequest, MailReply> {
-    let JsonValue(value) = body.map_err(unreadable)?;
+fn mail_request(body: Result<JsonBody, MailError>) -> Result<MailRequest, MailReply> {
+    let JsonBody(bytes) = body.map_err(unreadable)?;
+    if let Some(request) = MailRequest::read_valid(&bytes) {
+        return Ok(request);
+    }
+    let value = parse(&bytes).map_err(unreadable)?;
     MailAnswer::decode(value).map_err(MailReply::from)
 }
 
