@@ -12,7 +12,7 @@
 mod live;
 
 pub use live::{
-    LiveFeed, LiveRecipients, LiveViewers, MaskedRecipient, live_node_room, live_shard_room,
+    Listeners, LiveFeed, LiveRecipients, MaskedRecipient, live_node_room, live_shard_room,
     shown_on_live,
 };
 
@@ -131,6 +131,8 @@ pub struct Events {
     /// With AMQP, the events exchange, which also receives every `mail-status`.
     publisher: Option<AmqpEvents>,
     live: LiveFeed,
+    /// The service sockets connected to `/` here.
+    services: Listeners,
     /// With `mailer.cluster`, emits reach every mailer's clients; without, they are local,
     /// which spares the adapter's encoding of each packet for other servers.
     cluster: bool,
@@ -158,8 +160,21 @@ impl Events {
             io,
             publisher,
             live,
+            services: Listeners::default(),
             cluster,
         }
+    }
+
+    /// The count of service sockets on `/` that `/`'s connect and disconnect handlers keep.
+    pub fn services(&self) -> Listeners {
+        self.services.clone()
+    }
+
+    /// True when an emit to `/` may reach a socket: one is connected here, or, in a cluster,
+    /// to another mailer. Without one, nothing is built: a mailer fed over AMQP or REST
+    /// alone would otherwise encode every event for nobody.
+    fn services_heard(&self) -> bool {
+        self.cluster || self.services.any()
     }
 
     /// True when emits cross mailers (and each waits for Redis).
@@ -169,6 +184,9 @@ impl Events {
 
     /// Announces that `record` was stored (`mail-activity` with `queued`).
     pub async fn queued(&self, record: &DeliveryRecord) {
+        if !self.services_heard() && !self.live.heard() {
+            return;
+        }
         self.activity(MailActivityEvent {
             id: record.id,
             template: record.template.clone(),
@@ -186,6 +204,10 @@ impl Events {
     /// request stored `suppressed`.
     pub async fn status_changed(&self, change: Change<'_>) {
         let status_name = change.status.as_public();
+        let services_heard = self.services_heard();
+        if !services_heard && !self.live.heard() && self.publisher.is_none() {
+            return;
+        }
         let event = MailStatusEvent {
             id: change.id,
             status: status_name,
@@ -195,27 +217,29 @@ impl Events {
         // One emit to the union of the rooms, so a socket that is both the sender and in
         // `mail:<id>` gets the event once. Each service socket joins a room named by its
         // id, which, through the cluster's adapter, reaches it on whichever mailer it is.
-        let mut rooms = vec![mail_room(change.id), template_room(&change.template)];
-        if let Some(sid) = change.sender {
-            rooms.push(sid.to_string());
-        }
-        if let Some(ns) = self.io.of("/") {
+        if services_heard && let Some(ns) = self.io.of("/") {
+            let mut rooms = vec![mail_room(change.id), template_room(&change.template)];
+            if let Some(sid) = change.sender {
+                rooms.push(sid.to_string());
+            }
             let ns = if self.cluster { ns } else { ns.local() };
             if let Err(e) = ns.to(rooms).emit("mail-status", &event).await {
                 tracing::debug!(error = %e, "could not emit mail-status");
             }
         }
-        self.activity(MailActivityEvent {
-            id: change.id,
-            template: change.template,
-            to: change.to.clone(),
-            status: status_name,
-            at: rfc3339(Utc::now()),
-            attempts: event.attempts,
-            error: event.error.clone(),
-            cursor: change.cursor,
-        })
-        .await;
+        if services_heard || self.live.heard() {
+            self.activity(MailActivityEvent {
+                id: change.id,
+                template: change.template,
+                to: change.to.clone(),
+                status: status_name,
+                at: rfc3339(Utc::now()),
+                attempts: event.attempts,
+                error: event.error.clone(),
+                cursor: change.cursor,
+            })
+            .await;
+        }
         if let Some(publisher) = &self.publisher
             && let Ok(payload) = serde_json::to_value(&event)
         {
@@ -225,7 +249,9 @@ impl Events {
 
     /// `mail-activity` to `/` now, and to `/live` through its queue.
     async fn activity(&self, event: MailActivityEvent) {
-        if let Some(ops) = self.io.of("/") {
+        if self.services_heard()
+            && let Some(ops) = self.io.of("/")
+        {
             let ops = if self.cluster { ops } else { ops.local() };
             if let Err(e) = ops.emit("mail-activity", &event).await {
                 tracing::debug!(error = %e, "could not emit mail-activity");

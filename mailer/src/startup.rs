@@ -222,6 +222,10 @@ impl App {
         );
         let live_viewers = live.viewers();
         let events = Events::new(io.clone(), status_exchange, live, cluster.is_on());
+        let listeners = socket::SocketListeners {
+            services: events.services(),
+            live: live_viewers,
+        };
         let sender = match &mc.smtp {
             Some(smtp) => {
                 let pool_size = u32::try_from(options.delivery.workers).unwrap_or(16);
@@ -298,7 +302,7 @@ impl App {
             config.transport.socketio.token.clone(),
             mc,
             core.clone(),
-            live_viewers,
+            listeners,
             cluster.node(),
         )
         .await;

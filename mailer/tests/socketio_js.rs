@@ -153,6 +153,13 @@ async fn the_official_socket_io_client_sees_every_event_the_contract_lists() {
         seen["oversize_disconnect"]
     );
     assert_eq!(seen["watcher_still_connected"], true);
+    // Events are built only while a socket listens: the last one left still hears them.
+    assert_eq!(seen["rest_status"], 202);
+    assert_eq!(
+        seen["last_socket_activity"]["id"], seen["rest_request_id"],
+        "{:?}",
+        seen["last_socket_activity"]
+    );
     let metrics = app.metrics().await;
     assert!(
         metrics.contains("mail_requests_total{door=\"socketio\",status=\"accepted\"} 2"),

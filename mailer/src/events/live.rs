@@ -82,22 +82,23 @@ impl LiveRecipients {
     }
 }
 
-/// How many browsers are connected to `/live`: with none, events are not even queued.
+/// How many sockets are connected to one namespace of this mailer (`/` or `/live`): with
+/// none, and no other mailer to reach, its events are not even built.
 #[derive(Clone, Default)]
-pub struct LiveViewers(Arc<AtomicUsize>);
+pub struct Listeners(Arc<AtomicUsize>);
 
-impl LiveViewers {
-    /// A browser connected.
+impl Listeners {
+    /// A socket connected.
     pub fn joined(&self) {
         self.0.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A browser went away.
+    /// A socket went away.
     pub fn left(&self) {
         self.0.fetch_sub(1, Ordering::Relaxed);
     }
 
-    fn any(&self) -> bool {
+    pub(super) fn any(&self) -> bool {
         self.0.load(Ordering::Relaxed) > 0
     }
 }
@@ -107,7 +108,7 @@ impl LiveViewers {
 pub struct LiveFeed {
     queue: mpsc::Sender<MailActivityEvent>,
     dropped: Counter,
-    viewers: LiveViewers,
+    viewers: Listeners,
     /// Other mailers' browsers may be watching: events are queued even with none here.
     cluster: bool,
 }
@@ -150,20 +151,26 @@ impl LiveFeed {
         Self {
             queue,
             dropped,
-            viewers: LiveViewers::default(),
+            viewers: Listeners::default(),
             cluster,
         }
     }
 
     /// The count of `/live` browsers that `/live`'s connect and disconnect handlers keep.
-    pub fn viewers(&self) -> LiveViewers {
+    pub fn viewers(&self) -> Listeners {
         self.viewers.clone()
+    }
+
+    /// True when a browser may see what is queued: one is connected here, or another
+    /// mailer's may be.
+    pub(super) fn heard(&self) -> bool {
+        self.cluster || self.viewers.any()
     }
 
     /// Queues `event` for `/live`, or drops it when the queue is full. With no browser on
     /// `/live` there is nobody to write to: each event would otherwise cost one emit per shard.
     pub fn push(&self, event: MailActivityEvent) {
-        if !self.cluster && !self.viewers.any() {
+        if !self.heard() {
             return;
         }
         if let Err(TrySendError::Full(_)) = self.queue.try_send(event) {

@@ -15,7 +15,7 @@
 use super::catch_up::{self, CatchUp, CatchUpArgs, SocketTurn};
 use super::handshake::SessionTicket;
 use crate::cluster::{ClusterLink, Io, MailerAdapter};
-use crate::events::{LiveViewers, live_node_room, live_shard_room};
+use crate::events::{Listeners, live_node_room, live_shard_room};
 use crate::metrics::{Metrics, ReasonLabel};
 use domain::Secret;
 use serde::Deserialize;
@@ -62,7 +62,7 @@ pub struct LiveSetup {
     /// Client counts and refusals.
     pub metrics: Arc<Metrics>,
     /// The count the `/live` feed reads.
-    pub viewers: LiveViewers,
+    pub viewers: Listeners,
     /// `catch-up`'s store reads.
     pub catch_up: CatchUp,
     /// The mailer's name in a cluster: its viewers join that room, which its emits to the

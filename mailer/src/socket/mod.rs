@@ -16,7 +16,7 @@ mod live;
 
 use crate::cluster::{Cluster, Io, MailerAdapter};
 use crate::error::MailError;
-use crate::events::{LiveRecipients, LiveViewers, mail_room, template_room};
+use crate::events::{Listeners, LiveRecipients, mail_room, template_room};
 use crate::mailer_core::MailerCore;
 use crate::metrics::Metrics;
 use domain::config::MailerConfig;
@@ -71,6 +71,15 @@ pub fn engine(cluster: &Cluster) -> (SocketIoLayer<MailerAdapter>, Io) {
         .build_layer()
 }
 
+/// The counts of sockets each namespace's handlers keep, which decide whether an event is
+/// built at all ([`crate::events::Events`]).
+pub struct SocketListeners {
+    /// The service sockets on `/`.
+    pub services: Listeners,
+    /// The browsers on `/live`.
+    pub live: Listeners,
+}
+
 /// Mounts both namespaces on `io`: `/` with the service `token`, `/live` as
 /// `mailer.live_token` says. Returns once the adapter has subscribed to both namespaces'
 /// channels (at once while Redis is away: the link subscribes when it connects).
@@ -79,7 +88,7 @@ pub async fn mount(
     token: Secret,
     config: &MailerConfig,
     core: MailerCore,
-    live_viewers: LiveViewers,
+    listeners: SocketListeners,
     node: Option<String>,
 ) {
     let metrics = core.metrics().clone();
@@ -89,8 +98,9 @@ pub async fn mount(
     let authenticate = move |TryData(auth): TryData<ServiceAuth>| {
         std::future::ready(check_service_auth(auth.as_ref().ok(), &token))
     };
+    let services = listeners.services;
     let on_connect = move |socket: SocketRef| {
-        on_service_connect(socket, core.clone(), service_metrics.clone());
+        on_service_connect(socket, core.clone(), service_metrics.clone(), &services);
         std::future::ready(())
     };
     let service = io.ns("/", on_connect.with(authenticate));
@@ -105,7 +115,7 @@ pub async fn mount(
             token: config.live_token.clone(),
             max_anonymous: config.max_live_sockets,
             metrics,
-            viewers: live_viewers,
+            viewers: listeners.live,
             catch_up,
             node,
         },
@@ -117,16 +127,24 @@ pub async fn mount(
     }
 }
 
-fn count_client(socket: &SocketRef, metrics: &Arc<Metrics>, namespace: &'static str) {
-    metrics.clients(namespace, 1);
-    let metrics = metrics.clone();
+/// Counts a socket on `/` until it disconnects, in the metrics and in `services`.
+fn count_service(socket: &SocketRef, metrics: &Arc<Metrics>, services: &Listeners) {
+    metrics.clients("/", 1);
+    services.joined();
+    let (metrics, services) = (metrics.clone(), services.clone());
     socket.on_disconnect(move || {
-        metrics.clients(namespace, -1);
+        metrics.clients("/", -1);
+        services.left();
         std::future::ready(())
     });
 }
 
-fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>) {
+fn on_service_connect(
+    socket: SocketRef,
+    core: MailerCore,
+    metrics: Arc<Metrics>,
+    services: &Listeners,
+) {
     // A session that gave its place back when `/live` refused it needs one again.
     let ticket = socket
         .req_parts()
@@ -136,7 +154,7 @@ fn on_service_connect(socket: SocketRef, core: MailerCore, metrics: Arc<Metrics>
         let _ = socket.disconnect();
         return;
     }
-    count_client(&socket, &metrics, "/");
+    count_service(&socket, &metrics, services);
     // A room named by the socket id lets one emit reach the sender and the rooms at once.
     socket.join(socket.id.to_string());
     // Decoded here rather than by socketioxide, so a bad payload gets a `rejected` ack

@@ -97,6 +97,17 @@ async function ack(socket, event, payload) {
   sender.socket.emit("send-mail", request({ vars: { login: "x".repeat(200 * 1024) } }));
   report("oversize_disconnect", await closed);
   report("watcher_still_connected", watcher.socket.connected);
+  // The watcher is now the only service socket: a mail asked over REST still reaches it.
+  const third = request();
+  const lastActivity = waitFor(watcher.socket, "mail-activity", (p) => p.id === third.id && p.status === "sent", 10000);
+  const posted = await fetch(base + "/mails", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: "Bearer " + token },
+    body: JSON.stringify(third),
+  });
+  report("rest_request_id", third.id);
+  report("rest_status", posted.status);
+  report("last_socket_activity", await lastActivity);
 
   await sleep(50);
   for (const s of [sender.socket, watcher.socket, live.socket]) s.close();
