@@ -6,10 +6,11 @@
 # store's commits and syncs. PERF=file also records a `perf` profile of the mailer over the
 # load (`perf report -i file --sort comm,dso`). CALLGRIND=1 runs the mailer under valgrind's
 # callgrind instead and prints the instructions per accepted request (user space only; the
-# mailer is some 50 times slower there, so use fewer connections: 8).
+# mailer is some 50 times slower there, so use fewer connections: 8); KEEP=folder copies
+# callgrind's output there, for `callgrind_annotate --inclusive=yes`.
 # Usage (from the repository root; needs wrk and python3):
 #   cargo build --release -p mailer --bin mailer
-#   [BIN=path] [PERF=file | CALLGRIND=1] mailer/bench/accept.sh [connections] [seconds]
+#   [BIN=path] [PERF=file | CALLGRIND=1 [KEEP=folder]] mailer/bench/accept.sh [connections] [seconds]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 CONNECTIONS=${1:-16}; SECONDS_LOAD=${2:-10}
@@ -31,7 +32,7 @@ else
   $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
 fi
 PIDS+=($MAILER_PID)
-until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.01; done
+wait_ready $MAILER_PID "$WORK/mailer.log"
 
 metric() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk -v m="$1" '$1 == m {print $2}'; }
 accepted() { curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | awk '/^mail_requests_total\{.*status="accepted"/ {n += $2} END {print n + 0}'; }
@@ -60,6 +61,7 @@ if [ -n "${CALLGRIND:-}" ]; then
   callgrind_control -d $MAILER_PID > /dev/null
   counted=$(grep -h '^summary:' "$WORK"/callgrind.out.* | awk '{print $2}' | sort -n | tail -1)
   echo "instructions_per_request: $(( counted / total )) ($total requests)"
+  if [ -n "${KEEP:-}" ]; then mkdir -p "$KEEP" && cp "$WORK"/callgrind.out.* "$KEEP"/; fi
 fi
 echo "load_average:    $(cut -d' ' -f1-3 /proc/loadavg) (after the run)"
 awk '/Requests\/sec/ {printf "requests_per_s:  %.0f\n", $2}' "$WORK/wrk.log"

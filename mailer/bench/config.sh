@@ -22,7 +22,19 @@ YAML
 bench_workspace() {
   WORK=$(mktemp -d)
   PIDS=()
-  trap 'kill "${PIDS[@]}" 2>/dev/null || true; rm -rf "$WORK"' EXIT
+  # Waits for them too: the next run's mailer needs the port this one's holds.
+  trap 'kill "${PIDS[@]}" 2>/dev/null || true; wait; rm -rf "$WORK"' EXIT
+}
+
+# wait_ready PID LOG: returns once the mailer of PID answers /health on $HTTP_PORT; stops the
+# script, with the end of its LOG, if it exits first (a port still held by the last run).
+wait_ready() {
+  until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do
+    if ! kill -0 "$1" 2>/dev/null; then
+      echo "the mailer exited before it was ready:" >&2; tail -3 "$2" >&2; exit 1
+    fi
+    sleep 0.005
+  done
 }
 
 # start_sink PORT LOG: starts nodemailer's smtp-server (tests/js/smtp-server.js, needs

@@ -67,7 +67,7 @@ for round in $(seq 1 "$ROUNDS"); do
     rm -rf "$WORK/mailer.db"* "$WORK/mail"
     bench_config "$WORK/config.yaml" "$WORK" "telemetry: { otlp_endpoint: $(endpoint "$mode") }"
     $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
-    until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.01; done
+    wait_ready $MAILER_PID "$WORK/mailer.log"
     # A second of warm-up: connections, the store's first pages, the first export attempt.
     $LOADER "http://127.0.0.1:$HTTP_PORT" $TOKEN "$RATE" 1 > /dev/null
     cpu0=$(awk '{print $14 + $15}' "/proc/$MAILER_PID/stat")

@@ -22,7 +22,7 @@ bench_config "$WORK/config.yaml" "$WORK"
 start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 valgrind --tool=callgrind --callgrind-out-file="$WORK/callgrind.out" "$BIN" --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & VG=$!
 PIDS+=($VG)
-until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.2; done
+wait_ready $VG "$WORK/mailer.log"
 sleep 1
 callgrind_control -z $VG > /dev/null
 load=$(target/release/examples/send_mail_load "http://127.0.0.1:$HTTP_PORT" $TOKEN 1 16 "$SECONDS_LOAD")

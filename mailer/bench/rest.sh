@@ -19,7 +19,7 @@ bench_config "$WORK/config.yaml" "$WORK"
 start_sink $SMTP_PORT "$WORK/sink.log"; PIDS+=($SINK_PID)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
 PIDS+=($MAILER_PID)
-until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.01; done
+wait_ready $MAILER_PID "$WORK/mailer.log"
 # Peak of each part of the resident set, sampled every 0.2 s (as in run.sh).
 ( while kill -0 $MAILER_PID 2>/dev/null; do
     grep -E '^(RssAnon|RssFile|RssShmem):' "/proc/$MAILER_PID/status" 2>/dev/null || true; sleep 0.2

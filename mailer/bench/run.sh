@@ -19,7 +19,7 @@ bench_config "$WORK/config.yaml" "$WORK"
 start_sink $SMTP_PORT "$WORK/sink.log"
 start_ns=$(date +%s%N)
 $BIN --config "$WORK/config.yaml" > "$WORK/mailer.log" 2>&1 & MAILER_PID=$!
-until curl -sf -o /dev/null "http://127.0.0.1:$HTTP_PORT/health"; do sleep 0.002; done
+wait_ready $MAILER_PID "$WORK/mailer.log"
 ready_ms=$(( ($(date +%s%N) - start_ns) / 1000000 ))
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$MAILER_PID/stat"; }
