@@ -415,6 +415,18 @@ impl MailRequest {
 
     /// Parses and validates a request from a JSON value (a socket.io payload, say).
     pub fn from_value(value: Value) -> Result<Self, Invalid> {
+        // Most requests are valid: typed from the value as it stands and checked once. Only
+        // one that is not goes field by field, so that the error names the field.
+        if value.is_object()
+            && let Some(request) = Self::deserialize(&value).ok().and_then(Self::checked)
+        {
+            return Ok(request);
+        }
+        Self::naming_errors(value)
+    }
+
+    /// [`Self::from_value`] one check at a time, the first failure named.
+    fn naming_errors(value: Value) -> Result<Self, Invalid> {
         let Value::Object(mut object) = value else {
             return Err(Invalid::new(
                 "request",
@@ -460,17 +472,23 @@ impl MailRequest {
         if first != Some(&b'{') {
             return None;
         }
-        let mut request: Self = serde_json::from_slice(bytes).ok()?;
-        if request
+        serde_json::from_slice(bytes).ok().and_then(Self::checked)
+    }
+
+    /// The request once typed, with what typing does not check: a trace context that is not
+    /// one is left out, and the name and the template's variables are checked. `None` when
+    /// one of them is wrong.
+    fn checked(mut self) -> Option<Self> {
+        if self
             .traceparent
             .as_deref()
             .is_some_and(|t| !is_traceparent(t))
         {
-            request.traceparent = None;
+            self.traceparent = None;
         }
-        request.to.check().ok()?;
-        request.template.check_vars(&request.vars).ok()?;
-        Some(request)
+        self.to.check().ok()?;
+        self.template.check_vars(&self.vars).ok()?;
+        Some(self)
     }
 
     /// The request as JSON bytes.
@@ -669,9 +687,9 @@ mod tests {
         );
     }
 
-    /// `read_valid` reads a request without the JSON value `from_value` builds: whatever the
-    /// body, both ways end in the same request, or `read_valid` gives way and the value's
-    /// way names the error.
+    /// `read_valid` reads a request without a JSON value, and `from_value` types a valid one
+    /// at once: whatever the body, each ends in the request, or the error, that the checks
+    /// one at a time (`naming_errors`) give.
     #[test]
     fn reading_the_bytes_and_reading_the_value_agree() {
         let mut bodies: Vec<Vec<u8>> = Vec::new();
@@ -714,11 +732,15 @@ mod tests {
         );
         bodies.push(b"{nope".to_vec());
         for body in bodies {
-            let by_value = serde_json::from_slice(&body)
-                .map_err(|e| e.to_string())
-                .and_then(|v| MailRequest::from_value(v).map_err(|e| e.to_string()));
+            let value = serde_json::from_slice::<Value>(&body).map_err(|e| e.to_string());
+            let one_by_one = value
+                .clone()
+                .and_then(|v| MailRequest::naming_errors(v).map_err(|e| e.to_string()));
+            let by_value =
+                value.and_then(|v| MailRequest::from_value(v).map_err(|e| e.to_string()));
             let by_bytes = MailRequest::from_json(&body).map_err(|e| e.to_string());
             let shown = String::from_utf8_lossy(&body);
+            assert_eq!(by_value, one_by_one, "{shown}");
             match (&by_value, &by_bytes) {
                 (Ok(a), Ok(b)) => assert_eq!(a, b, "{shown}"),
                 (Err(a), Err(b)) => {
