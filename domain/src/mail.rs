@@ -408,9 +408,11 @@ impl MailRequest {
         if let Some(request) = Self::read_valid(bytes) {
             return Ok(request);
         }
+        // Not valid as it stands: typing it again from a value would fail again (a repeated
+        // key aside, which the checks one at a time read as the value holds it).
         let value: Value = serde_json::from_slice(bytes)
             .map_err(|e| Invalid::new("request", format!("is not valid JSON: {e}")))?;
-        Self::from_value(value)
+        Self::naming_errors(value)
     }
 
     /// Parses and validates a request from a JSON value (a socket.io payload, say).
